@@ -1,0 +1,154 @@
+// The `kcqrs` command line: run, validate and version.
+//
+// Exit codes: 0 success; 1 runtime failure (Kafka, HTTP bind); 2 the
+// configuration or the command line is wrong (nothing was started).
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+#include "kcqrs/engine.h"
+#include "kcqrs/version.h"
+
+namespace {
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+// Prints every config error, one per line, as file:line:col: message.
+int ReportConfigErrors(const std::vector<kcqrs::config::ConfigError>& errors,
+                       const kcqrs::Status& status) {
+  if (errors.empty()) {
+    std::fprintf(stderr, "error: %s\n", status.message().c_str());
+  }
+  for (const auto& e : errors) {
+    std::fprintf(stderr, "%s\n", e.ToString().c_str());
+  }
+  std::fprintf(stderr, "%zu error(s); nothing was started\n",
+               errors.empty() ? size_t{1} : errors.size());
+  return kExitUsage;
+}
+
+// The topology compiler reports one error per line, already positioned.
+int ReportTopologyErrors(const kcqrs::Status& status) {
+  size_t n = 1;
+  for (char c : status.message()) n += c == '\n';
+  std::fprintf(stderr, "%s\n%zu error(s); nothing was started\n", status.message().c_str(), n);
+  return kExitUsage;
+}
+
+int Validate(const std::string& file, const std::vector<std::string>& sets) {
+  kcqrs::config::LoadOptions load;
+  load.overrides = sets;
+  std::vector<kcqrs::config::ConfigError> errors;
+  auto options = kcqrs::config::LoadEngineOptionsFromFile(file, load, &errors);
+  if (!options.ok()) return ReportConfigErrors(errors, options.status());
+  kcqrs::Status s = kcqrs::Engine::Validate(*options);
+  if (!s.ok()) return ReportTopologyErrors(s);
+  std::printf("%s: OK (application %s: %zu aggregate(s), %zu projection(s), %zu processor(s))\n",
+              file.c_str(), options->application.id.c_str(),
+              options->topology.aggregates.size(), options->topology.projections.size(),
+              options->topology.processors.size());
+  return 0;
+}
+
+int Run(const std::string& file, const std::vector<std::string>& sets) {
+  kcqrs::config::LoadOptions load;
+  load.overrides = sets;
+  std::vector<kcqrs::config::ConfigError> errors;
+  auto options = kcqrs::config::LoadEngineOptionsFromFile(file, load, &errors);
+  if (!options.ok()) return ReportConfigErrors(errors, options.status());
+
+  // Block the stop signals before any thread starts, so that every thread
+  // inherits the mask and only sigwait() below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  spdlog::info("kcqrs {} starting application {} from {}", kcqrs::kVersion,
+               options->application.id, file);
+  auto engine = kcqrs::Engine::Open(*options);
+  if (!engine.ok()) {
+    if (engine.status().IsInvalidArgument()) return ReportTopologyErrors(engine.status());
+    spdlog::error("cannot start: {}", engine.status().ToString());
+    return kExitRuntime;
+  }
+  spdlog::info("serving: curl http://{}/healthz", (*engine)->http_address());
+
+  // Wait for a stop signal, or for the engine to fail on its own.
+  const timespec tick{0, 200'000'000};
+  for (;;) {
+    int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    kcqrs::Status health = (*engine)->health();
+    if (!health.ok()) {
+      spdlog::error("the engine stopped: {}", health.ToString());
+      (*engine)->Stop();
+      return kExitRuntime;
+    }
+  }
+  (*engine)->Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kcqrs: CQRS on Apache Kafka. Commands in, events out, read "
+               "models served over HTTP, exactly once.",
+               "kcqrs"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error (default: info)");
+
+  auto* version = app.add_subcommand("version", "Print the kcqrs version");
+
+  std::string run_file;
+  std::vector<std::string> run_sets;
+  auto* run = app.add_subcommand("run", "Run the application a topology file describes");
+  run->add_option("file", run_file, "The topology YAML file")->required();
+  run->add_option("--set", run_sets,
+                  "Override a value in the file: --set http.listen=0.0.0.0:8080 "
+                  "(repeatable)");
+
+  std::string validate_file;
+  std::vector<std::string> validate_sets;
+  auto* validate = app.add_subcommand(
+      "validate", "Check a topology file and print every error with file:line:col");
+  validate->add_option("file", validate_file, "The topology YAML file")->required();
+  validate->add_option("--set", validate_sets, "Override a value in the file");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+
+  auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr, "--log-level: expected trace, debug, info, warn, error "
+                         "or off, found '%s'\n", log_level.c_str());
+    return kExitUsage;
+  }
+  spdlog::set_level(level);
+
+  if (*version) {
+    std::printf("kcqrs %s\n", std::string(kcqrs::kVersion).c_str());
+    return 0;
+  }
+  if (*validate) return Validate(validate_file, validate_sets);
+  if (*run) return Run(run_file, run_sets);
+  return kExitUsage;
+}

@@ -1,0 +1,417 @@
+#include "config/config_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "config/topology_reader.h"
+#include "config/yaml_errors.h"
+
+namespace kcqrs::config {
+namespace {
+
+// Reads typed values out of scalars, interpolating ${VAR:-default} first and
+// reporting every problem with its place in the file.
+class Reader {
+ public:
+  Reader(Diagnostics* diag, const LoadOptions& options)
+      : diag_(diag), options_(options) {}
+
+  std::optional<std::string> String(const YAML::Node& node,
+                                    std::string_view where) {
+    if (!diag_->ExpectScalar(node, where)) return std::nullopt;
+    return Interpolate(node, where);
+  }
+
+  std::optional<int64_t> Int(const YAML::Node& node, std::string_view where,
+                             int64_t min, int64_t max) {
+    std::optional<std::string> s = String(node, where);
+    if (!s) return std::nullopt;
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (ec != std::errc() || end != s->data() + s->size()) {
+      diag_->Error(node.Mark(), std::string(where) +
+                                    ": expected an integer, found '" + *s + "'");
+      return std::nullopt;
+    }
+    if (v < min || v > max) {
+      diag_->Error(node.Mark(), std::string(where) + ": expected " +
+                                    std::to_string(min) + " to " +
+                                    std::to_string(max) + ", found " + *s);
+      return std::nullopt;
+    }
+    return v;
+  }
+
+ private:
+  std::optional<std::string> Lookup(const std::string& name) {
+    if (options_.getenv) return options_.getenv(name);
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) return std::nullopt;
+    return std::string(v);
+  }
+
+  // ${VAR} must be set; ${VAR:-default} falls back when unset or empty, as
+  // in the shell; $$ is a literal $.
+  std::optional<std::string> Interpolate(const YAML::Node& node,
+                                         std::string_view where) {
+    const std::string& in = node.Scalar();
+    if (in.find('$') == std::string::npos) return in;
+    std::string out;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] != '$') {
+        out += in[i];
+        continue;
+      }
+      if (i + 1 < in.size() && in[i + 1] == '$') {
+        out += '$';
+        ++i;
+        continue;
+      }
+      if (i + 1 >= in.size() || in[i + 1] != '{') {
+        out += '$';
+        continue;
+      }
+      size_t close = in.find('}', i + 2);
+      if (close == std::string::npos) {
+        diag_->Error(node.Mark(), std::string(where) + ": '${' without a closing '}' in '" + in + "'");
+        return std::nullopt;
+      }
+      std::string expr = in.substr(i + 2, close - i - 2);
+      std::string name = expr;
+      std::optional<std::string> fallback;
+      if (size_t sep = expr.find(":-"); sep != std::string::npos) {
+        name = expr.substr(0, sep);
+        fallback = expr.substr(sep + 2);
+      }
+      std::optional<std::string> value = Lookup(name);
+      if (value && value->empty() && fallback) value.reset();
+      if (!value) value = fallback;
+      if (!value) {
+        diag_->Error(node.Mark(),
+                     std::string(where) + ": environment variable " + name +
+                         " is not set (write ${" + name +
+                         ":-default} to give a default)");
+        return std::nullopt;
+      }
+      out += *value;
+      i = close;
+    }
+    return out;
+  }
+
+  Diagnostics* diag_;
+  const LoadOptions& options_;
+};
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "path.to.key=value" applied onto the document.
+void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag) {
+  const std::string source = "--set " + spec;
+  size_t eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    diag->ErrorAt(source, "expected path.to.key=value");
+    return;
+  }
+  std::vector<std::string> path;
+  std::stringstream keys(spec.substr(0, eq));
+  for (std::string part; std::getline(keys, part, '.');) path.push_back(part);
+  YAML::Node value;
+  try {
+    value = YAML::Load(spec.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    diag->ErrorAt(source, "the value is not valid YAML: " + e.msg);
+    return;
+  }
+  if (value.IsNull()) value = YAML::Node(std::string());
+  // Walk down, creating maps as needed; yaml-cpp nodes are references, so
+  // assigning to the last one changes the document.
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    if (path[i].empty()) {
+      diag->ErrorAt(source, "empty key in path");
+      return;
+    }
+    YAML::Node child = node[path[i]];
+    if (child && !child.IsMap() && !child.IsNull()) {
+      diag->ErrorAt(source, "'" + path[i] + "' is " +
+                                std::string(KindName(child)) +
+                                ", so it has no key '" + path[i + 1] + "'");
+      return;
+    }
+    if (!child || child.IsNull()) node[path[i]] = YAML::Node(YAML::NodeType::Map);
+    node.reset(node[path[i]]);
+  }
+  node[path.back()] = value;
+}
+
+void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
+                     ApplicationOptions* out) {
+  if (!d.ExpectMap(n, "application")) return;
+  d.CheckKeys(n, "application",
+              {"id", "guarantee", "commit_interval_ms", "state_dir", "threads"});
+  if (!n["id"]) {
+    d.Error(n.Mark(), "application: the key 'id' is required (it names the "
+                      "consumer group, transactional ids and changelog topics)");
+  } else if (auto id = r.String(n["id"], "application.id")) {
+    if (!ValidName(*id)) {
+      d.Error(n["id"].Mark(), "application.id: expected letters, digits, '.', "
+                              "'_' or '-' (it becomes part of topic names), "
+                              "found '" + *id + "'");
+    } else {
+      out->id = *id;
+    }
+  }
+  if (n["guarantee"]) {
+    if (auto g = r.String(n["guarantee"], "application.guarantee")) {
+      if (*g == "exactly_once") {
+        out->guarantee = Guarantee::kExactlyOnce;
+      } else if (*g == "at_least_once") {
+        out->guarantee = Guarantee::kAtLeastOnce;
+      } else {
+        d.Error(n["guarantee"].Mark(),
+                "application.guarantee: expected exactly_once or "
+                "at_least_once, found '" + *g + "'");
+      }
+    }
+  }
+  if (n["commit_interval_ms"]) {
+    if (auto v = r.Int(n["commit_interval_ms"], "application.commit_interval_ms",
+                       1, 3'600'000)) {
+      out->commit_interval_ms = *v;
+    }
+  }
+  if (n["state_dir"]) {
+    if (auto v = r.String(n["state_dir"], "application.state_dir")) {
+      out->state_dir = *v;
+    }
+  }
+  if (n["threads"]) {
+    if (auto v = r.Int(n["threads"], "application.threads", 1, 64)) {
+      out->threads = static_cast<int>(*v);
+    }
+  }
+  if (out->state_dir.empty() && !out->id.empty()) {
+    out->state_dir = "/tmp/kcqrs/" + out->id;
+  }
+}
+
+void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
+               KafkaOptions* out) {
+  if (!d.ExpectMap(n, "kafka")) return;
+  d.CheckKeys(n, "kafka",
+              {"bootstrap_servers", "embedded_brokers", "properties"});
+  const YAML::Node bs = n["bootstrap_servers"];
+  if (!bs) {
+    d.Error(n.Mark(), "kafka: the key 'bootstrap_servers' is required (a list "
+                      "of host:port, or 'embedded' to try kcqrs out)");
+  } else if (bs.IsSequence()) {
+    for (size_t i = 0; i < bs.size(); ++i) {
+      std::string where = "kafka.bootstrap_servers[" + std::to_string(i) + "]";
+      if (auto s = r.String(bs[i], where)) {
+        if (s->find(':') == std::string::npos) {
+          d.Error(bs[i].Mark(), where + ": expected host:port, found '" + *s + "'");
+        } else {
+          out->bootstrap_servers.push_back(*s);
+        }
+      }
+    }
+  } else if (auto s = r.String(bs, "kafka.bootstrap_servers")) {
+    if (*s == "embedded") {
+      out->embedded = true;
+    } else {
+      // A comma-separated string, as librdkafka takes it.
+      std::stringstream in(*s);
+      for (std::string part; std::getline(in, part, ',');) {
+        if (part.find(':') == std::string::npos) {
+          d.Error(bs.Mark(), "kafka.bootstrap_servers: expected host:port, "
+                             "a list of them, or 'embedded', found '" + *s + "'");
+          break;
+        }
+        out->bootstrap_servers.push_back(part);
+      }
+    }
+  }
+  if (n["embedded_brokers"]) {
+    if (auto v = r.Int(n["embedded_brokers"], "kafka.embedded_brokers", 1, 9)) {
+      out->embedded_brokers = static_cast<int>(*v);
+    }
+  }
+  if (const YAML::Node props = n["properties"]) {
+    if (d.ExpectMap(props, "kafka.properties")) {
+      for (const auto& kv : props) {
+        std::string key = kv.first.Scalar();
+        if (key == "bootstrap.servers" || key == "transactional.id" ||
+            key == "group.id") {
+          d.Error(kv.first.Mark(),
+                  "kafka.properties: '" + key + "' is set by kcqrs (from "
+                  "kafka.bootstrap_servers and application.id); remove it");
+          continue;
+        }
+        if (auto v = r.String(kv.second, "kafka.properties." + key)) {
+          out->properties[key] = *v;
+        }
+      }
+    }
+  }
+}
+
+void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
+  if (!d.ExpectMap(n, "http")) return;
+  d.CheckKeys(n, "http", {"listen", "threads"});
+  if (n["listen"]) {
+    if (auto v = r.String(n["listen"], "http.listen")) {
+      size_t colon = v->rfind(':');
+      int port = -1;
+      if (colon != std::string::npos) {
+        std::string_view digits = std::string_view(*v).substr(colon + 1);
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+        if (ec != std::errc() || end != digits.data() + digits.size()) port = -1;
+      }
+      if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+        d.Error(n["listen"].Mark(),
+                "http.listen: expected host:port (e.g. 127.0.0.1:8080), found '" +
+                    *v + "'");
+      } else {
+        out->listen = *v;
+      }
+    }
+  }
+  if (n["threads"]) {
+    if (auto v = r.Int(n["threads"], "http.threads", 1, 64)) {
+      out->threads = static_cast<int>(*v);
+    }
+  }
+}
+
+void ReadTopics(const YAML::Node& n, Reader& r, Diagnostics& d,
+                std::map<std::string, int>* out) {
+  if (!d.ExpectMap(n, "topics")) return;
+  for (const auto& kv : n) {
+    const std::string name = kv.first.Scalar();
+    const std::string where = "topics." + name;
+    if (!ValidName(name)) {
+      d.Error(kv.first.Mark(), "topics: '" + name + "' is not a valid topic "
+                               "name (letters, digits, '.', '_', '-')");
+      continue;
+    }
+    if (!d.ExpectMap(kv.second, where)) continue;
+    d.CheckKeys(kv.second, where, {"partitions"});
+    int partitions = 1;
+    if (kv.second["partitions"]) {
+      auto v = r.Int(kv.second["partitions"], where + ".partitions", 1, 10000);
+      if (!v) continue;
+      partitions = static_cast<int>(*v);
+    }
+    (*out)[name] = partitions;
+  }
+}
+
+Result<EngineOptions> Finish(Diagnostics& diag, EngineOptions options,
+                             std::vector<ConfigError>* errors) {
+  // Sections are read in a fixed order; users read errors in file order.
+  std::vector<ConfigError> sorted = diag.errors();
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                   });
+  if (errors != nullptr) *errors = sorted;
+  if (diag.empty()) return options;
+  std::string msg;
+  for (const ConfigError& e : sorted) {
+    if (!msg.empty()) msg += "\n";
+    msg += e.ToString();
+  }
+  return Status::InvalidArgument(std::move(msg));
+}
+
+}  // namespace
+
+Result<EngineOptions> LoadEngineOptionsFromString(
+    const std::string& yaml, const std::string& source,
+    const LoadOptions& options, std::vector<ConfigError>* errors) {
+  Diagnostics diag(source);
+  EngineOptions out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    diag.Error(e.mark, "not valid YAML: " + e.msg);
+    return Finish(diag, std::move(out), errors);
+  } catch (const YAML::Exception& e) {
+    diag.ErrorAt(source, "not valid YAML: " + e.msg);
+    return Finish(diag, std::move(out), errors);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!diag.ExpectMap(root, "the top level")) {
+    return Finish(diag, std::move(out), errors);
+  }
+  for (const std::string& spec : options.overrides) {
+    ApplyOverride(root, spec, &diag);
+  }
+
+  Reader reader(&diag, options);
+  diag.CheckKeys(root, "the top level",
+                 {"application", "kafka", "http", "topics", "errors", "aggregates",
+                  "projections", "processors", "stores"});
+  if (!root["application"]) {
+    diag.Error(root.Mark(), "the top level: the section 'application' is required");
+  } else {
+    ReadApplication(root["application"], reader, diag, &out.application);
+  }
+  if (!root["kafka"]) {
+    diag.Error(root.Mark(), "the top level: the section 'kafka' is required");
+  } else {
+    ReadKafka(root["kafka"], reader, diag, &out.kafka);
+  }
+  if (root["http"]) ReadHttp(root["http"], reader, diag, &out.http);
+  if (root["topics"]) ReadTopics(root["topics"], reader, diag, &out.topics);
+
+  TopologyReader topology(
+      &diag,
+      [&reader](const YAML::Node& n, std::string_view where) {
+        return reader.String(n, where);
+      },
+      yaml);
+  TopologySpec& spec = out.topology;
+  if (root["errors"]) topology.ReadErrors(root["errors"], &spec);
+  if (root["aggregates"]) topology.ReadAggregates(root["aggregates"], &spec);
+  if (root["projections"]) topology.ReadProjections(root["projections"], &spec);
+  if (root["processors"]) topology.ReadProcessors(root["processors"], &spec);
+  if (root["stores"]) topology.ReadStores(root["stores"], &spec);
+  if (spec.errors.dead_letter_topic.empty() && !out.application.id.empty()) {
+    spec.errors.dead_letter_topic = out.application.id + "-dlq";
+  }
+  return Finish(diag, std::move(out), errors);
+}
+
+Result<EngineOptions> LoadEngineOptionsFromFile(
+    const std::string& path, const LoadOptions& options,
+    std::vector<ConfigError>* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    if (errors != nullptr) {
+      *errors = {ConfigError{path, 0, 0, "cannot open the file"}};
+    }
+    return Status::NotFound(path + ": cannot open the file");
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return LoadEngineOptionsFromString(buf.str(), path, options, errors);
+}
+
+}  // namespace kcqrs::config

@@ -1,0 +1,438 @@
+#include "config/topology_reader.h"
+
+#include <set>
+
+namespace kcqrs::config {
+namespace {
+
+bool IsTopicName(const std::string& s) {
+  if (s.empty() || s.size() > 249 || s == "." || s == "..") return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+SourcePosition TopologyReader::Where(const YAML::Node& node) const {
+  SourcePosition p;
+  p.file = diag_->source();
+  if (node.Mark().line >= 0) {
+    p.line = node.Mark().line + 1;
+    p.column = node.Mark().column + 1;
+  }
+  return p;
+}
+
+// Where the content of a scalar starts: after an opening quote, or on the
+// line after a block indicator ('|' or '>').
+SourcePosition TopologyReader::ContentStart(const YAML::Node& node) const {
+  SourcePosition p = Where(node);
+  int pos = node.Mark().pos;
+  if (pos < 0 || static_cast<size_t>(pos) >= text_.size()) return p;
+  char c = text_[static_cast<size_t>(pos)];
+  if (c == '"' || c == '\'') {
+    ++p.column;
+  } else if (c == '|' || c == '>') {
+    ++p.line;
+    // The block's indentation is the first non-space of the next line.
+    size_t nl = text_.find('\n', static_cast<size_t>(pos));
+    p.column = 1;
+    if (nl != std::string::npos) {
+      size_t i = nl + 1;
+      while (i < text_.size() && text_[i] == ' ') {
+        ++i;
+        ++p.column;
+      }
+    }
+  }
+  return p;
+}
+
+std::optional<std::string> TopologyReader::Name(const YAML::Node& node,
+                                                std::string_view where) {
+  std::optional<std::string> s = scalar_(node, where);
+  if (!s) return std::nullopt;
+  if (!IsTopicName(*s)) {
+    diag_->Error(node.Mark(), std::string(where) +
+                                  ": expected a name of letters, digits, '.', "
+                                  "'_' or '-', found '" + *s + "'");
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<ExpressionSpec> TopologyReader::Expr(const YAML::Node& node,
+                                                   std::string_view where) {
+  std::optional<std::string> s = scalar_(node, where);
+  if (!s) return std::nullopt;
+  if (s->empty()) {
+    diag_->Error(node.Mark(), std::string(where) + ": expected an expression, found nothing");
+    return std::nullopt;
+  }
+  return ExpressionSpec{*s, ContentStart(node)};
+}
+
+std::optional<LuaSpec> TopologyReader::Lua(const YAML::Node& node,
+                                           std::string_view where) {
+  // Lua code is not interpolated: `${` has no meaning there and `$` may be
+  // part of a string the user wants.
+  if (!diag_->ExpectScalar(node, where)) return std::nullopt;
+  return LuaSpec{node.Scalar(), ContentStart(node)};
+}
+
+std::vector<std::string> TopologyReader::Topics(const YAML::Node& node,
+                                                std::string_view where) {
+  std::vector<std::string> out;
+  if (node.IsScalar()) {
+    if (auto t = Name(node, where)) out.push_back(*t);
+    return out;
+  }
+  if (!diag_->ExpectSequence(node, where)) return out;
+  if (node.size() == 0) {
+    diag_->Error(node.Mark(), std::string(where) + ": expected at least one topic");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    if (auto t = Name(node[i], std::string(where) + "[" + std::to_string(i) + "]")) {
+      out.push_back(*t);
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, ExpressionSpec>> TopologyReader::Fields(
+    const YAML::Node& node, std::string_view where) {
+  std::vector<std::pair<std::string, ExpressionSpec>> out;
+  if (!diag_->ExpectMap(node, where)) return out;
+  for (const auto& kv : node) {
+    std::string field = kv.first.Scalar();
+    if (auto e = Expr(kv.second, std::string(where) + "." + field)) {
+      out.emplace_back(field, std::move(*e));
+    }
+  }
+  return out;
+}
+
+std::optional<DecideSpec> TopologyReader::Decide(const YAML::Node& node,
+                                                 const std::string& where) {
+  if (!diag_->ExpectMap(node, where)) return std::nullopt;
+  diag_->CheckKeys(node, where, {"require", "emit", "lua"});
+  DecideSpec d;
+  d.where = Where(node);
+  if (node["lua"]) {
+    if (node["require"] || node["emit"]) {
+      diag_->Error(node["lua"].Mark(), where + ": 'lua' replaces 'require' and "
+                                               "'emit'; use one or the other");
+    }
+    d.lua = Lua(node["lua"], where + ".lua");
+    return d;
+  }
+  if (!node["emit"] && !node["require"]) {
+    diag_->Error(node.Mark(), where + ": expected 'require' and 'emit', or 'lua'");
+    return std::nullopt;
+  }
+  if (const YAML::Node req = node["require"]) {
+    if (diag_->ExpectSequence(req, where + ".require")) {
+      for (size_t i = 0; i < req.size(); ++i) {
+        std::string w = where + ".require[" + std::to_string(i) + "]";
+        const YAML::Node r = req[i];
+        if (!diag_->ExpectMap(r, w)) continue;
+        diag_->CheckKeys(r, w, {"that", "code", "reason"});
+        RequireSpec spec;
+        spec.where = Where(r);
+        bool ok = true;
+        for (const char* key : {"that", "code"}) {
+          if (!r[key]) {
+            diag_->Error(r.Mark(), w + ": the key '" + key + "' is required");
+            ok = false;
+          }
+        }
+        if (!ok) continue;
+        auto that = Expr(r["that"], w + ".that");
+        auto code = scalar_(r["code"], w + ".code");
+        if (!that || !code) continue;
+        spec.that = std::move(*that);
+        spec.code = *code;
+        if (r["reason"]) {
+          auto reason = scalar_(r["reason"], w + ".reason");
+          if (!reason) continue;
+          spec.reason = ExpressionSpec{*reason, ContentStart(r["reason"])};
+        } else {
+          spec.reason = ExpressionSpec{"requires " + spec.that.text, spec.that.where};
+        }
+        d.require.push_back(std::move(spec));
+      }
+    }
+  }
+  if (const YAML::Node emit = node["emit"]) {
+    if (diag_->ExpectSequence(emit, where + ".emit")) {
+      for (size_t i = 0; i < emit.size(); ++i) {
+        std::string w = where + ".emit[" + std::to_string(i) + "]";
+        const YAML::Node e = emit[i];
+        if (!diag_->ExpectMap(e, w)) continue;
+        diag_->CheckKeys(e, w, {"type", "with"});
+        EmitSpec spec;
+        spec.where = Where(e);
+        if (!e["type"]) {
+          diag_->Error(e.Mark(), w + ": the key 'type' is required (the event type)");
+          continue;
+        }
+        auto type = scalar_(e["type"], w + ".type");
+        if (!type) continue;
+        spec.type = *type;
+        if (e["with"]) spec.fields = Fields(e["with"], w + ".with");
+        d.emit.push_back(std::move(spec));
+      }
+    }
+  }
+  return d;
+}
+
+std::optional<UpdateSpec> TopologyReader::Update(const YAML::Node& node,
+                                                 const std::string& where,
+                                                 bool projection) {
+  if (!diag_->ExpectMap(node, where)) return std::nullopt;
+  const char* replace = projection ? "upsert" : "set";
+  if (projection) {
+    diag_->CheckKeys(node, where, {"upsert", "merge", "delete", "lua"});
+  } else {
+    diag_->CheckKeys(node, where, {"set", "merge", "delete", "lua"});
+  }
+  int kinds = 0;
+  UpdateSpec u;
+  u.where = Where(node);
+  if (node[replace]) {
+    ++kinds;
+    u.kind = UpdateSpec::Kind::kSet;
+    u.fields = Fields(node[replace], where + "." + replace);
+  }
+  if (node["merge"]) {
+    ++kinds;
+    u.kind = UpdateSpec::Kind::kMerge;
+    u.fields = Fields(node["merge"], where + ".merge");
+  }
+  if (node["delete"]) {
+    ++kinds;
+    u.kind = UpdateSpec::Kind::kDelete;
+    auto v = scalar_(node["delete"], where + ".delete");
+    if (v && *v != "true") {
+      diag_->Error(node["delete"].Mark(), where + ".delete: expected true, found '" + *v + "'");
+    }
+  }
+  if (node["lua"]) {
+    ++kinds;
+    u.kind = UpdateSpec::Kind::kLua;
+    u.lua = Lua(node["lua"], where + ".lua");
+  }
+  if (kinds != 1) {
+    diag_->Error(node.Mark(), where + ": expected exactly one of " + replace +
+                                  ", merge, delete, lua; found " +
+                                  std::to_string(kinds));
+    return std::nullopt;
+  }
+  return u;
+}
+
+void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "aggregates")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "aggregates." + name;
+    const YAML::Node a = kv.second;
+    if (!IsTopicName(name)) {
+      diag_->Error(kv.first.Mark(), "aggregates: '" + name + "' is not a valid name "
+                                    "(letters, digits, '.', '_', '-')");
+      continue;
+    }
+    if (!diag_->ExpectMap(a, w)) continue;
+    diag_->CheckKeys(a, w, {"command_topics", "id_field", "type_field",
+                            "command_id_field", "event_topic", "rejection_topic",
+                            "store", "dedup_window", "commands", "events"});
+    AggregateSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    for (const char* key : {"command_topics", "event_topic", "rejection_topic",
+                            "store", "commands"}) {
+      if (!a[key]) diag_->Error(a.Mark(), w + ": the key '" + key + "' is required");
+    }
+    if (a["command_topics"]) spec.command_topics = Topics(a["command_topics"], w + ".command_topics");
+    if (a["event_topic"]) {
+      if (auto t = Name(a["event_topic"], w + ".event_topic")) spec.event_topic = *t;
+    }
+    if (a["rejection_topic"]) {
+      if (auto t = Name(a["rejection_topic"], w + ".rejection_topic")) spec.rejection_topic = *t;
+    }
+    if (a["store"]) {
+      if (auto t = Name(a["store"], w + ".store")) spec.store = *t;
+    }
+    if (a["id_field"]) {
+      if (auto v = scalar_(a["id_field"], w + ".id_field")) spec.id_field = *v;
+    }
+    if (a["type_field"]) {
+      if (auto v = scalar_(a["type_field"], w + ".type_field")) spec.type_field = *v;
+    }
+    if (a["command_id_field"]) {
+      if (auto v = scalar_(a["command_id_field"], w + ".command_id_field")) spec.command_id_field = *v;
+    }
+    if (a["dedup_window"]) {
+      if (auto v = scalar_(a["dedup_window"], w + ".dedup_window")) {
+        try {
+          size_t used = 0;
+          int n = std::stoi(*v, &used);
+          if (used != v->size() || n < 0 || n > 100000) throw std::out_of_range("");
+          spec.dedup_window = n;
+        } catch (const std::exception&) {
+          diag_->Error(a["dedup_window"].Mark(), w + ".dedup_window: expected 0 to 100000, found '" + *v + "'");
+        }
+      }
+    }
+    if (const YAML::Node cmds = a["commands"]) {
+      if (diag_->ExpectMap(cmds, w + ".commands")) {
+        for (const auto& c : cmds) {
+          std::string type = c.first.Scalar();
+          if (auto d = Decide(c.second, w + ".commands." + type)) {
+            d->where = Where(c.first);
+            spec.commands.emplace_back(type, std::move(*d));
+          }
+        }
+      }
+    }
+    if (const YAML::Node evs = a["events"]) {
+      if (diag_->ExpectMap(evs, w + ".events")) {
+        for (const auto& e : evs) {
+          std::string type = e.first.Scalar();
+          if (auto u = Update(e.second, w + ".events." + type, /*projection=*/false)) {
+            spec.events.emplace_back(type, std::move(*u));
+          }
+        }
+      }
+    }
+    out->aggregates.push_back(std::move(spec));
+  }
+}
+
+void TopologyReader::ReadProjections(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "projections")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "projections." + name;
+    const YAML::Node p = kv.second;
+    if (!IsTopicName(name)) {
+      diag_->Error(kv.first.Mark(), "projections: '" + name + "' is not a valid name "
+                                    "(letters, digits, '.', '_', '-')");
+      continue;
+    }
+    if (!diag_->ExpectMap(p, w)) continue;
+    diag_->CheckKeys(p, w, {"event_topics", "store", "type_field", "key", "events"});
+    ProjectionSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    for (const char* key : {"event_topics", "store", "events"}) {
+      if (!p[key]) diag_->Error(p.Mark(), w + ": the key '" + key + "' is required");
+    }
+    if (p["event_topics"]) spec.event_topics = Topics(p["event_topics"], w + ".event_topics");
+    if (p["store"]) {
+      if (auto t = Name(p["store"], w + ".store")) spec.store = *t;
+    }
+    if (p["type_field"]) {
+      if (auto v = scalar_(p["type_field"], w + ".type_field")) spec.type_field = *v;
+    }
+    if (p["key"]) spec.key = Expr(p["key"], w + ".key");
+    if (const YAML::Node evs = p["events"]) {
+      if (diag_->ExpectMap(evs, w + ".events")) {
+        for (const auto& e : evs) {
+          std::string type = e.first.Scalar();
+          if (auto u = Update(e.second, w + ".events." + type, /*projection=*/true)) {
+            spec.events.emplace_back(type, std::move(*u));
+          }
+        }
+      }
+    }
+    out->projections.push_back(std::move(spec));
+  }
+}
+
+void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "processors")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "processors." + name;
+    const YAML::Node p = kv.second;
+    if (!diag_->ExpectMap(p, w)) continue;
+    diag_->CheckKeys(p, w, {"processor", "topics", "stores", "config"});
+    CustomProcessorSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    for (const char* key : {"processor", "topics"}) {
+      if (!p[key]) diag_->Error(p.Mark(), w + ": the key '" + key + "' is required");
+    }
+    if (p["processor"]) {
+      if (auto v = scalar_(p["processor"], w + ".processor")) spec.processor = *v;
+    }
+    if (p["topics"]) spec.topics = Topics(p["topics"], w + ".topics");
+    if (p["stores"]) spec.stores = Topics(p["stores"], w + ".stores");
+    if (const YAML::Node c = p["config"]) {
+      if (diag_->ExpectMap(c, w + ".config")) {
+        for (const auto& e : c) {
+          if (auto v = scalar_(e.second, w + ".config." + e.first.Scalar())) {
+            spec.config[e.first.Scalar()] = *v;
+          }
+        }
+      }
+    }
+    out->processors.push_back(std::move(spec));
+  }
+}
+
+void TopologyReader::ReadStores(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "stores")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "stores." + name;
+    if (!diag_->ExpectMap(kv.second, w)) continue;
+    diag_->CheckKeys(kv.second, w, {"kind"});
+    StoreSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    if (kv.second["kind"]) {
+      if (auto v = scalar_(kv.second["kind"], w + ".kind")) {
+        if (*v == "rocksdb") {
+          spec.kind = StoreSpec::Kind::kRocksDb;
+        } else if (*v == "memory") {
+          spec.kind = StoreSpec::Kind::kMemory;
+        } else {
+          diag_->Error(kv.second["kind"].Mark(),
+                       w + ".kind: expected rocksdb or memory, found '" + *v + "'");
+        }
+      }
+    }
+    out->stores.push_back(std::move(spec));
+  }
+}
+
+void TopologyReader::ReadErrors(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "errors")) return;
+  diag_->CheckKeys(node, "errors", {"on_error", "dead_letter_topic"});
+  if (node["on_error"]) {
+    if (auto v = scalar_(node["on_error"], "errors.on_error")) {
+      if (*v == "dead_letter") {
+        out->errors.on_error = ErrorPolicy::OnError::kDeadLetter;
+      } else if (*v == "fail") {
+        out->errors.on_error = ErrorPolicy::OnError::kFail;
+      } else {
+        diag_->Error(node["on_error"].Mark(),
+                     "errors.on_error: expected dead_letter or fail, found '" + *v + "'");
+      }
+    }
+  }
+  if (node["dead_letter_topic"]) {
+    if (auto t = Name(node["dead_letter_topic"], "errors.dead_letter_topic")) {
+      out->errors.dead_letter_topic = *t;
+    }
+  }
+}
+
+}  // namespace kcqrs::config

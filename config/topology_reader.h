@@ -1,0 +1,57 @@
+// Internal to config/: reads the topology sections of a kcqrs file
+// (aggregates, projections, processors, stores, errors) into TopologySpec.
+// Shapes and names are checked here; expressions and Lua are compiled later
+// by the engine, with the positions recorded here.
+#ifndef KCQRS_CONFIG_TOPOLOGY_READER_H_
+#define KCQRS_CONFIG_TOPOLOGY_READER_H_
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/yaml_errors.h"
+#include "kcqrs/topology_spec.h"
+
+namespace kcqrs::config {
+
+// Interpolated scalar text, or nullopt after reporting an error.
+using ScalarFn =
+    std::function<std::optional<std::string>(const YAML::Node&, std::string_view)>;
+
+class TopologyReader {
+ public:
+  // `text` is the whole file, used to tell block scalars (`lua: |`) from
+  // inline ones so that positions point at the first line of code.
+  TopologyReader(Diagnostics* diag, ScalarFn scalar, const std::string& text)
+      : diag_(diag), scalar_(std::move(scalar)), text_(text) {}
+
+  void ReadAggregates(const YAML::Node& node, TopologySpec* out);
+  void ReadProjections(const YAML::Node& node, TopologySpec* out);
+  void ReadProcessors(const YAML::Node& node, TopologySpec* out);
+  void ReadStores(const YAML::Node& node, TopologySpec* out);
+  void ReadErrors(const YAML::Node& node, TopologySpec* out);
+
+ private:
+  SourcePosition Where(const YAML::Node& node) const;
+  SourcePosition ContentStart(const YAML::Node& node) const;
+  std::optional<ExpressionSpec> Expr(const YAML::Node& node, std::string_view where);
+  std::optional<LuaSpec> Lua(const YAML::Node& node, std::string_view where);
+  std::vector<std::string> Topics(const YAML::Node& node, std::string_view where);
+  std::vector<std::pair<std::string, ExpressionSpec>> Fields(
+      const YAML::Node& node, std::string_view where);
+  std::optional<DecideSpec> Decide(const YAML::Node& node, const std::string& where);
+  std::optional<UpdateSpec> Update(const YAML::Node& node, const std::string& where,
+                                   bool projection);
+  std::optional<std::string> Name(const YAML::Node& node, std::string_view where);
+
+  Diagnostics* diag_;
+  ScalarFn scalar_;
+  const std::string& text_;
+};
+
+}  // namespace kcqrs::config
+
+#endif  // KCQRS_CONFIG_TOPOLOGY_READER_H_

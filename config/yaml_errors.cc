@@ -1,0 +1,126 @@
+#include "config/yaml_errors.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace kcqrs::config {
+
+std::string ConfigError::ToString() const {
+  std::string s = source;
+  if (line > 0) {
+    s += ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  s += ": ";
+  s += message;
+  return s;
+}
+
+void Diagnostics::Error(const YAML::Mark& mark, std::string message) {
+  ConfigError e;
+  e.source = source_;
+  // yaml-cpp marks are 0-based; a null mark (-1) has no position.
+  if (mark.line >= 0) {
+    e.line = mark.line + 1;
+    e.column = mark.column + 1;
+  }
+  e.message = std::move(message);
+  errors_.push_back(std::move(e));
+}
+
+void Diagnostics::ErrorAt(std::string source, std::string message) {
+  errors_.push_back(ConfigError{std::move(source), 0, 0, std::move(message)});
+}
+
+std::string_view KindName(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Undefined: return "nothing";
+  }
+  return "nothing";
+}
+
+bool Diagnostics::ExpectMap(const YAML::Node& node, std::string_view where) {
+  if (node.IsMap()) return true;
+  Error(node.Mark(), std::string(where) + ": expected a map of keys, found " +
+                         std::string(KindName(node)));
+  return false;
+}
+
+bool Diagnostics::ExpectScalar(const YAML::Node& node, std::string_view where) {
+  if (node.IsScalar()) return true;
+  Error(node.Mark(), std::string(where) + ": expected a single value, found " +
+                         std::string(KindName(node)));
+  return false;
+}
+
+bool Diagnostics::ExpectSequence(const YAML::Node& node,
+                                 std::string_view where) {
+  if (node.IsSequence()) return true;
+  Error(node.Mark(), std::string(where) + ": expected a list, found " +
+                         std::string(KindName(node)));
+  return false;
+}
+
+void Diagnostics::CheckKeys(const YAML::Node& map, std::string_view where,
+                            std::initializer_list<std::string_view> allowed) {
+  if (!map.IsMap()) return;
+  for (const auto& kv : map) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) {
+      continue;
+    }
+    std::string msg = "unknown key '" + key + "' in " + std::string(where);
+    std::string hint = DidYouMean(key, allowed);
+    if (!hint.empty()) {
+      msg += " (did you mean '" + hint + "'?)";
+    } else {
+      msg += " (expected one of:";
+      for (std::string_view a : allowed) {
+        msg += " ";
+        msg += a;
+      }
+      msg += ")";
+    }
+    Error(kv.first.Mark(), std::move(msg));
+  }
+}
+
+namespace {
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::string DidYouMean(std::string_view word,
+                       std::initializer_list<std::string_view> candidates) {
+  std::string best;
+  size_t best_distance = 0;
+  for (std::string_view c : candidates) {
+    size_t d = EditDistance(word, c);
+    if (best.empty() || d < best_distance) {
+      best = std::string(c);
+      best_distance = d;
+    }
+  }
+  // A third of the word's length catches transpositions and dropped letters
+  // without suggesting unrelated keys.
+  size_t limit = std::max<size_t>(2, word.size() / 3);
+  return best_distance <= limit ? best : std::string();
+}
+
+}  // namespace kcqrs::config

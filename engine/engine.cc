@@ -1,0 +1,357 @@
+#include "kcqrs/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "engine/compiled_topology.h"
+#include "engine/http/server.h"
+#include "engine/kafka/admin.h"
+#include "engine/kafka/mock_cluster.h"
+#include "engine/lua_functions.h"
+#include "engine/store_registry.h"
+#include "engine/stream_thread.h"
+#include "kcqrs/version.h"
+#include "state/rocksdb_env.h"
+
+namespace kcqrs {
+namespace {
+
+constexpr std::chrono::milliseconds kAdminTimeout{30000};
+constexpr std::chrono::milliseconds kRetryBackoff{2000};
+
+std::string Join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+// Compiles the topology and its Lua snippets, so that every error is found
+// before anything starts.
+Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions& options) {
+  auto compiled = engine::CompiledTopology::Compile(options);
+  if (!compiled.ok()) return compiled.status();
+  auto lua = engine::LuaFunctions::Create(**compiled, lua::Limits{});
+  if (!lua.ok()) return lua.status();
+  return compiled;
+}
+
+// The id of this instance's state directory: stable across restarts, so
+// that the transactional ids it derives fence the previous incarnation at
+// once (rather than waiting for its transaction to time out).
+Result<std::string> InstanceId(const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
+  const std::string path = state_dir + "/kcqrs.instance";
+  {
+    std::ifstream in(path);
+    std::string id;
+    if (in >> id && !id.empty()) return id;
+  }
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  std::ofstream out(path, std::ios::trunc);
+  out << buf << "\n";
+  if (!out) return Status::IoError("writing " + path);
+  return std::string(buf);
+}
+
+}  // namespace
+
+class Engine::Impl {
+ public:
+  explicit Impl(EngineOptions options) : options_(std::move(options)) {}
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    auto compiled = CompileAll(options_);
+    if (!compiled.ok()) return compiled.status();
+    compiled_ = std::move(compiled).value();
+
+    if (options_.kafka.embedded) {
+      Result<std::unique_ptr<kafka::MockCluster>> cluster =
+          kafka::MockCluster::Create(options_.kafka.embedded_brokers);
+      if (!cluster.ok()) {
+        return cluster.status().WithContext("starting the embedded Kafka");
+      }
+      embedded_ = std::move(cluster).value();
+      bootstrap_ = embedded_->bootstrap_servers();
+      spdlog::warn(
+          "embedded Kafka (librdkafka's mock cluster) is listening on {} "
+          "(try: kcat -b {} -L). It is for trying kcqrs out: it keeps nothing "
+          "on disk and does not enforce transactional isolation. Production "
+          "runs set kafka.bootstrap_servers to a real Kafka cluster.",
+          bootstrap_, bootstrap_);
+    } else {
+      if (options_.kafka.bootstrap_servers.empty()) {
+        return Status::InvalidArgument(
+            "kafka.bootstrap_servers is empty: give host:port of your brokers "
+            "or 'embedded'");
+      }
+      bootstrap_ = Join(options_.kafka.bootstrap_servers, ",");
+    }
+    KCQRS_RETURN_IF_ERROR(StartHttp());
+    supervisor_ = std::thread([this] { Boot(); });
+    return Status::OK();
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (supervisor_.joinable()) supervisor_.join();
+    for (auto& t : threads_) t->Stop();
+    threads_.clear();
+    if (http_) http_->Stop();
+    http_.reset();
+    embedded_.reset();
+  }
+
+  bool ready() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (threads_.empty() || !failure_.ok()) return false;
+    for (const auto& t : threads_) {
+      if (t->state() != engine::StreamThread::State::kRunning) return false;
+      if (t->stats().restoring_tasks.load() > 0) return false;
+    }
+    return true;
+  }
+
+  Status health() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!failure_.ok()) return failure_;
+    for (const auto& t : threads_) {
+      if (t->state() == engine::StreamThread::State::kFailed) return t->error();
+    }
+    return Status::OK();
+  }
+
+  std::shared_ptr<const ReadOnlyKeyValueStore> GetStore(const std::string& name) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return registry_ ? registry_->View(name) : nullptr;
+  }
+
+  std::string http_address() const {
+    return http_ ? http_->local_address() : std::string();
+  }
+  const std::string& bootstrap_servers() const { return bootstrap_; }
+
+ private:
+  kafka::Properties ClientProperties() const {
+    kafka::Properties props = options_.kafka.properties;
+    props["bootstrap.servers"] = bootstrap_;
+    props["client.id"] = options_.application.id + "-admin";
+    return props;
+  }
+
+  // Sleeps unless stopping; false when stopping.
+  bool Backoff() {
+    std::unique_lock<std::mutex> l(mu_);
+    return !cv_.wait_for(l, kRetryBackoff, [this] { return stopping_; });
+  }
+  bool stopping() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopping_;
+  }
+  void Fail(Status s) {
+    spdlog::error("{}", s.ToString());
+    std::lock_guard<std::mutex> l(mu_);
+    failure_ = std::move(s);
+  }
+
+  // In the background: wait for Kafka, create the topics, start the threads.
+  void Boot() {
+    auto admin = kafka::Admin::Create(ClientProperties());
+    if (!admin.ok()) return Fail(admin.status().WithContext("Kafka admin client"));
+    std::vector<kafka::Admin::TopicInfo> topics;
+    for (bool logged = false;;) {
+      auto listed = (*admin)->ListTopics(kAdminTimeout);
+      if (listed.ok()) {
+        topics = std::move(listed).value();
+        break;
+      }
+      if (!logged) {
+        spdlog::warn("waiting for Kafka at {}: {} (retrying; /readyz says 503 until then)",
+                     bootstrap_, listed.status().message());
+        logged = true;
+      }
+      if (!Backoff()) return;
+    }
+    std::map<std::string, int> existing;
+    for (const auto& t : topics) existing[t.name] = t.partitions;
+    Status s = compiled_->ResolvePartitions(existing);
+    if (!s.ok()) return Fail(s);
+
+    for (const engine::TopicToCreate& t : compiled_->topics_to_create()) {
+      for (;;) {
+        Status created;
+        if (embedded_) {
+          created = embedded_->CreateTopic(t.name, t.partitions, 1);
+        } else {
+          kafka::Admin::NewTopic nt;
+          nt.name = t.name;
+          nt.partitions = t.partitions;
+          nt.configs = t.configs;
+          created = (*admin)->CreateTopics({nt}, kAdminTimeout, /*ok_if_exists=*/true);
+        }
+        if (created.ok()) {
+          spdlog::info("created topic {} ({} partitions)", t.name, t.partitions);
+          break;
+        }
+        if (!created.IsUnavailable() && !created.IsTimedOut()) {
+          return Fail(created.WithContext("creating topic " + t.name));
+        }
+        spdlog::warn("creating topic {}: {}; retrying", t.name, created.message());
+        if (!Backoff()) return;
+      }
+    }
+    for (const engine::SubTopology& st : compiled_->subtopologies()) {
+      spdlog::info("sub-topology {}: reads {}; stores [{}]; {} task(s)", st.id,
+                   Join(st.sources, ", "), Join(st.stores, ", "), st.partitions);
+    }
+
+    auto instance = InstanceId(options_.application.state_dir);
+    if (!instance.ok()) return Fail(instance.status());
+    std::shared_ptr<const engine::CompiledTopology> topology(std::move(compiled_));
+    std::map<std::string, int> store_partitions;
+    for (const engine::SubTopology& st : topology->subtopologies()) {
+      for (const std::string& store : st.stores) store_partitions[store] = st.partitions;
+    }
+    auto rocksdb = state::RocksDbEnv::Create();
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+    for (int i = 0; i < options_.application.threads; ++i) {
+      engine::StreamThreadConfig c;
+      c.index = i;
+      c.options = options_;
+      c.bootstrap_servers = bootstrap_;
+      c.transactional_id = options_.application.id + "-" + *instance + "-" + std::to_string(i);
+      c.topology = topology;
+      c.rocksdb = rocksdb;
+      c.registry = registry_.get();
+      threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
+      threads_.back()->Start();
+    }
+    spdlog::info("started {} stream thread(s) for application {}", threads_.size(),
+                 options_.application.id);
+  }
+
+  Status StartHttp() {
+    http::Router router;
+    router.Add("GET", "/healthz", [this](const http::Request&) {
+      Status s = health();
+      if (!s.ok()) {
+        return http::Response::Problem(500, "The engine has stopped", s.ToString());
+      }
+      return http::Response::Json(200, R"({"status":"UP"})");
+    });
+    router.Add("GET", "/readyz", [this](const http::Request&) {
+      if (ready()) return http::Response::Json(200, R"({"status":"READY"})");
+      http::Response r = http::Response::Problem(
+          503, "Not ready", "the engine is waiting for Kafka, starting, or restoring state");
+      r.headers.emplace_back("Retry-After", "1");
+      return r;
+    });
+    router.Add("GET", "/stores/{store}/keys/{key}", [this](const http::Request& req) {
+      const std::string& store = req.path_params.at("store");
+      auto view = GetStore(store);
+      if (!view) {
+        if (!ready()) {
+          http::Response r = http::Response::Problem(503, "Not ready", "the engine is starting");
+          r.headers.emplace_back("Retry-After", "1");
+          return r;
+        }
+        return http::Response::Problem(404, "Unknown store", "no store named '" + store + "'");
+      }
+      auto v = view->Get(req.path_params.at("key"));
+      if (!v.ok()) {
+        http::Response r = http::Response::Problem(503, "Store unavailable", v.status().message());
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+      if (!v->has_value()) {
+        return http::Response::Problem(404, "Key not found",
+                                       "no key '" + req.path_params.at("key") + "' in store '" +
+                                           store + "'");
+      }
+      return http::Response::Json(200, **v);
+    });
+    router.Add("GET", "/", [this](const http::Request&) {
+      return http::Response::Json(
+          200, "{\"name\":\"kcqrs\",\"version\":\"" + std::string(kVersion) +
+                   "\",\"application\":" + http::JsonQuote(options_.application.id) + "}");
+    });
+    http::ServerOptions http_options;
+    http_options.listen = options_.http.listen;
+    http_options.threads = options_.http.threads;
+    Result<std::unique_ptr<http::Server>> server =
+        http::Server::Start(http_options, std::move(router));
+    if (!server.ok()) return server.status().WithContext("http.listen");
+    http_ = std::move(server).value();
+    spdlog::info("HTTP server listening on http://{}", http_->local_address());
+    return Status::OK();
+  }
+
+  EngineOptions options_;
+  std::string bootstrap_;
+  std::unique_ptr<engine::CompiledTopology> compiled_;  // until Boot shares it
+  std::unique_ptr<kafka::MockCluster> embedded_;
+  std::unique_ptr<http::Server> http_;
+  std::thread supervisor_;
+
+  mutable std::mutex mu_;  // guards what follows
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  Status failure_;
+  std::unique_ptr<engine::StoreRegistry> registry_;
+  std::vector<std::unique_ptr<engine::StreamThread>> threads_;
+
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  Status s = impl->Start();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Status Engine::Validate(const EngineOptions& options) {
+  auto compiled = CompileAll(options);
+  return compiled.ok() ? Status::OK() : compiled.status();
+}
+
+void Engine::Stop() { impl_->Stop(); }
+bool Engine::ready() const { return impl_->ready(); }
+Status Engine::health() const { return impl_->health(); }
+std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string& name) const {
+  return impl_->GetStore(name);
+}
+std::string Engine::http_address() const { return impl_->http_address(); }
+std::string Engine::bootstrap_servers() const { return impl_->bootstrap_servers(); }
+
+}  // namespace kcqrs

@@ -1,0 +1,282 @@
+#include "engine/kafka/admin.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "engine/kafka/error.h"
+
+namespace kcqrs::kafka {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct AdminDeleter {
+  void operator()(rd_kafka_NewTopic_t* t) const {
+    rd_kafka_NewTopic_destroy(t);
+  }
+  void operator()(rd_kafka_DeleteTopic_t* t) const {
+    rd_kafka_DeleteTopic_destroy(t);
+  }
+  void operator()(rd_kafka_AdminOptions_t* o) const {
+    rd_kafka_AdminOptions_destroy(o);
+  }
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+  void operator()(const rd_kafka_metadata_t* m) const {
+    rd_kafka_metadata_destroy(m);
+  }
+};
+template <typename T>
+using AdminPtr = std::unique_ptr<T, AdminDeleter>;
+
+constexpr std::chrono::milliseconds kMetadataRetryInterval{100};
+
+// At least 1 ms, since librdkafka reads 0 as "do not wait".
+int RemainingMs(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - Clock::now());
+  return static_cast<int>(std::max<int64_t>(left.count(), 1));
+}
+
+Result<AdminPtr<rd_kafka_AdminOptions_t>> NewOptions(rd_kafka_t* rk,
+                                                     rd_kafka_admin_op_t op,
+                                                     int timeout_ms) {
+  AdminPtr<rd_kafka_AdminOptions_t> options(rd_kafka_AdminOptions_new(rk, op));
+  char errstr[512];
+  rd_kafka_resp_err_t err = rd_kafka_AdminOptions_set_request_timeout(
+      options.get(), timeout_ms, errstr, sizeof(errstr));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // How long the controller may take to finish the operation before it
+    // answers; waiting here saves polling metadata for long.
+    err = rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms,
+                                                      errstr, sizeof(errstr));
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, "admin options", errstr);
+  }
+  return options;
+}
+
+// Waits for the one result event of an admin request on `queue`.
+Result<AdminPtr<rd_kafka_event_t>> AwaitResult(rd_kafka_queue_t* queue,
+                                               Clock::time_point deadline,
+                                               const char* what) {
+  // The request carries the same deadline, so librdkafka answers with a
+  // time-out event by then; the grace period covers the hand-over.
+  AdminPtr<rd_kafka_event_t> event(
+      rd_kafka_queue_poll(queue, RemainingMs(deadline) + 1000));
+  if (event == nullptr) {
+    return Status::TimedOut(std::string(what) + ": no answer from the broker");
+  }
+  rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, what,
+                                rd_kafka_event_error_string(event.get()));
+  }
+  return event;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Admin>> Admin::Create(const Properties& properties) {
+  auto conf = internal::NewConf(properties, "admin client");
+  if (!conf.ok()) return conf.status();
+  auto rk = internal::NewHandle(internal::ClientType::kProducer,
+                                std::move(*conf), "admin client");
+  if (!rk.ok()) return rk.status();
+  std::unique_ptr<Admin> admin(new Admin());
+  admin->rk_ = std::move(*rk);
+  admin->queue_.reset(rd_kafka_queue_new(admin->rk_.get()));
+  return admin;
+}
+
+Admin::~Admin() = default;
+
+Status Admin::CheckController(Clock::time_point deadline) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(
+      rk_.get(), /*all_topics=*/0, nullptr, &raw, RemainingMs(deadline));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, "reading cluster metadata");
+  }
+  AdminPtr<const rd_kafka_metadata_t> metadata(raw);
+  // Topic requests go to the controller, and librdkafka waits for it until
+  // the deadline. librdkafka 2.0.2's mock names controller 0, which is
+  // none of its brokers (they count from 1), so it never comes: say so at
+  // once.
+  const int32_t controller = rd_kafka_controllerid(rk_.get(), 0);
+  const bool known = std::any_of(
+      metadata->brokers, metadata->brokers + metadata->broker_cnt,
+      [&](const rd_kafka_metadata_broker_t& b) { return b.id == controller; });
+  if (!known) {
+    return Status::NotSupported(
+        "the cluster's metadata names controller " +
+        std::to_string(controller) +
+        ", which is not one of its brokers, so it cannot create or delete "
+        "topics (librdkafka's mock cluster is such a cluster: use "
+        "MockCluster::CreateTopic there)");
+  }
+  return Status::OK();
+}
+
+Status Admin::CreateTopics(const std::vector<NewTopic>& topics,
+                           std::chrono::milliseconds timeout,
+                           bool ok_if_exists) {
+  if (topics.empty()) return Status::OK();
+  const auto deadline = Clock::now() + timeout;
+  std::vector<AdminPtr<rd_kafka_NewTopic_t>> owned;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  for (const NewTopic& topic : topics) {
+    char errstr[512];
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(topic.name.c_str(), topic.partitions,
+                              topic.replication_factor, errstr, sizeof(errstr));
+    if (nt == nullptr) {
+      return Status::InvalidArgument("topic '" + topic.name + "': " + errstr);
+    }
+    owned.emplace_back(nt);
+    raw.push_back(nt);
+    for (const auto& [key, value] : topic.configs) {
+      KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+          rd_kafka_NewTopic_set_config(nt, key.c_str(), value.c_str()),
+          "topic '" + topic.name + "' config '" + key + "'"));
+    }
+  }
+  KCQRS_RETURN_IF_ERROR(CheckController(deadline));
+  auto options = NewOptions(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS,
+                            static_cast<int>(timeout.count()));
+  if (!options.ok()) return options.status();
+  rd_kafka_CreateTopics(rk_.get(), raw.data(), raw.size(), options->get(),
+                        queue_.get());
+  auto event = AwaitResult(queue_.get(), deadline, "creating topics");
+  if (!event.ok()) return event.status();
+
+  const rd_kafka_CreateTopics_result_t* result =
+      rd_kafka_event_CreateTopics_result(event->get());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_CreateTopics_result_topics(result, &count);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < count; ++i) {
+    const char* name = rd_kafka_topic_result_name(results[i]);
+    rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+    if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && ok_if_exists) {
+      err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* detail = rd_kafka_topic_result_error_string(results[i]);
+      return StatusFromKafkaError(err,
+                                  std::string("creating topic '") + name + "'",
+                                  detail != nullptr ? detail : "");
+    }
+    names.emplace_back(name);
+  }
+  return WaitForMetadata(names, /*present=*/true, deadline);
+}
+
+Status Admin::DeleteTopics(const std::vector<std::string>& topics,
+                           std::chrono::milliseconds timeout) {
+  if (topics.empty()) return Status::OK();
+  const auto deadline = Clock::now() + timeout;
+  std::vector<AdminPtr<rd_kafka_DeleteTopic_t>> owned;
+  std::vector<rd_kafka_DeleteTopic_t*> raw;
+  for (const std::string& topic : topics) {
+    owned.emplace_back(rd_kafka_DeleteTopic_new(topic.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  KCQRS_RETURN_IF_ERROR(CheckController(deadline));
+  auto options = NewOptions(rk_.get(), RD_KAFKA_ADMIN_OP_DELETETOPICS,
+                            static_cast<int>(timeout.count()));
+  if (!options.ok()) return options.status();
+  rd_kafka_DeleteTopics(rk_.get(), raw.data(), raw.size(), options->get(),
+                        queue_.get());
+  auto event = AwaitResult(queue_.get(), deadline, "deleting topics");
+  if (!event.ok()) return event.status();
+
+  const rd_kafka_DeleteTopics_result_t* result =
+      rd_kafka_event_DeleteTopics_result(event->get());
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results =
+      rd_kafka_DeleteTopics_result_topics(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* detail = rd_kafka_topic_result_error_string(results[i]);
+      return StatusFromKafkaError(err,
+                                  std::string("deleting topic '") +
+                                      rd_kafka_topic_result_name(results[i]) +
+                                      "'",
+                                  detail != nullptr ? detail : "");
+    }
+  }
+  return WaitForMetadata(topics, /*present=*/false, deadline);
+}
+
+Result<std::vector<Admin::TopicInfo>> Admin::ListTopics(
+    std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_.get(), /*all_topics=*/1, nullptr, &raw,
+                        static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, "reading cluster metadata");
+  }
+  AdminPtr<const rd_kafka_metadata_t> metadata(raw);
+  std::vector<TopicInfo> topics;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+    if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    topics.push_back({t.topic, t.partition_cnt});
+  }
+  std::sort(
+      topics.begin(), topics.end(),
+      [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  return topics;
+}
+
+Status Admin::WaitForMetadata(const std::vector<std::string>& topics,
+                              bool present, Clock::time_point deadline) {
+  std::set<std::string> waiting(topics.begin(), topics.end());
+  Status last;
+  for (;;) {
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(
+        rk_.get(), /*all_topics=*/1, nullptr, &raw, RemainingMs(deadline));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      AdminPtr<const rd_kafka_metadata_t> metadata(raw);
+      std::set<std::string> ready;
+      for (int i = 0; i < metadata->topic_cnt; ++i) {
+        const rd_kafka_metadata_topic_t& t = metadata->topics[i];
+        if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt == 0)
+          continue;
+        bool has_leaders =
+            std::all_of(t.partitions, t.partitions + t.partition_cnt,
+                        [](const rd_kafka_metadata_partition_t& p) {
+                          return p.leader >= 0;
+                        });
+        if (has_leaders) ready.insert(t.topic);
+      }
+      std::erase_if(waiting, [&](const std::string& name) {
+        return ready.contains(name) == present;
+      });
+      if (waiting.empty()) return Status::OK();
+      last = Status();
+    } else {
+      last = StatusFromKafkaError(err, "reading cluster metadata");
+    }
+    if (Clock::now() + kMetadataRetryInterval >= deadline) break;
+    std::this_thread::sleep_for(kMetadataRetryInterval);
+  }
+  std::string names;
+  for (const auto& name : waiting) names += names.empty() ? name : ", " + name;
+  std::string msg = "metadata did not show topics " + names +
+                    (present ? " as ready" : " as deleted") + " in time";
+  if (!last.ok()) msg += " (last error: " + last.ToString() + ")";
+  return Status::TimedOut(msg);
+}
+
+}  // namespace kcqrs::kafka

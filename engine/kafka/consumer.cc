@@ -1,0 +1,356 @@
+#include "engine/kafka/consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "engine/kafka/error.h"
+
+namespace kcqrs::kafka {
+
+// librdkafka's C callbacks, given the Consumer as the handle's opaque.
+struct ConsumerCallbacks {
+  static void OnRebalance(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions,
+                          void* opaque) {
+    static_cast<Consumer*>(opaque)->HandleRebalance(err, partitions);
+  }
+};
+
+namespace {
+
+std::optional<std::string> Bytes(const void* data, size_t size) {
+  if (data == nullptr) return std::nullopt;
+  return std::string(static_cast<const char*>(data), size);
+}
+
+ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
+  ConsumedRecord record;
+  record.topic = rd_kafka_topic_name(m->rkt);
+  record.partition = m->partition;
+  record.offset = m->offset;
+  record.key = Bytes(m->key, m->key_len);
+  record.value = Bytes(m->payload, m->len);
+  rd_kafka_timestamp_type_t type;
+  record.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+  // The message is const for the caller, but librdkafka parses headers
+  // lazily into it; the parse does not change what the message holds.
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+         RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      record.headers.push_back({name, Bytes(value, size)});
+    }
+  }
+  return record;
+}
+
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Consumer>> Consumer::Create(
+    const Properties& properties) {
+  const bool has_group_id = properties.count("group.id") != 0;
+  Properties effective = properties;
+  if (!has_group_id) {
+    // librdkafka's consumer refuses even Assign without a group.id. A
+    // private one serves that; this class then refuses every call that
+    // would use the group (Subscribe, CommitSync, Committed,
+    // GroupMetadata), and auto-commit is off so nothing is committed to it.
+    // Assign never joins a group, so consumers may share the name.
+    effective["group.id"] = "kcqrs-assign-only";
+    effective["enable.auto.commit"] = "false";
+  }
+  auto conf = internal::NewConf(effective, "consumer");
+  if (!conf.ok()) return conf.status();
+  // The consumer's address is the callbacks' opaque, so it exists before
+  // the handle does.
+  std::unique_ptr<Consumer> consumer(new Consumer());
+  consumer->has_group_id_ = has_group_id;
+  rd_kafka_conf_set_opaque(conf->get(), consumer.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &ConsumerCallbacks::OnRebalance);
+  auto rk = internal::NewHandle(internal::ClientType::kConsumer,
+                                std::move(*conf), "consumer");
+  if (!rk.ok()) return rk.status();
+  consumer->rk_ = std::move(*rk);
+  // One queue for everything: errors and rebalances are then served by
+  // Poll, on the owner's thread, rather than piling up unread in the main
+  // queue.
+  rd_kafka_resp_err_t err = rd_kafka_poll_set_consumer(consumer->rk_.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, "redirecting the consumer's main queue");
+  }
+  return consumer;
+}
+
+Consumer::~Consumer() {
+  if (rk_ == nullptr) return;
+  Status status = Close();
+  if (!status.ok()) {
+    spdlog::warn("closing consumer {}: {}", rd_kafka_name(rk_.get()),
+                 status.ToString());
+  }
+}
+
+Status Consumer::CheckOpen(const char* call) const {
+  if (closed_) {
+    return Status::FailedPrecondition(std::string(call) +
+                                      ": the consumer is closed");
+  }
+  return Status::OK();
+}
+
+Status Consumer::CheckGroup(const char* call) const {
+  if (!has_group_id_) {
+    return Status::FailedPrecondition(
+        std::string(call) +
+        " needs the consumer property 'group.id' (Assign and Poll work "
+        "without one)");
+  }
+  return Status::OK();
+}
+
+Status Consumer::Subscribe(const std::vector<std::string>& topics,
+                           RebalanceListener* listener) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Subscribe"));
+  KCQRS_RETURN_IF_ERROR(CheckGroup("Subscribe"));
+  if (topics.empty()) {
+    return Status::InvalidArgument("Subscribe needs at least one topic");
+  }
+  internal::PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  std::string names;
+  for (const auto& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(),
+                                      RD_KAFKA_PARTITION_UA);
+    names += names.empty() ? topic : "," + topic;
+  }
+  listener_ = listener;
+  return StatusFromKafkaError(rd_kafka_subscribe(rk_.get(), list.get()),
+                              "subscribing to " + names);
+}
+
+Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Assign"));
+  internal::PartitionListPtr list = internal::ToPartitionList(partitions);
+  return StatusFromKafkaError(rd_kafka_assign(rk_.get(), list.get()),
+                              "assigning partitions");
+}
+
+Result<std::vector<TopicPartitionOffset>> Consumer::Assignment() const {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Assignment"));
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_assignment(rk_.get(), &raw);
+  internal::PartitionListPtr list(raw);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return StatusFromKafkaError(err, "reading the assignment");
+  }
+  std::vector<TopicPartitionOffset> tpos = internal::FromPartitionList(raw);
+  for (auto& tpo : tpos) tpo.offset = kOffsetInvalid;
+  return tpos;
+}
+
+Result<std::optional<ConsumedRecord>> Consumer::Poll(
+    std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Poll"));
+  // An error from a rebalance callback during an earlier Poll is reported
+  // before polling again, so that no fetched record is dropped for it.
+  if (!rebalance_error_.ok()) return std::exchange(rebalance_error_, Status());
+  std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
+      rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+  if (m == nullptr && !rebalance_error_.ok()) {
+    return std::exchange(rebalance_error_, Status());
+  }
+  if (m == nullptr) return std::optional<ConsumedRecord>();
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    return std::optional<ConsumedRecord>();
+  }
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    std::string where = "consumer";
+    if (m->rkt != nullptr) {
+      where = PartitionContext(rd_kafka_topic_name(m->rkt), m->partition,
+                               m->offset);
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char errstr[512];
+      rd_kafka_resp_err_t fatal =
+          rd_kafka_fatal_error(rk_.get(), errstr, sizeof(errstr));
+      return Status::Fenced(
+          StatusFromKafkaError(fatal, where + ": fatal consumer error", errstr)
+              .message() +
+          "; close and recreate the consumer");
+    }
+    // A consumer error carries its description as the payload, which need
+    // not be NUL-terminated (so not rd_kafka_message_errstr).
+    std::string detail;
+    if (m->payload != nullptr) {
+      detail.assign(static_cast<const char*>(m->payload), m->len);
+      while (!detail.empty() && detail.back() == '\0') detail.pop_back();
+    }
+    return StatusFromKafkaError(m->err, where, detail);
+  }
+  return std::optional<ConsumedRecord>(ToRecord(m.get()));
+}
+
+Status Consumer::CommitSync(const std::vector<TopicPartitionOffset>& offsets) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("CommitSync"));
+  KCQRS_RETURN_IF_ERROR(CheckGroup("CommitSync"));
+  // librdkafka reads a null or empty list as "commit the current
+  // positions", which is not what an empty list asks for.
+  if (offsets.empty()) return Status::OK();
+  internal::PartitionListPtr list = internal::ToPartitionList(offsets);
+  KCQRS_RETURN_IF_ERROR(
+      StatusFromKafkaError(rd_kafka_commit(rk_.get(), list.get(), /*async=*/0),
+                           "committing offsets"));
+  return internal::FirstPartitionError(list.get(), "committing offsets for");
+}
+
+Result<std::vector<TopicPartitionOffset>> Consumer::Committed(
+    const std::vector<TopicPartitionOffset>& partitions,
+    std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Committed"));
+  KCQRS_RETURN_IF_ERROR(CheckGroup("Committed"));
+  if (partitions.empty()) return std::vector<TopicPartitionOffset>();
+  internal::PartitionListPtr list = internal::ToPartitionList(partitions);
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_committed(rk_.get(), list.get(),
+                         static_cast<int>(timeout.count())),
+      "reading committed offsets"));
+  KCQRS_RETURN_IF_ERROR(
+      internal::FirstPartitionError(list.get(), "reading committed offset of"));
+  return internal::FromPartitionList(list.get());
+}
+
+Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(
+    const std::string& topic, int32_t partition,
+    std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("QueryWatermarks"));
+  int64_t low = 0;
+  int64_t high = 0;
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), partition,
+                                       &low, &high,
+                                       static_cast<int>(timeout.count())),
+      "querying watermarks of " + PartitionContext(topic, partition)));
+  return std::make_pair(low, high);
+}
+
+Result<int64_t> Consumer::Position(const std::string& topic,
+                                   int32_t partition) const {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Position"));
+  internal::PartitionListPtr list =
+      internal::ToPartitionList({{topic, partition, kOffsetInvalid}});
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_position(rk_.get(), list.get()), "reading the position"));
+  auto parts = internal::FromPartitionList(list.get());
+  if (parts.empty()) return kOffsetInvalid;
+  return parts[0].offset < 0 ? kOffsetInvalid : parts[0].offset;
+}
+
+Status Consumer::Seek(const TopicPartitionOffset& position,
+                      std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Seek"));
+  internal::PartitionListPtr list = internal::ToPartitionList({position});
+  std::string where =
+      "seeking " + PartitionContext(position.topic, position.partition,
+                                    static_cast<long long>(position.offset));
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaErrorObject(
+      rd_kafka_seek_partitions(rk_.get(), list.get(),
+                               static_cast<int>(timeout.count())),
+      where));
+  return internal::FirstPartitionError(list.get(), "seeking");
+}
+
+Status Consumer::Pause(const std::vector<TopicPartitionOffset>& partitions) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Pause"));
+  internal::PartitionListPtr list = internal::ToPartitionList(partitions);
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_pause_partitions(rk_.get(), list.get()), "pausing"));
+  return internal::FirstPartitionError(list.get(), "pausing");
+}
+
+Status Consumer::Resume(const std::vector<TopicPartitionOffset>& partitions) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("Resume"));
+  internal::PartitionListPtr list = internal::ToPartitionList(partitions);
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_resume_partitions(rk_.get(), list.get()), "resuming"));
+  return internal::FirstPartitionError(list.get(), "resuming");
+}
+
+Result<ConsumerGroupMetadata> Consumer::GroupMetadata() const {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("GroupMetadata"));
+  KCQRS_RETURN_IF_ERROR(CheckGroup("GroupMetadata"));
+  rd_kafka_consumer_group_metadata_t* raw =
+      rd_kafka_consumer_group_metadata(rk_.get());
+  if (raw == nullptr) {
+    return Status::FailedPrecondition("the consumer has no group metadata");
+  }
+  return ConsumerGroupMetadata(raw);
+}
+
+Status Consumer::Close() {
+  if (closed_) return Status::OK();
+  closed_ = true;
+  return StatusFromKafkaError(rd_kafka_consumer_close(rk_.get()),
+                              "closing the consumer");
+}
+
+void Consumer::HandleRebalance(int err,
+                               rd_kafka_topic_partition_list_s* partitions) {
+  rd_kafka_t* rk = rk_.get();
+  const bool cooperative =
+      std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  std::vector<TopicPartitionOffset> tpos =
+      internal::FromPartitionList(partitions);
+  Status status;
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+      status = cooperative
+                   ? StatusFromKafkaErrorObject(
+                         rd_kafka_incremental_assign(rk, partitions),
+                         "assigning partitions (cooperative rebalance)")
+                   : StatusFromKafkaError(rd_kafka_assign(rk, partitions),
+                                          "assigning partitions");
+      if (status.ok() && listener_ != nullptr) {
+        listener_->OnPartitionsAssigned(tpos);
+      }
+      break;
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+      if (listener_ != nullptr) {
+        if (rd_kafka_assignment_lost(rk)) {
+          listener_->OnPartitionsLost(tpos);
+        } else {
+          listener_->OnPartitionsRevoked(tpos);
+        }
+      }
+      status = cooperative ? StatusFromKafkaErrorObject(
+                                 rd_kafka_incremental_unassign(rk, partitions),
+                                 "revoking partitions (cooperative rebalance)")
+                           : StatusFromKafkaError(rd_kafka_assign(rk, nullptr),
+                                                  "revoking partitions");
+      break;
+    default:
+      // librdkafka asks for the assignment to be dropped on a rebalance
+      // error, and the error itself goes to the owner through Poll.
+      status = StatusFromKafkaError(err, "rebalance");
+      (void)rd_kafka_assign(rk, nullptr);
+      break;
+  }
+  if (!status.ok()) {
+    spdlog::warn("consumer {}: {}", rd_kafka_name(rk), status.ToString());
+    if (rebalance_error_.ok()) rebalance_error_ = status;
+  }
+}
+
+}  // namespace kcqrs::kafka

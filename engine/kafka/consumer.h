@@ -1,0 +1,178 @@
+// Consumer: a Kafka consumer (group member or manually assigned) that
+// returns kcqrs records and Status codes.
+//
+// Ownership: the creator owns it through std::unique_ptr; it owns its
+// librdkafka handle. Close() leaves the group (running the revoke callback
+// on the calling thread); the destructor calls Close() if the owner did
+// not, then destroys the handle.
+//
+// Thread-safety: not safe for concurrent use. One stream thread owns the
+// consumer and makes every call; the RebalanceListener runs on that thread,
+// inside Poll() (and inside Close()). Producer::SendOffsetsToTransaction may
+// read the consumer's group metadata from the same thread.
+#ifndef KCQRS_ENGINE_KAFKA_CONSUMER_H_
+#define KCQRS_ENGINE_KAFKA_CONSUMER_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/kafka/client.h"
+#include "engine/kafka/properties.h"
+#include "engine/kafka/record.h"
+#include "kcqrs/status.h"
+
+struct rd_kafka_s;
+struct rd_kafka_consumer_group_metadata_s;
+struct rd_kafka_topic_partition_list_s;
+
+namespace kcqrs::kafka {
+
+// Told about partition assignment changes of a subscribed consumer. Called
+// on the polling thread from inside Consumer::Poll (and Consumer::Close),
+// never concurrently.
+//
+// With the default (eager) protocols, "range" and "roundrobin", every
+// rebalance first revokes the whole assignment and then assigns the whole
+// new one, so the lists are complete assignments. With
+// partition.assignment.strategy=cooperative-sticky they are the increments.
+//
+// OnPartitionsAssigned runs after the partitions are assigned, so the
+// listener may call Consumer::Seek or Consumer::Committed for them.
+// OnPartitionsRevoked runs before they are taken away, so the listener may
+// still commit their offsets (a Kafka Streams task commits here).
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  virtual void OnPartitionsAssigned(
+      const std::vector<TopicPartitionOffset>& partitions) = 0;
+  virtual void OnPartitionsRevoked(
+      const std::vector<TopicPartitionOffset>& partitions) = 0;
+  // The partitions were already given to another member (session timed
+  // out, the group moved on): committing for them will fail with Fenced.
+  // By default treated as a revocation.
+  virtual void OnPartitionsLost(
+      const std::vector<TopicPartitionOffset>& partitions) {
+    OnPartitionsRevoked(partitions);
+  }
+};
+
+// What a transactional producer needs to commit a consumer's offsets inside
+// a transaction (group id, generation, member id), as an opaque value so
+// that librdkafka's type does not leak. Movable, not copyable; it does not
+// refer to the consumer and may outlive it.
+class ConsumerGroupMetadata {
+ public:
+  // librdkafka's handle; for engine/kafka's Producer only.
+  const rd_kafka_consumer_group_metadata_s* raw() const { return raw_.get(); }
+
+ private:
+  friend class Consumer;
+  explicit ConsumerGroupMetadata(rd_kafka_consumer_group_metadata_s* raw)
+      : raw_(raw) {}
+
+  std::unique_ptr<rd_kafka_consumer_group_metadata_s, internal::Deleter> raw_;
+};
+
+class Consumer {
+ public:
+  // `properties` are librdkafka consumer properties ("bootstrap.servers",
+  // "group.id", "isolation.level", "enable.auto.commit", ...), passed
+  // through unchanged. InvalidArgument names a bad property. Without
+  // "group.id" only Assign, Seek, Pause/Resume and Poll work; the group
+  // calls return FailedPrecondition. librdkafka's defaults apply, among
+  // them enable.auto.commit=true: set it to false when offsets are
+  // committed with CommitSync or through a transaction.
+  static Result<std::unique_ptr<Consumer>> Create(const Properties& properties);
+
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+  ~Consumer();
+
+  // Joins the consumer group (needs group.id) for `topics`. `listener`, if
+  // not null, must outlive the consumer or the next Subscribe.
+  Status Subscribe(const std::vector<std::string>& topics,
+                   RebalanceListener* listener);
+
+  // Reads exactly these partitions, without group membership, starting at
+  // each offset (a real offset, kOffsetBeginning, kOffsetEnd, or
+  // kOffsetStored for the group's committed offset). Replaces any previous
+  // assignment; an empty list unassigns everything.
+  Status Assign(const std::vector<TopicPartitionOffset>& partitions);
+
+  // The partitions currently assigned (offsets are kOffsetInvalid).
+  Result<std::vector<TopicPartitionOffset>> Assignment() const;
+
+  // Waits up to `timeout` for the next record. Returns:
+  //   a record;
+  //   an empty optional on time-out and on reaching the end of a partition
+  //     (when enable.partition.eof=true);
+  //   Fenced when the consumer hit a fatal error (e.g. a static member was
+  //     fenced): close and recreate it;
+  //   any other non-OK Status for an error that is not fatal (a broker is
+  //     down, a subscribed topic does not exist, a rebalance callback
+  //     failed to assign): log it and keep polling, librdkafka recovers on
+  //     its own.
+  // Rebalance callbacks run inside this call.
+  Result<std::optional<ConsumedRecord>> Poll(std::chrono::milliseconds timeout);
+
+  // Commits these offsets for the group, synchronously. Offsets are the
+  // NEXT offsets to read (last processed + 1). An empty list is a no-op.
+  // Fenced when the group has moved on to a generation without this member.
+  Status CommitSync(const std::vector<TopicPartitionOffset>& offsets);
+
+  // The group's committed offsets for `partitions` (their offsets are
+  // ignored); kOffsetInvalid for a partition with no committed offset.
+  Result<std::vector<TopicPartitionOffset>> Committed(
+      const std::vector<TopicPartitionOffset>& partitions,
+      std::chrono::milliseconds timeout);
+
+  // The low and high watermarks (first offset, and the offset after the
+  // last) of a partition, asked of its leader.
+  Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                       int32_t partition,
+                                                       std::chrono::milliseconds timeout);
+
+  // The offset the next record of an assigned partition will have, past any
+  // transaction markers already read; kOffsetInvalid before the first fetch.
+  Result<int64_t> Position(const std::string& topic, int32_t partition) const;
+
+  // Makes the next Poll of this (assigned) partition return `position`'s
+  // offset.
+  Status Seek(const TopicPartitionOffset& position,
+              std::chrono::milliseconds timeout);
+
+  // Stops and resumes fetching from assigned partitions; the position is
+  // kept, so that a stream thread can apply back-pressure per partition.
+  Status Pause(const std::vector<TopicPartitionOffset>& partitions);
+  Status Resume(const std::vector<TopicPartitionOffset>& partitions);
+
+  // For Producer::SendOffsetsToTransaction. FailedPrecondition without a
+  // group.id.
+  Result<ConsumerGroupMetadata> GroupMetadata() const;
+
+  // Leaves the group (the listener's OnPartitionsRevoked runs here) and
+  // stops fetching. Idempotent; every other call fails after it.
+  Status Close();
+
+ private:
+  friend struct ConsumerCallbacks;  // librdkafka's C callbacks, in the .cc
+  Consumer() = default;
+  void HandleRebalance(int err, rd_kafka_topic_partition_list_s* partitions);
+  Status CheckOpen(const char* call) const;
+  Status CheckGroup(const char* call) const;
+
+  internal::HandlePtr rk_;
+  RebalanceListener* listener_ = nullptr;  // not owned
+  bool has_group_id_ = false;
+  bool closed_ = false;
+  // An error met inside the rebalance callback, which cannot return one;
+  // the next Poll returns it.
+  Status rebalance_error_;
+};
+
+}  // namespace kcqrs::kafka
+
+#endif  // KCQRS_ENGINE_KAFKA_CONSUMER_H_

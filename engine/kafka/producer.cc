@@ -1,0 +1,255 @@
+#include "engine/kafka/producer.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "engine/kafka/error.h"
+
+namespace kcqrs::kafka {
+
+// librdkafka's C callbacks, given the Producer as the handle's opaque.
+struct ProducerCallbacks {
+  static void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message,
+                         void* opaque) {
+    static_cast<Producer*>(opaque)->OnDelivery(message);
+  }
+};
+
+namespace {
+
+struct HeadersDeleter {
+  void operator()(rd_kafka_headers_t* h) const { rd_kafka_headers_destroy(h); }
+};
+
+constexpr std::chrono::milliseconds kQueueFullBackoff{100};
+
+}  // namespace
+
+Result<std::unique_ptr<Producer>> Producer::Create(
+    const Properties& properties) {
+  auto conf = internal::NewConf(properties, "producer");
+  if (!conf.ok()) return conf.status();
+  // The producer's address is the callbacks' opaque, so it exists before
+  // the handle does.
+  std::unique_ptr<Producer> producer(new Producer());
+  producer->transactional_ = properties.count("transactional.id") != 0;
+  char value[64];
+  size_t size = sizeof(value);
+  if (rd_kafka_conf_get(conf->get(), "message.timeout.ms", value, &size) ==
+      RD_KAFKA_CONF_OK) {
+    producer->max_block_ =
+        std::chrono::milliseconds(std::strtoll(value, nullptr, 10));
+  }
+  rd_kafka_conf_set_opaque(conf->get(), producer.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &ProducerCallbacks::OnDelivery);
+  auto rk = internal::NewHandle(internal::ClientType::kProducer,
+                                std::move(*conf), "producer");
+  if (!rk.ok()) return rk.status();
+  producer->rk_ = std::move(*rk);
+  return producer;
+}
+
+Producer::~Producer() = default;
+
+void Producer::OnDelivery(const rd_kafka_message_s* message) {
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    int64_t& highest =
+        delivered_[{rd_kafka_topic_name(message->rkt), message->partition}];
+    if (message->offset > highest) highest = message->offset;
+    return;
+  }
+  ++failed_deliveries_;
+  if (!first_delivery_error_.ok()) return;
+  std::string where =
+      "delivering to " +
+      PartitionContext(rd_kafka_topic_name(message->rkt), message->partition);
+  first_delivery_error_ =
+      message->err == RD_KAFKA_RESP_ERR__FATAL
+          ? FatalStatus(where.c_str())
+          // Not rd_kafka_message_errstr: in a delivery report the payload
+          // is the record's value, not an error string.
+          : StatusFromKafkaError(message->err, where);
+}
+
+Status Producer::FatalStatus(const char* context) const {
+  char errstr[512];
+  rd_kafka_resp_err_t err =
+      rd_kafka_fatal_error(rk_.get(), errstr, sizeof(errstr));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Fenced(std::string(context) +
+                          ": fatal producer error; destroy the producer");
+  }
+  return Status::Fenced(
+      StatusFromKafkaError(err, std::string(context) + ": fatal producer error",
+                           errstr)
+          .message() +
+      "; destroy the producer");
+}
+
+Status Producer::Send(const OutgoingRecord& record) {
+  std::unique_ptr<rd_kafka_headers_t, HeadersDeleter> headers;
+  if (!record.headers.empty()) {
+    headers.reset(rd_kafka_headers_new(record.headers.size()));
+    for (const Header& h : record.headers) {
+      // A null value pointer is how librdkafka spells a null header value.
+      rd_kafka_header_add(headers.get(), h.key.data(),
+                          static_cast<ssize_t>(h.key.size()),
+                          h.value ? h.value->data() : nullptr,
+                          h.value ? static_cast<ssize_t>(h.value->size()) : 0);
+    }
+  }
+  rd_kafka_vu_t vus[7];
+  size_t n = 0;
+  vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vus[n++].u.cstr = record.topic.c_str();
+  vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+  vus[n++].u.i32 = record.partition;
+  vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[n++].u.i = RD_KAFKA_MSG_F_COPY;
+  // Absent key or value: leave the field out, which librdkafka sends as
+  // null. An empty string is sent as empty, not null.
+  if (record.key) {
+    vus[n].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[n].u.mem.ptr = const_cast<char*>(record.key->data());
+    vus[n++].u.mem.size = record.key->size();
+  }
+  if (record.value) {
+    vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[n].u.mem.ptr = const_cast<char*>(record.value->data());
+    vus[n++].u.mem.size = record.value->size();
+  }
+  if (record.timestamp_ms != 0) {
+    vus[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vus[n++].u.i64 = record.timestamp_ms;
+  }
+  if (headers != nullptr) {
+    vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vus[n++].u.headers = headers.get();
+  }
+
+  const std::string where =
+      "sending to " + (record.partition == kAnyPartition
+                           ? record.topic
+                           : PartitionContext(record.topic, record.partition));
+  const auto deadline = std::chrono::steady_clock::now() + max_block_;
+  for (;;) {
+    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus, n);
+    if (error == nullptr) break;
+    rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+        std::chrono::steady_clock::now() < deadline) {
+      rd_kafka_error_destroy(error);
+      // Delivery reports free queue space; serving them is what makes
+      // progress here.
+      rd_kafka_poll(rk_.get(), static_cast<int>(kQueueFullBackoff.count()));
+      continue;
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      rd_kafka_error_destroy(error);
+      return FatalStatus(where.c_str());
+    }
+    if (err == RD_KAFKA_RESP_ERR__STATE && transactional_) {
+      std::string text = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+      // librdkafka refuses records outside a transaction and inside one
+      // that has failed; only the second is the broker's doing.
+      if (in_transaction_) {
+        return Status::Aborted(where + ": " + text +
+                               " (_STATE); abort the transaction");
+      }
+      return Status::FailedPrecondition(
+          where + ": " + text + " (_STATE); call BeginTransaction first");
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_error_destroy(error);
+      return Status::TimedOut(where + ": the producer queue stayed full for " +
+                              std::to_string(max_block_.count()) + " ms");
+    }
+    return StatusFromKafkaErrorObject(error, where);
+  }
+  (void)headers.release();  // librdkafka owns them once the record is queued
+  rd_kafka_poll(rk_.get(), 0);
+  return Status::OK();
+}
+
+Status Producer::Flush(std::chrono::milliseconds timeout) {
+  rd_kafka_resp_err_t err =
+      rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
+  if (!first_delivery_error_.ok()) {
+    return std::exchange(first_delivery_error_, Status());
+  }
+  if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    char errstr[256];
+    if (rd_kafka_fatal_error(rk_.get(), errstr, sizeof(errstr)) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return FatalStatus("flush");
+    }
+    return Status::TimedOut("flush: " + std::to_string(OutstandingRecords()) +
+                            " records still undelivered after " +
+                            std::to_string(timeout.count()) + " ms");
+  }
+  return StatusFromKafkaError(err, "flush");
+}
+
+int Producer::OutstandingRecords() const {
+  return rd_kafka_outq_len(rk_.get());
+}
+
+Status Producer::InitTransactions(std::chrono::milliseconds timeout) {
+  return StatusFromKafkaErrorObject(
+      rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())),
+      "init transactions");
+}
+
+Status Producer::BeginTransaction() {
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaErrorObject(
+      rd_kafka_begin_transaction(rk_.get()), "begin transaction"));
+  in_transaction_ = true;
+  first_delivery_error_ = Status();
+  return Status::OK();
+}
+
+Status Producer::SendOffsetsToTransaction(
+    const std::vector<TopicPartitionOffset>& next_offsets,
+    const Consumer& consumer, std::chrono::milliseconds timeout) {
+  if (next_offsets.empty()) return Status::OK();
+  auto group = consumer.GroupMetadata();
+  if (!group.ok()) {
+    return group.status().WithContext("send offsets to transaction");
+  }
+  return SendOffsetsToTransaction(next_offsets, *group, timeout);
+}
+
+Status Producer::SendOffsetsToTransaction(
+    const std::vector<TopicPartitionOffset>& next_offsets,
+    const ConsumerGroupMetadata& group, std::chrono::milliseconds timeout) {
+  if (next_offsets.empty()) return Status::OK();
+  internal::PartitionListPtr list = internal::ToPartitionList(next_offsets);
+  return StatusFromKafkaErrorObject(
+      rd_kafka_send_offsets_to_transaction(rk_.get(), list.get(), group.raw(),
+                                           static_cast<int>(timeout.count())),
+      "send offsets to transaction");
+}
+
+Status Producer::CommitTransaction(std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaErrorObject(
+      rd_kafka_commit_transaction(rk_.get(), static_cast<int>(timeout.count())),
+      "commit transaction"));
+  in_transaction_ = false;
+  return Status::OK();
+}
+
+Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaErrorObject(
+      rd_kafka_abort_transaction(rk_.get(), static_cast<int>(timeout.count())),
+      "abort transaction"));
+  in_transaction_ = false;
+  // The abort purged what was queued; those "failures" are its intent.
+  first_delivery_error_ = Status();
+  return Status::OK();
+}
+
+}  // namespace kcqrs::kafka

@@ -1,0 +1,125 @@
+// Producer: sends records to Kafka, plain or inside transactions.
+//
+// Delivery is asynchronous. Delivery reports are served on the caller's
+// thread, with no background thread: Send polls without waiting after each
+// record, and Flush (and CommitTransaction, which flushes) wait for all of
+// them. A failed delivery is remembered and returned by the next Flush, so
+// a caller that Flushes before it considers records written sees every
+// failure.
+//
+// Transactions (set the property "transactional.id"): InitTransactions
+// once, then per batch BeginTransaction, Send..., SendOffsetsToTransaction,
+// CommitTransaction. What a caller does with each Status of a
+// transactional call:
+//   OK            go on.
+//   TimedOut,     the call did not complete but may: call the SAME method
+//   Unavailable   again (a CommitTransaction retried this way commits the
+//                 same transaction, it does not start a new one).
+//   Aborted       the transaction cannot commit: call AbortTransaction,
+//                 rewind to the last committed state, begin again.
+//   Fenced        another producer with the same transactional.id took
+//                 over, or the producer hit a fatal error: stop the work
+//                 and destroy this producer (a new one may InitTransactions
+//                 if the work is still ours).
+//   FailedPrecondition  a call out of order (e.g. Send with no transaction
+//                 begun): a bug in the caller.
+//
+// Ownership: the creator owns it through std::unique_ptr; it owns its
+// librdkafka handle. The destructor does not flush: records not yet
+// delivered are dropped (and an open transaction is aborted by the broker
+// after transaction.timeout.ms), so Flush or commit first.
+//
+// Thread-safety: not safe for concurrent use; one stream thread owns it.
+#ifndef KCQRS_ENGINE_KAFKA_PRODUCER_H_
+#define KCQRS_ENGINE_KAFKA_PRODUCER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/kafka/client.h"
+#include "engine/kafka/consumer.h"
+#include "engine/kafka/properties.h"
+#include "engine/kafka/record.h"
+#include "kcqrs/status.h"
+
+struct rd_kafka_s;
+struct rd_kafka_message_s;
+
+namespace kcqrs::kafka {
+
+class Producer {
+ public:
+  // `properties` are librdkafka producer properties ("bootstrap.servers",
+  // "transactional.id", "linger.ms", ...), passed through unchanged.
+  // InvalidArgument names a bad property.
+  static Result<std::unique_ptr<Producer>> Create(const Properties& properties);
+
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+  ~Producer();
+
+  // Queues `record` for delivery. When librdkafka's queue is full, serves
+  // delivery reports and retries, for at most message.timeout.ms (by then
+  // every queued record has been delivered or failed), then TimedOut.
+  // Returns InvalidArgument (e.g. record too large), NotFound (unknown
+  // topic or partition), and in a transactional producer Aborted (the
+  // transaction must be aborted), Fenced, or FailedPrecondition (no
+  // transaction begun).
+  Status Send(const OutgoingRecord& record);
+
+  // Waits up to `timeout` until every queued record is delivered or failed.
+  // Returns the first delivery error since the last Flush (and forgets
+  // it), else TimedOut if records are still outstanding, else OK.
+  Status Flush(std::chrono::milliseconds timeout);
+
+  // Records queued or in flight, not yet reported.
+  int OutstandingRecords() const;
+
+  // Transactions; see the class comment for what each code means.
+  Status InitTransactions(std::chrono::milliseconds timeout);
+  Status BeginTransaction();
+  // Adds `next_offsets` (last processed + 1 per partition) for the group of
+  // `consumer` to the transaction; they become the group's committed
+  // offsets only if the transaction commits. Empty is a no-op.
+  Status SendOffsetsToTransaction(
+      const std::vector<TopicPartitionOffset>& next_offsets,
+      const Consumer& consumer, std::chrono::milliseconds timeout);
+  Status SendOffsetsToTransaction(
+      const std::vector<TopicPartitionOffset>& next_offsets,
+      const ConsumerGroupMetadata& group, std::chrono::milliseconds timeout);
+  Status CommitTransaction(std::chrono::milliseconds timeout);
+  Status AbortTransaction(std::chrono::milliseconds timeout);
+
+  bool transactional() const { return transactional_; }
+
+  // The highest offset delivered per partition since the last call, and
+  // forgets them. After a successful Flush or CommitTransaction every record
+  // sent before it is included: the engine records the changelog offsets its
+  // state has reached from this.
+  std::map<std::pair<std::string, int32_t>, int64_t> TakeDeliveredOffsets() {
+    return std::exchange(delivered_, {});
+  }
+
+ private:
+  friend struct ProducerCallbacks;  // librdkafka's C callbacks, in the .cc
+  Producer() = default;
+  void OnDelivery(const rd_kafka_message_s* message);
+  Status FatalStatus(const char* context) const;
+
+  internal::HandlePtr rk_;
+  bool transactional_ = false;
+  bool in_transaction_ = false;
+  std::chrono::milliseconds max_block_{300000};
+  Status first_delivery_error_;
+  std::map<std::pair<std::string, int32_t>, int64_t> delivered_;
+  int64_t failed_deliveries_ = 0;
+};
+
+}  // namespace kcqrs::kafka
+
+#endif  // KCQRS_ENGINE_KAFKA_PRODUCER_H_

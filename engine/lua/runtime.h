@@ -1,0 +1,151 @@
+// kcqrs::lua::Runtime: runs the Lua 5.4 snippets of a topology (command
+// handlers, projections) in a sandbox, with JSON documents in and out.
+//
+// A snippet is the body of a function. Compile() turns it into a function id
+// once; Call() runs it per record. Everything a user can get wrong (syntax,
+// runtime errors, the instruction budget, the memory cap, a return value
+// that is not JSON) comes back as Status::InvalidArgument whose message
+// starts with the place in the user's YAML file ("topology.yaml:42: ...").
+//
+// The sandbox. A snippet sees only:
+//   assert error ipairs pairs next select tonumber tostring type rawequal
+//   rawget rawlen rawset setmetatable getmetatable pcall xpcall _VERSION
+//   string (no string.dump)  table  math (no math.random/randomseed)  utf8
+//   now()            -> the now_ms given to Call(): the record timestamp, so
+//                       that a replay decides the same way
+//   reject(code, reason)
+//                    -> {["$reject"] = {code = code, reason = reason or ""}},
+//                       which AsRejection() below recognises
+//   array([t])       -> t (or a new table) marked as a JSON array, so that
+//                       an empty one converts to [] rather than {}
+// There is no io, os, package, require, debug, load, loadstring, dofile,
+// loadfile, collectgarbage, coroutine, print or _G. The library tables are
+// read-only (an assignment or rawset into them is an error); the string
+// metatable is hidden; setmetatable refuses __gc (finalizers would run
+// outside any budget). pcall and xpcall cannot catch the budget or memory
+// error: once either is hit, every enclosing pcall re-raises it.
+//
+// Globals. All snippets of a Runtime read through one shared, read-only base
+// environment. A global a snippet writes lands in a scratch table that only
+// the current call sees: before each call, if the scratch table of the last
+// call holds anything, it is replaced by a fresh one (so the common case,
+// a snippet that writes no globals, allocates no environment per call).
+//
+// JSON <-> Lua. Objects become tables with string keys, arrays become
+// sequences 1..n (marked, see array() above), null becomes nil, integers
+// stay Lua integers and floats stay floats (1.0 stays 1.0), strings are
+// copied byte for byte. Unsigned integers above 2^63-1 become floats. As
+// nil cannot be stored in a table, an object member that is null is absent
+// in Lua and absent when it comes back, and trailing nulls of an array are
+// dropped ([1, null] comes back as [1]); inner nulls survive ([1, null, 3]).
+// Back to JSON:
+//   nil -> null; booleans; integers -> integers; floats -> floats (NaN and
+//   infinities are an error); strings must be valid UTF-8;
+//   a table whose keys are all positive integers -> an array of length n =
+//   the largest key, holes as null, if it has at most as many holes as
+//   elements (a marked array may have up to 1000 holes more);
+//   an empty table -> {} unless it is marked as an array, then [];
+//   any other table -> an object; integer keys become decimal strings;
+//   keys of other types, functions, userdata, threads, cycles and nesting
+//   deeper than 200 levels are errors naming the path, e.g. "$.events[1].f"
+//   (Lua indexing, 1-based).
+// Objects are std::map-ordered by key, so the JSON is deterministic even
+// though Lua's own table order is not (pairs() order differs between runs;
+// a snippet whose output depends on it is not replayable).
+//
+// Limits. The instruction budget counts Lua VM instructions per call, plus
+// one per element for the loops in table.concat/insert/move/remove/sort
+// (n log n)/unpack; the memory cap bounds the whole Lua state. Pattern
+// matching (string.find/match/gmatch/gsub) runs in C and is not preempted:
+// a pathological pattern on a long subject can run long.
+//
+// Thread-safety: a Runtime wraps one lua_State and is NOT thread-safe. Each
+// stream thread owns its Runtime, compiles the snippets it runs into it and
+// calls them from that thread only. Distinct Runtimes share nothing.
+#ifndef KCQRS_ENGINE_LUA_RUNTIME_H_
+#define KCQRS_ENGINE_LUA_RUNTIME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "kcqrs/status.h"
+
+namespace kcqrs::lua {
+
+struct Limits {
+  // Lua VM instructions one Call() may execute (plus the library loop work
+  // described above). A runaway loop ends with an "instruction budget" error.
+  // Must be positive. Default: 1,000,000.
+  int64_t instructions = 1'000'000;
+  // Bytes the whole Lua state may hold: libraries, compiled snippets and
+  // whatever a call allocates (as Lua counts it, without malloc overhead).
+  // An allocation past it fails the call with a "memory limit" error.
+  // Default: 32 MiB.
+  size_t memory_bytes = size_t{32} << 20;
+};
+
+// The key of the object reject() returns.
+inline constexpr std::string_view kRejectKey = "$reject";
+
+struct Rejection {
+  std::string code;
+  std::string reason;
+};
+
+// The rejection `result` carries when a snippet returned reject(code,
+// reason): exactly {"$reject": {"code": <string>, "reason": <string>}}.
+// nullopt for anything else.
+std::optional<Rejection> AsRejection(const nlohmann::json& result);
+
+namespace internal {
+struct RuntimeState;
+}
+
+class Runtime {
+ public:
+  // InvalidArgument when the limits are not positive or memory_bytes is too
+  // small to hold the sandbox itself (about 30 KiB).
+  static Result<std::unique_ptr<Runtime>> Create(const Limits& limits);
+
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Compiles `code` as the body of a function of `params`, which must be
+  // Lua identifiers: {"state", "command"} makes
+  // `function(state, command) <code> end`. `source` and `first_line` are
+  // where the code sits in the user's file, so that errors read
+  // "topology.yaml:42: ...". Returns the id to pass to Call().
+  // InvalidArgument on a syntax error or a bad parameter name.
+  Result<int> Compile(std::string_view code,
+                      const std::vector<std::string>& params,
+                      std::string_view source, int first_line);
+
+  // Calls a compiled function with `args` (a null pointer passes nil) and
+  // returns its first return value as JSON. `now_ms` is what now() returns.
+  // After any error, including the budget and the memory limit, the Runtime
+  // stays usable.
+  Result<nlohmann::json> Call(int function,
+                              const std::vector<const nlohmann::json*>& args,
+                              int64_t now_ms);
+
+  const Limits& limits() const;
+  // Bytes the Lua state holds now, garbage included.
+  size_t memory_used() const;
+
+ private:
+  explicit Runtime(std::unique_ptr<internal::RuntimeState> state);
+
+  std::unique_ptr<internal::RuntimeState> state_;
+};
+
+}  // namespace kcqrs::lua
+
+#endif  // KCQRS_ENGINE_LUA_RUNTIME_H_

@@ -1,0 +1,431 @@
+#include "engine/processors.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/headers.h"
+#include "engine/processor_registry.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+std::string_view TypeName(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "a list";
+    case json::value_t::string: return "a string";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "a number";
+    default: return "an unsupported value";
+  }
+}
+
+// Parses a record value as a JSON object; the error says what was wrong.
+Result<json> ParseObject(const Record& r, std::string_view what) {
+  if (!r.value) {
+    return Status::InvalidArgument(std::string(what) + " has no value (a tombstone)");
+  }
+  json j = json::parse(*r.value, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Parse again with exceptions for nlohmann's message with the position.
+    try {
+      json again = json::parse(*r.value);
+      (void)again;
+    } catch (const json::parse_error& e) {
+      std::string msg = e.what();
+      if (size_t p = msg.find("parse error"); p != std::string::npos) msg = msg.substr(p);
+      return Status::InvalidArgument(std::string(what) + " is not valid JSON: " + msg);
+    }
+    return Status::InvalidArgument(std::string(what) + " is not valid JSON");
+  }
+  if (!j.is_object()) {
+    return Status::InvalidArgument(std::string(what) + ": expected a JSON object, found " +
+                                   std::string(TypeName(j)));
+  }
+  return j;
+}
+
+// The `meta` root of expressions and the third argument of Lua snippets.
+json Meta(const Record& r) {
+  json m = json::object();
+  m["topic"] = r.topic;
+  m["partition"] = r.partition;
+  m["offset"] = r.offset;
+  m["timestamp"] = r.timestamp_ms;
+  m["key"] = r.key ? json(*r.key) : json(nullptr);
+  return m;
+}
+
+// A string field, or nullopt when absent or not a string.
+const std::string* StringField(const json& obj, const std::string& name) {
+  auto it = obj.find(name);
+  if (it == obj.end() || !it->is_string()) return nullptr;
+  return it->get_ptr<const std::string*>();
+}
+
+Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
+                      const std::string& what, json* out) {
+  for (const auto& [name, expr] : fields) {
+    auto v = expr.Evaluate(ctx);
+    if (!v.ok()) return v.status().WithContext(what + "." + name);
+    (*out)[name] = std::move(v).value();
+  }
+  return Status::OK();
+}
+
+// Applies an evolve or projection update to `doc`; null means deleted.
+Result<json> ApplyUpdate(const CompiledUpdate& u, const json& doc, const json& event,
+                         const json& meta, int64_t now_ms, LuaFunctions* lua,
+                         const std::string& what) {
+  const json* roots[] = {&doc, &event, &meta};
+  topology::Expression::Context ctx{roots, 3, now_ms};
+  switch (u.kind) {
+    case UpdateSpec::Kind::kSet: {
+      json out = json::object();
+      KCQRS_RETURN_IF_ERROR(EvaluateFields(u.fields, ctx, what, &out));
+      return out;
+    }
+    case UpdateSpec::Kind::kMerge: {
+      json out = doc.is_object() ? doc : json::object();
+      KCQRS_RETURN_IF_ERROR(EvaluateFields(u.fields, ctx, what, &out));
+      return out;
+    }
+    case UpdateSpec::Kind::kDelete:
+      return json(nullptr);
+    case UpdateSpec::Kind::kLua: {
+      auto r = lua->Call(u.lua, {&doc, &event, &meta}, now_ms);
+      if (!r.ok()) return r.status().WithContext(what);
+      if (!r->is_null() && !r->is_object()) {
+        return Status::InvalidArgument(what + ": the Lua snippet returned " +
+                                       std::string(TypeName(*r)) +
+                                       "; expected a table (the new document) or nil (delete)");
+      }
+      return std::move(r).value();
+    }
+  }
+  return Status::Internal("unknown update kind");
+}
+
+std::optional<std::string> KeyString(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  return std::nullopt;
+}
+
+class CommandHandler final : public Processor {
+ public:
+  CommandHandler(const CompiledAggregate& aggregate, LuaFunctions* lua)
+      : agg_(aggregate), spec_(aggregate.spec), lua_(lua) {}
+
+  Status Init(ProcessorContext& ctx) override {
+    store_ = ctx.GetStateStore(spec_.store);
+    if (store_ == nullptr) return Status::Internal("store " + spec_.store + " is not connected");
+    return Status::OK();
+  }
+
+  Status Process(const Record& r, ProcessorContext& ctx) override {
+    auto parsed = ParseObject(r, "the command");
+    if (!parsed.ok()) return parsed.status();
+    const json& command = *parsed;
+    const std::string* type = StringField(command, spec_.type_field);
+    if (type == nullptr) {
+      return Status::InvalidArgument("the command has no '" + spec_.type_field +
+                                     "' field (a string naming the command type)");
+    }
+    auto decide = agg_.commands.find(*type);
+    if (decide == agg_.commands.end()) {
+      return Status::InvalidArgument("unknown command type '" + *type + "' for aggregate '" +
+                                     spec_.name + "' (known: " + agg_.command_types + ")");
+    }
+    auto id = AggregateId(r, command);
+    if (!id.ok()) return id.status();
+    std::string command_id;
+    if (const std::string* cid = StringField(command, spec_.command_id_field)) command_id = *cid;
+
+    auto stored = store_->Get(*id);
+    if (!stored.ok()) return stored.status();
+    json aggregate;
+    if (stored->has_value()) {
+      aggregate = json::parse(**stored, nullptr, false);
+      if (aggregate.is_discarded() || !aggregate.is_object()) {
+        return Status::Corruption("the stored state of " + spec_.name + " '" + *id +
+                                  "' is not valid JSON");
+      }
+    } else {
+      aggregate = json{{"version", 0}, {"state", nullptr}, {"commands", json::array()}};
+    }
+    json& commands = aggregate["commands"];
+    if (!command_id.empty()) {
+      for (const json& c : commands) {
+        if (const std::string* seen = StringField(c, "id"); seen && *seen == command_id) {
+          return Status::OK();  // a retry: its outcome is already out
+        }
+      }
+    }
+
+    json meta = Meta(r);
+    json& state = aggregate["state"];
+    std::vector<json> events;
+    std::optional<std::pair<std::string, std::string>> rejection;
+    const std::string what = spec_.name + "." + *type;
+    KCQRS_RETURN_IF_ERROR(Decide(decide->second, command, state, meta, r.timestamp_ms, what,
+                                 &events, &rejection));
+
+    json outcome = json::object();
+    outcome["id"] = command_id;
+    std::vector<Header> hdrs = {
+        {headers::kAggregate, spec_.name},
+        {headers::kAggregateId, *id},
+        {headers::kCommandType, *type},
+    };
+    if (!command_id.empty()) hdrs.push_back({headers::kCommandId, command_id});
+
+    if (rejection) {
+      json value = {{"commandId", command_id}, {"commandType", *type},
+                    {"aggregate", spec_.name}, {"aggregateId", *id},
+                    {"code", rejection->first}, {"reason", rejection->second},
+                    {"timestamp", r.timestamp_ms}};
+      std::vector<Header> h = hdrs;
+      h.push_back({headers::kType, std::string("Rejected")});
+      KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, *id, value.dump(), std::move(h)));
+      outcome["rejected"] = {{"code", rejection->first}, {"reason", rejection->second}};
+    } else {
+      int64_t version = aggregate.value("version", int64_t{0});
+      for (json& event : events) {
+        ++version;
+        const std::string& etype = event["type"].get_ref<const std::string&>();
+        if (auto evolve = agg_.events.find(etype); evolve != agg_.events.end()) {
+          auto next = ApplyUpdate(evolve->second, state, event, meta, r.timestamp_ms, lua_,
+                                  spec_.name + ".events." + etype);
+          if (!next.ok()) return next.status();
+          state = std::move(next).value();
+        }
+        std::vector<Header> h = hdrs;
+        h.push_back({headers::kType, etype});
+        h.push_back({headers::kVersion, std::to_string(version)});
+        KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.event_topic, *id, event.dump(), std::move(h)));
+      }
+      aggregate["version"] = version;
+      outcome["events"] = std::move(events);
+    }
+    if (!command_id.empty() && spec_.dedup_window > 0) {
+      commands.push_back(std::move(outcome));
+      if (commands.size() > static_cast<size_t>(spec_.dedup_window)) {
+        commands.erase(commands.begin(),
+                       commands.begin() + static_cast<std::ptrdiff_t>(
+                                              commands.size() - spec_.dedup_window));
+      }
+    }
+    return store_->Put(*id, aggregate.dump());
+  }
+
+ private:
+  Result<std::string> AggregateId(const Record& r, const json& command) const {
+    if (spec_.id_field.empty()) {
+      if (!r.key || r.key->empty()) {
+        return Status::InvalidArgument(
+            "missing aggregate id: the command has no key (aggregate " + spec_.name +
+            " takes its id from the record key)");
+      }
+      return *r.key;
+    }
+    auto it = command.find(spec_.id_field);
+    std::optional<std::string> id;
+    if (it != command.end()) id = KeyString(*it);
+    if (!id || id->empty()) {
+      return Status::InvalidArgument("missing aggregate id: the command has no '" +
+                                     spec_.id_field + "' field (a string)");
+    }
+    if (r.key && *r.key != *id) {
+      return Status::InvalidArgument(
+          "the record key '" + *r.key + "' is not the aggregate id '" + *id + "' (field " +
+          spec_.id_field + "): commands of one aggregate must have its id as key, so that "
+          "they land in one partition");
+    }
+    return *id;
+  }
+
+  Status Decide(const CompiledDecide& d, const json& command, const json& state,
+                const json& meta, int64_t now_ms, const std::string& what,
+                std::vector<json>* events,
+                std::optional<std::pair<std::string, std::string>>* rejection) {
+    if (d.lua >= 0) {
+      // Arguments in DecideRoots() order: command, state, meta.
+      auto r = lua_->Call(d.lua, {&command, &state, &meta}, now_ms);
+      if (!r.ok()) return r.status().WithContext(what);
+      // nil, or an empty table: accepted, nothing happened.
+      if (r->is_null() || (r->is_structured() && r->empty())) return Status::OK();
+      if (r->is_object()) {
+        auto rej = r->find("$reject");
+        if (rej != r->end() && rej->is_object()) {
+          const std::string* code = StringField(*rej, "code");
+          const std::string* reason = StringField(*rej, "reason");
+          *rejection = std::make_pair(code ? *code : std::string("rejected"),
+                                      reason ? *reason : std::string());
+          return Status::OK();
+        }
+        // A single event table is accepted as a list of one.
+        if (StringField(*r, "type") != nullptr) {
+          events->push_back(std::move(r).value());
+          return Status::OK();
+        }
+      }
+      if (!r->is_array()) {
+        return Status::InvalidArgument(
+            what + ": the Lua snippet returned " + std::string(TypeName(*r)) +
+            "; expected a list of events ({type = ...}) or reject(code, reason)");
+      }
+      for (json& e : *r) {
+        if (!e.is_object() || StringField(e, "type") == nullptr) {
+          return Status::InvalidArgument(what + ": every event the Lua snippet returns must "
+                                                "be a table with a string 'type'");
+        }
+        events->push_back(std::move(e));
+      }
+      return Status::OK();
+    }
+    const json* roots[] = {&command, &state, &meta};
+    topology::Expression::Context ctx{roots, 3, now_ms};
+    for (size_t i = 0; i < d.require.size(); ++i) {
+      const CompiledRequire& req = d.require[i];
+      auto ok = req.that.EvaluateBool(ctx);
+      if (!ok.ok()) {
+        return ok.status().WithContext(what + ".require[" + std::to_string(i) + "]");
+      }
+      if (!*ok) {
+        auto reason = req.reason.Render(ctx);
+        if (!reason.ok()) return reason.status().WithContext(what + ".reason");
+        *rejection = std::make_pair(req.code, std::move(reason).value());
+        return Status::OK();
+      }
+    }
+    for (size_t i = 0; i < d.emit.size(); ++i) {
+      json event = json::object();
+      event["type"] = d.emit[i].type;
+      KCQRS_RETURN_IF_ERROR(EvaluateFields(d.emit[i].fields, ctx,
+                                           what + ".emit[" + std::to_string(i) + "]", &event));
+      events->push_back(std::move(event));
+    }
+    return Status::OK();
+  }
+
+  const CompiledAggregate& agg_;
+  const AggregateSpec& spec_;
+  LuaFunctions* lua_;
+  KeyValueStore* store_ = nullptr;
+};
+
+class Projection final : public Processor {
+ public:
+  Projection(const CompiledProjection& projection, LuaFunctions* lua)
+      : proj_(projection), lua_(lua) {}
+
+  Status Init(ProcessorContext& ctx) override {
+    store_ = ctx.GetStateStore(proj_.spec.store);
+    if (store_ == nullptr) return Status::Internal("store " + proj_.spec.store + " is not connected");
+    return Status::OK();
+  }
+
+  Status Process(const Record& r, ProcessorContext&) override {
+    auto parsed = ParseObject(r, "the event");
+    if (!parsed.ok()) return parsed.status();
+    const json& event = *parsed;
+    const std::string* type = StringField(event, proj_.spec.type_field);
+    if (type == nullptr) {
+      return Status::InvalidArgument("the event has no '" + proj_.spec.type_field +
+                                     "' field (a string naming the event type)");
+    }
+    auto handler = proj_.events.find(*type);
+    if (handler == proj_.events.end()) return Status::OK();  // not this view's concern
+    if (!r.key) {
+      return Status::InvalidArgument("the event has no key: projection " + proj_.spec.name +
+                                     " keys its view by the event key");
+    }
+    auto stored = store_->Get(*r.key);
+    if (!stored.ok()) return stored.status();
+    json view;  // null when absent
+    if (stored->has_value()) {
+      view = json::parse(**stored, nullptr, false);
+      if (view.is_discarded()) {
+        return Status::Corruption("the stored view " + proj_.spec.store + " '" + *r.key +
+                                  "' is not valid JSON");
+      }
+    }
+    json meta = Meta(r);
+    auto next = ApplyUpdate(handler->second, view, event, meta, r.timestamp_ms, lua_,
+                            proj_.spec.name + ".events." + *type);
+    if (!next.ok()) return next.status();
+    if (next->is_null()) return store_->Delete(*r.key);
+    return store_->Put(*r.key, next->dump());
+  }
+
+ private:
+  const CompiledProjection& proj_;
+  LuaFunctions* lua_;
+  KeyValueStore* store_ = nullptr;
+};
+
+class Repartition final : public Processor {
+ public:
+  explicit Repartition(const CompiledProjection& projection) : proj_(projection) {}
+
+  Status Process(const Record& r, ProcessorContext& ctx) override {
+    auto parsed = ParseObject(r, "the event");
+    if (!parsed.ok()) return parsed.status();
+    const json& event = *parsed;
+    const std::string* type = StringField(event, proj_.spec.type_field);
+    if (type == nullptr) {
+      return Status::InvalidArgument("the event has no '" + proj_.spec.type_field +
+                                     "' field (a string naming the event type)");
+    }
+    // Only the events the view folds travel through the repartition topic.
+    if (!proj_.events.count(*type)) return Status::OK();
+    json meta = Meta(r);
+    const json* roots[] = {&event, &meta};
+    auto key = proj_.key->Evaluate(topology::Expression::Context{roots, 2, r.timestamp_ms});
+    if (!key.ok()) return key.status().WithContext(proj_.spec.name + ".key");
+    std::optional<std::string> k = KeyString(*key);
+    if (!k) {
+      return Status::InvalidArgument(proj_.spec.name + ".key: '" + proj_.key->text() +
+                                     "' is " + std::string(TypeName(*key)) + " for event " +
+                                     *type + "; a view key must be a string or an integer");
+    }
+    return ctx.Send(proj_.repartition_topic, *k, *r.value, r.headers);
+  }
+
+ private:
+  const CompiledProjection& proj_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
+                                                 const CompiledTopology& topology,
+                                                 LuaFunctions* lua) {
+  const auto index = static_cast<size_t>(node.index);
+  switch (node.kind) {
+    case NodeKind::kAggregate:
+      return std::unique_ptr<Processor>(new CommandHandler(topology.aggregates()[index], lua));
+    case NodeKind::kProjection:
+      return std::unique_ptr<Processor>(new Projection(topology.projections()[index], lua));
+    case NodeKind::kRepartition:
+      return std::unique_ptr<Processor>(new Repartition(topology.projections()[index]));
+    case NodeKind::kCustom: {
+      const CustomProcessorSpec& spec = topology.custom()[index];
+      auto factory = FindProcessor(spec.processor);
+      if (!factory) {
+        return Status::NotFound("no C++ processor is registered as '" + spec.processor + "'");
+      }
+      std::unique_ptr<Processor> p = (*factory)(spec.config);
+      if (!p) return Status::Internal("the factory of '" + spec.processor + "' returned null");
+      return p;
+    }
+  }
+  return Status::Internal("unknown node kind");
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,55 @@
+// StoreRegistry: which partitions of which stores this process hosts, for
+// interactive queries.
+//
+// Stream threads register a task's committed-data readers when the task is
+// running and withdraw them when it closes; the HTTP server and
+// Engine::GetStore read through them. Readers see only committed state, so
+// a query never shows what a transaction may still abort.
+//
+// Thread-safety: all methods may be called from any thread (a mutex guards
+// the maps; readers themselves are safe for concurrent use).
+#ifndef KCQRS_ENGINE_STORE_REGISTRY_H_
+#define KCQRS_ENGINE_STORE_REGISTRY_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kcqrs/key_value_store.h"
+
+namespace kcqrs::engine {
+
+class StoreRegistry {
+ public:
+  // `partitions`: each store's partition count (its changelog's).
+  explicit StoreRegistry(std::map<std::string, int> partitions)
+      : partitions_(std::move(partitions)) {}
+
+  void Add(const std::string& store, int32_t partition,
+           std::shared_ptr<const ReadOnlyKeyValueStore> reader);
+  void Remove(const std::string& store, int32_t partition);
+
+  // A view of the whole store over the partitions hosted here: Get goes to
+  // the key's partition (murmur2, as kcqrs produces), Range and Prefix
+  // merge the hosted partitions in key order. nullptr for an unknown store.
+  std::shared_ptr<const ReadOnlyKeyValueStore> View(const std::string& store) const;
+
+  // The partitions of `store` hosted here now, with their readers.
+  std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>> Hosted(
+      const std::string& store) const;
+
+  int partitions(const std::string& store) const;
+  std::vector<std::string> stores() const;
+
+ private:
+  mutable std::mutex mu_;
+  const std::map<std::string, int> partitions_;
+  std::map<std::string, std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>>
+      readers_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_STORE_REGISTRY_H_

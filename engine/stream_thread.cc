@@ -1,0 +1,537 @@
+#include "engine/stream_thread.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+namespace kcqrs::engine {
+namespace {
+
+constexpr std::chrono::milliseconds kKafkaTimeout{30000};
+constexpr std::chrono::milliseconds kPollTimeout{50};
+constexpr std::chrono::milliseconds kRetryBackoff{1000};
+// Commit early when a transaction buffers this much state.
+constexpr size_t kMaxBufferedBytes = 64u << 20;
+constexpr size_t kRestoreBatch = 1000;
+
+Record ToRecord(kafka::ConsumedRecord&& c) {
+  Record r;
+  r.topic = std::move(c.topic);
+  r.partition = c.partition;
+  r.offset = c.offset;
+  r.key = std::move(c.key);
+  r.value = std::move(c.value);
+  r.headers.reserve(c.headers.size());
+  for (kafka::Header& h : c.headers) r.headers.push_back({std::move(h.key), std::move(h.value)});
+  r.timestamp_ms = c.timestamp_ms;
+  return r;
+}
+
+bool Retriable(const Status& s) { return s.IsUnavailable() || s.IsTimedOut(); }
+
+}  // namespace
+
+StreamThread::StreamThread(StreamThreadConfig config) : config_(std::move(config)) {}
+
+StreamThread::~StreamThread() { Stop(); }
+
+void StreamThread::Start() {
+  state_ = State::kStarting;
+  thread_ = std::thread([this] { Main(); });
+}
+
+void StreamThread::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+Status StreamThread::error() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return error_;
+}
+
+kafka::Properties StreamThread::BaseProperties() const {
+  kafka::Properties p = config_.options.kafka.properties;
+  p["bootstrap.servers"] = config_.bootstrap_servers;
+  p["client.id"] = config_.options.application.id + "-stream-" + std::to_string(config_.index);
+  return p;
+}
+
+void StreamThread::Main() {
+  const std::string name = "stream-thread-" + std::to_string(config_.index);
+  auto lua = LuaFunctions::Create(*config_.topology, lua::Limits{});
+  if (!lua.ok()) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    error_ = lua.status();
+    state_ = State::kFailed;
+    return;
+  }
+  lua_ = std::move(lua).value();
+  while (!stop_) {
+    Status s = RunClients();
+    if (!s.ok() && in_transaction_ && producer_ && exactly_once()) {
+      // Nothing of a failed transaction may commit, not even from the
+      // revocation that closing the consumer triggers.
+      (void)producer_->AbortTransaction(kKafkaTimeout);
+    }
+    if (!s.ok()) {
+      in_transaction_ = false;
+      consumed_.clear();
+    }
+    CloseTasks(/*clean=*/s.ok());
+    if (consumer_) {
+      Status c = consumer_->Close();
+      if (!c.ok()) spdlog::warn("{}: closing the consumer: {}", name, c.ToString());
+    }
+    consumer_.reset();
+    restore_consumer_.reset();
+    producer_.reset();
+    in_transaction_ = false;
+    consumed_.clear();
+    committed_.clear();
+    if (s.ok()) break;
+    if (s.IsFenced() || Retriable(s) || s.IsAborted()) {
+      spdlog::warn("{}: {}; starting again with new Kafka clients", name, s.ToString());
+      std::this_thread::sleep_for(kRetryBackoff);
+      continue;
+    }
+    spdlog::error("{}: stopped: {}", name, s.ToString());
+    std::lock_guard<std::mutex> lock(error_mu_);
+    error_ = s;
+    state_ = State::kFailed;
+    return;
+  }
+  state_ = State::kStopped;
+}
+
+Status StreamThread::CreateClients() {
+  kafka::Properties pp = BaseProperties();
+  pp["enable.idempotence"] = "true";
+  pp["linger.ms"] = "5";
+  if (exactly_once()) {
+    pp["transactional.id"] = config_.transactional_id;
+    // A crashed instance's open transaction blocks read_committed readers
+    // until it times out; keep that short.
+    if (!pp.count("transaction.timeout.ms")) pp["transaction.timeout.ms"] = "10000";
+  }
+  auto producer = kafka::Producer::Create(pp);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(producer).value();
+  if (exactly_once()) {
+    // Fences a previous incarnation with the same transactional id and
+    // aborts its open transaction, so restore is not held up by it.
+    for (;;) {
+      Status s = producer_->InitTransactions(kKafkaTimeout);
+      if (s.ok()) break;
+      if (!Retriable(s) || stop_) return s;
+      spdlog::warn("stream-thread-{}: Kafka is not reachable yet ({}); retrying",
+                   config_.index, s.message());
+    }
+  }
+
+  kafka::Properties cp = BaseProperties();
+  cp["group.id"] = config_.options.application.id;
+  cp["enable.auto.commit"] = "false";
+  cp["enable.auto.offset.store"] = "false";
+  cp["auto.offset.reset"] = "earliest";
+  cp["isolation.level"] = "read_committed";
+  cp["partition.assignment.strategy"] = "range";
+  auto consumer = kafka::Consumer::Create(cp);
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = std::move(consumer).value();
+
+  kafka::Properties rp = BaseProperties();
+  rp["client.id"] += "-restore";
+  rp["group.id"] = config_.options.application.id + "-restore";  // never joins: assign only
+  rp["enable.auto.commit"] = "false";
+  rp["auto.offset.reset"] = "earliest";
+  rp["isolation.level"] = "read_committed";
+  rp["enable.partition.eof"] = "true";
+  auto restore = kafka::Consumer::Create(rp);
+  if (!restore.ok()) return restore.status();
+  restore_consumer_ = std::move(restore).value();
+
+  return consumer_->Subscribe(config_.topology->SourceTopics(), this);
+}
+
+Status StreamThread::RunClients() {
+  KCQRS_RETURN_IF_ERROR(CreateClients());
+  state_ = State::kRunning;
+  last_commit_ = std::chrono::steady_clock::now();
+  Status last_poll_error;
+  while (!stop_) {
+    auto polled = consumer_->Poll(kPollTimeout);
+    if (!rebalance_error_.ok()) {
+      Status s = rebalance_error_;
+      rebalance_error_ = Status::OK();
+      return s;
+    }
+    if (!polled.ok()) {
+      if (polled.status().IsFenced()) return polled.status();
+      if (!(polled.status() == last_poll_error)) {
+        spdlog::warn("stream-thread-{}: {}", config_.index, polled.status().ToString());
+        last_poll_error = polled.status();
+      }
+      continue;
+    }
+    KCQRS_RETURN_IF_ERROR(RestorePending());
+    if (polled->has_value()) {
+      KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
+    }
+    KCQRS_RETURN_IF_ERROR(MaybeCommit(/*force=*/false));
+  }
+  state_ = State::kStopping;
+  // Graceful stop: finish the open transaction.
+  return Commit();
+}
+
+Status StreamThread::Process(kafka::ConsumedRecord record) {
+  TopicPartition tp{record.topic, record.partition};
+  auto it = task_of_partition_.find(tp);
+  if (it == task_of_partition_.end()) return Status::OK();  // revoked meanwhile
+  if (exactly_once() && !in_transaction_) {
+    KCQRS_RETURN_IF_ERROR(producer_->BeginTransaction());
+  }
+  in_transaction_ = true;
+  const int64_t next = record.offset + 1;
+  Task* task = it->second;
+  const uint64_t dead_before = task->stats().dead_letters;
+  Status s = task->Process(ToRecord(std::move(record)));
+  if (!producer_error_.ok()) {
+    // The transaction cannot commit; abort it and go back to the last
+    // committed offsets.
+    spdlog::warn("stream-thread-{}: producing failed: {}", config_.index,
+                 producer_error_.ToString());
+    return AbortTransaction();
+  }
+  if (!s.ok()) return s;  // errors.on_error: fail
+  consumed_[tp] = next;
+  stats_.records_processed++;
+  stats_.dead_letters += task->stats().dead_letters - dead_before;
+  return Status::OK();
+}
+
+Status StreamThread::Send(kafka::OutgoingRecord record) {
+  if (!producer_error_.ok()) return producer_error_;
+  Status s = producer_->Send(record);
+  if (!s.ok()) producer_error_ = s;
+  return s;
+}
+
+Status StreamThread::MaybeCommit(bool force) {
+  if (!in_transaction_) return Status::OK();
+  const auto now = std::chrono::steady_clock::now();
+  bool due = force || now - last_commit_ >= std::chrono::milliseconds(
+                                                config_.options.application.commit_interval_ms);
+  if (!due) {
+    size_t buffered = 0;
+    for (auto& [id, task] : tasks_) buffered += task->state().buffered_bytes();
+    due = buffered >= kMaxBufferedBytes;
+  }
+  return due ? Commit() : Status::OK();
+}
+
+Status StreamThread::Commit() {
+  if (!in_transaction_) {
+    last_commit_ = std::chrono::steady_clock::now();
+    return Status::OK();
+  }
+  std::vector<kafka::TopicPartitionOffset> offsets;
+  for (const auto& [tp, next] : consumed_) offsets.push_back({tp.first, tp.second, next});
+
+  Status s;
+  if (exactly_once()) {
+    s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
+    if (s.ok()) {
+      s = producer_->CommitTransaction(kKafkaTimeout);
+      // A commit that timed out may be retried: it is idempotent.
+      for (int attempt = 0; Retriable(s) && attempt < 10 && !s.IsFenced(); ++attempt) {
+        spdlog::warn("stream-thread-{}: commit: {}; retrying", config_.index, s.message());
+        s = producer_->CommitTransaction(kKafkaTimeout);
+      }
+    }
+  } else {
+    s = producer_->Flush(kKafkaTimeout);
+    if (s.ok()) s = consumer_->CommitSync(offsets);
+  }
+  if (!s.ok()) {
+    if (s.IsAborted() || (!exactly_once() && !s.IsFenced())) {
+      spdlog::warn("stream-thread-{}: commit failed ({}); aborting and rewinding",
+                   config_.index, s.message());
+      return AbortTransaction();
+    }
+    for (auto& [id, task] : tasks_) task->state().Abort();
+    in_transaction_ = false;
+    stats_.aborts++;
+    return s;  // Fenced or fatal: new clients
+  }
+
+  // Kafka has committed: now, and only now, local state catches up.
+  const auto delivered = producer_->TakeDeliveredOffsets();
+  for (auto& [id, task] : tasks_) {
+    state::Checkpoint cp;
+    for (const state::TopicPartition& tp : task->ChangelogPartitions()) {
+      auto d = delivered.find({tp.topic, tp.partition});
+      if (d != delivered.end()) cp.changelog_offsets[tp] = d->second + 1;
+    }
+    for (const std::string& source : task->subtopology().sources) {
+      auto c = consumed_.find({source, id.partition});
+      if (c != consumed_.end()) {
+        cp.metadata["position." + source + "." + std::to_string(id.partition)] =
+            std::to_string(c->second);
+      }
+    }
+    Status applied = task->state().Commit(cp);
+    if (!applied.ok()) {
+      // Kafka holds the writes; closing the task makes the next assignment
+      // restore them from the changelog.
+      return Status::Internal("task " + task->name() + ": applying committed state: " +
+                              applied.ToString());
+    }
+  }
+  for (const auto& [tp, next] : consumed_) committed_[tp] = next;
+  consumed_.clear();
+  in_transaction_ = false;
+  stats_.commits++;
+  last_commit_ = std::chrono::steady_clock::now();
+  return Status::OK();
+}
+
+Status StreamThread::AbortTransaction() {
+  stats_.aborts++;
+  for (auto& [id, task] : tasks_) task->state().Abort();
+  consumed_.clear();
+  producer_error_ = Status::OK();
+  if (exactly_once() && in_transaction_) {
+    Status s = producer_->AbortTransaction(kKafkaTimeout);
+    in_transaction_ = false;
+    if (!s.ok()) return s;  // fenced or fatal: new clients
+  }
+  in_transaction_ = false;
+  (void)producer_->TakeDeliveredOffsets();
+  return Rewind();
+}
+
+Status StreamThread::Rewind() {
+  for (const auto& [tp, task] : task_of_partition_) {
+    auto c = committed_.find(tp);
+    int64_t offset = c == committed_.end() ? kafka::kOffsetBeginning : c->second;
+    Status s = consumer_->Seek({tp.first, tp.second, offset}, kKafkaTimeout);
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  stats_.rebalances++;
+  std::vector<kafka::TopicPartitionOffset> query;
+  for (const kafka::TopicPartitionOffset& p : parts) {
+    const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
+    if (st == nullptr) continue;
+    TaskId id{st->id, p.partition};
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      std::unique_ptr<state::TaskStorage> storage;
+      const std::string dir =
+          config_.options.application.state_dir + "/" + id.ToString();
+      bool memory = std::all_of(st->stores.begin(), st->stores.end(), [&](const std::string& s) {
+        return config_.topology->Store(s).kind == StoreSpec::Kind::kMemory;
+      });
+      if (memory) {
+        storage = state::TaskStorage::OpenMemory(st->stores);
+      } else {
+        auto opened = state::TaskStorage::OpenRocksDb(dir, st->stores, config_.rocksdb);
+        if (!opened.ok() && opened.status().code() == Status::Code::kCorruption) {
+          spdlog::warn("task {}: local state is damaged ({}); wiping it and restoring from "
+                       "the changelog", id.ToString(), opened.status().message());
+          (void)state::TaskStorage::Destroy(dir);
+          opened = state::TaskStorage::OpenRocksDb(dir, st->stores, config_.rocksdb);
+        }
+        if (!opened.ok()) {
+          rebalance_error_ = opened.status().WithContext("task " + id.ToString());
+          return;
+        }
+        storage = std::move(opened).value();
+      }
+      auto task = Task::Create(id, *st, config_.topology, std::move(storage), this, lua_.get());
+      if (!task.ok()) {
+        rebalance_error_ = task.status();
+        return;
+      }
+      it = tasks_.emplace(id, std::move(task).value()).first;
+      pending_restore_.insert(id);
+      stats_.restoring_tasks++;
+    }
+    task_of_partition_[{p.topic, p.partition}] = it->second.get();
+    query.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
+  }
+  auto committed = consumer_->Committed(query, kKafkaTimeout);
+  if (!committed.ok()) {
+    rebalance_error_ = committed.status().WithContext("reading committed offsets");
+    return;
+  }
+  for (const kafka::TopicPartitionOffset& c : *committed) {
+    if (c.offset >= 0) committed_[{c.topic, c.partition}] = c.offset;
+  }
+  spdlog::info("stream-thread-{}: assigned {} partitions, {} tasks", config_.index, parts.size(),
+               tasks_.size());
+}
+
+void StreamThread::OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  // Commit what was processed so the next owner starts after it.
+  Status s = Commit();
+  if (!s.ok()) {
+    spdlog::warn("stream-thread-{}: commit on revocation failed: {}", config_.index,
+                 s.ToString());
+    for (auto& [id, task] : tasks_) task->state().Abort();
+    in_transaction_ = false;
+    consumed_.clear();
+    if (!s.IsAborted()) rebalance_error_ = s;
+  }
+  std::set<TaskId> revoked;
+  for (const kafka::TopicPartitionOffset& p : parts) {
+    auto it = task_of_partition_.find({p.topic, p.partition});
+    if (it != task_of_partition_.end()) revoked.insert(it->second->id());
+  }
+  for (const TaskId& id : revoked) CloseTask(id);
+}
+
+void StreamThread::OnPartitionsLost(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  // Someone else owns these now: nothing of the open transaction may commit.
+  if (in_transaction_ && exactly_once()) (void)producer_->AbortTransaction(kKafkaTimeout);
+  for (auto& [id, task] : tasks_) task->state().Abort();
+  in_transaction_ = false;
+  consumed_.clear();
+  std::set<TaskId> lost;
+  for (const kafka::TopicPartitionOffset& p : parts) {
+    auto it = task_of_partition_.find({p.topic, p.partition});
+    if (it != task_of_partition_.end()) lost.insert(it->second->id());
+  }
+  for (const TaskId& id : lost) CloseTask(id);
+}
+
+void StreamThread::CloseTask(const TaskId& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task* task = it->second.get();
+  for (const std::string& store : task->subtopology().stores) {
+    config_.registry->Remove(store, id.partition);
+  }
+  if (pending_restore_.erase(id)) {
+    stats_.restoring_tasks--;
+  } else {
+    stats_.running_tasks--;
+  }
+  task->Close();
+  task->state().Abort();
+  Status s = task->state().storage().Close();
+  if (!s.ok()) spdlog::warn("task {}: closing its stores: {}", task->name(), s.ToString());
+  for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
+    if (p->second == task) {
+      committed_.erase(p->first);
+      p = task_of_partition_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  tasks_.erase(it);
+}
+
+void StreamThread::CloseTasks(bool clean) {
+  if (!clean) {
+    for (auto& [id, task] : tasks_) task->state().Abort();
+  }
+  std::vector<TaskId> ids;
+  for (const auto& [id, task] : tasks_) ids.push_back(id);
+  for (const TaskId& id : ids) CloseTask(id);
+}
+
+Status StreamThread::RestorePending() {
+  while (!pending_restore_.empty() && !stop_) {
+    TaskId id = *pending_restore_.begin();
+    Task* task = tasks_.at(id).get();
+    KCQRS_RETURN_IF_ERROR(RestoreTask(task));
+    KCQRS_RETURN_IF_ERROR(task->Init());
+    for (const std::string& store : task->subtopology().stores) {
+      config_.registry->Add(store, id.partition, task->state().storage().Reader(store));
+    }
+    pending_restore_.erase(id);
+    stats_.restoring_tasks--;
+    stats_.running_tasks++;
+  }
+  return Status::OK();
+}
+
+Status StreamThread::RestoreTask(Task* task) {
+  auto checkpoint = task->state().storage().ReadCheckpoint();
+  if (!checkpoint.ok()) return checkpoint.status().WithContext("task " + task->name());
+  struct Target {
+    state::TopicPartition tp;
+    std::string store;
+    int64_t end = 0;
+    bool done = false;
+  };
+  std::vector<Target> targets;
+  std::vector<kafka::TopicPartitionOffset> assign;
+  for (const state::TopicPartition& tp : task->ChangelogPartitions()) {
+    auto wm = restore_consumer_->QueryWatermarks(tp.topic, tp.partition, kKafkaTimeout);
+    if (!wm.ok()) return wm.status().WithContext("changelog " + tp.topic);
+    auto c = checkpoint->changelog_offsets.find(tp);
+    int64_t start = c == checkpoint->changelog_offsets.end() ? wm->first : c->second;
+    if (start < wm->first) start = wm->first;  // compacted or deleted below
+    if (start >= wm->second) continue;
+    targets.push_back(Target{tp, task->StoreOfChangelog(tp.topic), wm->second, false});
+    assign.push_back({tp.topic, tp.partition, start});
+  }
+  if (targets.empty()) return Status::OK();
+  KCQRS_RETURN_IF_ERROR(restore_consumer_->Assign(assign));
+  uint64_t restored = 0;
+  std::map<std::string, std::vector<std::pair<std::string, std::optional<std::string>>>> batch;
+  std::map<std::string, int64_t> batch_next;  // changelog topic -> next offset
+  auto flush = [&](Target& t, int64_t next) -> Status {
+    auto& rows = batch[t.tp.topic];
+    Status s = task->state().RestoreBatch(t.store, rows, t.tp, next);
+    rows.clear();
+    return s;
+  };
+  spdlog::info("task {}: restoring {} changelog partition(s) from the checkpoint", task->name(),
+               targets.size());
+  for (;;) {
+    bool all_done = true;
+    for (Target& t : targets) {
+      if (t.done) continue;
+      auto pos = restore_consumer_->Position(t.tp.topic, t.tp.partition);
+      if (pos.ok() && *pos >= t.end) {
+        KCQRS_RETURN_IF_ERROR(flush(t, *pos));
+        t.done = true;
+      } else {
+        all_done = false;
+      }
+    }
+    if (all_done) break;
+    if (stop_) return Status::Aborted("stopping during restore");
+    auto polled = restore_consumer_->Poll(kPollTimeout);
+    if (!polled.ok()) {
+      if (polled.status().IsFenced()) return polled.status();
+      continue;
+    }
+    if (!polled->has_value()) continue;
+    kafka::ConsumedRecord& r = **polled;
+    for (Target& t : targets) {
+      if (t.tp.topic != r.topic || t.done) continue;
+      if (!r.key) break;
+      auto& rows = batch[r.topic];
+      rows.emplace_back(std::move(*r.key), std::move(r.value));
+      ++restored;
+      if (rows.size() >= kRestoreBatch) KCQRS_RETURN_IF_ERROR(flush(t, r.offset + 1));
+      break;
+    }
+  }
+  KCQRS_RETURN_IF_ERROR(restore_consumer_->Assign({}));
+  stats_.restored_records += restored;
+  spdlog::info("task {}: restored {} records", task->name(), restored);
+  return Status::OK();
+}
+
+}  // namespace kcqrs::engine

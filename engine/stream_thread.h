@@ -1,0 +1,145 @@
+// StreamThread: one thread of consume-process-produce, as in Kafka Streams.
+//
+// A stream thread alone owns its consumer (a member of the application's
+// consumer group), its producer (transactional under exactly-once), a
+// restore consumer, its Lua runtime, and the tasks the group assigns it with
+// their stores. Nothing of it is shared with other threads except through
+// the StoreRegistry (committed-data readers) and atomics for status.
+//
+// The loop: poll a record, run it through its task, and every
+// commit_interval_ms commit: send the consumed offsets to the transaction,
+// commit it, and only then apply each task's buffered state writes to its
+// stores together with the changelog offsets they reach. An aborted commit
+// discards the buffers and rewinds the consumer to the last committed
+// offsets; a fenced producer or a lost assignment closes the tasks and
+// starts over with new clients. Kafka being unreachable only makes the loop
+// wait and retry.
+//
+// Partition assignment: the consumer uses the range assignor. Every member
+// subscribes to the same topics, so for topics with equal partition counts
+// the range assignor gives each member the same partition numbers of every
+// topic: the co-partitioned sources of a task always land together.
+//
+// Thread-safety: Start/Stop/accessors from any thread; everything else runs
+// on the thread itself.
+#ifndef KCQRS_ENGINE_STREAM_THREAD_H_
+#define KCQRS_ENGINE_STREAM_THREAD_H_
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/compiled_topology.h"
+#include "engine/kafka/consumer.h"
+#include "engine/kafka/producer.h"
+#include "engine/lua_functions.h"
+#include "engine/store_registry.h"
+#include "engine/task.h"
+#include "kcqrs/options.h"
+#include "state/rocksdb_env.h"
+
+namespace kcqrs::engine {
+
+struct StreamThreadConfig {
+  int index = 0;
+  EngineOptions options;
+  std::string bootstrap_servers;
+  std::string transactional_id;  // under exactly-once
+  std::shared_ptr<const CompiledTopology> topology;
+  std::shared_ptr<state::RocksDbEnv> rocksdb;
+  StoreRegistry* registry = nullptr;  // not owned; outlives the thread
+};
+
+struct StreamThreadStats {
+  std::atomic<uint64_t> records_processed{0};
+  std::atomic<uint64_t> dead_letters{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> aborts{0};
+  std::atomic<uint64_t> restored_records{0};
+  std::atomic<uint64_t> rebalances{0};
+  std::atomic<int> running_tasks{0};
+  std::atomic<int> restoring_tasks{0};
+};
+
+class StreamThread final : private kafka::RebalanceListener, private RecordCollector {
+ public:
+  enum class State { kCreated, kStarting, kRunning, kStopping, kStopped, kFailed };
+
+  explicit StreamThread(StreamThreadConfig config);
+  ~StreamThread() override;
+
+  void Start();
+  // Asks the thread to finish its transaction and stop; waits for it.
+  void Stop();
+
+  State state() const { return state_.load(); }
+  // Why the thread failed (when state() == kFailed).
+  Status error() const;
+  const StreamThreadStats& stats() const { return stats_; }
+
+ private:
+  using TopicPartition = std::pair<std::string, int32_t>;
+
+  void Main();
+  // One life of the clients: returns when stopping (OK) or when the clients
+  // must be recreated (Fenced, fatal errors), or with a fatal error.
+  Status RunClients();
+  Status CreateClients();
+  Status Process(kafka::ConsumedRecord record);
+  Status MaybeCommit(bool force);
+  Status Commit();
+  Status AbortTransaction();
+  Status Rewind();
+  Status RestorePending();
+  Status RestoreTask(Task* task);
+  void CloseTasks(bool clean);
+  void CloseTask(const TaskId& id);
+
+  // kafka::RebalanceListener
+  void OnPartitionsAssigned(const std::vector<kafka::TopicPartitionOffset>& parts) override;
+  void OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOffset>& parts) override;
+  void OnPartitionsLost(const std::vector<kafka::TopicPartitionOffset>& parts) override;
+
+  // RecordCollector
+  Status Send(kafka::OutgoingRecord record) override;
+
+  bool exactly_once() const {
+    return config_.options.application.guarantee == Guarantee::kExactlyOnce;
+  }
+  kafka::Properties BaseProperties() const;
+
+  StreamThreadConfig config_;
+  std::thread thread_;
+  std::atomic<State> state_{State::kCreated};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex error_mu_;
+  Status error_;
+  StreamThreadStats stats_;
+
+  // Owned by the thread while it runs.
+  std::unique_ptr<LuaFunctions> lua_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::Consumer> restore_consumer_;
+  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  std::map<TopicPartition, Task*> task_of_partition_;
+  std::set<TaskId> pending_restore_;
+  bool in_transaction_ = false;
+  Status producer_error_;  // a Send failure, handled at the next commit
+  // Next offsets to read: what the group has committed, and what this
+  // transaction has consumed.
+  std::map<TopicPartition, int64_t> committed_;
+  std::map<TopicPartition, int64_t> consumed_;
+  std::chrono::steady_clock::time_point last_commit_;
+  Status rebalance_error_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_STREAM_THREAD_H_

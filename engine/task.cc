@@ -1,0 +1,272 @@
+#include "engine/task.h"
+
+#include <algorithm>
+
+#include "engine/headers.h"
+#include "engine/partitioner.h"
+#include "engine/processors.h"
+
+namespace kcqrs::engine {
+
+// The ProcessorContext of one task. While a record is processed, its sends
+// and store writes are held here (per-record scope); Task::Process releases
+// them when every processor succeeded and drops them otherwise.
+class Task::Context final : public ProcessorContext {
+ public:
+  Context(Task* task) : task_(task) {}
+
+  KeyValueStore* GetStateStore(const std::string& name) override {
+    auto it = scoped_.find(name);
+    if (it != scoped_.end()) return it->second.get();
+    KeyValueStore* inner = task_->state_->Store(name);
+    if (inner == nullptr) return nullptr;
+    auto scoped = std::make_unique<ScopedStore>(inner);
+    KeyValueStore* p = scoped.get();
+    scoped_.emplace(name, std::move(scoped));
+    return p;
+  }
+
+  Status Send(const std::string& topic, std::optional<std::string> key,
+              std::optional<std::string> value, std::vector<Header> headers) override {
+    sends_.push_back(task_->Outgoing(topic, std::move(key), std::move(value),
+                                     std::move(headers), record_timestamp_));
+    return Status::OK();
+  }
+
+  const std::string& application_id() const override {
+    return task_->topology_->application_id();
+  }
+  const std::string& task_id() const override { return task_->name_; }
+  int32_t partition() const override { return task_->id_.partition; }
+
+  void Begin(int64_t timestamp_ms) { record_timestamp_ = timestamp_ms; }
+
+  // Writes the record's store changes to the task's transactional stores
+  // (which changelog them) and hands its sends to the collector.
+  Status Release() {
+    for (auto& [name, store] : scoped_) {
+      KCQRS_RETURN_IF_ERROR(store->Release());
+    }
+    for (kafka::OutgoingRecord& r : sends_) {
+      KCQRS_RETURN_IF_ERROR(task_->collector_->Send(std::move(r)));
+    }
+    sends_.clear();
+    return Status::OK();
+  }
+
+  void Drop() {
+    for (auto& [name, store] : scoped_) store->Drop();
+    sends_.clear();
+  }
+
+ private:
+  // A store whose writes wait for the end of the record.
+  class ScopedStore final : public KeyValueStore {
+   public:
+    explicit ScopedStore(KeyValueStore* inner) : inner_(inner) {}
+
+    const std::string& name() const override { return inner_->name(); }
+
+    Result<std::optional<std::string>> Get(std::string_view key) const override {
+      auto it = pending_.find(key);
+      if (it != pending_.end()) return it->second;
+      return inner_->Get(key);
+    }
+
+    std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                            std::string_view to) const override {
+      if (pending_.empty()) return inner_->Range(from, to);
+      return Merged(inner_->Range(from, to), [&](const std::string& k) {
+        return k >= from && (to.empty() || k < to);
+      });
+    }
+
+    std::unique_ptr<KeyValueIterator> Prefix(std::string_view prefix) const override {
+      if (pending_.empty()) return inner_->Prefix(prefix);
+      return Merged(inner_->Prefix(prefix), [&](const std::string& k) {
+        return k.compare(0, prefix.size(), prefix) == 0;
+      });
+    }
+
+    uint64_t ApproximateNumEntries() const override { return inner_->ApproximateNumEntries(); }
+
+    Status Put(std::string_view key, std::string_view value) override {
+      pending_[std::string(key)] = std::string(value);
+      return Status::OK();
+    }
+    Status Delete(std::string_view key) override {
+      pending_[std::string(key)] = std::nullopt;
+      return Status::OK();
+    }
+
+    Status Release() {
+      for (auto& [key, value] : pending_) {
+        KCQRS_RETURN_IF_ERROR(value ? inner_->Put(key, *value) : inner_->Delete(key));
+      }
+      pending_.clear();
+      return Status::OK();
+    }
+    void Drop() { pending_.clear(); }
+
+   private:
+    // Rare path (a processor scanning what it wrote for the same record):
+    // materialise the merge of the inner range and the pending writes.
+    class VectorIterator final : public KeyValueIterator {
+     public:
+      VectorIterator(std::vector<std::pair<std::string, std::string>> rows, Status status)
+          : rows_(std::move(rows)), status_(std::move(status)) {}
+      bool Valid() const override { return i_ < rows_.size(); }
+      void Next() override { ++i_; }
+      std::string_view key() const override { return rows_[i_].first; }
+      std::string_view value() const override { return rows_[i_].second; }
+      Status status() const override { return status_; }
+
+     private:
+      std::vector<std::pair<std::string, std::string>> rows_;
+      Status status_;
+      size_t i_ = 0;
+    };
+
+    template <typename InRange>
+    std::unique_ptr<KeyValueIterator> Merged(std::unique_ptr<KeyValueIterator> inner,
+                                             InRange in_range) const {
+      std::map<std::string, std::string, std::less<>> rows;
+      for (; inner->Valid(); inner->Next()) {
+        rows.emplace(std::string(inner->key()), std::string(inner->value()));
+      }
+      for (const auto& [key, value] : pending_) {
+        if (!in_range(key)) continue;
+        if (value) {
+          rows[key] = *value;
+        } else {
+          rows.erase(key);
+        }
+      }
+      return std::make_unique<VectorIterator>(
+          std::vector<std::pair<std::string, std::string>>(rows.begin(), rows.end()),
+          inner->status());
+    }
+
+    KeyValueStore* inner_;
+    std::map<std::string, std::optional<std::string>, std::less<>> pending_;
+  };
+
+  Task* task_;
+  std::map<std::string, std::unique_ptr<ScopedStore>> scoped_;
+  std::vector<kafka::OutgoingRecord> sends_;
+  int64_t record_timestamp_ = 0;
+};
+
+Task::Task(TaskId id, const SubTopology& subtopology,
+           std::shared_ptr<const CompiledTopology> topology, RecordCollector* collector)
+    : id_(id),
+      name_(id.ToString()),
+      subtopology_(subtopology),
+      topology_(std::move(topology)),
+      collector_(collector) {}
+
+Task::~Task() = default;
+
+Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopology,
+                                           std::shared_ptr<const CompiledTopology> topology,
+                                           std::unique_ptr<state::TaskStorage> storage,
+                                           RecordCollector* collector, LuaFunctions* lua) {
+  std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector));
+  state::ChangelogSink* sink = task.get();  // a private base: convert here
+  task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
+  task->context_ = std::make_unique<Context>(task.get());
+  for (const Node& node : subtopology.nodes) {
+    auto p = MakeProcessor(node, *task->topology_, lua);
+    if (!p.ok()) return p.status().WithContext(node.name);
+    task->processors_.push_back(Bound{node.name, std::move(p).value(), node.sources});
+  }
+  return task;
+}
+
+Status Task::Init() {
+  for (Bound& b : processors_) {
+    Status s = b.processor->Init(*context_);
+    if (!s.ok()) return s.WithContext("task " + name_ + ": " + b.name);
+  }
+  return Status::OK();
+}
+
+Status Task::Process(const Record& record) {
+  context_->Begin(record.timestamp_ms);
+  for (Bound& b : processors_) {
+    if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
+      continue;
+    }
+    Status s = b.processor->Process(record, *context_);
+    if (!s.ok()) {
+      context_->Drop();
+      if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
+        return s.WithContext(b.name + " at " + record.topic + "-" +
+                             std::to_string(record.partition) + "@" +
+                             std::to_string(record.offset));
+      }
+      ++stats_.dead_letters;
+      return DeadLetter(record, b.name, s);
+    }
+  }
+  ++stats_.processed;
+  return context_->Release();
+}
+
+void Task::Close() {
+  for (Bound& b : processors_) b.processor->Close();
+}
+
+Status Task::DeadLetter(const Record& record, const std::string& processor,
+                        const Status& error) {
+  std::vector<Header> h = record.headers;
+  h.push_back({headers::kError, error.message()});
+  h.push_back({headers::kProcessor, processor});
+  h.push_back({headers::kSourceTopic, record.topic});
+  h.push_back({headers::kSourcePartition, std::to_string(record.partition)});
+  h.push_back({headers::kSourceOffset, std::to_string(record.offset)});
+  return collector_->Send(Outgoing(topology_->errors().dead_letter_topic, record.key,
+                                   record.value, std::move(h), record.timestamp_ms));
+}
+
+kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std::string> key,
+                                     std::optional<std::string> value,
+                                     std::vector<Header> headers, int64_t timestamp_ms) const {
+  kafka::OutgoingRecord out;
+  out.topic = topic;
+  const int partitions = topology_->partitions(topic);
+  if (key && partitions > 0) out.partition = PartitionForKey(*key, partitions);
+  out.key = std::move(key);
+  out.value = std::move(value);
+  out.headers.reserve(headers.size());
+  for (Header& h : headers) out.headers.push_back({std::move(h.key), std::move(h.value)});
+  out.timestamp_ms = timestamp_ms;
+  return out;
+}
+
+Status Task::Append(const std::string& store, std::string_view key,
+                    std::optional<std::string_view> value) {
+  kafka::OutgoingRecord out;
+  out.topic = topology_->ChangelogTopic(store);
+  out.partition = id_.partition;
+  out.key = std::string(key);
+  if (value) out.value = std::string(*value);
+  return collector_->Send(std::move(out));
+}
+
+std::vector<state::TopicPartition> Task::ChangelogPartitions() const {
+  std::vector<state::TopicPartition> out;
+  for (const std::string& store : subtopology_.stores) {
+    out.push_back(state::TopicPartition{topology_->ChangelogTopic(store), id_.partition});
+  }
+  return out;
+}
+
+std::string Task::StoreOfChangelog(const std::string& topic) const {
+  for (const std::string& store : subtopology_.stores) {
+    if (topology_->ChangelogTopic(store) == topic) return store;
+  }
+  return "";
+}
+
+}  // namespace kcqrs::engine

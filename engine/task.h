@@ -1,0 +1,115 @@
+// Task: one partition of one sub-topology, with its processors and stores.
+//
+// A task takes the records of its source partitions in offset order, runs
+// every processor subscribed to the record's topic, and hands what they
+// produce (events, rejections, repartitioned records, changelog records,
+// dead letters) to a RecordCollector, which puts it in the stream thread's
+// current transaction. Store writes are buffered in the task's TaskState
+// until the engine commits.
+//
+// One record is all or nothing: its sends and store writes are held back
+// until every processor has handled it; when one fails, they are dropped and
+// the record goes to the dead-letter topic (or, under `errors.on_error:
+// fail`, Process returns the error and the stream thread stops).
+//
+// Thread-safety: owned and used by one stream thread (or a test driver).
+#ifndef KCQRS_ENGINE_TASK_H_
+#define KCQRS_ENGINE_TASK_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/compiled_topology.h"
+#include "engine/kafka/record.h"
+#include "engine/lua_functions.h"
+#include "kcqrs/processor.h"
+#include "state/task_state.h"
+
+namespace kcqrs::engine {
+
+// Where a task's output goes: the stream thread's transactional producer,
+// or a test driver's queues.
+class RecordCollector {
+ public:
+  virtual ~RecordCollector() = default;
+  virtual Status Send(kafka::OutgoingRecord record) = 0;
+};
+
+struct TaskId {
+  int subtopology = 0;
+  int32_t partition = 0;
+
+  std::string ToString() const {
+    return std::to_string(subtopology) + "_" + std::to_string(partition);
+  }
+  auto operator<=>(const TaskId&) const = default;
+};
+
+struct TaskStats {
+  uint64_t processed = 0;
+  uint64_t dead_letters = 0;
+};
+
+class Task final : private state::ChangelogSink {
+ public:
+  static Result<std::unique_ptr<Task>> Create(TaskId id, const SubTopology& subtopology,
+                                              std::shared_ptr<const CompiledTopology> topology,
+                                              std::unique_ptr<state::TaskStorage> storage,
+                                              RecordCollector* collector, LuaFunctions* lua);
+  ~Task() override;
+
+  // Initialises the processors; call after the stores are restored.
+  Status Init();
+
+  // Processes one record of a source partition of this task. OK when it was
+  // processed or dead-lettered; an error means the task cannot go on.
+  Status Process(const Record& record);
+
+  // Flushes nothing; closes the processors.
+  void Close();
+
+  const TaskId& id() const { return id_; }
+  const std::string& name() const { return name_; }
+  const SubTopology& subtopology() const { return subtopology_; }
+  state::TaskState& state() { return *state_; }
+  const TaskStats& stats() const { return stats_; }
+
+  // The changelog partitions of this task's stores.
+  std::vector<state::TopicPartition> ChangelogPartitions() const;
+  // The store a changelog topic belongs to ("" when none).
+  std::string StoreOfChangelog(const std::string& topic) const;
+
+ private:
+  class Context;
+  Task(TaskId id, const SubTopology& subtopology, std::shared_ptr<const CompiledTopology> topology,
+       RecordCollector* collector);
+
+  Status Append(const std::string& store, std::string_view key,
+                std::optional<std::string_view> value) override;
+  Status DeadLetter(const Record& record, const std::string& processor, const Status& error);
+  kafka::OutgoingRecord Outgoing(const std::string& topic, std::optional<std::string> key,
+                                 std::optional<std::string> value, std::vector<Header> headers,
+                                 int64_t timestamp_ms) const;
+
+  TaskId id_;
+  std::string name_;
+  const SubTopology& subtopology_;
+  std::shared_ptr<const CompiledTopology> topology_;
+  RecordCollector* collector_;
+  std::unique_ptr<state::TaskState> state_;
+  std::unique_ptr<Context> context_;
+  // Per node: the processor and the topics it reads.
+  struct Bound {
+    std::string name;
+    std::unique_ptr<Processor> processor;
+    std::vector<std::string> sources;
+  };
+  std::vector<Bound> processors_;
+  TaskStats stats_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_TASK_H_

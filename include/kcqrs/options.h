@@ -1,0 +1,77 @@
+// EngineOptions: everything an Engine needs to run, as plain structs.
+//
+// The YAML topology file (docs/topology.md) maps onto these structs key for
+// key: `application.commit_interval_ms` in YAML is
+// EngineOptions::application.commit_interval_ms here. Embedders fill them in
+// code; `kcqrs run` fills them from the file.
+#ifndef KCQRS_OPTIONS_H_
+#define KCQRS_OPTIONS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kcqrs/topology_spec.h"
+
+namespace kcqrs {
+
+enum class Guarantee {
+  kExactlyOnce,   // Kafka transactions: events, state and offsets together
+  kAtLeastOnce,   // offsets committed after processing; may repeat on failure
+};
+
+struct ApplicationOptions {
+  // Consumer group id, transactional id prefix and changelog topic prefix.
+  // Required; changing it orphans the application's state and offsets.
+  std::string id;
+  // Default: exactly once.
+  Guarantee guarantee = Guarantee::kExactlyOnce;
+  // How often a stream thread commits its transaction, in milliseconds.
+  // Default: 100 (as Kafka Streams under exactly-once).
+  int64_t commit_interval_ms = 100;
+  // Where the local state stores live. Default: /tmp/kcqrs/<id>.
+  std::string state_dir;
+  // Stream threads in this process. Default: 1.
+  int threads = 1;
+};
+
+struct KafkaOptions {
+  // Broker addresses ("host:port"). Empty with embedded = true means the
+  // in-process mock cluster (see `embedded`).
+  std::vector<std::string> bootstrap_servers;
+  // True for `bootstrap_servers: embedded`: start librdkafka's built-in mock
+  // cluster inside the process. For trying kcqrs out only: it keeps nothing
+  // on disk and does not enforce transactional isolation.
+  bool embedded = false;
+  // Brokers in the embedded cluster. Default: 1.
+  int embedded_brokers = 1;
+  // librdkafka properties passed through unchanged to every client
+  // (for example security.protocol, sasl.mechanisms).
+  std::map<std::string, std::string> properties;
+};
+
+struct HttpOptions {
+  // host:port the HTTP server listens on. Default: loopback only, port 8080.
+  // Port 0 picks a free port (logged at start).
+  std::string listen = "127.0.0.1:8080";
+  // I/O threads of the HTTP server. Default: 2.
+  int threads = 2;
+};
+
+struct EngineOptions {
+  ApplicationOptions application;
+  KafkaOptions kafka;
+  HttpOptions http;
+  // Partition counts of topics the engine creates when they are missing
+  // (the file's `topics:` section). A topic the topology uses that is not
+  // listed gets the partition count of the topics it is co-partitioned with,
+  // else 1 (docs/topology.md).
+  std::map<std::string, int> topics;
+  // Aggregates, projections, custom processors, stores, error policy.
+  TopologySpec topology;
+};
+
+}  // namespace kcqrs
+
+#endif  // KCQRS_OPTIONS_H_

@@ -1,0 +1,81 @@
+// The Processor API: custom logic in C++, next to (or instead of) the
+// declarative aggregates and projections of a topology.
+//
+// A Processor is created once per task (one input partition) and called for
+// every record of its source topics in that partition, in offset order, on
+// the stream thread that owns the task. Everything it does through its
+// ProcessorContext (store writes, sends) belongs to the task's current Kafka
+// transaction: visible to read_committed readers and applied to local state
+// only if that transaction commits.
+//
+// Register a processor by name with RegisterProcessor() before Engine::Open;
+// a topology uses it under `processors:` (docs/topology.md).
+//
+// Thread-safety: a Processor and its ProcessorContext are used by one stream
+// thread only; RegisterProcessor is safe to call from any thread.
+#ifndef KCQRS_PROCESSOR_H_
+#define KCQRS_PROCESSOR_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kcqrs/key_value_store.h"
+#include "kcqrs/record.h"
+#include "kcqrs/status.h"
+
+namespace kcqrs {
+
+class ProcessorContext {
+ public:
+  virtual ~ProcessorContext() = default;
+
+  // A store connected to this processor in the topology, for this task;
+  // nullptr when the processor is not connected to `name`. Reads see this
+  // transaction's own writes.
+  virtual KeyValueStore* GetStateStore(const std::string& name) = 0;
+
+  // Produces a record in the task's transaction. The partition is chosen
+  // from the key as Java clients do (murmur2), so that records of one key
+  // stay in one partition whoever produces them.
+  virtual Status Send(const std::string& topic, std::optional<std::string> key,
+                      std::optional<std::string> value,
+                      std::vector<Header> headers = {}) = 0;
+
+  virtual const std::string& application_id() const = 0;
+  // "<subtopology>_<partition>", as Kafka Streams names tasks.
+  virtual const std::string& task_id() const = 0;
+  virtual int32_t partition() const = 0;
+};
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+
+  // Called once when the task starts (after its stores are restored).
+  virtual Status Init(ProcessorContext& /*context*/) { return Status::OK(); }
+
+  // Called for each record. A non-OK status sends the record to the
+  // dead-letter topic with the status message (or stops the task under
+  // `errors.on_error: fail`); the store writes and sends made while
+  // processing that record are discarded, so a failed record leaves no trace.
+  virtual Status Process(const Record& record, ProcessorContext& context) = 0;
+
+  // Called once when the task closes (rebalance or shutdown).
+  virtual void Close() {}
+};
+
+// Makes a processor for one task; `config` is the node's `config:` map.
+using ProcessorFactory = std::function<std::unique_ptr<Processor>(
+    const std::map<std::string, std::string>& config)>;
+
+// Registers `factory` under `name` for topologies to use. AlreadyExists when
+// the name is taken.
+Status RegisterProcessor(const std::string& name, ProcessorFactory factory);
+
+}  // namespace kcqrs
+
+#endif  // KCQRS_PROCESSOR_H_

@@ -1,0 +1,153 @@
+// TopologySpec: the declarative CQRS topology, as plain structs.
+//
+// This is what a YAML topology file (docs/topology.md) says, key for key;
+// config/ fills it from the file and embedders may fill it in code. The engine
+// compiles it into processors: expressions and Lua snippets are compiled once
+// at start, and every error points back at the place recorded in `where`.
+#ifndef KCQRS_TOPOLOGY_SPEC_H_
+#define KCQRS_TOPOLOGY_SPEC_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kcqrs {
+
+// A place in a topology file, for error messages. line/column are 1-based;
+// 0 when the spec was built in code.
+struct SourcePosition {
+  std::string file;
+  int line = 0;
+  int column = 0;
+
+  std::string ToString() const {
+    if (line == 0) return file.empty() ? std::string("<code>") : file;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+};
+
+// An expression of the kcqrs expression language (docs/expressions.md), or a
+// template for text ("order {command.orderId} exists").
+struct ExpressionSpec {
+  std::string text;
+  SourcePosition where;
+};
+
+// A Lua 5.4 snippet: the body of a function (see docs/topology.md for its
+// parameters and what it returns per use).
+struct LuaSpec {
+  std::string code;
+  SourcePosition where;  // the line where the code starts
+};
+
+// One condition of a decide rule: when `that` is false, the command is
+// rejected with `code` and `reason`.
+struct RequireSpec {
+  ExpressionSpec that;
+  std::string code;
+  ExpressionSpec reason;  // a template
+  SourcePosition where;
+};
+
+// An event built from fields: {type: <type>, <field>: <expression>...}.
+struct EmitSpec {
+  std::string type;
+  std::vector<std::pair<std::string, ExpressionSpec>> fields;
+  SourcePosition where;
+};
+
+// How one command type is decided: declaratively (require, then emit) or by
+// a Lua snippet returning events or reject(code, reason).
+struct DecideSpec {
+  std::vector<RequireSpec> require;
+  std::vector<EmitSpec> emit;
+  std::optional<LuaSpec> lua;
+  SourcePosition where;
+};
+
+// A change to a JSON document (aggregate state or read model):
+//   kSet     replace it with `fields`
+//   kMerge   overwrite `fields` in it (creating it when absent)
+//   kDelete  remove it
+//   kLua     a snippet returning the new document, or nil to delete
+struct UpdateSpec {
+  enum class Kind { kSet, kMerge, kDelete, kLua };
+  Kind kind = Kind::kMerge;
+  std::vector<std::pair<std::string, ExpressionSpec>> fields;
+  std::optional<LuaSpec> lua;
+  SourcePosition where;
+};
+
+// The command side: one aggregate type.
+struct AggregateSpec {
+  std::string name;
+  std::vector<std::string> command_topics;
+  // Where the aggregate id is: the record key when empty, else this field of
+  // the command.
+  std::string id_field;
+  std::string type_field = "type";
+  std::string command_id_field = "commandId";
+  std::string event_topic;
+  std::string rejection_topic;
+  std::string store;
+  // Command ids remembered per aggregate for deduplication. Default: 100.
+  int dedup_window = 100;
+  std::vector<std::pair<std::string, DecideSpec>> commands;  // by type
+  std::vector<std::pair<std::string, UpdateSpec>> events;    // evolve, by type
+  SourcePosition where;
+};
+
+// The query side: one read model.
+struct ProjectionSpec {
+  std::string name;
+  std::vector<std::string> event_topics;
+  std::string store;
+  std::string type_field = "type";
+  // The key of the view; when absent, the event's Kafka key. When present,
+  // events are repartitioned through `<application.id>-<name>-repartition`
+  // so that one task owns each view key.
+  std::optional<ExpressionSpec> key;
+  std::vector<std::pair<std::string, UpdateSpec>> events;  // by type
+  SourcePosition where;
+};
+
+// A C++ processor registered by name (kcqrs::RegisterProcessor).
+struct CustomProcessorSpec {
+  std::string name;       // this node's name
+  std::string processor;  // the registered name
+  std::vector<std::string> topics;
+  std::vector<std::string> stores;
+  std::map<std::string, std::string> config;
+  SourcePosition where;
+};
+
+struct StoreSpec {
+  std::string name;
+  enum class Kind { kRocksDb, kMemory };
+  Kind kind = Kind::kRocksDb;
+  SourcePosition where;
+};
+
+// What happens to a record that cannot be processed (bad JSON, no type, an
+// unknown type, a missing aggregate id, a failing snippet).
+struct ErrorPolicy {
+  enum class OnError { kDeadLetter, kFail };
+  OnError on_error = OnError::kDeadLetter;
+  // Default: <application.id>-dlq.
+  std::string dead_letter_topic;
+};
+
+struct TopologySpec {
+  std::vector<AggregateSpec> aggregates;
+  std::vector<ProjectionSpec> projections;
+  std::vector<CustomProcessorSpec> processors;
+  std::vector<StoreSpec> stores;  // optional settings of named stores
+  ErrorPolicy errors;
+};
+
+}  // namespace kcqrs
+
+#endif  // KCQRS_TOPOLOGY_SPEC_H_

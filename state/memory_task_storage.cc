@@ -1,0 +1,197 @@
+// The memory implementation of TaskStorage: same contract as RocksDB, no
+// durability. For tests and the TopologyTestDriver.
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "state/key_ranges.h"
+#include "state/task_storage.h"
+
+namespace kcqrs::state {
+namespace {
+
+using Map = std::map<std::string, std::string, std::less<>>;
+
+Status ClosedError() {
+  return Status::Unavailable(
+      "memory task storage is closed (the task was closed or migrated)");
+}
+
+// The committed data, shared with the reader views. Each store's map is
+// immutable once published: Apply builds a modified copy of every store it
+// touches and swaps the pointers under `mu` (copy-on-write). A reader takes
+// a pointer under `mu` and then reads without any lock, so an iterator holds
+// a consistent snapshot for as long as it lives. The cost is a copy of each
+// touched store per commit, acceptable for the test-sized state this serves.
+struct Shared {
+  mutable std::mutex mu;
+  bool closed = false;  // guarded by mu
+  std::map<std::string, std::shared_ptr<const Map>, std::less<>>
+      stores;  // guarded by mu
+
+  // The current map of `store`, or null when closed.
+  std::shared_ptr<const Map> Snapshot(const std::string& store) const {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) return nullptr;
+    return stores.at(store);
+  }
+};
+
+class MapIterator final : public KeyValueIterator {
+ public:
+  // An iterator that is done at once, with `status`.
+  explicit MapIterator(Status status) : status_(std::move(status)) {}
+
+  MapIterator(std::shared_ptr<const Map> map, std::string_view from,
+              std::string_view to)
+      : map_(std::move(map)) {
+    it_ = map_->lower_bound(from);
+    end_ = to.empty() ? map_->end() : map_->lower_bound(to);
+    if (EmptyRange(from, to)) it_ = end_;
+  }
+
+  bool Valid() const override { return map_ && it_ != end_; }
+  void Next() override {
+    if (Valid()) ++it_;
+  }
+  std::string_view key() const override { return it_->first; }
+  std::string_view value() const override { return it_->second; }
+  Status status() const override { return status_; }
+
+ private:
+  std::shared_ptr<const Map> map_;  // keeps the snapshot alive
+  Map::const_iterator it_;
+  Map::const_iterator end_;
+  Status status_;
+};
+
+class MemoryReader final : public ReadOnlyKeyValueStore {
+ public:
+  MemoryReader(std::shared_ptr<const Shared> shared, std::string name)
+      : shared_(std::move(shared)), name_(std::move(name)) {}
+
+  const std::string& name() const override { return name_; }
+
+  Result<std::optional<std::string>> Get(std::string_view key) const override {
+    std::shared_ptr<const Map> map = shared_->Snapshot(name_);
+    if (!map) return ClosedError();
+    auto it = map->find(key);
+    if (it == map->end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+
+  std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                          std::string_view to) const override {
+    std::shared_ptr<const Map> map = shared_->Snapshot(name_);
+    if (!map) return std::make_unique<MapIterator>(ClosedError());
+    return std::make_unique<MapIterator>(std::move(map), from, to);
+  }
+
+  std::unique_ptr<KeyValueIterator> Prefix(
+      std::string_view prefix) const override {
+    return Range(prefix, PrefixSuccessor(prefix));
+  }
+
+  uint64_t ApproximateNumEntries() const override {
+    std::shared_ptr<const Map> map = shared_->Snapshot(name_);
+    return map ? map->size() : 0;
+  }
+
+ private:
+  const std::shared_ptr<const Shared> shared_;
+  const std::string name_;
+};
+
+class MemoryTaskStorage final : public TaskStorage {
+ public:
+  explicit MemoryTaskStorage(const std::vector<std::string>& store_names)
+      : shared_(std::make_shared<Shared>()) {
+    for (const std::string& name : store_names) {
+      if (std::find(store_names_.begin(), store_names_.end(), name) !=
+          store_names_.end()) {
+        continue;
+      }
+      store_names_.push_back(name);
+      shared_->stores.emplace(name, std::make_shared<const Map>());
+      readers_.emplace(name, std::make_shared<MemoryReader>(shared_, name));
+    }
+  }
+  ~MemoryTaskStorage() override { (void)Close(); }
+
+  const std::vector<std::string>& store_names() const override {
+    return store_names_;
+  }
+
+  Result<Checkpoint> ReadCheckpoint() const override {
+    if (closed_) return ClosedError();
+    return checkpoint_;
+  }
+
+  Status Apply(const WriteSet& writes, const Checkpoint& checkpoint) override {
+    if (closed_)
+      return Status::FailedPrecondition("apply to closed memory task storage");
+    std::map<std::string, std::shared_ptr<const Map>, std::less<>> next;
+    for (const auto& [store, store_writes] : writes) {
+      if (store_writes.empty()) continue;
+      if (std::find(store_names_.begin(), store_names_.end(), store) ==
+          store_names_.end()) {
+        return Status::InvalidArgument("apply to unknown store '" + store +
+                                       "' in memory task storage");
+      }
+      // Only this thread writes `stores`, so reading the current pointer
+      // without the lock is safe; publishing needs it.
+      auto copy = std::make_shared<Map>(*shared_->stores.at(store));
+      for (const auto& [key, value] : store_writes) {
+        if (value) {
+          (*copy)[key] = *value;
+        } else {
+          copy->erase(key);
+        }
+      }
+      next[store] = std::move(copy);
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      for (auto& [store, map] : next) shared_->stores[store] = std::move(map);
+    }
+    MergeCheckpoint(checkpoint, &checkpoint_);
+    return Status::OK();
+  }
+
+  std::shared_ptr<const ReadOnlyKeyValueStore> Reader(
+      const std::string& store) const override {
+    auto it = readers_.find(store);
+    if (it == readers_.end()) return nullptr;
+    return it->second;
+  }
+
+  Status Close() override {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    closed_ = true;
+    shared_->closed = true;
+    return Status::OK();
+  }
+
+ private:
+  const std::shared_ptr<Shared> shared_;
+  std::vector<std::string> store_names_;
+  Checkpoint checkpoint_;
+  bool closed_ = false;  // owner thread's copy of shared_->closed
+  std::map<std::string, std::shared_ptr<const ReadOnlyKeyValueStore>,
+           std::less<>>
+      readers_;
+};
+
+}  // namespace
+
+std::unique_ptr<TaskStorage> TaskStorage::OpenMemory(
+    const std::vector<std::string>& store_names) {
+  return std::make_unique<MemoryTaskStorage>(store_names);
+}
+
+}  // namespace kcqrs::state

@@ -1,0 +1,231 @@
+#include "state/task_state.h"
+
+#include <cassert>
+#include <utility>
+
+#include "state/key_ranges.h"
+
+namespace kcqrs::state {
+namespace {
+
+// A rough per-entry cost of a std::map node holding two std::strings, so
+// that buffered_bytes() tracks the heap for many small writes too.
+constexpr size_t kEntryOverhead = 96;
+
+size_t EntryBytes(std::string_view key,
+                  const std::optional<std::string>& value) {
+  return key.size() + (value ? value->size() : 0) + kEntryOverhead;
+}
+
+using BufferedEntries =
+    std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+// Merges a copy of the buffered writes of a range with an iterator over the
+// committed data of the same range. Where both have a key the buffer wins;
+// a buffered delete hides the committed key.
+class MergingIterator final : public KeyValueIterator {
+ public:
+  MergingIterator(BufferedEntries buffered,
+                  std::unique_ptr<KeyValueIterator> committed)
+      : buffered_(std::move(buffered)), committed_(std::move(committed)) {
+    Settle();
+  }
+
+  bool Valid() const override { return current_ != Source::kNone; }
+
+  void Next() override {
+    if (current_ == Source::kBuffer) {
+      AdvanceBuffer();
+    } else if (current_ == Source::kCommitted) {
+      committed_->Next();
+    }
+    Settle();
+  }
+
+  std::string_view key() const override {
+    return current_ == Source::kBuffer ? std::string_view(buffered_[pos_].first)
+                                       : committed_->key();
+  }
+  std::string_view value() const override {
+    return current_ == Source::kBuffer
+               ? std::string_view(*buffered_[pos_].second)
+               : committed_->value();
+  }
+  Status status() const override { return committed_->status(); }
+
+ private:
+  enum class Source { kNone, kBuffer, kCommitted };
+
+  // Moves past the buffered entry at pos_, and past the committed entry with
+  // the same key, which it replaces or deletes.
+  void AdvanceBuffer() {
+    if (committed_->Valid() && committed_->key() == buffered_[pos_].first)
+      committed_->Next();
+    ++pos_;
+  }
+
+  // Positions on the smallest visible key of both sides.
+  void Settle() {
+    while (true) {
+      const bool has_buffer = pos_ < buffered_.size();
+      const bool has_committed = committed_->Valid();
+      if (!has_buffer && !has_committed) {
+        current_ = Source::kNone;
+        return;
+      }
+      if (!has_buffer ||
+          (has_committed && committed_->key() < buffered_[pos_].first)) {
+        current_ = Source::kCommitted;
+        return;
+      }
+      if (buffered_[pos_].second) {
+        current_ = Source::kBuffer;
+        return;
+      }
+      AdvanceBuffer();  // a delete: hide it and whatever it deletes
+    }
+  }
+
+  BufferedEntries buffered_;
+  size_t pos_ = 0;
+  std::unique_ptr<KeyValueIterator> committed_;
+  Source current_ = Source::kNone;
+};
+
+}  // namespace
+
+// The KeyValueStore a processor gets: a view over one store's slice of the
+// task's write buffer and the committed Reader. Owned by its TaskState;
+// single-threaded like it.
+class TransactionalStore final : public KeyValueStore {
+ public:
+  TransactionalStore(TaskState* state, std::string name, StoreWrites* writes,
+                     std::shared_ptr<const ReadOnlyKeyValueStore> committed)
+      : state_(state),
+        name_(std::move(name)),
+        writes_(writes),
+        committed_(std::move(committed)) {}
+
+  const std::string& name() const override { return name_; }
+
+  Result<std::optional<std::string>> Get(std::string_view key) const override {
+    auto it = writes_->find(key);
+    if (it != writes_->end()) return it->second;
+    return committed_->Get(key);
+  }
+
+  std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                          std::string_view to) const override {
+    BufferedEntries buffered;
+    if (!EmptyRange(from, to)) {
+      auto end = to.empty() ? writes_->end() : writes_->lower_bound(to);
+      for (auto it = writes_->lower_bound(from); it != end; ++it)
+        buffered.emplace_back(*it);
+    }
+    return std::make_unique<MergingIterator>(std::move(buffered),
+                                             committed_->Range(from, to));
+  }
+
+  std::unique_ptr<KeyValueIterator> Prefix(
+      std::string_view prefix) const override {
+    return Range(prefix, PrefixSuccessor(prefix));
+  }
+
+  // Committed estimate plus buffered puts; overwrites of committed keys count
+  // twice, buffered deletes are not subtracted. An estimate, as documented.
+  uint64_t ApproximateNumEntries() const override {
+    uint64_t n = committed_->ApproximateNumEntries();
+    for (const auto& [key, value] : *writes_) n += value.has_value() ? 1 : 0;
+    return n;
+  }
+
+  Status Put(std::string_view key, std::string_view value) override {
+    return Write(key, std::optional<std::string_view>(value));
+  }
+
+  Status Delete(std::string_view key) override {
+    return Write(key, std::nullopt);
+  }
+
+ private:
+  Status Write(std::string_view key, std::optional<std::string_view> value) {
+    // The changelog first: a write the changelog refused must not become
+    // state, or the state could hold what Kafka can never restore.
+    if (state_->sink_ != nullptr) {
+      Status s = state_->sink_->Append(name_, key, value);
+      if (!s.ok()) return s.WithContext("changelog of store " + name_);
+    }
+    std::optional<std::string> owned;
+    if (value) owned.emplace(*value);
+    auto it = writes_->find(key);
+    if (it == writes_->end()) {
+      state_->buffered_bytes_ += EntryBytes(key, owned);
+      ++state_->buffered_entries_;
+      writes_->emplace(std::string(key), std::move(owned));
+    } else {
+      state_->buffered_bytes_ -= EntryBytes(key, it->second);
+      state_->buffered_bytes_ += EntryBytes(key, owned);
+      it->second = std::move(owned);
+    }
+    return Status::OK();
+  }
+
+  TaskState* const state_;
+  const std::string name_;
+  StoreWrites* const writes_;  // this store's entry in state_->buffer_
+  const std::shared_ptr<const ReadOnlyKeyValueStore> committed_;
+};
+
+TaskState::TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink)
+    : storage_(std::move(storage)), sink_(sink) {
+  assert(storage_ != nullptr);
+  for (const std::string& name : storage_->store_names()) {
+    StoreWrites* writes = &buffer_[name];
+    stores_.emplace(name, std::make_unique<TransactionalStore>(
+                              this, name, writes, storage_->Reader(name)));
+  }
+}
+
+TaskState::~TaskState() = default;
+
+KeyValueStore* TaskState::Store(const std::string& name) {
+  auto it = stores_.find(name);
+  return it == stores_.end() ? nullptr : it->second.get();
+}
+
+Status TaskState::Commit(const Checkpoint& checkpoint) {
+  KCQRS_RETURN_IF_ERROR(storage_->Apply(buffer_, checkpoint));
+  Abort();  // applied: the buffer has nothing left to say
+  return Status::OK();
+}
+
+void TaskState::Abort() {
+  // Clear the per-store maps but keep the entries: stores point at them.
+  for (auto& [name, writes] : buffer_) writes.clear();
+  buffered_entries_ = 0;
+  buffered_bytes_ = 0;
+}
+
+Status TaskState::RestoreBatch(
+    const std::string& store,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>&
+        records,
+    const TopicPartition& changelog, int64_t next_offset) {
+  if (dirty()) {
+    return Status::FailedPrecondition(
+        "restore of store " + store + " from " + changelog.topic + "/" +
+        std::to_string(changelog.partition) + " while writes are buffered");
+  }
+  WriteSet writes;
+  StoreWrites& store_writes = writes[store];
+  for (const auto& [key, value] : records)
+    store_writes[key] = value;  // later records win
+  Checkpoint checkpoint;
+  checkpoint.changelog_offsets[changelog] = next_offset;
+  return storage_->Apply(writes, checkpoint)
+      .WithContext("restoring store " + store + " from " + changelog.topic +
+                   "/" + std::to_string(changelog.partition) +
+                   " up to offset " + std::to_string(next_offset));
+}
+
+}  // namespace kcqrs::state

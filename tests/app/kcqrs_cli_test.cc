@@ -1,0 +1,217 @@
+// The `kcqrs` binary as a user runs it: exit codes, messages, and `run` on the
+// embedded broker answering /healthz and stopping cleanly on SIGTERM.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "engine/kafka/producer.h"
+
+namespace {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+Outcome RunCli(const std::string& args) {
+  Outcome o;
+  std::string cmd = std::string(KCQRS_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.output.append(buf, n);
+  int status = pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+std::string WriteTemp(const std::string& name, const std::string& content) {
+  auto path = std::filesystem::temp_directory_path() /
+              (name + "-" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(path) << content;
+  return path.string();
+}
+
+TEST(KcqrsCliTest, VersionPrintsTheVersion) {
+  Outcome o = RunCli("version");
+  EXPECT_EQ(o.exit_code, 0);
+  EXPECT_EQ(o.output, "kcqrs 0.1.0\n");
+}
+
+TEST(KcqrsCliTest, HelpListsTheCommands) {
+  Outcome o = RunCli("--help");
+  EXPECT_EQ(o.exit_code, 0);
+  for (const char* word : {"run", "validate", "version", "--log-level"}) {
+    EXPECT_NE(o.output.find(word), std::string::npos) << word << "\n" << o.output;
+  }
+}
+
+TEST(KcqrsCliTest, UnknownCommandIsAUsageError) {
+  Outcome o = RunCli("frobnicate");
+  EXPECT_EQ(o.exit_code, 2);
+}
+
+TEST(KcqrsCliTest, ValidateAcceptsTheOrdersExample) {
+  Outcome o = RunCli("validate " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("OK (application orders: 1 aggregate(s), 2 projection(s)"),
+            std::string::npos)
+      << o.output;
+}
+
+TEST(KcqrsCliTest, ValidateReportsEveryErrorWithPlaceAndExitsTwo) {
+  std::string file = WriteTemp("bad", "application:\n  idd: x\nkafka:\n  bootstrap_servers: [nohost]\n");
+  Outcome o = RunCli("validate " + file);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.output.find(file + ":2:3: unknown key 'idd' in application (did you mean 'id'?)"),
+            std::string::npos) << o.output;
+  EXPECT_NE(o.output.find(file + ":4:23: kafka.bootstrap_servers[0]: expected host:port"),
+            std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("error(s); nothing was started"), std::string::npos);
+  std::filesystem::remove(file);
+}
+
+TEST(KcqrsCliTest, RunWithABadFileStartsNothingAndExitsTwo) {
+  std::string file = WriteTemp("bad-run", "application: {}\n");
+  Outcome o = RunCli("run " + file);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.output.find("'id' is required"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("HTTP server listening"), std::string::npos) << o.output;
+  std::filesystem::remove(file);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return resp;
+}
+
+TEST(KcqrsCliTest, RunServesHealthzOnTheEmbeddedBrokerAndStopsOnSigterm) {
+  auto log = std::filesystem::temp_directory_path() /
+             ("kcqrs-run-" + std::to_string(getpid()) + ".log");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (out == nullptr) _exit(99);
+    dup2(fileno(stdout), STDERR_FILENO);
+    execl(KCQRS_BINARY, KCQRS_BINARY, "run",
+          KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", "--set",
+          "http.listen=127.0.0.1:0", "--set", "kafka.bootstrap_servers=embedded",
+          static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  // The engine logs the port it bound; wait for that line.
+  std::regex listening(R"(HTTP server listening on http://127\.0\.0\.1:(\d+))");
+  std::smatch m;
+  std::string text;
+  int port = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    if (std::regex_search(text, m, listening)) {
+      port = std::stoi(m[1]);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(port, 0) << "kcqrs did not start listening:\n" << text;
+  EXPECT_NE(text.find("embedded Kafka"), std::string::npos) << text;
+  EXPECT_NE(text.find("keeps nothing on disk"), std::string::npos) << text;
+
+  std::string resp = HttpGet(port, "/healthz");
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+  EXPECT_NE(resp.find(R"({"status":"UP"})"), std::string::npos) << resp;
+
+  // Ready once the topics exist and the tasks run.
+  std::string ready;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ready = HttpGet(port, "/readyz");
+    if (ready.rfind("HTTP/1.1 200", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(ready.rfind("HTTP/1.1 200", 0), 0u) << ready;
+  {
+    std::ifstream in(log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  EXPECT_NE(text.find("created topic orders.commands (3 partitions)"), std::string::npos)
+      << text;
+
+  // A command through the embedded broker reaches the read model.
+  std::smatch b;
+  ASSERT_TRUE(std::regex_search(text, b, std::regex(R"(listening on (127\.0\.0\.1:\d+) \(try)")))
+      << text;
+  auto producer = kcqrs::kafka::Producer::Create({{"bootstrap.servers", b[1].str()}});
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  kcqrs::kafka::OutgoingRecord command;
+  command.topic = "orders.commands";
+  command.key = "o-1";
+  command.value =
+      R"({"type":"CreateOrder","orderId":"o-1","product":"widget","quantity":3,"commandId":"c-1"})";
+  ASSERT_TRUE((*producer)->Send(command).ok());
+  ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(10)).ok());
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    resp = HttpGet(port, "/stores/orders/keys/o-1");
+    if (resp.rfind("HTTP/1.1 200", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
+  EXPECT_NE(resp.find(R"("status":"CREATED")"), std::string::npos) << resp;
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  bool exited = false;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  ASSERT_TRUE(exited) << "kcqrs did not stop within 30 s of SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::filesystem::remove(log);
+}
+
+}  // namespace

@@ -1,0 +1,206 @@
+#include "config/config_loader.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kcqrs::config {
+namespace {
+
+LoadOptions WithEnv(std::map<std::string, std::string> env,
+                    std::vector<std::string> overrides = {}) {
+  LoadOptions o;
+  o.overrides = std::move(overrides);
+  o.getenv = [env = std::move(env)](const std::string& name)
+      -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  return o;
+}
+
+std::vector<std::string> Errors(const std::string& yaml,
+                                const LoadOptions& o = WithEnv({})) {
+  std::vector<ConfigError> errors;
+  auto r = LoadEngineOptionsFromString(yaml, "t.yaml", o, &errors);
+  std::vector<std::string> out;
+  for (const auto& e : errors) out.push_back(e.ToString());
+  EXPECT_EQ(r.ok(), errors.empty());
+  return out;
+}
+
+constexpr char kMinimal[] = R"(application:
+  id: orders
+kafka:
+  bootstrap_servers: embedded
+)";
+
+TEST(ConfigLoaderTest, MinimalFileGetsDefaults) {
+  auto r = LoadEngineOptionsFromString(kMinimal, "t.yaml", WithEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->application.id, "orders");
+  EXPECT_EQ(r->application.guarantee, Guarantee::kExactlyOnce);
+  EXPECT_EQ(r->application.commit_interval_ms, 100);
+  EXPECT_EQ(r->application.state_dir, "/tmp/kcqrs/orders");
+  EXPECT_TRUE(r->kafka.embedded);
+  EXPECT_EQ(r->http.listen, "127.0.0.1:8080");
+}
+
+TEST(ConfigLoaderTest, ReadsEverySection) {
+  auto r = LoadEngineOptionsFromString(R"(application:
+  id: bank
+  guarantee: at_least_once
+  commit_interval_ms: 250
+  state_dir: /var/lib/kcqrs
+  threads: 3
+kafka:
+  bootstrap_servers: [k1:9092, k2:9092]
+  properties:
+    security.protocol: SSL
+http:
+  listen: 0.0.0.0:9000
+topics:
+  bank.commands: {partitions: 6}
+)", "t.yaml", WithEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->application.guarantee, Guarantee::kAtLeastOnce);
+  EXPECT_EQ(r->application.commit_interval_ms, 250);
+  EXPECT_EQ(r->application.threads, 3);
+  EXPECT_EQ(r->kafka.bootstrap_servers,
+            (std::vector<std::string>{"k1:9092", "k2:9092"}));
+  EXPECT_FALSE(r->kafka.embedded);
+  EXPECT_EQ(r->kafka.properties.at("security.protocol"), "SSL");
+  EXPECT_EQ(r->http.listen, "0.0.0.0:9000");
+  EXPECT_EQ(r->topics.at("bank.commands"), 6);
+}
+
+TEST(ConfigLoaderTest, UnknownKeyIsReportedWithPlaceAndSuggestion) {
+  auto errors = Errors(R"(application:
+  id: orders
+  comit_interval_ms: 5
+kafka:
+  bootstrap_servers: embedded
+)");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "t.yaml:3:3: unknown key 'comit_interval_ms' in application "
+            "(did you mean 'commit_interval_ms'?)");
+}
+
+TEST(ConfigLoaderTest, ReportsEveryErrorNotJustTheFirst) {
+  auto errors = Errors(R"(application:
+  id: "bad id"
+  threads: many
+  guarantee: maybe
+kafka:
+  bootstrap_servers: [nohost]
+http:
+  listen: 8080
+)");
+  ASSERT_EQ(errors.size(), 5u);
+  EXPECT_NE(errors[0].find("t.yaml:2:7: application.id"), std::string::npos);
+  EXPECT_NE(errors[1].find("t.yaml:3:12: application.threads: expected an "
+                           "integer, found 'many'"),
+            std::string::npos);
+  EXPECT_NE(errors[2].find("t.yaml:4:14: application.guarantee: expected "
+                           "exactly_once or at_least_once, found 'maybe'"),
+            std::string::npos);
+  EXPECT_NE(errors[3].find("t.yaml:6:23: kafka.bootstrap_servers[0]: expected "
+                           "host:port"),
+            std::string::npos);
+  EXPECT_NE(errors[4].find("t.yaml:8:11: http.listen: expected host:port"),
+            std::string::npos);
+}
+
+TEST(ConfigLoaderTest, MissingSectionsAreNamed) {
+  auto errors = Errors("http:\n  listen: 127.0.0.1:1\n");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0].find("'application' is required"), std::string::npos);
+  EXPECT_NE(errors[1].find("'kafka' is required"), std::string::npos);
+}
+
+TEST(ConfigLoaderTest, SyntaxErrorHasAPosition) {
+  auto errors = Errors("application:\n  id: [unclosed\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].rfind("t.yaml:", 0), 0u);
+  EXPECT_NE(errors[0].find("not valid YAML"), std::string::npos);
+}
+
+TEST(ConfigLoaderTest, InterpolatesEnvironmentWithDefaults) {
+  auto r = LoadEngineOptionsFromString(R"(application:
+  id: ${APP_ID}
+  state_dir: ${STATE:-/data}/x
+kafka:
+  bootstrap_servers: ${BROKERS:-embedded}
+http:
+  listen: "127.0.0.1:$${literal}"
+)", "t.yaml", WithEnv({{"APP_ID", "orders"}, {"BROKERS", "k:9092"}}));
+  // The $$ escape keeps a literal '$', which is not a valid port: the error
+  // proves the escape produced "${literal}" rather than a lookup.
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("found '127.0.0.1:${literal}'"),
+            std::string::npos)
+      << r.status().message();
+
+  auto ok = LoadEngineOptionsFromString(R"(application:
+  id: ${APP_ID}
+  state_dir: ${STATE:-/data}/x
+kafka:
+  bootstrap_servers: ${BROKERS:-embedded}
+)", "t.yaml", WithEnv({{"APP_ID", "orders"}, {"BROKERS", "k:9092"}}));
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->application.id, "orders");
+  EXPECT_EQ(ok->application.state_dir, "/data/x");
+  EXPECT_EQ(ok->kafka.bootstrap_servers, std::vector<std::string>{"k:9092"});
+}
+
+TEST(ConfigLoaderTest, UnsetVariableWithoutDefaultIsAnError) {
+  auto errors = Errors("application:\n  id: ${NOPE}\nkafka:\n  bootstrap_servers: embedded\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("t.yaml:2:7: application.id: environment variable "
+                           "NOPE is not set"),
+            std::string::npos);
+}
+
+TEST(ConfigLoaderTest, SetOverridesWinOverTheFile) {
+  auto r = LoadEngineOptionsFromString(
+      kMinimal, "t.yaml",
+      WithEnv({}, {"http.listen=0.0.0.0:9999",
+                   "kafka.bootstrap_servers=[a:1, b:2]",
+                   "application.threads=4"}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->http.listen, "0.0.0.0:9999");
+  EXPECT_EQ(r->kafka.bootstrap_servers, (std::vector<std::string>{"a:1", "b:2"}));
+  EXPECT_FALSE(r->kafka.embedded);
+  EXPECT_EQ(r->application.threads, 4);
+}
+
+TEST(ConfigLoaderTest, BadOverrideNamesTheOverride) {
+  auto errors = Errors(kMinimal, WithEnv({}, {"application.id.x=1", "nonsense"}));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "--set application.id.x=1: 'id' is a scalar, so it has "
+                       "no key 'x'");
+  EXPECT_EQ(errors[1], "--set nonsense: expected path.to.key=value");
+}
+
+TEST(ConfigLoaderTest, PropertiesThatKcqrsOwnsAreRefused) {
+  auto errors = Errors(std::string(kMinimal) +
+                       "  properties:\n    transactional.id: mine\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("'transactional.id' is set by kcqrs"),
+            std::string::npos);
+}
+
+TEST(ConfigLoaderTest, MissingFileIsNotFound) {
+  auto r = LoadEngineOptionsFromFile("/nonexistent/topology.yaml", WithEnv({}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  EXPECT_NE(r.status().message().find("/nonexistent/topology.yaml"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kcqrs::config

@@ -1,0 +1,230 @@
+// The rules of the orders example (examples/orders/topology.yaml), run
+// through the broker-free TopologyTestDriver: what a user of the example
+// would see on the event, rejection and dead-letter topics and in the stores.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "config/config_loader.h"
+#include "kcqrs/testing/topology_test_driver.h"
+
+namespace kcqrs {
+namespace {
+
+using nlohmann::json;
+using testing::TopologyTestDriver;
+
+EngineOptions LoadExample() {
+  config::LoadOptions load;
+  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
+  auto options = config::LoadEngineOptionsFromFile(
+      KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", load);
+  EXPECT_TRUE(options.ok()) << options.status().ToString();
+  return options.ok() ? *options : EngineOptions{};
+}
+
+std::string Header(const Record& r, const std::string& name) {
+  const kcqrs::Header* h = r.FindHeader(name);
+  return h && h->value ? *h->value : "<none>";
+}
+
+class OrdersRulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto driver = TopologyTestDriver::Create(LoadExample());
+    ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+    driver_ = std::move(driver).value();
+  }
+
+  void Command(const json& command) {
+    ASSERT_TRUE(driver_->PipeInput("orders.commands", command.value("orderId", ""),
+                                   command.dump())
+                    .ok());
+  }
+
+  json Get(const std::string& store, const std::string& key) {
+    auto s = driver_->GetStore(store);
+    EXPECT_NE(s, nullptr) << store;
+    if (!s) return nullptr;
+    auto v = s->Get(key);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (!v.ok() || !v->has_value()) return nullptr;
+    return json::parse(**v);
+  }
+
+  std::vector<json> Values(const std::string& topic) {
+    std::vector<json> out;
+    for (const Record& r : driver_->ReadOutput(topic)) out.push_back(json::parse(*r.value));
+    return out;
+  }
+
+  // Dead letters are never expected in these tests unless read explicitly;
+  // when one shows up, its error explains the failure.
+  void TearDown() override {
+    if (!driver_) return;
+    for (const Record& r : driver_->ReadOutput("orders-dlq")) {
+      ADD_FAILURE() << "unexpected dead letter: " << Header(r, "kcqrs.error");
+    }
+  }
+
+  std::unique_ptr<TopologyTestDriver> driver_;
+};
+
+json Create(const std::string& id, const std::string& product, int quantity,
+            const std::string& command_id) {
+  return {{"type", "CreateOrder"}, {"orderId", id}, {"product", product},
+          {"quantity", quantity}, {"commandId", command_id}};
+}
+
+json Cancel(const std::string& id, const std::string& command_id) {
+  return {{"type", "CancelOrder"}, {"orderId", id}, {"commandId", command_id}};
+}
+
+TEST_F(OrdersRulesTest, CreateOrderEmitsOrderCreatedAndFillsBothViews) {
+  Command(Create("o-1", "widget", 3, "c-1"));
+  std::vector<Record> events = driver_->ReadOutput("orders.events");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(*events[0].key, "o-1");
+  EXPECT_EQ(json::parse(*events[0].value),
+            (json{{"type", "OrderCreated"}, {"orderId", "o-1"}, {"product", "widget"},
+                  {"quantity", 3}}));
+  EXPECT_EQ(Header(events[0], "kcqrs.type"), "OrderCreated");
+  EXPECT_EQ(Header(events[0], "kcqrs.version"), "1");
+  EXPECT_EQ(Header(events[0], "kcqrs.command.id"), "c-1");
+  EXPECT_EQ(Header(events[0], "kcqrs.aggregate.id"), "o-1");
+  EXPECT_TRUE(driver_->ReadOutput("orders.rejections").empty());
+
+  EXPECT_EQ(Get("orders", "o-1"), (json{{"orderId", "o-1"}, {"product", "widget"},
+                                        {"quantity", 3}, {"status", "CREATED"}}));
+  EXPECT_EQ(Get("product_totals", "widget"),
+            (json{{"product", "widget"}, {"orders", 1}, {"quantity", 3}}));
+}
+
+TEST_F(OrdersRulesTest, CreateTwiceIsRejectedAsAlreadyExists) {
+  Command(Create("o-1", "widget", 3, "c-1"));
+  Command(Create("o-1", "gadget", 1, "c-2"));
+  EXPECT_EQ(Values("orders.events").size(), 1u);
+  std::vector<json> rejections = Values("orders.rejections");
+  ASSERT_EQ(rejections.size(), 1u);
+  EXPECT_EQ(rejections[0]["code"], "already_exists");
+  EXPECT_EQ(rejections[0]["commandId"], "c-2");
+  EXPECT_EQ(rejections[0]["reason"], "order o-1 already exists");
+  EXPECT_EQ(Get("orders", "o-1")["product"], "widget");
+}
+
+TEST_F(OrdersRulesTest, NonPositiveQuantityIsInvalid) {
+  Command(Create("o-1", "widget", 0, "c-1"));
+  Command(Create("o-2", "widget", -4, "c-2"));
+  std::vector<json> rejections = Values("orders.rejections");
+  ASSERT_EQ(rejections.size(), 2u);
+  EXPECT_EQ(rejections[0]["code"], "invalid");
+  EXPECT_EQ(rejections[0]["reason"], "quantity must be greater than 0, got 0");
+  EXPECT_EQ(rejections[1]["code"], "invalid");
+  EXPECT_TRUE(Values("orders.events").empty());
+  EXPECT_EQ(Get("orders", "o-1"), nullptr);
+}
+
+TEST_F(OrdersRulesTest, CancelRulesInLua) {
+  Command(Cancel("o-9", "c-1"));
+  Command(Create("o-1", "widget", 3, "c-2"));
+  Command(Create("o-2", "widget", 2, "c-3"));
+  Command(Cancel("o-1", "c-4"));
+  Command(Cancel("o-1", "c-5"));
+
+  std::vector<json> rejections = Values("orders.rejections");
+  ASSERT_EQ(rejections.size(), 2u);
+  EXPECT_EQ(rejections[0]["code"], "not_found");
+  EXPECT_EQ(rejections[0]["reason"], "order o-9 does not exist");
+  EXPECT_EQ(rejections[1]["code"], "already_cancelled");
+  EXPECT_EQ(rejections[1]["commandId"], "c-5");
+
+  std::vector<json> events = Values("orders.events");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2], (json{{"type", "OrderCancelled"}, {"orderId", "o-1"},
+                             {"product", "widget"}, {"quantity", 3}}));
+  EXPECT_EQ(Get("orders", "o-1")["status"], "CANCELLED");
+  EXPECT_EQ(Get("orders", "o-2")["status"], "CREATED");
+  // Cancelled orders leave the totals.
+  EXPECT_EQ(Get("product_totals", "widget"),
+            (json{{"product", "widget"}, {"orders", 1}, {"quantity", 2}}));
+}
+
+TEST_F(OrdersRulesTest, ARetriedCommandIdEmitsNothingAgain) {
+  Command(Create("o-1", "widget", 3, "c-1"));
+  Command(Create("o-1", "widget", 3, "c-1"));  // the producer retried
+  Command(Cancel("o-1", "c-2"));
+  Command(Cancel("o-1", "c-2"));
+  EXPECT_EQ(Values("orders.events").size(), 2u);
+  EXPECT_TRUE(Values("orders.rejections").empty());
+  EXPECT_EQ(Get("product_totals", "widget")["orders"], 0);
+}
+
+TEST_F(OrdersRulesTest, PoisonRecordsGoToTheDeadLetterTopicAndTheRestFlows) {
+  struct Poison {
+    std::optional<std::string> key;
+    std::optional<std::string> value;
+    std::string error;
+  };
+  const std::vector<Poison> poison = {
+      {"o-1", "{not json", "the command is not valid JSON"},
+      {"o-1", R"({"orderId":"o-1"})", "has no 'type' field"},
+      {"o-1", R"({"type":"ShipOrder","orderId":"o-1"})",
+       "unknown command type 'ShipOrder' for aggregate 'order' (known: CreateOrder, CancelOrder)"},
+      {std::nullopt, R"({"type":"CreateOrder","product":"x","quantity":1})",
+       "missing aggregate id: the command has no 'orderId' field"},
+      {"o-1", R"([1,2])", "expected a JSON object, found a list"},
+      {"o-1", std::nullopt, "has no value"},
+      {"o-7", R"({"type":"CreateOrder","orderId":"o-1","quantity":1})",
+       "the record key 'o-7' is not the aggregate id 'o-1'"},
+      {"o-1", R"({"type":"CreateOrder","orderId":"o-1","quantity":"many"})",
+       "CreateOrder.require[1]"},
+  };
+  for (const Poison& p : poison) {
+    ASSERT_TRUE(driver_->PipeInput("orders.commands", p.key, p.value).ok());
+  }
+  Command(Create("o-1", "widget", 3, "c-1"));
+
+  std::vector<Record> dead = driver_->ReadOutput("orders-dlq");
+  ASSERT_EQ(dead.size(), poison.size());
+  for (size_t i = 0; i < poison.size(); ++i) {
+    EXPECT_NE(Header(dead[i], "kcqrs.error").find(poison[i].error), std::string::npos)
+        << i << ": " << Header(dead[i], "kcqrs.error");
+    EXPECT_EQ(Header(dead[i], "kcqrs.source.topic"), "orders.commands");
+    EXPECT_EQ(Header(dead[i], "kcqrs.source.partition"), "0");
+    EXPECT_EQ(Header(dead[i], "kcqrs.source.offset"), std::to_string(i));
+    EXPECT_EQ(dead[i].value, poison[i].value) << "the original record is kept";
+  }
+  EXPECT_EQ(Values("orders.events").size(), 1u);
+  EXPECT_EQ(Get("orders", "o-1")["status"], "CREATED");
+}
+
+TEST(TopologyTestDriverTest, RunawayLuaBecomesADeadLetterNotAHang) {
+  EngineOptions options = LoadExample();
+  AggregateSpec& order = options.topology.aggregates[0];
+  for (auto& [type, decide] : order.commands) {
+    if (type == "CancelOrder") decide.lua->code = "while true do end";
+  }
+  auto driver = TopologyTestDriver::Create(options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  ASSERT_TRUE((*driver)->PipeInput("orders.commands", "o-1",
+                                   R"({"type":"CancelOrder","orderId":"o-1"})")
+                  .ok());
+  std::vector<Record> dead = (*driver)->ReadOutput("orders-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  const kcqrs::Header* error = dead[0].FindHeader("kcqrs.error");
+  ASSERT_NE(error, nullptr);
+  EXPECT_NE(error->value->find("instruction budget"), std::string::npos) << *error->value;
+}
+
+TEST(TopologyTestDriverTest, FailPolicyStopsInsteadOfDeadLettering) {
+  EngineOptions options = LoadExample();
+  options.topology.errors.on_error = ErrorPolicy::OnError::kFail;
+  auto driver = TopologyTestDriver::Create(options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  Status s = (*driver)->PipeInput("orders.commands", "o-1", "{not json");
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("orders.commands-0@0"), std::string::npos) << s.ToString();
+  EXPECT_TRUE((*driver)->ReadOutput("orders-dlq").empty());
+}
+
+}  // namespace
+}  // namespace kcqrs

@@ -1,0 +1,7 @@
+kcqrs_test(orders_rules_test SOURCES engine/orders_rules_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+target_compile_definitions(orders_rules_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+kcqrs_test(compiled_topology_test SOURCES engine/compiled_topology_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_topology nlohmann_json::nlohmann_json)
+target_include_directories(compiled_topology_test PRIVATE ${KCQRS_SOURCE_ROOT})
+kcqrs_test(partitioner_test SOURCES engine/partitioner_test.cc)

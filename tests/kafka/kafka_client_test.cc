@@ -1,0 +1,487 @@
+// Producer, Consumer and Admin against librdkafka's mock cluster: the
+// wrapper's own behaviour (record fidelity, Status mapping, no hangs).
+// Transactional guarantees are tested against the real broker, in
+// kafka_transactions_integration_test.cc, because the mock does not keep
+// them.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/kafka/admin.h"
+#include "engine/kafka/consumer.h"
+#include "engine/kafka/mock_cluster.h"
+#include "engine/kafka/producer.h"
+#include "engine/kafka/record.h"
+#include "tests/support/test_kafka.h"
+
+namespace kcqrs::kafka {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Asserts a Status or Result is OK, printing it when it is not.
+#define ASSERT_OK(expr)                                                    \
+  do {                                                                     \
+    const auto& kafka_test_s_ = (expr);                                    \
+    ASSERT_TRUE(kafka_test_s_.ok()) << StatusOf(kafka_test_s_).ToString(); \
+  } while (false)
+
+Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+using Clock = std::chrono::steady_clock;
+using kcqrs::testing::UniqueName;
+
+constexpr milliseconds kTimeout{10000};
+
+class KafkaClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = MockCluster::Create(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(*cluster);
+  }
+
+  Properties Common() const {
+    return {{"bootstrap.servers", cluster_->bootstrap_servers()}};
+  }
+
+  std::unique_ptr<Producer> MakeProducer(Properties extra = {}) {
+    Properties p = Common();
+    p.merge(extra);
+    auto producer = Producer::Create(p);
+    EXPECT_TRUE(producer.ok()) << producer.status().ToString();
+    return producer.ok() ? std::move(*producer) : nullptr;
+  }
+
+  std::unique_ptr<Consumer> MakeConsumer(Properties extra = {}) {
+    Properties p = Common();
+    p["auto.offset.reset"] = "earliest";
+    p["enable.auto.commit"] = "false";
+    p.merge(extra);
+    auto consumer = Consumer::Create(p);
+    EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
+    return consumer.ok() ? std::move(*consumer) : nullptr;
+  }
+
+  std::string Topic(int partitions) {
+    std::string topic = UniqueName("t");
+    EXPECT_TRUE(cluster_->CreateTopic(topic, partitions, 1).ok());
+    return topic;
+  }
+
+  std::unique_ptr<MockCluster> cluster_;
+};
+
+// Polls until `n` records arrived or `timeout` passed; any error fails the
+// test, since nothing here should produce one.
+std::vector<ConsumedRecord> PollRecords(Consumer& consumer, size_t n,
+                                        milliseconds timeout = kTimeout) {
+  std::vector<ConsumedRecord> records;
+  const auto deadline = Clock::now() + timeout;
+  while (records.size() < n && Clock::now() < deadline) {
+    auto polled = consumer.Poll(milliseconds(100));
+    if (!polled.ok()) {
+      ADD_FAILURE() << polled.status().ToString();
+      continue;
+    }
+    if (polled->has_value()) records.push_back(std::move(**polled));
+  }
+  return records;
+}
+
+class RecordingListener : public RebalanceListener {
+ public:
+  void OnPartitionsAssigned(
+      const std::vector<TopicPartitionOffset>& p) override {
+    assigned.insert(assigned.end(), p.begin(), p.end());
+  }
+  void OnPartitionsRevoked(
+      const std::vector<TopicPartitionOffset>& p) override {
+    revoked.insert(revoked.end(), p.begin(), p.end());
+  }
+  std::vector<TopicPartitionOffset> assigned;
+  std::vector<TopicPartitionOffset> revoked;
+};
+
+TEST_F(KafkaClientTest, RoundTripKeepsKeysValuesHeadersAndNulls) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  const std::string binary("\0\x01\xff", 3);
+  std::vector<OutgoingRecord> sent = {
+      {topic,
+       0,
+       "k1",
+       "v1",
+       {{"h1", "a"}, {"h2", std::nullopt}},
+       1700000000123},
+      {topic, 0, std::nullopt, std::nullopt, {}, 1700000000124},  // tombstone
+      {topic, 0, "", "", {{"empty", ""}}, 1700000000125},
+      {topic, 0, binary, binary, {{"bin", binary}}, 1700000000126},
+  };
+  for (const auto& r : sent) ASSERT_OK(producer->Send(r));
+  ASSERT_OK(producer->Flush(kTimeout));
+  EXPECT_EQ(producer->OutstandingRecords(), 0);
+
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Assign({{topic, 0, kOffsetBeginning}}));
+  std::vector<ConsumedRecord> got = PollRecords(*consumer, sent.size());
+  ASSERT_EQ(got.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    SCOPED_TRACE(i);
+    ConsumedRecord want{topic,
+                        0,
+                        static_cast<int64_t>(i),
+                        sent[i].key,
+                        sent[i].value,
+                        sent[i].headers,
+                        sent[i].timestamp_ms};
+    EXPECT_EQ(got[i], want);
+  }
+  // Nothing more than was sent.
+  auto extra = consumer->Poll(milliseconds(300));
+  ASSERT_TRUE(extra.ok()) << extra.status().ToString();
+  EXPECT_FALSE(extra->has_value());
+  EXPECT_TRUE(consumer->Close().ok());
+}
+
+TEST_F(KafkaClientTest, ExplicitPartitionIsKeptAndAssignSeesOnlyIt) {
+  const std::string topic = Topic(3);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  ASSERT_OK(producer->Send({topic, 2, "a", "to-2"}));
+  ASSERT_OK(producer->Send({topic, 1, "a", "to-1"}));
+  ASSERT_OK(producer->Flush(kTimeout));
+
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Assign({{topic, 2, kOffsetBeginning}}));
+  auto got = PollRecords(*consumer, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].partition, 2);
+  EXPECT_EQ(got[0].value, "to-2");
+  auto assignment = consumer->Assignment();
+  ASSERT_OK(assignment);
+  EXPECT_EQ(*assignment,
+            (std::vector<TopicPartitionOffset>{{topic, 2, kOffsetInvalid}}));
+}
+
+TEST_F(KafkaClientTest, SeekRereadsFromTheGivenOffset) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  for (const char* v : {"r0", "r1", "r2"}) {
+    ASSERT_OK(producer->Send({topic, 0, std::nullopt, v}));
+  }
+  ASSERT_OK(producer->Flush(kTimeout));
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Assign({{topic, 0, kOffsetBeginning}}));
+  ASSERT_EQ(PollRecords(*consumer, 3).size(), 3u);
+  ASSERT_OK(consumer->Seek({topic, 0, 1}, kTimeout));
+  auto again = PollRecords(*consumer, 2);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].offset, 1);
+  EXPECT_EQ(again[0].value, "r1");
+  EXPECT_EQ(again[1].value, "r2");
+}
+
+TEST_F(KafkaClientTest, AdminListsTopicsAndRefusesToCreateOnTheMock) {
+  auto admin = Admin::Create(Common());
+  ASSERT_OK(admin);
+  const std::string a = Topic(3);
+  const std::string b = Topic(1);
+  auto topics = (*admin)->ListTopics(kTimeout);
+  ASSERT_OK(topics);
+  EXPECT_NE(std::find(topics->begin(), topics->end(), Admin::TopicInfo{a, 3}),
+            topics->end());
+  EXPECT_NE(std::find(topics->begin(), topics->end(), Admin::TopicInfo{b, 1}),
+            topics->end());
+  EXPECT_TRUE(std::is_sorted(
+      topics->begin(), topics->end(),
+      [](const auto& x, const auto& y) { return x.name < y.name; }));
+
+  // librdkafka 2.0.2's mock names no controller: CreateTopics says so at
+  // once instead of waiting out its timeout.
+  const auto start = Clock::now();
+  Status created =
+      (*admin)->CreateTopics({{UniqueName("c"), 1, 1, {}}}, kTimeout);
+  EXPECT_EQ(created.code(), Status::Code::kNotSupported) << created.ToString();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST_F(KafkaClientTest, GroupCommitIsReadBackByAnotherMember) {
+  const std::string topic = Topic(1);
+  const std::string group = UniqueName("g");
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_OK(producer->Send({topic, 0, "k", std::to_string(i)}));
+  }
+  ASSERT_OK(producer->Flush(kTimeout));
+
+  RecordingListener listener;
+  auto consumer = MakeConsumer({{"group.id", group}});
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Subscribe({topic}, &listener));
+  auto got = PollRecords(*consumer, 5);
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(listener.assigned,
+            (std::vector<TopicPartitionOffset>{{topic, 0, kOffsetInvalid}}));
+
+  auto before = consumer->Committed({{topic, 0, 0}}, kTimeout);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_EQ((*before)[0].offset, kOffsetInvalid);
+
+  ASSERT_OK(consumer->CommitSync({{topic, 0, got.back().offset + 1}}));
+  auto after = consumer->Committed({{topic, 0, 0}}, kTimeout);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(*after, (std::vector<TopicPartitionOffset>{{topic, 0, 5}}));
+
+  // Close leaves the group, telling the listener first.
+  ASSERT_OK(consumer->Close());
+  EXPECT_EQ(listener.revoked,
+            (std::vector<TopicPartitionOffset>{{topic, 0, kOffsetInvalid}}));
+  EXPECT_TRUE(consumer->Poll(milliseconds(1)).status().code() ==
+              Status::Code::kFailedPrecondition);
+
+  // The offset lives in the cluster, not in the closed consumer.
+  auto other = MakeConsumer({{"group.id", group}});
+  ASSERT_NE(other, nullptr);
+  auto seen = other->Committed({{topic, 0, 0}}, kTimeout);
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ((*seen)[0].offset, 5);
+}
+
+TEST_F(KafkaClientTest, GroupOperationsNeedAGroupId) {
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  Status s = consumer->Subscribe({"x"}, nullptr);
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("group.id"), std::string::npos);
+  EXPECT_EQ(consumer->GroupMetadata().status().code(),
+            Status::Code::kFailedPrecondition);
+}
+
+TEST_F(KafkaClientTest, InvalidPropertyIsInvalidArgumentNamingIt) {
+  Properties unknown = Common();
+  unknown["no.such.property"] = "1";
+  for (Status s :
+       {Producer::Create(unknown).status(), Consumer::Create(unknown).status(),
+        Admin::Create(unknown).status()}) {
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_NE(s.message().find("no.such.property"), std::string::npos)
+        << s.ToString();
+  }
+  Properties bad_value = Common();
+  bad_value["acks"] = "banana";
+  Status s = Producer::Create(bad_value).status();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("acks"), std::string::npos) << s.ToString();
+}
+
+TEST_F(KafkaClientTest, ProduceRetriesThroughTransientInjectedErrors) {
+  const std::string topic = Topic(1);
+  cluster_->PushRequestErrors(
+      ApiKey::kProduce,
+      {BrokerError::kNotEnoughReplicas, BrokerError::kRequestTimedOut});
+  auto producer = MakeProducer({{"retry.backoff.ms", "10"}});
+  ASSERT_NE(producer, nullptr);
+  ASSERT_OK(producer->Send({topic, 0, "k", "survives"}));
+  Status flushed = producer->Flush(kTimeout);
+  EXPECT_TRUE(flushed.ok()) << flushed.ToString();
+
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Assign({{topic, 0, kOffsetBeginning}}));
+  auto got = PollRecords(*consumer, 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].value, "survives");
+}
+
+TEST_F(KafkaClientTest, InjectedProduceErrorsSurfaceFromFlushWithTheirCode) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer({{"retries", "1"}, {"retry.backoff.ms", "10"}});
+  ASSERT_NE(producer, nullptr);
+
+  // Not retriable: the first answer is final.
+  cluster_->PushRequestErrors(ApiKey::kProduce,
+                              {BrokerError::kTopicAuthorizationFailed});
+  ASSERT_OK(producer->Send({topic, 0, "k", "denied"}));
+  Status denied = producer->Flush(kTimeout);
+  EXPECT_EQ(denied.code(), Status::Code::kFailedPrecondition)
+      << denied.ToString();
+  EXPECT_NE(denied.message().find(topic + "[0]"), std::string::npos)
+      << denied.ToString();
+  EXPECT_NE(denied.message().find("TOPIC_AUTHORIZATION_FAILED"),
+            std::string::npos)
+      << denied.ToString();
+
+  // librdkafka now refuses the topic at once, until metadata says
+  // otherwise.
+  Status refused = producer->Send({topic, 0, "k", "denied-again"});
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition)
+      << refused.ToString();
+
+  // Retriable, but more often than retries allows.
+  const std::string other = Topic(1);
+  cluster_->PushRequestErrors(
+      ApiKey::kProduce,
+      {BrokerError::kNotEnoughReplicas, BrokerError::kNotEnoughReplicas,
+       BrokerError::kNotEnoughReplicas});
+  ASSERT_OK(producer->Send({other, 0, "k", "no-replicas"}));
+  Status unavailable = producer->Flush(kTimeout);
+  EXPECT_TRUE(unavailable.IsUnavailable()) << unavailable.ToString();
+
+  // A delivery error is reported once; the next flush is clean.
+  cluster_->ClearRequestErrors(ApiKey::kProduce);
+  ASSERT_OK(producer->Send({other, 0, "k", "ok"}));
+  Status clean = producer->Flush(kTimeout);
+  EXPECT_TRUE(clean.ok()) << clean.ToString();
+}
+
+TEST_F(KafkaClientTest, BrokerDownTimesOutInsteadOfHanging) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer({{"message.timeout.ms", "1500"}});
+  auto consumer = MakeConsumer({{"group.id", UniqueName("g")}});
+  auto admin = Admin::Create(Common());
+  ASSERT_NE(producer, nullptr);
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(admin);
+  ASSERT_OK(cluster_->SetBrokerDown(1));
+
+  const auto start = Clock::now();
+  ASSERT_OK(producer->Send({topic, 0, "k", "lost"}));
+  Status flushed = producer->Flush(kTimeout);
+  EXPECT_TRUE(flushed.IsTimedOut()) << flushed.ToString();
+  EXPECT_NE(flushed.message().find(topic + "[0]"), std::string::npos)
+      << flushed.ToString();
+
+  auto committed = consumer->Committed({{topic, 0, 0}}, milliseconds(1000));
+  EXPECT_TRUE(committed.status().IsTimedOut() ||
+              committed.status().IsUnavailable())
+      << committed.status().ToString();
+
+  auto topics = (*admin)->ListTopics(milliseconds(1000));
+  EXPECT_TRUE(topics.status().IsTimedOut() || topics.status().IsUnavailable())
+      << topics.status().ToString();
+
+  // Each call gave up near its own deadline (1.5 s + 1 s + 1 s), far below
+  // the 10 s flush timeout.
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(7));
+
+  // And the clients recover when the broker comes back.
+  ASSERT_OK(cluster_->SetBrokerUp(1));
+  ASSERT_OK(producer->Send({topic, 0, "k", "kept"}));
+  Status recovered = producer->Flush(kTimeout);
+  EXPECT_TRUE(recovered.ok()) << recovered.ToString();
+}
+
+TEST_F(KafkaClientTest, PollReportsAMissingTopicAndKeepsGoing) {
+  const std::string missing = UniqueName("missing");
+  cluster_->SetTopicError(missing, BrokerError::kUnknownTopicOrPartition);
+  auto consumer = MakeConsumer({{"group.id", UniqueName("g")}});
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_OK(consumer->Subscribe({missing}, nullptr));
+  Status error;
+  const auto deadline = Clock::now() + kTimeout;
+  while (error.ok() && Clock::now() < deadline) {
+    auto polled = consumer->Poll(milliseconds(100));
+    if (!polled.ok()) error = polled.status();
+  }
+  EXPECT_TRUE(error.IsNotFound()) << error.ToString();
+  EXPECT_NE(error.message().find(missing), std::string::npos)
+      << error.ToString();
+  // Not fatal: the consumer still works.
+  auto next = consumer->Poll(milliseconds(100));
+  EXPECT_TRUE(next.ok() || !next.status().IsFenced())
+      << next.status().ToString();
+}
+
+TEST_F(KafkaClientTest, TransactionalCallsOnTheMock) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer({{"transactional.id", UniqueName("tx")}});
+  ASSERT_NE(producer, nullptr);
+  EXPECT_TRUE(producer->transactional());
+
+  Status early = producer->Send({topic, 0, "k", "no-txn"});
+  EXPECT_EQ(early.code(), Status::Code::kFailedPrecondition)
+      << early.ToString();
+
+  ASSERT_OK(producer->InitTransactions(kTimeout));
+  Status outside = producer->Send({topic, 0, "k", "outside"});
+  EXPECT_EQ(outside.code(), Status::Code::kFailedPrecondition)
+      << outside.ToString();
+
+  ASSERT_OK(producer->BeginTransaction());
+  ASSERT_OK(producer->Send({topic, 0, "k", "committed"}));
+  Status committed = producer->CommitTransaction(kTimeout);
+  EXPECT_TRUE(committed.ok()) << committed.ToString();
+
+  // An abortable failure: the broker refuses to add the partition.
+  cluster_->PushRequestErrors(ApiKey::kAddPartitionsToTxn,
+                              {BrokerError::kTopicAuthorizationFailed});
+  ASSERT_OK(producer->BeginTransaction());
+  Status sent = producer->Send({topic, 0, "k", "refused"});
+  Status commit = sent.ok() ? producer->CommitTransaction(kTimeout) : sent;
+  EXPECT_TRUE(commit.IsAborted()) << commit.ToString();
+  Status aborted = producer->AbortTransaction(kTimeout);
+  EXPECT_TRUE(aborted.ok()) << aborted.ToString();
+
+  // Usable again after the abort.
+  ASSERT_OK(producer->BeginTransaction());
+  ASSERT_OK(producer->Send({topic, 0, "k", "again"}));
+  EXPECT_TRUE(producer->CommitTransaction(kTimeout).ok());
+}
+
+TEST_F(KafkaClientTest, FencingAtCommitIsFenced) {
+  const std::string topic = Topic(1);
+  auto producer = MakeProducer({{"transactional.id", UniqueName("tx")}});
+  ASSERT_NE(producer, nullptr);
+  ASSERT_OK(producer->InitTransactions(kTimeout));
+  ASSERT_OK(producer->BeginTransaction());
+  ASSERT_OK(producer->Send({topic, 0, "k", "v"}));
+  ASSERT_OK(producer->Flush(kTimeout));
+  cluster_->PushRequestErrors(ApiKey::kEndTxn, {BrokerError::kProducerFenced});
+  Status commit = producer->CommitTransaction(kTimeout);
+  EXPECT_TRUE(commit.IsFenced()) << commit.ToString();
+  // Fatal: nothing works any more.
+  EXPECT_TRUE(producer->BeginTransaction().IsFenced());
+}
+
+TEST_F(KafkaClientTest, SendOffsetsToTransactionUsesTheConsumersGroup) {
+  const std::string topic = Topic(1);
+  auto consumer = MakeConsumer({{"group.id", UniqueName("g")}});
+  ASSERT_NE(consumer, nullptr);
+  auto producer = MakeProducer({{"transactional.id", UniqueName("tx")}});
+  ASSERT_NE(producer, nullptr);
+  ASSERT_OK(producer->InitTransactions(kTimeout));
+  ASSERT_OK(producer->BeginTransaction());
+  ASSERT_OK(producer->Send({topic, 0, "k", "v"}));
+  Status sent =
+      producer->SendOffsetsToTransaction({{topic, 0, 1}}, *consumer, kTimeout);
+  EXPECT_TRUE(sent.ok()) << sent.ToString();
+  EXPECT_TRUE(producer->CommitTransaction(kTimeout).ok());
+
+  auto no_group = MakeConsumer();
+  ASSERT_NE(no_group, nullptr);
+  ASSERT_OK(producer->BeginTransaction());
+  Status refused =
+      producer->SendOffsetsToTransaction({{topic, 0, 1}}, *no_group, kTimeout);
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition)
+      << refused.ToString();
+  EXPECT_TRUE(producer->AbortTransaction(kTimeout).ok());
+}
+
+}  // namespace
+}  // namespace kcqrs::kafka

@@ -1,0 +1,520 @@
+#include "engine/lua/runtime.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kcqrs::lua {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::unique_ptr<Runtime> NewRuntime(const Limits& limits = {}) {
+  auto runtime = Runtime::Create(limits);
+  EXPECT_TRUE(runtime.ok()) << runtime.status().ToString();
+  return runtime.ok() ? std::move(runtime).value() : nullptr;
+}
+
+// Compiles `code` as a function of (x) at topology.yaml:10 and calls it.
+Result<json> Eval(Runtime& runtime, const std::string& code, const json* x = nullptr,
+                 int64_t now_ms = 0) {
+  auto function = runtime.Compile(code, {"x"}, "topology.yaml", 10);
+  if (!function.ok()) return function.status();
+  return runtime.Call(*function, {x}, now_ms);
+}
+
+json Echo(Runtime& runtime, const json& value) {
+  auto result = Eval(runtime, "return x", &value);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? *result : json("<error>");
+}
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// ---- JSON <-> Lua ----------------------------------------------------------
+
+TEST(LuaRuntimeTest, NestedDocumentsRoundTrip) {
+  auto rt = NewRuntime();
+  const json doc = json::parse(R"({
+    "order": {"id": "o-1", "lines": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}],
+              "tags": ["x", ["y", ["z"]]], "paid": false, "total": 12.5},
+    "empty_object": {}, "empty_array": [], "nested_empty": [[], {}]
+  })");
+  EXPECT_EQ(Echo(*rt, doc), doc);
+}
+
+TEST(LuaRuntimeTest, IntegersStayIntegersAndFloatsStayFloats) {
+  auto rt = NewRuntime();
+  const json doc = {{"i", 3}, {"f", 3.0}, {"neg", -7}, {"max", INT64_MAX},
+                    {"min", INT64_MIN}, {"tiny", 1e-300}};
+  const json back = Echo(*rt, doc);
+  EXPECT_EQ(back, doc);
+  EXPECT_TRUE(back["i"].is_number_integer());
+  EXPECT_TRUE(back["f"].is_number_float());
+  EXPECT_EQ(back["f"].dump(), "3.0");
+  EXPECT_EQ(back["max"].get<int64_t>(), INT64_MAX);
+
+  // Lua's own arithmetic decides in Lua: // on integers is an integer, / a float.
+  auto result = Eval(*rt, "return {a = 7 // 2, b = 7 / 2, c = 2^2, d = math.tointeger(4.0)}");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->dump(), R"({"a":3,"b":3.5,"c":4.0,"d":4})");
+}
+
+TEST(LuaRuntimeTest, UnsignedBeyondInt64BecomesAFloat) {
+  auto rt = NewRuntime();
+  const json big = std::numeric_limits<uint64_t>::max();
+  const json back = Echo(*rt, big);
+  EXPECT_TRUE(back.is_number_float());
+  EXPECT_DOUBLE_EQ(back.get<double>(), 18446744073709551615.0);
+}
+
+TEST(LuaRuntimeTest, UnicodeStringsRoundTripByteForByte) {
+  auto rt = NewRuntime();
+  const json doc = {{"name", "Zoë Ångström — 東京 😀"}, {"ключ", "значение"}};
+  EXPECT_EQ(Echo(*rt, doc), doc);
+  auto len = Eval(*rt, "return {bytes = #x.name, chars = utf8.len(x.name)}", &doc);
+  ASSERT_TRUE(len.ok()) << len.status().ToString();
+  EXPECT_EQ((*len)["chars"], 20);
+  EXPECT_EQ((*len)["bytes"], doc["name"].get<std::string>().size());
+}
+
+TEST(LuaRuntimeTest, EmptyTablesAreObjectsUnlessMarkedAsArrays) {
+  auto rt = NewRuntime();
+  // An empty JSON array keeps its mark through Lua, even when emptied there.
+  EXPECT_EQ(Echo(*rt, json::array()), json::array());
+  const json three = {1, 2, 3};
+  auto emptied = Eval(*rt, "while #x > 0 do table.remove(x) end return x", &three);
+  ASSERT_TRUE(emptied.ok()) << emptied.status().ToString();
+  EXPECT_EQ(*emptied, json::array());
+
+  auto result = Eval(*rt, R"(
+    return {plain = {}, marked = array(), marked_table = array({}),
+            seq = {1, 2, 3}, mixed = {1, 2, k = "v"}, sparse = {[10] = "a", [20] = "b"}}
+  )");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(*result, json::parse(R"({
+    "plain": {}, "marked": [], "marked_table": [], "seq": [1, 2, 3],
+    "mixed": {"1": 1, "2": 2, "k": "v"}, "sparse": {"10": "a", "20": "b"}})"));
+}
+
+TEST(LuaRuntimeTest, NullsInsideArraysSurviveTrailingNullsAndNullMembersDoNot) {
+  auto rt = NewRuntime();
+  EXPECT_EQ(Echo(*rt, json::parse("[1, null, 3]")), json::parse("[1, null, 3]"));
+  EXPECT_EQ(Echo(*rt, json::parse("[null, null, 3]")), json::parse("[null, null, 3]"));
+  // nil cannot sit in a table: documented losses.
+  EXPECT_EQ(Echo(*rt, json::parse("[1, null]")), json::parse("[1]"));
+  EXPECT_EQ(Echo(*rt, json::parse(R"({"a": null, "b": 1})")), json::parse(R"({"b": 1})"));
+  // null arguments and a nil return are null.
+  EXPECT_EQ(Echo(*rt, json(nullptr)), json(nullptr));
+  auto nil = Eval(*rt, "local y = x");
+  ASSERT_TRUE(nil.ok());
+  EXPECT_TRUE(nil->is_null());
+}
+
+TEST(LuaRuntimeTest, ArgumentsAreCopiesTheSnippetCanChange) {
+  auto rt = NewRuntime();
+  const json state = {{"count", 1}, {"items", {"a"}}};
+  auto f = rt->Compile("state.count = state.count + 1\n"
+                       "state.items[#state.items + 1] = 'b'\nreturn state",
+                       {"state"}, "topology.yaml", 1);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  auto result = rt->Call(*f, {&state}, 0);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(*result, json::parse(R"({"count": 2, "items": ["a", "b"]})"));
+  EXPECT_EQ(state["count"], 1);  // the caller's document is untouched
+}
+
+TEST(LuaRuntimeTest, ValuesThatAreNotJsonFailNamingThePath) {
+  auto rt = NewRuntime();
+  auto function = Eval(*rt, "return {events = {{type = 'A', f = function() end}}}");
+  ASSERT_FALSE(function.ok());
+  EXPECT_TRUE(function.status().IsInvalidArgument());
+  EXPECT_EQ(function.status().message(),
+            "topology.yaml:10: the return value is not JSON: "
+            "$.events[1].f is a function, which JSON cannot represent");
+
+  auto cycle = Eval(*rt, "local t = {a = {}} t.a.back = t return t");
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_THAT(cycle.status().message(), HasSubstr("$.a.back is a table that contains itself"));
+
+  auto nan = Eval(*rt, "return {v = 0/0}");
+  ASSERT_FALSE(nan.ok());
+  EXPECT_THAT(nan.status().message(), HasSubstr("$.v is NaN"));
+
+  auto bad_utf8 = Eval(*rt, R"(return {["odd key"] = {"\xff"}})");
+  ASSERT_FALSE(bad_utf8.ok());
+  EXPECT_THAT(bad_utf8.status().message(),
+              HasSubstr(R"($["odd key"][1] is a string that is not valid UTF-8)"));
+
+  auto float_key = Eval(*rt, "return {[1.5] = true}");
+  ASSERT_FALSE(float_key.ok());
+  EXPECT_THAT(float_key.status().message(), HasSubstr("has a key of type number (1.5)"));
+
+  auto deep = Eval(*rt, "local t = {} for i = 1, 300 do t = {t} end return t");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_THAT(deep.status().message(), HasSubstr("nests deeper than 200 levels"));
+}
+
+TEST(LuaRuntimeTest, DeeplyNestedArgumentIsAnErrorNamingTheArgument) {
+  auto rt = NewRuntime();
+  json deep = json::array();
+  for (int i = 0; i < 300; ++i) deep = json::array({deep});
+  auto f = rt->Compile("return 1", {"state", "command"}, "topology.yaml", 7);
+  ASSERT_TRUE(f.ok());
+  auto result = rt->Call(*f, {nullptr, &deep}, 0);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "topology.yaml:7: argument 2 (command): JSON nests deeper than 200 levels");
+  EXPECT_TRUE(rt->Call(*f, {nullptr, nullptr}, 0).ok());
+}
+
+// ---- Snippets as the engine uses them --------------------------------------
+
+TEST(LuaRuntimeTest, DecideEmitsEventsOrRejects) {
+  auto rt = NewRuntime();
+  auto decide = rt->Compile(R"(
+    if state == nil then
+      return {{type = "OrderCreated", id = command.id, items = command.items, at = now()}}
+    end
+    return reject("already_exists", "order " .. command.id .. " exists")
+  )", {"state", "command"}, "topology.yaml", 42);
+  ASSERT_TRUE(decide.ok()) << decide.status().ToString();
+  const json command = {{"id", "o-1"}, {"items", {{{"sku", "a"}, {"qty", 2}}}}};
+
+  auto created = rt->Call(*decide, {nullptr, &command}, 1700000000123);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(*created, json::parse(R"([{"type": "OrderCreated", "id": "o-1",
+      "items": [{"sku": "a", "qty": 2}], "at": 1700000000123}])"));
+  EXPECT_FALSE(AsRejection(*created).has_value());
+
+  const json state = {{"id", "o-1"}};
+  auto rejected = rt->Call(*decide, {&state, &command}, 1700000000456);
+  ASSERT_TRUE(rejected.ok()) << rejected.status().ToString();
+  EXPECT_EQ(*rejected, json::parse(
+      R"({"$reject": {"code": "already_exists", "reason": "order o-1 exists"}})"));
+  auto rejection = AsRejection(*rejected);
+  ASSERT_TRUE(rejection.has_value());
+  EXPECT_EQ(rejection->code, "already_exists");
+  EXPECT_EQ(rejection->reason, "order o-1 exists");
+}
+
+TEST(LuaRuntimeTest, AsRejectionWantsExactlyTheRejectShape) {
+  EXPECT_FALSE(AsRejection(json::parse(R"({"$reject": {"code": "c"}})")).has_value());
+  EXPECT_FALSE(AsRejection(json::parse(
+      R"({"$reject": {"code": "c", "reason": "r"}, "x": 1})")).has_value());
+  EXPECT_FALSE(AsRejection(json::parse(R"([{"$reject": {"code": "c", "reason": "r"}}])"))
+                   .has_value());
+  auto rt = NewRuntime();
+  auto no_reason = Eval(*rt, "return reject('gone')");
+  ASSERT_TRUE(no_reason.ok());
+  auto rejection = AsRejection(*no_reason);
+  ASSERT_TRUE(rejection.has_value());
+  EXPECT_EQ(rejection->code, "gone");
+  EXPECT_EQ(rejection->reason, "");
+}
+
+TEST(LuaRuntimeTest, NowReturnsTheTimestampOfTheCall) {
+  auto rt = NewRuntime();
+  auto f = rt->Compile("return {now(), math.type(now())}", {}, "topology.yaml", 1);
+  ASSERT_TRUE(f.ok());
+  auto first = rt->Call(*f, {}, 1234567890123);
+  auto second = rt->Call(*f, {}, 42);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(*first, json::parse(R"([1234567890123, "integer"])"));
+  EXPECT_EQ(*second, json::parse(R"([42, "integer"])"));
+}
+
+// ---- The sandbox -------------------------------------------------------------
+
+TEST(LuaRuntimeTest, ForbiddenGlobalsAreAbsent) {
+  auto rt = NewRuntime();
+  for (const char* expr :
+       {"io", "os", "package", "require", "debug", "load", "loadstring", "dofile",
+        "loadfile", "collectgarbage", "coroutine", "print", "_G", "string.dump",
+        "('').dump", "math.random", "math.randomseed", "unpack", "module", "warn"}) {
+    auto result = Eval(*rt, std::string("return type(") + expr + ")");
+    ASSERT_TRUE(result.ok()) << expr << ": " << result.status().ToString();
+    EXPECT_EQ(*result, "nil") << expr;
+  }
+  // What is allowed is there.
+  auto allowed = Eval(*rt, R"(
+    return {type(table.unpack), type(string.format), type(math.floor), type(utf8.char),
+            type(pcall), type(setmetatable), type(now), type(reject), type(array)})");
+  ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
+  EXPECT_EQ(*allowed, json(std::vector<std::string>(9, "function")));
+}
+
+TEST(LuaRuntimeTest, LibraryTablesAndTheStringMetatableAreReadOnly) {
+  auto rt = NewRuntime();
+  for (const char* code :
+       {"string.upper = nil", "rawset(string, 'upper', print)", "math.pi = 3",
+        "table.insert(table, 1)", "setmetatable(string, {})"}) {
+    auto result = Eval(*rt, code);
+    EXPECT_FALSE(result.ok()) << code;
+  }
+  auto hidden = Eval(*rt, "return getmetatable('')");
+  ASSERT_TRUE(hidden.ok());
+  EXPECT_EQ(*hidden, false);
+  auto still = Eval(*rt, "return {string.upper('a'), ('b'):upper(), math.pi > 3}");
+  ASSERT_TRUE(still.ok()) << still.status().ToString();
+  EXPECT_EQ(*still, json::parse(R"(["A", "B", true])"));
+}
+
+TEST(LuaRuntimeTest, GcMetamethodsAreRefused) {
+  auto rt = NewRuntime();
+  auto result = Eval(*rt, "setmetatable({}, {__gc = function() while true do end end})");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("__gc metamethods are not allowed"));
+}
+
+TEST(LuaRuntimeTest, GlobalsDoNotLeakAcrossCallsOrSnippets) {
+  auto rt = NewRuntime();
+  auto writer = rt->Compile("counter = (counter or 0) + 1\nstring = nil\nreturn counter",
+                            {}, "topology.yaml", 1);
+  auto reader = rt->Compile("return {counter = counter, up = string.upper('x')}", {},
+                            "topology.yaml", 5);
+  auto env_swap = rt->Compile("_ENV = {}", {}, "topology.yaml", 9);
+  ASSERT_TRUE(writer.ok() && reader.ok() && env_swap.ok());
+  for (int i = 0; i < 3; ++i) {
+    auto counted = rt->Call(*writer, {}, 0);
+    ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+    EXPECT_EQ(*counted, 1) << "call " << i;
+    auto read = rt->Call(*reader, {}, 0);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(*read, json::parse(R"({"up": "X"})"));
+  }
+  ASSERT_TRUE(rt->Call(*env_swap, {}, 0).ok());
+  ASSERT_TRUE(rt->Call(*writer, {}, 0).ok());
+  // A global written by a call that then failed does not leak either.
+  auto failing = rt->Compile("leak = 1\nerror('no')", {}, "topology.yaml", 1);
+  ASSERT_TRUE(failing.ok());
+  EXPECT_FALSE(rt->Call(*failing, {}, 0).ok());
+  auto leak = Eval(*rt, "return leak");
+  ASSERT_TRUE(leak.ok());
+  EXPECT_TRUE(leak->is_null());
+}
+
+TEST(LuaRuntimeTest, PcallStillCatchesOrdinaryErrors) {
+  auto rt = NewRuntime();
+  auto result = Eval(*rt, R"(
+    local ok, err = pcall(error, "boom", 0)
+    local ok2, err2 = xpcall(function() error({code = 7}) end, function(e) return e.code end)
+    return {ok = ok, err = err, ok2 = ok2, err2 = err2, sum = select(2, pcall(function(a, b) return a + b end, 1, 2))})");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(*result, json::parse(R"({"ok": false, "err": "boom", "ok2": false, "err2": 7, "sum": 3})"));
+}
+
+// ---- Limits --------------------------------------------------------------------
+
+TEST(LuaRuntimeTest, RunawayLoopHitsTheBudgetAndTheNextCallWorks) {
+  auto rt = NewRuntime();
+  const auto start = std::chrono::steady_clock::now();
+  auto loop = Eval(*rt, "local n = 0\nwhile true do n = n + 1 end");
+  EXPECT_LT(Seconds(start), 5.0);
+  ASSERT_FALSE(loop.ok());
+  EXPECT_TRUE(loop.status().IsInvalidArgument());
+  EXPECT_EQ(loop.status().message(),
+            "topology.yaml:11: instruction budget of 1000000 instructions exceeded");
+  auto next = Eval(*rt, "return 1 + 1");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(*next, 2);
+}
+
+TEST(LuaRuntimeTest, BudgetIsPerCall) {
+  Limits limits;
+  limits.instructions = 100'000;
+  auto rt = NewRuntime(limits);
+  // About 40% of the budget per call: fine every time, not cumulative.
+  auto f = rt->Compile("local s = 0 for i = 1, 10000 do s = s + i end return s", {},
+                       "topology.yaml", 1);
+  ASSERT_TRUE(f.ok());
+  for (int i = 0; i < 5; ++i) {
+    auto r = rt->Call(*f, {}, 0);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, 50005000);
+  }
+  auto over = rt->Compile("local s = 0 for i = 1, 100000 do s = s + i end return s", {},
+                          "topology.yaml", 1);
+  ASSERT_TRUE(over.ok());
+  auto r = rt->Call(*over, {}, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("instruction budget of 100000"));
+}
+
+TEST(LuaRuntimeTest, PcallCannotSwallowTheBudget) {
+  auto rt = NewRuntime();
+  for (const char* code :
+       {"while true do pcall(function() while true do end end) end",
+        "while true do xpcall(function() while true do end end, function(e) return e end) end",
+        "while true do pcall(pcall, function() while true do end end) end",
+        "while true do xpcall(function() while true do end end,\n"
+        "                     function() while true do end end) end",
+        "local t = setmetatable({}, {__index = function() while true do end end})\n"
+        "while true do pcall(function() return t.x end) end"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    ASSERT_FALSE(result.ok()) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget of 1000000"))
+        << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1")) << code;
+  }
+  EXPECT_TRUE(Eval(*rt, "return 1").ok());
+}
+
+TEST(LuaRuntimeTest, LibraryLoopsAreChargedToTheBudget) {
+  auto rt = NewRuntime();
+  for (const char* code :
+       {"table.move({}, 1, 1e15, 2)",
+        "local t = {} t[1] = 1 t[2^40] = 1 for i = 1, 40 do t[2^i] = 1 end\n"
+        "table.insert(t, 1, 'x')",
+        "table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1e15)",
+        "table.unpack({}, 1, 1e8)"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    ASSERT_FALSE(result.ok()) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget")) << code;
+  }
+  auto len = Eval(*rt, "table.insert(setmetatable({}, {__len = function() return 1e15 end}), 1, 'x')");
+  ASSERT_FALSE(len.ok());
+  EXPECT_THAT(len.status().message(), HasSubstr("__len metamethod are not supported"));
+  auto empty = Eval(*rt, "return string.rep('', 1e15) .. string.rep('', 1e15, '')");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(*empty, "");
+  auto normal = Eval(*rt, R"(
+    local t = {5, 3, 1, 4, 2}
+    table.sort(t) table.insert(t, 6) table.remove(t, 1)
+    return {table.concat(t, ","), select('#', table.unpack(t)), table.move(t, 1, 2, 1, {})})");
+  ASSERT_TRUE(normal.ok()) << normal.status().ToString();
+  EXPECT_EQ(*normal, json::parse(R"(["2,3,4,5,6", 5, [2, 3]])"));
+}
+
+TEST(LuaRuntimeTest, MemoryBombHitsTheCapAndTheNextCallWorks) {
+  Limits limits;
+  limits.instructions = 100'000'000;
+  auto rt = NewRuntime(limits);
+  for (const char* code :
+       {"return string.rep('x', 1e10)",
+        "local ok = pcall(string.rep, 'x', 1e10) return ok",
+        "local t = {} for i = 1, 1e8 do t[i] = i end",
+        "local s = 'x' while true do s = s .. s end",
+        "local t = {} while true do pcall(function() t[#t + 1] = {} end) end"}) {
+    auto result = Eval(*rt, code);
+    ASSERT_FALSE(result.ok()) << code;
+    EXPECT_TRUE(result.status().IsInvalidArgument());
+    EXPECT_THAT(result.status().message(),
+                HasSubstr("memory limit of 33554432 bytes exceeded"))
+        << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1")) << code;
+    EXPECT_LE(rt->memory_used(), limits.memory_bytes);
+
+    auto next = Eval(*rt, "local t = {} for i = 1, 1000 do t[i] = i end return #t");
+    ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
+    EXPECT_EQ(*next, 1000);
+  }
+}
+
+TEST(LuaRuntimeTest, LimitsAreValidated) {
+  Limits no_budget;
+  no_budget.instructions = 0;
+  EXPECT_TRUE(Runtime::Create(no_budget).status().IsInvalidArgument());
+  Limits tiny;
+  tiny.memory_bytes = 4096;
+  auto r = Runtime::Create(tiny);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("too small"));
+}
+
+// ---- Errors point at the YAML ----------------------------------------------
+
+TEST(LuaRuntimeTest, SyntaxErrorReportsTheYamlLine) {
+  auto rt = NewRuntime();
+  auto f = rt->Compile("local a = 1\nlocal b = = 2\nreturn b", {"state"}, "topology.yaml",
+                       42);
+  ASSERT_FALSE(f.ok());
+  EXPECT_TRUE(f.status().IsInvalidArgument());
+  EXPECT_EQ(f.status().message(), "topology.yaml:43: unexpected symbol near '='");
+  // A leading operator is not glued to the parameter line.
+  auto glued = rt->Compile("+ 1", {"state"}, "topology.yaml", 3);
+  ASSERT_FALSE(glued.ok());
+  EXPECT_THAT(glued.status().message(), StartsWith("topology.yaml:3:"));
+}
+
+TEST(LuaRuntimeTest, RuntimeErrorReportsTheYamlLine) {
+  auto rt = NewRuntime();
+  auto f = rt->Compile("local y = 1\nreturn state.missing.field", {"state"},
+                       "topology.yaml", 42);
+  ASSERT_TRUE(f.ok());
+  const json state = json::object();
+  auto r = rt->Call(*f, {&state}, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_EQ(r.status().message(),
+            "topology.yaml:43: attempt to index a nil value (field 'missing')");
+
+  auto local = Eval(*rt, "local v\nreturn v.x");
+  ASSERT_FALSE(local.ok());
+  EXPECT_EQ(local.status().message(),
+            "topology.yaml:11: attempt to index a nil value (local 'v')");
+
+  // Errors without a position get the one of the code that raised them.
+  auto bare = Eval(*rt, "\n\nerror('plain', 0)");
+  ASSERT_FALSE(bare.ok());
+  EXPECT_EQ(bare.status().message(), "topology.yaml:12: plain");
+  auto object = Eval(*rt, "error({code = 1})");
+  ASSERT_FALSE(object.ok());
+  EXPECT_EQ(object.status().message(), "topology.yaml:10: error object is a table value");
+  auto library = Eval(*rt, "\nreturn string.rep()");
+  ASSERT_FALSE(library.ok());
+  EXPECT_THAT(library.status().message(),
+              StartsWith("topology.yaml:11: bad argument #1 to 'rep'"));
+}
+
+TEST(LuaRuntimeTest, CompileRejectsBadParametersAndCallRejectsUnknownIds) {
+  auto rt = NewRuntime();
+  for (const char* name : {"end", "1x", "a-b", "", "local"}) {
+    auto f = rt->Compile("return 1", {name}, "topology.yaml", 1);
+    ASSERT_FALSE(f.ok()) << name;
+    EXPECT_THAT(f.status().message(), HasSubstr("is not a Lua identifier")) << name;
+  }
+  EXPECT_FALSE(rt->Compile("return 1", {}, "topology.yaml", 0).ok());
+  EXPECT_TRUE(rt->Call(0, {}, 0).status().IsInvalidArgument());
+  auto f = rt->Compile("return 1", {}, "topology.yaml", 1);
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(rt->Call(*f + 1, {}, 0).status().IsInvalidArgument());
+  EXPECT_TRUE(rt->Call(-1, {}, 0).status().IsInvalidArgument());
+}
+
+TEST(LuaRuntimeTest, ManySnippetsKeepTheirOwnIdsAndArguments) {
+  auto rt = NewRuntime();
+  std::vector<int> ids;
+  for (int i = 0; i < 50; ++i) {
+    auto f = rt->Compile("return {n = " + std::to_string(i) + ", a = a, b = b}", {"a", "b"},
+                         "topology.yaml", i + 1);
+    ASSERT_TRUE(f.ok());
+    ids.push_back(*f);
+  }
+  const json a = "A";
+  const json b = {1, 2};
+  for (int i = 0; i < 50; ++i) {
+    auto r = rt->Call(ids[i], {&a, &b}, 0);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, (json{{"n", i}, {"a", "A"}, {"b", {1, 2}}}));
+  }
+}
+
+}  // namespace
+}  // namespace kcqrs::lua

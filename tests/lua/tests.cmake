@@ -1,0 +1,1 @@
+kcqrs_test(lua_runtime_test SOURCES lua/runtime_test.cc LIBS kcqrs_lua)

@@ -1,0 +1,416 @@
+// What only the RocksDB storage promises: durability across reopen and
+// process death, detection of damaged directories, the directory lock, and
+// reader views that survive Close.
+
+#include <gtest/gtest.h>
+#include <rocksdb/db.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "state/rocksdb_layout.h"
+#include "state/task_state.h"
+#include "state/task_storage.h"
+#include "tests/state/crash_child.h"
+#include "tests/state/state_test_util.h"
+
+extern char** environ;
+
+namespace kcqrs::state {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Collect;
+using testing::GetOr;
+using testing::KeyValues;
+
+const std::vector<std::string> kStores = {"orders", "views"};
+
+Checkpoint SampleCheckpoint(int64_t offset) {
+  Checkpoint cp;
+  cp.changelog_offsets[{"app-orders-changelog", 1}] = offset;
+  cp.metadata["input/commands/1"] = std::to_string(offset * 10);
+  return cp;
+}
+
+class RocksDbTaskStorageTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<TaskStorage> MustOpen(
+      const std::vector<std::string>& stores = kStores) {
+    Result<std::unique_ptr<TaskStorage>> r =
+        TaskStorage::OpenRocksDb(dir_.path(), stores, env_);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+  std::unique_ptr<TaskState> MustOpenState(
+      const std::vector<std::string>& stores = kStores) {
+    std::unique_ptr<TaskStorage> storage = MustOpen(stores);
+    if (!storage) return nullptr;
+    return std::make_unique<TaskState>(std::move(storage), &sink_);
+  }
+  Status OpenStatus() {
+    return TaskStorage::OpenRocksDb(dir_.path(), kStores, env_).status();
+  }
+  // Writes "o1" and "v1" and commits them with SampleCheckpoint(offset).
+  void WriteAndCommit(TaskState* state, int64_t offset) {
+    ASSERT_TRUE(state->Store("orders")->Put("o1", "placed").ok());
+    ASSERT_TRUE(state->Store("views")->Put("v1", "1 order").ok());
+    Status s = state->Commit(SampleCheckpoint(offset));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<RocksDbEnv> env_ = RocksDbEnv::Create();
+  testing::RecordingSink sink_;
+};
+
+TEST_F(RocksDbTaskStorageTest, MissingDirectoryIsCreatedWithEmptyState) {
+  ASSERT_FALSE(fs::exists(dir_.path()));
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_TRUE(fs::is_directory(dir_.path()));
+  Result<Checkpoint> cp = storage->ReadCheckpoint();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(*cp, Checkpoint{});
+  EXPECT_TRUE(Collect(storage->Reader("orders")->Range("", "")).empty());
+  EXPECT_EQ(storage->store_names(), kStores);
+}
+
+TEST_F(RocksDbTaskStorageTest, CommittedStateAndCheckpointSurviveReopen) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+  }
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o1"), "placed");
+  EXPECT_EQ(GetOr(*storage->Reader("views"), "v1"), "1 order");
+  Result<Checkpoint> cp = storage->ReadCheckpoint();
+  ASSERT_TRUE(cp.ok()) << cp.status().ToString();
+  EXPECT_EQ(*cp, SampleCheckpoint(7));
+}
+
+TEST_F(RocksDbTaskStorageTest, UncommittedWritesDoNotSurviveReopen) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+    ASSERT_TRUE(state->Store("orders")->Put("o2", "buffered only").ok());
+    ASSERT_TRUE(state->Store("orders")->Delete("o1").ok());
+  }
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(Collect(storage->Reader("orders")->Range("", "")),
+            (KeyValues{{"o1", "placed"}}));
+  EXPECT_EQ(storage->ReadCheckpoint().value(), SampleCheckpoint(7));
+}
+
+// A child process commits and is then killed with SIGKILL, holding the
+// database open and one write buffered. The parent must find exactly the
+// committed state and its checkpoint.
+TEST_F(RocksDbTaskStorageTest, CommittedStateSurvivesKill9) {
+  const std::string commits = "100";
+  std::vector<char*> argv = {const_cast<char*>(KCQRS_STATE_CRASH_CHILD),
+                             const_cast<char*>(dir_.path().c_str()),
+                             const_cast<char*>(commits.c_str()), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, KCQRS_STATE_CRASH_CHILD, nullptr, nullptr,
+                        argv.data(), environ),
+            0)
+      << "cannot start " << KCQRS_STATE_CRASH_CHILD;
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wstatus))
+      << "the child failed before the kill, exit code "
+      << (WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+  ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
+
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  KeyValues all = Collect(storage->Reader("orders")->Range("", ""));
+  EXPECT_EQ(all.size(), 100u);
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o99"), "committed");
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o-last"), "<absent>");
+  EXPECT_EQ(storage->ReadCheckpoint().value(),
+            testing::CrashChildCheckpoint(100));
+}
+
+TEST_F(RocksDbTaskStorageTest,
+       GarbageOverTheFilesIsCorruptionAndDestroyRecovers) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+  }
+  int overwritten = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_.path())) {
+    if (!e.is_regular_file()) continue;
+    std::ofstream out(e.path(), std::ios::binary | std::ios::trunc);
+    out << std::string(4096, '\xAB');
+    ++overwritten;
+  }
+  ASSERT_GT(overwritten, 3);
+
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s.ToString();
+
+  ASSERT_TRUE(TaskStorage::Destroy(dir_.path()).ok());
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(storage->ReadCheckpoint().value(), Checkpoint{});
+  EXPECT_TRUE(Collect(storage->Reader("orders")->Range("", "")).empty());
+}
+
+TEST_F(RocksDbTaskStorageTest, DamagedManifestIsCorruption) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+  }
+  int overwritten = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().starts_with("MANIFEST-")) {
+      std::ofstream out(e.path(), std::ios::binary | std::ios::trunc);
+      out << "garbage";
+      ++overwritten;
+    }
+  }
+  ASSERT_GT(overwritten, 0);
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s.ToString();
+}
+
+TEST_F(RocksDbTaskStorageTest, DirectoryWithForeignFilesIsCorruption) {
+  fs::create_directories(dir_.path());
+  std::ofstream(fs::path(dir_.path()) / "notes.txt") << "not a database";
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s.ToString();
+  // Nothing was created beside the debris.
+  EXPECT_FALSE(fs::exists(fs::path(dir_.path()) / "CURRENT"));
+}
+
+TEST_F(RocksDbTaskStorageTest, PathThatIsAFileIsCorruption) {
+  std::ofstream(dir_.path()) << "a file";
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+}
+
+TEST_F(RocksDbTaskStorageTest, ForeignRocksDbIsCorruption) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(options, dir_.path(), &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+  ASSERT_TRUE(db->Close().ok());
+  db.reset();
+
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s.ToString();
+}
+
+// Rewrites the checkpoint behind TaskStorage's back, through RocksDB itself.
+void OverwriteCheckpoint(const std::string& dir, const std::string& bytes) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& n : names)
+    descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(
+      rocksdb::DB::Open(rocksdb::DBOptions(), dir, descriptors, &handles, &raw)
+          .ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == rocksdb_layout::kMetaColumnFamily) {
+      EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i],
+                          std::string(rocksdb_layout::kCheckpointKey), bytes)
+                      .ok());
+    }
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles)
+    EXPECT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  EXPECT_TRUE(db->Close().ok());
+}
+
+TEST_F(RocksDbTaskStorageTest, UnparseableCheckpointIsCorruption) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+  }
+  OverwriteCheckpoint(dir_.path(), "\x01garbage");
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kCorruption) << s.ToString();
+  EXPECT_NE(s.message().find(dir_.path()), std::string::npos) << s.ToString();
+}
+
+TEST_F(RocksDbTaskStorageTest, DestroyThenReopenIsEmpty) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    WriteAndCommit(state.get(), 7);
+  }
+  ASSERT_TRUE(TaskStorage::Destroy(dir_.path()).ok());
+  EXPECT_FALSE(fs::exists(dir_.path()));
+  EXPECT_TRUE(TaskStorage::Destroy(dir_.path()).ok())
+      << "destroying nothing is fine";
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(storage->ReadCheckpoint().value(), Checkpoint{});
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o1"), "<absent>");
+}
+
+TEST_F(RocksDbTaskStorageTest,
+       SecondOpenIsRefusedAndCloseReleasesTheDirectoryDespiteLiveViews) {
+  std::unique_ptr<TaskStorage> first = MustOpen();
+  ASSERT_NE(first, nullptr);
+  Status s = OpenStatus();
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.ToString();
+
+  // A query thread still holds a view and an iterator: the task migrates
+  // away and back, and the directory must open again regardless.
+  std::shared_ptr<const ReadOnlyKeyValueStore> view = first->Reader("orders");
+  std::unique_ptr<KeyValueIterator> it = view->Range("", "");
+  first.reset();
+  std::unique_ptr<TaskStorage> second = MustOpen();
+  ASSERT_NE(second, nullptr);
+  EXPECT_TRUE(view->Get("k").status().IsUnavailable());
+}
+
+TEST_F(RocksDbTaskStorageTest, CloseInvalidatesOpenIterators) {
+  std::unique_ptr<TaskState> state = MustOpenState();
+  ASSERT_NE(state, nullptr);
+  for (const char* k : {"a", "b", "c"})
+    ASSERT_TRUE(state->Store("orders")->Put(k, k).ok());
+  ASSERT_TRUE(state->Commit({}).ok());
+  std::shared_ptr<const ReadOnlyKeyValueStore> view =
+      state->storage().Reader("orders");
+  std::unique_ptr<KeyValueIterator> it = view->Range("", "");
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->key(), "a");
+
+  ASSERT_TRUE(state->storage().Close().ok());
+  EXPECT_TRUE(state->storage().Close().ok()) << "Close is idempotent";
+  EXPECT_EQ(it->key(), "a") << "the current entry stays readable";
+  it->Next();
+  EXPECT_FALSE(it->Valid());
+  EXPECT_TRUE(it->status().IsUnavailable()) << it->status().ToString();
+
+  Status commit = state->Commit({});
+  EXPECT_EQ(commit.code(), Status::Code::kFailedPrecondition)
+      << commit.ToString();
+  EXPECT_TRUE(state->storage().ReadCheckpoint().status().IsUnavailable());
+}
+
+// Query threads hammer a view while the owner closes the storage: they must
+// see data, then Unavailable, and never crash (ASan checks the rest).
+TEST_F(RocksDbTaskStorageTest, ReadsRacingWithCloseAreSafe) {
+  std::unique_ptr<TaskState> state = MustOpenState();
+  ASSERT_NE(state, nullptr);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(state->Store("orders")->Put("k" + std::to_string(i), "v").ok());
+  }
+  ASSERT_TRUE(state->Commit({}).ok());
+  std::shared_ptr<const ReadOnlyKeyValueStore> view =
+      state->storage().Reader("orders");
+
+  std::atomic<int> reads_ok{0};
+  std::atomic<int> unavailable{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      while (true) {
+        std::unique_ptr<KeyValueIterator> it = view->Range("", "");
+        int n = 0;
+        for (; it->Valid(); it->Next()) ++n;
+        Result<std::optional<std::string>> r = view->Get("k1");
+        if (!r.ok() || !it->status().ok()) {
+          if (r.status().IsUnavailable() || it->status().IsUnavailable())
+            unavailable++;
+          return;
+        }
+        EXPECT_EQ(n, 200);
+        reads_ok++;
+      }
+    });
+  }
+  while (reads_ok.load() < 20) std::this_thread::yield();
+  state.reset();
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(unavailable.load(), 3);
+}
+
+TEST_F(RocksDbTaskStorageTest, StoresCanBeAddedAndAreKeptWhenNotNamed) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState({"orders"});
+    ASSERT_NE(state, nullptr);
+    ASSERT_TRUE(state->Store("orders")->Put("o1", "placed").ok());
+    ASSERT_TRUE(state->Commit({}).ok());
+  }
+  {
+    std::unique_ptr<TaskStorage> storage =
+        MustOpen({"views"});  // orders not named
+    ASSERT_NE(storage, nullptr);
+    EXPECT_EQ(storage->Reader("orders"), nullptr);
+    EXPECT_NE(storage->Reader("views"), nullptr);
+  }
+  std::unique_ptr<TaskStorage> storage = MustOpen({"orders", "views"});
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o1"), "placed");
+}
+
+TEST_F(RocksDbTaskStorageTest, ManyTaskDatabasesShareOneEnv) {
+  RocksDbEnvOptions options;
+  options.block_cache_bytes = size_t{4} << 20;
+  options.write_buffer_manager_bytes = size_t{1} << 20;
+  options.write_buffer_bytes = size_t{256} << 10;
+  std::shared_ptr<RocksDbEnv> env = RocksDbEnv::Create(options);
+  EXPECT_EQ(env->options().block_cache_bytes, options.block_cache_bytes);
+
+  std::vector<testing::TempDir> dirs(6);
+  std::vector<std::unique_ptr<TaskState>> tasks;
+  for (testing::TempDir& d : dirs) {
+    Result<std::unique_ptr<TaskStorage>> r =
+        TaskStorage::OpenRocksDb(d.path(), kStores, env);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    tasks.push_back(std::make_unique<TaskState>(std::move(r).value(), nullptr));
+  }
+  // Enough data to pass the shared 1 MiB memtable cap several times over.
+  const std::string value(1024, 'v');
+  for (int round = 0; round < 5; ++round) {
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      for (int i = 0; i < 200; ++i) {
+        ASSERT_TRUE(tasks[t]
+                        ->Store("orders")
+                        ->Put(std::to_string(round * 1000 + i), value)
+                        .ok());
+      }
+      ASSERT_TRUE(tasks[t]->Commit({}).ok());
+    }
+  }
+  for (auto& task : tasks) {
+    EXPECT_EQ(Collect(task->storage().Reader("orders")->Range("", "")).size(),
+              1000u);
+  }
+  tasks.clear();
+  env.reset();  // the databases are closed; the env may go first or last
+}
+
+}  // namespace
+}  // namespace kcqrs::state

@@ -1,0 +1,783 @@
+#include "topology/expression.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kcqrs::topology {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::vector<std::string> kRoots = {"command", "state", "meta"};
+
+// The documents of one evaluation: an order command, a fresh aggregate.
+struct Docs {
+  json command = json::parse(R"({
+    "orderId": "o-1", "product": "widget", "quantity": 3, "price": 2.5,
+    "tags": ["a", "b"], "flag": true, "none": null, "which": "product",
+    "customer": {"name": "Ann", "address": {"city": "Oslo"}},
+    "key with space": 7, "big": 18446744073709551615
+  })");
+  json state;  // null: the aggregate does not exist yet
+  json meta = json::object();
+  int64_t now_ms = 1700000000000;
+};
+
+Result<json> Eval(std::string_view text, const Docs& d = Docs()) {
+  Result<Expression> e = Expression::Compile(text, kRoots);
+  if (!e.ok()) return e.status();
+  const json* roots[] = {&d.command, &d.state, &d.meta};
+  return e->Evaluate({roots, 3, d.now_ms});
+}
+
+// The value of `text`; fails the test on an error.
+json Value(std::string_view text, const Docs& d = Docs()) {
+  Result<json> r = Eval(text, d);
+  EXPECT_TRUE(r.ok()) << text << " -> " << r.status().ToString();
+  return r.ok() ? *r : json("<error>");
+}
+
+// The message of the runtime error of `text`; fails the test when it
+// compiles with an error or evaluates without one.
+std::string RuntimeError(std::string_view text, const Docs& d = Docs()) {
+  Result<Expression> e = Expression::Compile(text, kRoots);
+  EXPECT_TRUE(e.ok()) << text << " -> " << e.status().ToString();
+  if (!e.ok()) return "<compile error>";
+  const json* roots[] = {&d.command, &d.state, &d.meta};
+  Result<json> r = e->Evaluate({roots, 3, d.now_ms});
+  EXPECT_FALSE(r.ok()) << text << " -> " << (r.ok() ? r->dump() : "");
+  if (r.ok()) return "<no error>";
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  return r.status().message();
+}
+
+std::string CompileError(std::string_view text) {
+  Result<Expression> e = Expression::Compile(text, kRoots);
+  EXPECT_FALSE(e.ok()) << text;
+  if (e.ok()) return "<no error>";
+  EXPECT_TRUE(e.status().IsInvalidArgument()) << e.status().ToString();
+  return e.status().message();
+}
+
+// --- Literals ---------------------------------------------------------------
+
+TEST(ExpressionTest, EvaluatesLiterals) {
+  EXPECT_EQ(Value("42"), json(42));
+  EXPECT_TRUE(Value("42").is_number_integer());
+  EXPECT_EQ(Value("-7"), json(-7));
+  EXPECT_EQ(Value("2.5"), json(2.5));
+  EXPECT_TRUE(Value("2.0").is_number_float());
+  EXPECT_EQ(Value("1e3"), json(1000.0));
+  EXPECT_EQ(Value("2.5E-1"), json(0.25));
+  EXPECT_EQ(Value("9223372036854775807"), json(INT64_MAX));
+  EXPECT_EQ(Value("'single'"), json("single"));
+  EXPECT_EQ(Value("\"double\""), json("double"));
+  EXPECT_EQ(Value("true"), json(true));
+  EXPECT_EQ(Value("false"), json(false));
+  EXPECT_EQ(Value("null"), json(nullptr));
+  EXPECT_EQ(Value("[]"), json::array());
+  EXPECT_EQ(Value("[1, 'two', [3.5, null]]"),
+            json::parse(R"([1, "two", [3.5, null]])"));
+  EXPECT_EQ(Value("[command.quantity, command.missing]"),
+            json::parse("[3, null]"));
+}
+
+TEST(ExpressionTest, DecodesStringEscapes) {
+  EXPECT_EQ(Value(R"('a\\b')"), json("a\\b"));
+  EXPECT_EQ(Value(R"('it\'s')"), json("it's"));
+  EXPECT_EQ(Value(R"("say \"hi\"")"), json("say \"hi\""));
+  EXPECT_EQ(Value(R"('say "hi"')"), json("say \"hi\""));
+  EXPECT_EQ(Value(R"('line\nnext\tcol')"), json("line\nnext\tcol"));
+  EXPECT_EQ(Value(R"('caf\u00e9')"), json("caf\xC3\xA9"));
+  EXPECT_EQ(Value(R"('\u20AC')"), json("\xE2\x82\xAC"));
+  EXPECT_EQ(Value(R"('\ud83d\ude00')"), json("\xF0\x9F\x98\x80"));  // a pair
+  EXPECT_EQ(Value("'raw \xC3\xA9'"), json("raw \xC3\xA9"));
+}
+
+// --- Paths and null-safety ---------------------------------------------------
+
+TEST(ExpressionTest, ReadsFieldsIndexesAndQuotedNames) {
+  EXPECT_EQ(Value("command.orderId"), json("o-1"));
+  EXPECT_EQ(Value("command.customer.address.city"), json("Oslo"));
+  EXPECT_EQ(Value("command['key with space']"), json(7));
+  EXPECT_EQ(Value("command[\"customer\"].name"), json("Ann"));
+  EXPECT_EQ(Value("command.tags[0]"), json("a"));
+  EXPECT_EQ(Value("command.tags[1]"), json("b"));
+  EXPECT_EQ(Value("command"), Docs().command);
+  EXPECT_EQ(Value("(command.customer).address.city"), json("Oslo"));
+}
+
+TEST(ExpressionTest, ComputedIndexesAndPathsOfComputedValues) {
+  EXPECT_EQ(Value("command.tags[command.quantity - 2]"), json("b"));
+  EXPECT_EQ(Value("command[command.which]"), json("widget"));
+  EXPECT_EQ(Value("command[command.missing]"), json(nullptr));
+  EXPECT_EQ(Value("coalesce(state, command).customer.name"), json("Ann"));
+  EXPECT_EQ(Value("[10, 20, 30][1]"), json(20));
+  EXPECT_EQ(Value("[command.tags, 1][0][1]"), json("b"));
+  EXPECT_EQ(Value("[[command.quantity]][0][0]"), json(3));
+  EXPECT_EQ(RuntimeError("command.tags[command.flag]"),
+            "expected a field name (a string) or an array index (an "
+            "integer), found a boolean (command.flag)");
+}
+
+TEST(ExpressionTest, MissingFieldsAndFieldsOfNullAreNull) {
+  EXPECT_EQ(Value("command.missing"), json(nullptr));
+  EXPECT_EQ(Value("command.missing.deeper[3].still"), json(nullptr));
+  EXPECT_EQ(Value("command.none.x"), json(nullptr));
+  EXPECT_EQ(Value("command.tags[2]"), json(nullptr));
+  EXPECT_EQ(Value("command.tags[-1]"), json(nullptr));
+  EXPECT_EQ(Value("state"), json(nullptr));
+  EXPECT_EQ(Value("state.product"), json(nullptr));
+  EXPECT_EQ(Value("state == null"), json(true));
+  EXPECT_EQ(Value("command == null"), json(false));
+  EXPECT_EQ(Value("meta.partition"), json(nullptr));
+}
+
+TEST(ExpressionTest, NullRootPointerIsNull) {
+  Result<Expression> e =
+      Expression::Compile("state == null && meta.x == null", kRoots);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const json command = json::object();
+  const json* roots[] = {&command, nullptr, nullptr};
+  Result<bool> r = e->EvaluateBool({roots, 3, 0});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r);
+}
+
+TEST(ExpressionTest, FieldOfAScalarIsAnErrorNamingThePath) {
+  EXPECT_EQ(RuntimeError("command.quantity.x"),
+            "cannot access field 'x' of a number (command.quantity)");
+  EXPECT_EQ(RuntimeError("command.customer.name.first"),
+            "cannot access field 'first' of a string (command.customer.name)");
+  EXPECT_EQ(RuntimeError("command.flag.x"),
+            "cannot access field 'x' of a boolean (command.flag)");
+  EXPECT_EQ(RuntimeError("command.orderId[0]"),
+            "cannot take element [0] of a string (command.orderId)");
+  EXPECT_EQ(RuntimeError("command.tags.first"),
+            "cannot access field 'first' of an array (command.tags)");
+  EXPECT_EQ(RuntimeError("command[0]"),
+            "cannot take element [0] of an object (command)");
+  EXPECT_EQ(RuntimeError("command['customer'].name.x"),
+            "cannot access field 'x' of a string (command['customer'].name)");
+}
+
+TEST(ExpressionTest, TooFewRootValuesIsAnError) {
+  Result<Expression> e = Expression::Compile("meta.x", kRoots);
+  ASSERT_TRUE(e.ok());
+  const json command = json::object();
+  const json* roots[] = {&command};
+  Result<json> r = e->Evaluate({roots, 1, 0});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(
+      r.status().message(),
+      "the evaluation context supplies 1 root values, not this one (meta)");
+}
+
+// --- Operators
+// ----------------------------------------------------------------
+
+TEST(ExpressionTest, PrecedenceAndAssociativity) {
+  EXPECT_EQ(Value("1 + 2 * 3"), json(7));
+  EXPECT_EQ(Value("(1 + 2) * 3"), json(9));
+  EXPECT_EQ(Value("10 - 4 - 3"), json(3));  // left to right
+  EXPECT_EQ(Value("100 / 10 / 5"), json(2));
+  EXPECT_EQ(Value("2 * 3 % 4"), json(2));  // (2 * 3) % 4
+  EXPECT_EQ(Value("-2 * 3"), json(-6));
+  EXPECT_EQ(Value("- command.quantity * 2"), json(-6));
+  EXPECT_EQ(Value("--3"), json(3));
+  EXPECT_EQ(Value("1 + 2 < 4"), json(true));       // arithmetic before <
+  EXPECT_EQ(Value("1 < 2 == 2 < 3"), json(true));  // < before ==
+  EXPECT_EQ(Value("true || false && false"), json(true));  // && before ||
+  EXPECT_EQ(Value("(true || false) && false"), json(false));
+  EXPECT_EQ(Value("!false && false"), json(false));  // ! before &&
+  EXPECT_EQ(Value("!(false && false)"), json(true));
+  EXPECT_EQ(Value("!!true"), json(true));
+  EXPECT_EQ(Value("not true or true"), json(true));
+  EXPECT_EQ(Value("1 < 2 and 2 < 3"), json(true));
+  EXPECT_EQ(Value("false or not false"), json(true));
+}
+
+TEST(ExpressionTest, LogicalOperatorsShortCircuit) {
+  EXPECT_EQ(Value("false && 1 / 0 == 1"), json(false));
+  EXPECT_EQ(Value("true || 1 / 0 == 1"), json(true));
+  EXPECT_EQ(Value("state != null && state.quantity.x > 1"), json(false));
+  EXPECT_EQ(RuntimeError("true && 1 / 0 == 1"), "division by zero (1 / 0)");
+  EXPECT_EQ(RuntimeError("false || 1 / 0 == 1"), "division by zero (1 / 0)");
+}
+
+TEST(ExpressionTest, LogicalOperatorsRequireBooleans) {
+  EXPECT_EQ(RuntimeError("command.quantity && true"),
+            "expected a boolean, found a number (command.quantity)");
+  EXPECT_EQ(RuntimeError("true && command.orderId"),
+            "expected a boolean, found a string (command.orderId)");
+  EXPECT_EQ(RuntimeError("false || command.missing"),
+            "expected a boolean, found null (command.missing)");
+  EXPECT_EQ(RuntimeError("!command.tags"),
+            "expected a boolean, found an array (command.tags)");
+  EXPECT_EQ(RuntimeError("not (command.quantity + 1)"),
+            "expected a boolean, found a number (command.quantity + 1)");
+}
+
+TEST(ExpressionTest, EqualityIsDeepAndNumeric) {
+  EXPECT_EQ(Value("1 == 1.0"), json(true));
+  EXPECT_EQ(Value("command.quantity == 3.0"), json(true));
+  EXPECT_EQ(Value("command.quantity != 3"), json(false));
+  EXPECT_EQ(Value("'a' == 'a'"), json(true));
+  EXPECT_EQ(Value("'1' == 1"), json(false));
+  EXPECT_EQ(Value("true == 1"), json(false));
+  EXPECT_EQ(Value("null == null"), json(true));
+  EXPECT_EQ(Value("null == false"), json(false));
+  EXPECT_EQ(Value("command.none == null"), json(true));
+  EXPECT_EQ(Value("command.missing == command.none"), json(true));
+  EXPECT_EQ(Value("command.tags == ['a', 'b']"), json(true));
+  EXPECT_EQ(Value("command.tags == ['b', 'a']"), json(false));
+  EXPECT_EQ(Value("[1, [2, 3]] == [1.0, [2.0, 3]]"), json(true));
+  EXPECT_EQ(Value("command.customer == command.customer"), json(true));
+  Docs d;
+  d.state = json::parse(
+      R"({"customer": {"address": {"city": "Oslo"}, "name": "Ann"}})");
+  EXPECT_EQ(Value("state.customer == command.customer", d), json(true));
+  d.state["customer"]["address"]["city"] = "Bergen";
+  EXPECT_EQ(Value("state.customer != command.customer", d), json(true));
+}
+
+TEST(ExpressionTest, OrderingComparesNumbersAndStrings) {
+  EXPECT_EQ(Value("1 < 2"), json(true));
+  EXPECT_EQ(Value("2 <= 2"), json(true));
+  EXPECT_EQ(Value("3 > 2.5"), json(true));
+  EXPECT_EQ(Value("2.5 >= 3"), json(false));
+  EXPECT_EQ(Value("9223372036854775807 > 9223372036854775806"), json(true));
+  EXPECT_EQ(Value("'abc' < 'abd'"), json(true));
+  EXPECT_EQ(Value("'B' < 'a'"), json(true));  // bytewise, not by locale
+  EXPECT_EQ(Value("'z' < '\\u00e9'"), json(true));
+  EXPECT_EQ(Value("'' < 'a'"), json(true));
+  EXPECT_EQ(Value("command.big > 1"), json(true));  // an unsigned above INT64
+}
+
+TEST(ExpressionTest, OrderingWithNullIsFalse) {
+  EXPECT_EQ(Value("null < 1"), json(false));
+  EXPECT_EQ(Value("null >= 1"), json(false));
+  EXPECT_EQ(Value("1 > null"), json(false));
+  EXPECT_EQ(Value("null <= null"), json(false));
+  EXPECT_EQ(Value("state.balance < 0"), json(false));
+  EXPECT_EQ(Value("state.balance >= 0"), json(false));
+  EXPECT_EQ(Value("'a' > command.missing"), json(false));
+}
+
+TEST(ExpressionTest, OrderingOtherMixesIsAnError) {
+  EXPECT_EQ(RuntimeError("'a' < 1"),
+            "'<' expects two numbers or two strings, found a string and a "
+            "number ('a' < 1)");
+  EXPECT_EQ(RuntimeError("true >= false"),
+            "'>=' expects two numbers or two strings, found a boolean and a "
+            "boolean (true >= false)");
+  EXPECT_EQ(RuntimeError("command.tags > 1"),
+            "'>' expects two numbers or two strings, found an array and a "
+            "number (command.tags > 1)");
+}
+
+TEST(ExpressionTest, IntegerArithmeticStaysInteger) {
+  EXPECT_EQ(Value("1 + 2"), json(3));
+  EXPECT_TRUE(Value("1 + 2").is_number_integer());
+  EXPECT_TRUE(Value("command.quantity + 1").is_number_integer());
+  EXPECT_EQ(Value("command.quantity + 1"), json(4));
+  EXPECT_EQ(Value("7 - 10"), json(-3));
+  EXPECT_EQ(Value("6 * 7"), json(42));
+  EXPECT_EQ(Value("7 / 2"), json(3));    // truncates
+  EXPECT_EQ(Value("-7 / 2"), json(-3));  // toward zero
+  EXPECT_EQ(Value("7 % 3"), json(1));
+  EXPECT_EQ(Value("-7 % 3"), json(-1));  // sign of the dividend
+  EXPECT_EQ(Value("(-9223372036854775807 - 1) % -1"), json(0));
+  EXPECT_EQ(Value("-9223372036854775807 - 1"), json(INT64_MIN));
+}
+
+TEST(ExpressionTest, AnyDecimalMakesDecimalArithmetic) {
+  EXPECT_EQ(Value("1 + 2.0"), json(3.0));
+  EXPECT_TRUE(Value("1 + 2.0").is_number_float());
+  EXPECT_EQ(Value("7.0 / 2"), json(3.5));
+  EXPECT_EQ(Value("command.price * command.quantity"), json(7.5));
+  EXPECT_EQ(Value("7 % 2.5"), json(2.0));
+  EXPECT_EQ(Value("-command.price"), json(-2.5));
+  EXPECT_TRUE(Value("command.big + 1").is_number_float());
+}
+
+TEST(ExpressionTest, IntegerOverflowIsAnError) {
+  EXPECT_EQ(RuntimeError("9223372036854775807 + 1"),
+            "integer overflow (9223372036854775807 + 1)");
+  EXPECT_EQ(RuntimeError("-9223372036854775807 - 2"),
+            "integer overflow (-9223372036854775807 - 2)");
+  EXPECT_EQ(RuntimeError("4611686018427387904 * 2"),
+            "integer overflow (4611686018427387904 * 2)");
+  EXPECT_EQ(RuntimeError("(-9223372036854775807 - 1) / -1"),
+            "integer overflow ((-9223372036854775807 - 1) / -1)");
+  EXPECT_EQ(RuntimeError("-(-9223372036854775807 - 1)"),
+            "integer overflow (-(-9223372036854775807 - 1))");
+  EXPECT_EQ(RuntimeError("abs(-9223372036854775807 - 1)"),
+            "integer overflow (abs(-9223372036854775807 - 1))");
+  EXPECT_EQ(RuntimeError("1e308 * 10"),
+            "the result is too large for a decimal (1e308 * 10)");
+}
+
+TEST(ExpressionTest, DivisionByZeroIsAnError) {
+  EXPECT_EQ(RuntimeError("1 / 0"), "division by zero (1 / 0)");
+  EXPECT_EQ(RuntimeError("1 % 0"), "division by zero (1 % 0)");
+  EXPECT_EQ(RuntimeError("1.5 / 0"), "division by zero (1.5 / 0)");
+  EXPECT_EQ(RuntimeError("1 / 0.0"), "division by zero (1 / 0.0)");
+  EXPECT_EQ(RuntimeError("1.5 % 0.0"), "division by zero (1.5 % 0.0)");
+  EXPECT_EQ(RuntimeError("10 + command.quantity / (command.quantity - 3)"),
+            "division by zero (command.quantity / (command.quantity - 3))");
+}
+
+TEST(ExpressionTest, PlusConcatenatesStrings) {
+  EXPECT_EQ(Value("'a' + 'b'"), json("ab"));
+  EXPECT_EQ(Value("command.orderId + '-' + command.product"),
+            json("o-1-widget"));
+  EXPECT_EQ(Value("'' + ''"), json(""));
+  EXPECT_EQ(RuntimeError("'a' + 1"),
+            "'+' expects two numbers or two strings, found a string and a "
+            "number ('a' + 1)");
+  EXPECT_EQ(RuntimeError("command.missing + 1"),
+            "'+' expects two numbers or two strings, found null and a number "
+            "(command.missing + 1)");
+  EXPECT_EQ(RuntimeError("'a' - 'b'"),
+            "'-' expects two numbers, found a string and a string ('a' - 'b')");
+  EXPECT_EQ(RuntimeError("[1] * 2"),
+            "'*' expects two numbers, found an array and a number ([1] * 2)");
+  EXPECT_EQ(RuntimeError("-command.orderId"),
+            "'-' expects a number, found a string (command.orderId)");
+}
+
+// --- Functions
+// ----------------------------------------------------------------
+
+TEST(ExpressionTest, ExistsAndCoalesce) {
+  EXPECT_EQ(Value("exists(command.orderId)"), json(true));
+  EXPECT_EQ(Value("exists(command.none)"), json(false));
+  EXPECT_EQ(Value("exists(command.missing)"), json(false));
+  EXPECT_EQ(Value("exists(false)"), json(true));
+  EXPECT_EQ(Value("coalesce(state.orders, 0) + 1"), json(1));
+  EXPECT_EQ(Value("coalesce(command.missing, command.none, 'x', 'y')"),
+            json("x"));
+  EXPECT_EQ(Value("coalesce(command.quantity, 0)"), json(3));
+  EXPECT_EQ(Value("coalesce(command.missing)"), json(nullptr));
+  EXPECT_EQ(Value("coalesce(1, 1 / 0)"), json(1));  // lazy
+  EXPECT_EQ(Value("coalesce(state, command).orderId"), json("o-1"));
+}
+
+TEST(ExpressionTest, LenCountsCodePointsAndElements) {
+  EXPECT_EQ(Value("len('')"), json(0));
+  EXPECT_EQ(Value("len('abc')"), json(3));
+  EXPECT_EQ(Value("len('h\\u00e9llo')"), json(5));
+  EXPECT_EQ(Value("len('\\ud83d\\ude00!')"), json(2));
+  EXPECT_EQ(Value("len(command.tags)"), json(2));
+  EXPECT_EQ(Value("len(command.customer)"), json(2));
+  EXPECT_EQ(Value("len([])"), json(0));
+  EXPECT_EQ(RuntimeError("len(command.quantity)"),
+            "len() expects a string, an array or an object, found a number "
+            "(command.quantity)");
+  EXPECT_EQ(RuntimeError("len(command.missing)"),
+            "len() expects a string, an array or an object, found null "
+            "(command.missing)");
+}
+
+TEST(ExpressionTest, LowerAndUpperChangeAsciiLetters) {
+  EXPECT_EQ(Value("lower('MiXeD 123')"), json("mixed 123"));
+  EXPECT_EQ(Value("upper(command.product)"), json("WIDGET"));
+  EXPECT_EQ(Value("upper('caf\\u00e9')"), json("CAF\xC3\xA9"));
+  EXPECT_EQ(RuntimeError("lower(1)"),
+            "lower() expects a string, found a number (1)");
+  EXPECT_EQ(RuntimeError("upper(null)"),
+            "upper() expects a string, found null (null)");
+}
+
+TEST(ExpressionTest, StringRendersCompactJson) {
+  EXPECT_EQ(Value("string('as is')"), json("as is"));
+  EXPECT_EQ(Value("string(3)"), json("3"));
+  EXPECT_EQ(Value("string(2.5)"), json("2.5"));
+  EXPECT_EQ(Value("string(true)"), json("true"));
+  EXPECT_EQ(Value("string(null)"), json("null"));
+  EXPECT_EQ(Value("string(command.tags)"), json(R"(["a","b"])"));
+  EXPECT_EQ(Value("string(command.customer.address)"),
+            json(R"({"city":"Oslo"})"));
+  EXPECT_EQ(Value("'#' + string(command.quantity)"), json("#3"));
+}
+
+TEST(ExpressionTest, NumberParsesStringsAndKeepsNumbers) {
+  EXPECT_EQ(Value("number('42')"), json(42));
+  EXPECT_TRUE(Value("number('42')").is_number_integer());
+  EXPECT_EQ(Value("number('-7')"), json(-7));
+  EXPECT_EQ(Value("number('2.5')"), json(2.5));
+  EXPECT_EQ(Value("number('1e3')"), json(1000.0));
+  EXPECT_EQ(Value("number(command.quantity)"), json(3));
+  EXPECT_EQ(Value("number(2.5)"), json(2.5));
+  EXPECT_EQ(Value("number('99999999999999999999')"), json(1e20));
+  EXPECT_EQ(RuntimeError("number('abc')"),
+            "number() cannot convert \"abc\" to a number ('abc')");
+  EXPECT_EQ(RuntimeError("number('')"),
+            "number() cannot convert \"\" to a number ('')");
+  EXPECT_EQ(RuntimeError("number(' 1')"),
+            "number() cannot convert \" 1\" to a number (' 1')");
+  EXPECT_EQ(RuntimeError("number('12abc')"),
+            "number() cannot convert \"12abc\" to a number ('12abc')");
+  EXPECT_EQ(RuntimeError("number('inf')"),
+            "number() cannot convert \"inf\" to a number ('inf')");
+  EXPECT_EQ(RuntimeError("number(true)"),
+            "number() expects a string or a number, found a boolean (true)");
+  EXPECT_EQ(
+      RuntimeError("number(command.missing)"),
+      "number() expects a string or a number, found null (command.missing)");
+}
+
+TEST(ExpressionTest, ContainsLooksInArraysStringsAndObjects) {
+  EXPECT_EQ(Value("contains(command.tags, 'a')"), json(true));
+  EXPECT_EQ(Value("contains(command.tags, 'c')"), json(false));
+  EXPECT_EQ(Value("contains([1, 2], 2.0)"), json(true));
+  EXPECT_EQ(Value("contains([[1], null], [1])"), json(true));
+  EXPECT_EQ(Value("contains(['NEW', 'PAID'], 'PAID')"), json(true));
+  EXPECT_EQ(Value("contains(command.orderId, '-')"), json(true));
+  EXPECT_EQ(Value("contains('abc', '')"), json(true));
+  EXPECT_EQ(Value("contains('abc', 'x')"), json(false));
+  EXPECT_EQ(Value("contains(command.customer, 'name')"), json(true));
+  EXPECT_EQ(Value("contains(command.customer, 'age')"), json(false));
+  EXPECT_EQ(RuntimeError("contains(command.quantity, 3)"),
+            "contains() expects an array, a string or an object, found a "
+            "number (command.quantity)");
+  EXPECT_EQ(RuntimeError("contains('abc', 1)"),
+            "contains() expects a string to look for in a string, found a "
+            "number (1)");
+  EXPECT_EQ(RuntimeError("contains(state.tags, 'a')"),
+            "contains() expects an array, a string or an object, found null "
+            "(state.tags)");
+}
+
+TEST(ExpressionTest, StartsWith) {
+  EXPECT_EQ(Value("starts_with(command.orderId, 'o-')"), json(true));
+  EXPECT_EQ(Value("starts_with(command.orderId, 'x')"), json(false));
+  EXPECT_EQ(Value("starts_with('a', '')"), json(true));
+  EXPECT_EQ(Value("starts_with('a', 'ab')"), json(false));
+  EXPECT_EQ(RuntimeError("starts_with(1, 'a')"),
+            "starts_with() expects a string, found a number (1)");
+  EXPECT_EQ(RuntimeError("starts_with('a', command.missing)"),
+            "starts_with() expects a string, found null (command.missing)");
+}
+
+TEST(ExpressionTest, AbsMinMax) {
+  EXPECT_EQ(Value("abs(-3)"), json(3));
+  EXPECT_EQ(Value("abs(3)"), json(3));
+  EXPECT_EQ(Value("abs(-2.5)"), json(2.5));
+  EXPECT_EQ(RuntimeError("abs('x')"),
+            "abs() expects a number, found a string ('x')");
+  EXPECT_EQ(Value("min(3, 2.5)"), json(2.5));
+  EXPECT_EQ(Value("max(3, 2.5)"), json(3));
+  EXPECT_EQ(Value("min(command.quantity, 10)"), json(3));
+  EXPECT_EQ(Value("max('apple', 'pear')"), json("pear"));
+  EXPECT_EQ(Value("min(-1, -1.0)"), json(-1));
+  EXPECT_TRUE(Value("min(1, 1.0)").is_number_integer());  // ties keep the first
+  EXPECT_EQ(RuntimeError("min(1, 'a')"),
+            "min() expects two numbers or two strings, found a number and a "
+            "string (min(1, 'a'))");
+  EXPECT_EQ(RuntimeError("max(state.total, 1)"),
+            "max() expects two numbers or two strings, found null and a number "
+            "(max(state.total, 1))");
+}
+
+TEST(ExpressionTest, NowIsTheContextTimestamp) {
+  Docs d;
+  d.now_ms = 1234;
+  EXPECT_EQ(Value("now()", d), json(1234));
+  EXPECT_EQ(Value("now() - 1000", d), json(234));
+  Result<Expression> e = Expression::Compile("now() > 0", kRoots);
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE(e->UsesNow());
+  EXPECT_FALSE(Expression::Compile("1", kRoots)->UsesNow());
+}
+
+// --- Compile errors
+// -------------------------------------------------------------
+
+TEST(ExpressionTest, UnknownNameSuggestsTheClosestRoot) {
+  EXPECT_EQ(CompileError("comand.orderId"),
+            "at column 1: unknown name 'comand' (did you mean 'command'?); "
+            "names here: command, state, meta");
+  EXPECT_EQ(CompileError("command.quantity > 0 && stat == null"),
+            "at column 25: unknown name 'stat' (did you mean 'state'?); names "
+            "here: command, state, meta");
+  EXPECT_EQ(CompileError("Null"),
+            "at column 1: unknown name 'Null' (did you mean 'null'?); names "
+            "here: command, state, meta");
+  EXPECT_EQ(CompileError("  event.product"),
+            "at column 3: unknown name 'event'; names here: command, state, "
+            "meta");
+  EXPECT_EQ(CompileError("len"),
+            "at column 1: 'len' is a function: call it as len(...)");
+  Result<Expression> none = Expression::Compile("x", {});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().message(),
+            "at column 1: unknown name 'x'; names here: none");
+}
+
+TEST(ExpressionTest, UnknownFunctionAndWrongArity) {
+  EXPECT_EQ(CompileError("lenght(command.tags)"),
+            "at column 1: unknown function 'lenght' (did you mean 'len'?); "
+            "functions: exists, coalesce, len, lower, upper, string, number, "
+            "contains, starts_with, abs, min, max, now");
+  EXPECT_THAT(CompileError("1 + startswith('a', 'b')"),
+              StartsWith("at column 5: unknown function 'startswith' (did you "
+                         "mean 'starts_with'?)"));
+  EXPECT_EQ(CompileError("len(1, 2)"),
+            "at column 1: len() takes 1 argument, found 2");
+  EXPECT_EQ(CompileError("1 + len()"),
+            "at column 5: len() takes 1 argument, found 0");
+  EXPECT_EQ(CompileError("coalesce()"),
+            "at column 1: coalesce() takes at least 1 argument, found 0");
+  EXPECT_EQ(CompileError("now(1)"),
+            "at column 1: now() takes 0 arguments, found 1");
+  EXPECT_EQ(CompileError("min(1)"),
+            "at column 1: min() takes 2 arguments, found 1");
+  EXPECT_EQ(CompileError("len(1 2)"),
+            "at column 7: expected ',' or ')' in the call of len() at column "
+            "1, found '2'");
+}
+
+TEST(ExpressionTest, SyntaxErrorsSayWhatWasExpectedAndWhere) {
+  EXPECT_EQ(CompileError(""),
+            "at column 1: expected an expression, found the end of the text");
+  EXPECT_EQ(CompileError("1 +"),
+            "at column 4: expected an expression, found the end of the text");
+  EXPECT_EQ(CompileError("(1 + 2"),
+            "at column 7: expected ')' to close the '(' at column 1, found "
+            "the end of the text");
+  EXPECT_EQ(CompileError("command.tags[0"),
+            "at column 15: expected ']' to close the '[' at column 13, found "
+            "the end of the text");
+  EXPECT_EQ(CompileError("[1, 2"),
+            "at column 6: expected ',' or ']' in the array opened at column "
+            "1, found the end of the text");
+  EXPECT_EQ(CompileError("1 2"),
+            "at column 3: expected an operator or the end of the expression, "
+            "found '2'");
+  EXPECT_EQ(CompileError("command.quantity = 1"),
+            "at column 18: expected an operator, found '=' (did you mean "
+            "'=='?)");
+  EXPECT_EQ(
+      CompileError("true & false"),
+      "at column 6: expected an operator, found '&' (did you mean '&&'?)");
+  EXPECT_EQ(
+      CompileError("true | false"),
+      "at column 6: expected an operator, found '|' (did you mean '||'?)");
+  EXPECT_EQ(CompileError("1 # 2"), "at column 3: unexpected character '#'");
+  EXPECT_EQ(CompileError("1 \xE2\x82\xAC 2"),
+            "at column 3: unexpected character '\xE2\x82\xAC'");
+  EXPECT_EQ(CompileError("1 \x01"),
+            "at column 3: unexpected character '\\x01'");
+  EXPECT_EQ(CompileError("1 \xFF"),
+            "at column 3: unexpected character '\\xFF'");
+  EXPECT_EQ(CompileError("command."),
+            "at column 9: expected a field name after '.' (write [\"...\"] "
+            "for a name that is not an identifier), found the end of the text");
+  EXPECT_EQ(CompileError("command.tags.0"),
+            "at column 14: expected a field name after '.' (write [0] for an "
+            "array element), found '0'");
+  EXPECT_EQ(CompileError("command[1.5]"),
+            "at column 9: expected a field name (a string) or an array index "
+            "(an integer) between [ and ], found a number");
+  EXPECT_EQ(CompileError("1 && and"),
+            "at column 6: expected an expression, found 'and'");
+  EXPECT_EQ(CompileError("{1}"),
+            "at column 1: expected an expression, found '{'");
+}
+
+TEST(ExpressionTest, ComparisonsDoNotChain) {
+  EXPECT_EQ(CompileError("1 < 2 < 3"),
+            "at column 7: expected an operator other than '<': comparisons do "
+            "not chain; write 'a < b && b < c'");
+  EXPECT_EQ(CompileError("1 == 1 == true"),
+            "at column 8: expected an operator other than '==': equality "
+            "comparisons do not chain; use parentheses or &&");
+  EXPECT_EQ(Value("(1 == 1) == true"), json(true));
+}
+
+TEST(ExpressionTest, LiteralErrors) {
+  EXPECT_EQ(CompileError("99999999999999999999"),
+            "at column 1: the integer 99999999999999999999 does not fit in 64 "
+            "bits (at most 9223372036854775807); write a decimal such as 1e20 "
+            "for larger numbers");
+  EXPECT_EQ(CompileError("1e999"),
+            "at column 1: the number 1e999 is out of range for a decimal");
+  EXPECT_EQ(CompileError("1 + 12abc"),
+            "at column 7: expected an operator after the number 12, found 'a'");
+  EXPECT_EQ(CompileError("1e"),
+            "at column 3: expected the digits of an exponent, found the end "
+            "of the text");
+  EXPECT_EQ(CompileError("'abc"),
+            "at column 1: unterminated string: expected a closing ' before "
+            "the end of the text");
+  EXPECT_EQ(CompileError("1 == \"abc\\\""),
+            "at column 6: unterminated string: expected a closing \" before "
+            "the end of the text");
+  EXPECT_THAT(CompileError("'a\\qb'"),
+              StartsWith("at column 3: unknown escape '\\q'"));
+  EXPECT_EQ(CompileError("'\\u12G4'"),
+            "at column 6: expected 4 hex digits after \\u, found 'G'");
+  EXPECT_THAT(CompileError("'\\ud800'"),
+              StartsWith("at column 2: a \\u escape of a high surrogate"));
+  EXPECT_THAT(CompileError("'\\udc00'"),
+              StartsWith("at column 2: a \\u escape of a low surrogate"));
+}
+
+TEST(ExpressionTest, RejectsExcessiveNesting) {
+  std::string parens = std::string(100, '(') + "1" + std::string(100, ')');
+  EXPECT_THAT(CompileError(parens), HasSubstr("nested too deeply"));
+  std::string chain = "1";
+  for (int i = 0; i < 300; ++i) chain += " + 1";
+  EXPECT_THAT(CompileError(chain), HasSubstr("nested too deeply"));
+  std::string bangs = std::string(100, '!') + "true";
+  EXPECT_THAT(CompileError(bangs), HasSubstr("nested too deeply"));
+  // Realistic depths are fine.
+  std::string ok = std::string(30, '(') + "1" + std::string(30, ')');
+  EXPECT_EQ(Value(ok), json(1));
+}
+
+TEST(ExpressionTest, RejectsRootNamesThatAreNotIdentifiers) {
+  Result<Expression> e = Expression::Compile("1", {"ok", "not-ok"});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().message(), "root name 'not-ok' is not an identifier");
+}
+
+// --- Runtime errors name the sub-expression
+// ------------------------------------
+
+TEST(ExpressionTest, RuntimeErrorsNameTheFailingSubExpression) {
+  EXPECT_EQ(
+      RuntimeError(
+          "command.quantity > 0 && command.quantity + command.orderId > 0"),
+      "'+' expects two numbers or two strings, found a number and a "
+      "string (command.quantity + command.orderId)");
+  EXPECT_EQ(RuntimeError("((command.orderId * 2)) > 1"),
+            "'*' expects two numbers, found a string and a number "
+            "(command.orderId * 2)");
+  EXPECT_EQ(RuntimeError("len(-(5))"),
+            "len() expects a string, an array or an object, found a number "
+            "(-(5))");
+  EXPECT_EQ(RuntimeError("coalesce(state.x, len(  command.quantity  ))"),
+            "len() expects a string, an array or an object, found a number "
+            "(command.quantity)");
+}
+
+TEST(ExpressionTest, EvaluateBoolRequiresABoolean) {
+  Result<Expression> e = Expression::Compile("command.quantity", kRoots);
+  ASSERT_TRUE(e.ok());
+  Docs d;
+  const json* roots[] = {&d.command, &d.state, &d.meta};
+  Result<bool> r = e->EvaluateBool({roots, 3, 0});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_EQ(r.status().message(),
+            "expected a boolean, found a number (command.quantity)");
+
+  Result<Expression> cond = Expression::Compile(
+      "command.quantity > 0 && exists(command.product)", kRoots);
+  ASSERT_TRUE(cond.ok());
+  Result<bool> yes = cond->EvaluateBool({roots, 3, 0});
+  ASSERT_TRUE(yes.ok());
+  EXPECT_TRUE(*yes);
+  d.command["quantity"] = 0;
+  Result<bool> no = cond->EvaluateBool({roots, 3, 0});
+  ASSERT_TRUE(no.ok());
+  EXPECT_FALSE(*no);
+}
+
+// --- Introspection and value semantics
+// -----------------------------------------
+
+TEST(ExpressionTest, SinglePathIsCanonical) {
+  auto path = [](std::string_view text) {
+    Result<Expression> e = Expression::Compile(text, kRoots);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return e.ok() ? e->SinglePath() : std::nullopt;
+  };
+  EXPECT_EQ(path("command.product"), "command.product");
+  EXPECT_EQ(path(" command [ 'product' ] "), "command.product");
+  EXPECT_EQ(path("command['order id'][0].x"), "command[\"order id\"][0].x");
+  EXPECT_EQ(path("state"), "state");
+  EXPECT_EQ(path("(meta.key)"), "meta.key");
+  EXPECT_EQ(path("command.x + 1"), std::nullopt);
+  EXPECT_EQ(path("coalesce(state, command).x"), std::nullopt);
+  EXPECT_EQ(path("'literal'"), std::nullopt);
+}
+
+TEST(ExpressionTest, ReportsWhichRootsItUses) {
+  Result<Expression> e =
+      Expression::Compile("state == null && meta.x == 1", kRoots);
+  ASSERT_TRUE(e.ok());
+  EXPECT_FALSE(e->UsesRoot(0));
+  EXPECT_TRUE(e->UsesRoot(1));
+  EXPECT_TRUE(e->UsesRoot(2));
+  EXPECT_FALSE(e->UsesRoot(3));
+  EXPECT_EQ(e->text(), "state == null && meta.x == 1");
+}
+
+TEST(ExpressionTest, DefaultIsNullAndCopiesShareTheProgram) {
+  Expression empty;
+  EXPECT_EQ(empty.text(), "null");
+  Result<json> r = empty.Evaluate({});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, json(nullptr));
+
+  Result<Expression> e = Expression::Compile("command.quantity * 2", kRoots);
+  ASSERT_TRUE(e.ok());
+  Expression copy = *e;
+  Expression moved = std::move(copy);
+  Docs d;
+  const json* roots[] = {&d.command, &d.state, &d.meta};
+  EXPECT_EQ(*moved.Evaluate({roots, 3, 0}), json(6));
+  EXPECT_EQ(*e->Evaluate({roots, 3, 0}), json(6));
+}
+
+TEST(ExpressionTest, EvaluationDoesNotChangeTheDocuments) {
+  Docs d;
+  const json before = d.command;
+  Result<Expression> e = Expression::Compile(
+      "coalesce(command.missing, command.customer).address.city + "
+      "string(command.tags)",
+      kRoots);
+  ASSERT_TRUE(e.ok());
+  const json* roots[] = {&d.command, &d.state, &d.meta};
+  EXPECT_EQ(*e->Evaluate({roots, 3, 0}), json(R"(Oslo["a","b"])"));
+  EXPECT_EQ(d.command, before);
+}
+
+TEST(ExpressionTest, OneExpressionEvaluatesFromFourThreads) {
+  Result<Expression> e = Expression::Compile(
+      "coalesce(state.orders, 0) + command.quantity * 2 + len(command.name)",
+      kRoots);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const Expression& expr = *e;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&expr, &failures, t] {
+      for (int i = 0; i < 20000; ++i) {
+        json command = {{"quantity", i}, {"name", std::string(t, 'x')}};
+        json state = i % 2 == 0 ? json(nullptr) : json{{"orders", t}};
+        const json meta;
+        const json* roots[] = {&command, &state, &meta};
+        Result<json> r = expr.Evaluate({roots, 3, 0});
+        int64_t expected = (i % 2 == 0 ? 0 : t) + int64_t{i} * 2 + t;
+        if (!r.ok() || *r != json(expected)) failures.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
+}  // namespace kcqrs::topology
