@@ -145,6 +145,23 @@ class Engine::Impl {
     return Status::OK();
   }
 
+  EngineStats stats() const {
+    std::lock_guard<std::mutex> l(mu_);
+    EngineStats out;
+    for (const auto& t : threads_) {
+      const engine::StreamThreadStats& s = t->stats();
+      out.records_processed += s.records_processed;
+      out.dead_letters += s.dead_letters;
+      out.commits += s.commits;
+      out.aborts += s.aborts;
+      out.restored_records += s.restored_records;
+      out.rebalances += s.rebalances;
+      out.running_tasks += s.running_tasks;
+      out.restoring_tasks += s.restoring_tasks;
+    }
+    return out;
+  }
+
   std::shared_ptr<const ReadOnlyKeyValueStore> GetStore(const std::string& name) const {
     std::lock_guard<std::mutex> l(mu_);
     return registry_ ? registry_->View(name) : nullptr;
@@ -245,7 +262,7 @@ class Engine::Impl {
       c.index = i;
       c.options = options_;
       c.bootstrap_servers = bootstrap_;
-      c.transactional_id = options_.application.id + "-" + *instance + "-" + std::to_string(i);
+      c.member_id = options_.application.id + "-" + *instance + "-" + std::to_string(i);
       c.topology = topology;
       c.rocksdb = rocksdb;
       c.registry = registry_.get();
@@ -348,6 +365,7 @@ Status Engine::Validate(const EngineOptions& options) {
 void Engine::Stop() { impl_->Stop(); }
 bool Engine::ready() const { return impl_->ready(); }
 Status Engine::health() const { return impl_->health(); }
+EngineStats Engine::stats() const { return impl_->stats(); }
 std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string& name) const {
   return impl_->GetStore(name);
 }

@@ -110,7 +110,7 @@ Status StreamThread::CreateClients() {
   pp["enable.idempotence"] = "true";
   pp["linger.ms"] = "5";
   if (exactly_once()) {
-    pp["transactional.id"] = config_.transactional_id;
+    pp["transactional.id"] = config_.member_id;
     // A crashed instance's open transaction blocks read_committed readers
     // until it times out; keep that short.
     if (!pp.count("transaction.timeout.ms")) pp["transaction.timeout.ms"] = "10000";
@@ -137,6 +137,10 @@ Status StreamThread::CreateClients() {
   cp["auto.offset.reset"] = "earliest";
   cp["isolation.level"] = "read_committed";
   cp["partition.assignment.strategy"] = "range";
+  if (!cp.count("group.instance.id")) cp["group.instance.id"] = config_.member_id;
+  // How long a vanished instance keeps its partitions (librdkafka's
+  // default is 45 s).
+  if (!cp.count("session.timeout.ms")) cp["session.timeout.ms"] = "10000";
   auto consumer = kafka::Consumer::Create(cp);
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(consumer).value();
@@ -148,6 +152,9 @@ Status StreamThread::CreateClients() {
   rp["auto.offset.reset"] = "earliest";
   rp["isolation.level"] = "read_committed";
   rp["enable.partition.eof"] = "true";
+  // Restore reads to the end and stops: do not let the broker hold an
+  // empty fetch for the default 500 ms at every task.
+  rp["fetch.wait.max.ms"] = "10";
   auto restore = kafka::Consumer::Create(rp);
   if (!restore.ok()) return restore.status();
   restore_consumer_ = std::move(restore).value();

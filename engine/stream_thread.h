@@ -50,7 +50,12 @@ struct StreamThreadConfig {
   int index = 0;
   EngineOptions options;
   std::string bootstrap_servers;
-  std::string transactional_id;  // under exactly-once
+  // "<application.id>-<instance>-<thread>", stable across restarts of this
+  // state directory: the transactional id under exactly-once, and the static
+  // group membership id (group.instance.id), so that a restart after kill -9
+  // takes over its partitions at once instead of waiting for the dead
+  // member's session to expire.
+  std::string member_id;
   std::shared_ptr<const CompiledTopology> topology;
   std::shared_ptr<state::RocksDbEnv> rocksdb;
   StoreRegistry* registry = nullptr;  // not owned; outlives the thread

@@ -1,12 +1,11 @@
 #include "engine/lua/json_bridge.h"
 
-#include <lua.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <lua.hpp>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -82,8 +81,9 @@ class ToJsonConverter {
         }
         const double d = lua_tonumber(L_, index);
         if (!std::isfinite(d)) {
-          return Fail(std::isnan(d) ? "is NaN, which JSON cannot represent"
-                                    : "is infinite, which JSON cannot represent");
+          return Fail(std::isnan(d)
+                          ? "is NaN, which JSON cannot represent"
+                          : "is infinite, which JSON cannot represent");
         }
         *out = d;
         return true;
@@ -92,14 +92,16 @@ class ToJsonConverter {
         std::size_t size = 0;
         // A string value: lua_tolstring neither converts nor allocates.
         const char* data = lua_tolstring(L_, index, &size);
-        if (!IsValidUtf8(data, size)) return Fail("is a string that is not valid UTF-8");
+        if (!IsValidUtf8(data, size))
+          return Fail("is a string that is not valid UTF-8");
         *out = std::string(data, size);
         return true;
       }
       case LUA_TTABLE:
         return ConvertTable(index, out, depth);
       default:
-        return Fail(std::string("is a ") + lua_typename(L_, lua_type(L_, index)) +
+        return Fail(std::string("is a ") +
+                    lua_typename(L_, lua_type(L_, index)) +
                     ", which JSON cannot represent");
     }
   }
@@ -124,7 +126,8 @@ class ToJsonConverter {
     if (std::find(open_.begin(), open_.end(), self) != open_.end()) {
       return Fail("is a table that contains itself (a cycle)");
     }
-    if (lua_checkstack(L_, 4) == 0) return Fail("nests too deep for the Lua stack");
+    if (lua_checkstack(L_, 4) == 0)
+      return Fail("nests too deep for the Lua stack");
     bool marked = false;
     if (lua_getmetatable(L_, index) != 0) {
       marked = lua_rawequal(L_, -1, array_mt_) != 0;
@@ -153,10 +156,12 @@ class ToJsonConverter {
         what += lua_typename(L_, type);
         if (type == LUA_TNUMBER) {
           char number[40];
-          std::snprintf(number, sizeof(number), " (%.17g)", lua_tonumber(L_, -2));
+          std::snprintf(number, sizeof(number), " (%.17g)",
+                        lua_tonumber(L_, -2));
           what += number;
         }
-        what += "; JSON keys are strings (integer keys are turned into strings)";
+        what +=
+            "; JSON keys are strings (integer keys are turned into strings)";
         lua_pop(L_, 2);
         return Fail(std::move(what));
       }
@@ -170,7 +175,8 @@ class ToJsonConverter {
       ok = true;
     } else if (others == 0 &&
                static_cast<std::uint64_t>(max_index) - positive <=
-                   std::max<std::size_t>(positive, marked ? kMaxArrayHoles : 0)) {
+                   std::max<std::size_t>(positive,
+                                         marked ? kMaxArrayHoles : 0)) {
       ok = ConvertArray(index, max_index, out, depth);
     } else {
       ok = ConvertObject(index, out, depth);
@@ -233,7 +239,8 @@ class ToJsonConverter {
   }
 
   std::string SegmentOfKeyOnTop() const {
-    if (lua_type(L_, -1) != LUA_TSTRING) return IndexSegment(lua_tointeger(L_, -1));
+    if (lua_type(L_, -1) != LUA_TSTRING)
+      return IndexSegment(lua_tointeger(L_, -1));
     std::size_t size = 0;
     const char* data = lua_tolstring(L_, -1, &size);
     return KeySegment(std::string_view(data, size));
@@ -241,9 +248,9 @@ class ToJsonConverter {
 
   lua_State* L_;
   int array_mt_;
-  std::vector<const void*> open_;    // tables being converted, outermost first
+  std::vector<const void*> open_;  // tables being converted, outermost first
   std::string what_;
-  std::vector<std::string> path_;    // innermost step first
+  std::vector<std::string> path_;  // innermost step first
 };
 
 }  // namespace
@@ -258,8 +265,8 @@ void PushJson(lua_State* L, const json& value, int array_mt, int depth) {
       lua_pushboolean(L, value.get_ref<const json::boolean_t&>() ? 1 : 0);
       return;
     case json::value_t::number_integer:
-      lua_pushinteger(
-          L, static_cast<lua_Integer>(value.get_ref<const json::number_integer_t&>()));
+      lua_pushinteger(L, static_cast<lua_Integer>(
+                             value.get_ref<const json::number_integer_t&>()));
       return;
     case json::value_t::number_unsigned: {
       const auto u = value.get_ref<const json::number_unsigned_t&>();
@@ -312,7 +319,8 @@ void PushJson(lua_State* L, const json& value, int array_mt, int depth) {
   lua_pushnil(L);
 }
 
-bool ToJson(lua_State* L, int index, int array_mt, json* out, std::string* error) {
+bool ToJson(lua_State* L, int index, int array_mt, json* out,
+            std::string* error) {
   ToJsonConverter converter(L, array_mt);
   if (converter.Convert(index, out, 0)) return true;
   *error = converter.Message();

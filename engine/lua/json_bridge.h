@@ -8,9 +8,8 @@
 #define KCQRS_ENGINE_LUA_JSON_BRIDGE_H_
 
 #include <cstddef>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 struct lua_State;
 

@@ -1,7 +1,5 @@
 #include "engine/lua/runtime.h"
 
-#include <lua.hpp>
-
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -10,10 +8,10 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <lua.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/lua/json_bridge.h"
 
@@ -26,8 +24,8 @@ namespace internal {
 enum class Abort { kNone, kBudget, kMemory };
 
 struct FunctionInfo {
-  std::string source;      // as given to Compile()
-  std::string short_src;   // as Lua prints it in messages
+  std::string source;     // as given to Compile()
+  std::string short_src;  // as Lua prints it in messages
   int first_line = 1;
   std::vector<std::string> params;
 };
@@ -53,10 +51,10 @@ struct RuntimeState {
   // "file:line" of the Lua code running when the call failed.
   char where[LUA_IDSIZE + 24] = {};
 
-  int env_ref = LUA_NOREF;       // the scratch environment of calls
-  int env_mt_ref = LUA_NOREF;    // its metatable: __index = base env
-  int array_mt_ref = LUA_NOREF;  // marks tables that are JSON arrays
-  int functions_ref = LUA_NOREF; // compiled snippets, 1-based
+  int env_ref = LUA_NOREF;        // the scratch environment of calls
+  int env_mt_ref = LUA_NOREF;     // its metatable: __index = base env
+  int array_mt_ref = LUA_NOREF;   // marks tables that are JSON arrays
+  int functions_ref = LUA_NOREF;  // compiled snippets, 1-based
   std::vector<FunctionInfo> functions;
 };
 
@@ -189,9 +187,24 @@ int SafePcall(lua_State* L) {
   return FinishPcall(L, status, 0);
 }
 
+// The message handler xpcall installs: the user's (upvalue 1), except
+// after a limit was hit. The count hook raises from inside the hook, where
+// Lua runs the message handler with hooks off: a looping handler would
+// never be stopped.
+int GuardedHandler(lua_State* L) {
+  if (StateOf(L)->abort != Abort::kNone) return 1;  // the error, unchanged
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 int SafeXpcall(lua_State* L) {
   const int n = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, GuardedHandler, 1);
+  lua_replace(L, 2);
   lua_pushboolean(L, 1);
   lua_pushvalue(L, 1);
   lua_rotate(L, 3, 2);
@@ -218,7 +231,8 @@ int SafeRawset(lua_State* L) {
 int SafeSetmetatable(lua_State* L) {
   const int type = lua_type(L, 2);
   luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_argexpected(L, type == LUA_TNIL || type == LUA_TTABLE, 2, "nil or table");
+  luaL_argexpected(L, type == LUA_TNIL || type == LUA_TTABLE, 2,
+                   "nil or table");
   if (type == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     if (lua_rawget(L, 2) != LUA_TNIL) {
@@ -297,7 +311,8 @@ int CallOriginal(lua_State* L) {
 
 std::uint64_t Span(lua_Integer first, lua_Integer last) {
   if (last < first) return 0;
-  return static_cast<std::uint64_t>(last) - static_cast<std::uint64_t>(first) + 1;
+  return static_cast<std::uint64_t>(last) - static_cast<std::uint64_t>(first) +
+         1;
 }
 
 // The length table.insert/remove/sort will use. A __len metamethod could
@@ -305,7 +320,8 @@ std::uint64_t Span(lua_Integer first, lua_Integer last) {
 lua_Integer RawLengthForLoop(lua_State* L, const char* function) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (luaL_getmetafield(L, 1, "__len") != LUA_TNIL) {
-    luaL_error(L, "%s: tables with a __len metamethod are not supported", function);
+    luaL_error(L, "%s: tables with a __len metamethod are not supported",
+               function);
   }
   return static_cast<lua_Integer>(lua_rawlen(L, 1));
 }
@@ -442,10 +458,9 @@ int SetupSandbox(lua_State* L) {
 
   lua_createtable(L, 0, 32);  // the base environment
   const int base = lua_gettop(L);
-  for (const char* name :
-       {"assert", "error", "ipairs", "pairs", "next", "select", "tonumber",
-        "tostring", "type", "rawequal", "rawget", "rawlen", "getmetatable",
-        "_VERSION"}) {
+  for (const char* name : {"assert", "error", "ipairs", "pairs", "next",
+                           "select", "tonumber", "tostring", "type", "rawequal",
+                           "rawget", "rawlen", "getmetatable", "_VERSION"}) {
     lua_getfield(L, kBase, name);
     lua_setfield(L, base, name);
   }
@@ -557,8 +572,9 @@ int CallTrampoline(lua_State* L) {
   lua_setupvalue(L, function, 1);
 
   const auto& args = *ctx->args;
-  luaL_checkstack(L, static_cast<int>(std::min<std::size_t>(args.size(), 1'000'000)) + 1,
-                  "too many arguments");
+  luaL_checkstack(
+      L, static_cast<int>(std::min<std::size_t>(args.size(), 1'000'000)) + 1,
+      "too many arguments");
   for (std::size_t i = 0; i < args.size(); ++i) {
     ctx->arg = static_cast<int>(i);
     if (args[i] == nullptr) {
@@ -574,9 +590,9 @@ int CallTrampoline(lua_State* L) {
 
 bool IsLuaIdentifier(const std::string& name) {
   static constexpr std::array<const char*, 22> kReserved = {
-      "and",   "break", "do",     "else", "elseif", "end",   "false", "for",
-      "function", "goto", "if",   "in",   "local",  "nil",   "not",   "or",
-      "repeat", "return", "then", "true", "until",  "while"};
+      "and",      "break",  "do",   "else", "elseif", "end",  "false", "for",
+      "function", "goto",   "if",   "in",   "local",  "nil",  "not",   "or",
+      "repeat",   "return", "then", "true", "until",  "while"};
   if (name.empty()) return false;
   auto alpha = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -600,13 +616,15 @@ std::string ErrorText(lua_State* L, int index) {
       return std::string(data, size);
     }
     case LUA_TNUMBER: {
-      if (lua_isinteger(L, index)) return std::to_string(lua_tointeger(L, index));
+      if (lua_isinteger(L, index))
+        return std::to_string(lua_tointeger(L, index));
       char number[40];
       std::snprintf(number, sizeof(number), "%.14g", lua_tonumber(L, index));
       return number;
     }
     default:
-      return std::string("error object is a ") + luaL_typename(L, index) + " value";
+      return std::string("error object is a ") + luaL_typename(L, index) +
+             " value";
   }
 }
 
@@ -640,20 +658,22 @@ std::size_t Runtime::memory_used() const { return state_->memory_used; }
 
 Result<std::unique_ptr<Runtime>> Runtime::Create(const Limits& limits) {
   if (limits.instructions <= 0) {
-    return Status::InvalidArgument("lua: limits.instructions must be positive, got " +
-                                   std::to_string(limits.instructions));
+    return Status::InvalidArgument(
+        "lua: limits.instructions must be positive, got " +
+        std::to_string(limits.instructions));
   }
   if (limits.memory_bytes == 0) {
-    return Status::InvalidArgument("lua: limits.memory_bytes must be positive, got 0");
+    return Status::InvalidArgument(
+        "lua: limits.memory_bytes must be positive, got 0");
   }
   try {
     auto state = std::make_unique<internal::RuntimeState>();
     state->limits = limits;
-    state->hook_interval =
-        static_cast<int>(std::min<std::int64_t>(limits.instructions, kHookInterval));
-    const std::string too_small = "lua: limits.memory_bytes = " +
-                                  std::to_string(limits.memory_bytes) +
-                                  " is too small to hold the Lua sandbox";
+    state->hook_interval = static_cast<int>(
+        std::min<std::int64_t>(limits.instructions, kHookInterval));
+    const std::string too_small =
+        "lua: limits.memory_bytes = " + std::to_string(limits.memory_bytes) +
+        " is too small to hold the Lua sandbox";
     state->L = lua_newstate(Allocate, state.get());
     if (state->L == nullptr) return Status::InvalidArgument(too_small);
     lua_State* L = state->L;
@@ -661,13 +681,16 @@ Result<std::unique_ptr<Runtime>> Runtime::Create(const Limits& limits) {
     lua_pushlightuserdata(L, state.get());
     const int status = lua_pcall(L, 1, 0, 0);
     if (status != LUA_OK) {
-      if (state->abort == Abort::kMemory) return Status::InvalidArgument(too_small);
-      return Status::Internal("lua: setting up the sandbox failed: " + ErrorText(L, -1));
+      if (state->abort == Abort::kMemory)
+        return Status::InvalidArgument(too_small);
+      return Status::Internal("lua: setting up the sandbox failed: " +
+                              ErrorText(L, -1));
     }
     lua_settop(L, 0);
     return std::unique_ptr<Runtime>(new Runtime(std::move(state)));
   } catch (const std::exception& e) {
-    return Status::Internal(std::string("lua: creating the runtime failed: ") + e.what());
+    return Status::Internal(std::string("lua: creating the runtime failed: ") +
+                            e.what());
   }
 }
 
@@ -675,8 +698,10 @@ Result<int> Runtime::Compile(std::string_view code,
                              const std::vector<std::string>& params,
                              std::string_view source, int first_line) {
   RuntimeState& s = *state_;
-  const std::string where = std::string(source) + ":" + std::to_string(first_line);
-  if (source.empty()) return Status::InvalidArgument("lua: a snippet needs a source name");
+  const std::string where =
+      std::string(source) + ":" + std::to_string(first_line);
+  if (source.empty())
+    return Status::InvalidArgument("lua: a snippet needs a source name");
   if (first_line < 1 || first_line > kMaxFirstLine) {
     return Status::InvalidArgument(where + ": first_line must be in [1, " +
                                    std::to_string(kMaxFirstLine) + "]");
@@ -704,8 +729,11 @@ Result<int> Runtime::Compile(std::string_view code,
     chunk.append(code);
     const std::string chunk_name = "@" + std::string(source);
 
-    CompileContext ctx{&s, &chunk, chunk_name.c_str(),
-                       static_cast<int>(s.functions.size()), {}};
+    CompileContext ctx{&s,
+                       &chunk,
+                       chunk_name.c_str(),
+                       static_cast<int>(s.functions.size()),
+                       {}};
     lua_State* L = s.L;
     lua_settop(L, 0);
     s.abort = Abort::kNone;
@@ -724,8 +752,8 @@ Result<int> Runtime::Compile(std::string_view code,
       lua_settop(L, 0);
       return Status::InvalidArgument(std::move(message));
     }
-    s.functions.push_back(FunctionInfo{std::string(source), ctx.short_src,
-                                       first_line, params});
+    s.functions.push_back(
+        FunctionInfo{std::string(source), ctx.short_src, first_line, params});
     return ctx.id;
   } catch (const std::exception& e) {
     lua_settop(s.L, 0);
@@ -736,7 +764,8 @@ Result<int> Runtime::Compile(std::string_view code,
 Result<json> Runtime::Call(int function, const std::vector<const json*>& args,
                            std::int64_t now_ms) {
   RuntimeState& s = *state_;
-  if (function < 0 || static_cast<std::size_t>(function) >= s.functions.size()) {
+  if (function < 0 ||
+      static_cast<std::size_t>(function) >= s.functions.size()) {
     return Status::InvalidArgument("lua: no compiled function with id " +
                                    std::to_string(function));
   }
@@ -780,13 +809,15 @@ Result<json> Runtime::Call(int function, const std::vector<const json*>& args,
         const auto i = static_cast<std::size_t>(ctx.arg);
         std::string name = "argument " + std::to_string(i + 1);
         if (i < info.params.size()) name += " (" + info.params[i] + ")";
-        return Status::InvalidArgument(Location(info) + ": " + name + ": " + message);
+        return Status::InvalidArgument(Location(info) + ": " + name + ": " +
+                                       message);
       }
       // Lua puts "file:line:" in front of most messages, not of error(x, 0)
       // or of error objects that are not strings.
       const std::string prefix = std::string(info.short_src) + ":";
       if (message.compare(0, prefix.size(), prefix) != 0) {
-        message = (s.where[0] != '\0' ? s.where : Location(info)) + ": " + message;
+        message =
+            (s.where[0] != '\0' ? s.where : Location(info)) + ": " + message;
       }
       return Status::InvalidArgument(std::move(message));
     }
@@ -794,7 +825,8 @@ Result<json> Runtime::Call(int function, const std::vector<const json*>& args,
     // The result is at 2, above the message handler.
     if (lua_checkstack(L, 1) == 0) {
       lua_settop(L, 0);
-      return Status::Internal(Location(info) + ": no Lua stack left for the result");
+      return Status::Internal(Location(info) +
+                              ": no Lua stack left for the result");
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, s.array_mt_ref);
     json result;
@@ -802,8 +834,8 @@ Result<json> Runtime::Call(int function, const std::vector<const json*>& args,
     const bool ok = internal::ToJson(L, 2, 3, &result, &error);
     lua_settop(L, 0);
     if (!ok) {
-      return Status::InvalidArgument(Location(info) +
-                                     ": the return value is not JSON: " + error);
+      return Status::InvalidArgument(
+          Location(info) + ": the return value is not JSON: " + error);
     }
     return result;
   } catch (const std::exception& e) {

@@ -57,7 +57,9 @@
 // one per element for the loops in table.concat/insert/move/remove/sort
 // (n log n)/unpack; the memory cap bounds the whole Lua state. Pattern
 // matching (string.find/match/gmatch/gsub) runs in C and is not preempted:
-// a pathological pattern on a long subject can run long.
+// a pathological pattern can run for minutes, e.g.
+// string.rep('a', 300):find('.-.-.-.-b'). Only a matcher that counts its
+// steps (a copy of lstrlib's) would close this.
 //
 // Thread-safety: a Runtime wraps one lua_State and is NOT thread-safe. Each
 // stream thread owns its Runtime, compiles the snippets it runs into it and
@@ -68,12 +70,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "kcqrs/status.h"
 

@@ -14,6 +14,7 @@
 #ifndef KCQRS_ENGINE_H_
 #define KCQRS_ENGINE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,18 @@
 #include "kcqrs/status.h"
 
 namespace kcqrs {
+
+// Counters since Open(), summed over the stream threads.
+struct EngineStats {
+  uint64_t records_processed = 0;  // input records handled (dead letters included)
+  uint64_t dead_letters = 0;
+  uint64_t commits = 0;            // transactions committed (or offset commits)
+  uint64_t aborts = 0;
+  uint64_t restored_records = 0;   // changelog records replayed into local state
+  uint64_t rebalances = 0;
+  int running_tasks = 0;
+  int restoring_tasks = 0;
+};
 
 class Engine {
  public:
@@ -47,6 +60,8 @@ class Engine {
   // otherwise (a stream thread failed under `errors.on_error: fail`, the
   // topics do not fit the topology, ...).
   Status health() const;
+
+  EngineStats stats() const;
 
   // A read-only view of a store's committed state over the partitions this
   // instance hosts (interactive queries); nullptr for an unknown store or

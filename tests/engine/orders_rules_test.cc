@@ -228,3 +228,44 @@ TEST(TopologyTestDriverTest, FailPolicyStopsInsteadOfDeadLettering) {
 
 }  // namespace
 }  // namespace kcqrs
+
+namespace kcqrs {
+namespace {
+
+// The second example (examples/bank), written from docs/topology.md.
+TEST(BankRulesTest, OverdraftLimitIsEnforced) {
+  config::LoadOptions load;
+  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
+  auto options =
+      config::LoadEngineOptionsFromFile(KCQRS_SOURCE_DIR "/examples/bank/topology.yaml", load);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  auto driver = testing::TopologyTestDriver::Create(*options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  auto send = [&](const json& c) {
+    ASSERT_TRUE((*driver)->PipeInput("bank.commands", c["accountId"].get<std::string>(), c.dump())
+                    .ok());
+  };
+  send({{"type", "OpenAccount"}, {"accountId", "a-1"}, {"owner", "ada"},
+        {"overdraftLimit", 100}, {"commandId", "k-1"}});
+  send({{"type", "Deposit"}, {"accountId", "a-1"}, {"amount", 50}, {"commandId", "k-2"}});
+  send({{"type", "Withdraw"}, {"accountId", "a-1"}, {"amount", 120}, {"commandId", "k-3"}});
+  send({{"type", "Withdraw"}, {"accountId", "a-1"}, {"amount", 31}, {"commandId", "k-4"}});
+  send({{"type", "Withdraw"}, {"accountId", "a-2"}, {"amount", 1}, {"commandId", "k-5"}});
+
+  auto rejections = (*driver)->ReadOutput("bank.rejections");
+  ASSERT_EQ(rejections.size(), 2u);
+  json r0 = json::parse(*rejections[0].value);
+  EXPECT_EQ(r0["code"], "insufficient_funds");
+  EXPECT_EQ(r0["commandId"], "k-4");
+  EXPECT_EQ(r0["reason"], "balance -70 and overdraft 100 do not cover 31");
+  EXPECT_EQ(json::parse(*rejections[1].value)["code"], "not_found");
+  EXPECT_EQ((*driver)->ReadOutput("bank.events").size(), 3u);
+  auto balance = (*driver)->GetStore("balances")->Get("a-1");
+  ASSERT_TRUE(balance.ok() && balance->has_value());
+  EXPECT_EQ(json::parse(**balance),
+            (json{{"accountId", "a-1"}, {"owner", "ada"}, {"balance", -70}}));
+  EXPECT_TRUE((*driver)->ReadOutput("bank-dlq").empty());
+}
+
+}  // namespace
+}  // namespace kcqrs

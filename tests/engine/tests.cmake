@@ -5,3 +5,5 @@ kcqrs_test(compiled_topology_test SOURCES engine/compiled_topology_test.cc
            LIBS kcqrs_engine kcqrs_config kcqrs_topology nlohmann_json::nlohmann_json)
 target_include_directories(compiled_topology_test PRIVATE ${KCQRS_SOURCE_ROOT})
 kcqrs_test(partitioner_test SOURCES engine/partitioner_test.cc)
+kcqrs_test(custom_processor_test SOURCES engine/custom_processor_test.cc
+           LIBS kcqrs_engine kcqrs_config)

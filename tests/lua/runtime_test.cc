@@ -7,10 +7,9 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace kcqrs::lua {
 namespace {
@@ -26,8 +25,8 @@ std::unique_ptr<Runtime> NewRuntime(const Limits& limits = {}) {
 }
 
 // Compiles `code` as a function of (x) at topology.yaml:10 and calls it.
-Result<json> Eval(Runtime& runtime, const std::string& code, const json* x = nullptr,
-                 int64_t now_ms = 0) {
+Result<json> Eval(Runtime& runtime, const std::string& code,
+                  const json* x = nullptr, int64_t now_ms = 0) {
   auto function = runtime.Compile(code, {"x"}, "topology.yaml", 10);
   if (!function.ok()) return function.status();
   return runtime.Call(*function, {x}, now_ms);
@@ -40,7 +39,8 @@ json Echo(Runtime& runtime, const json& value) {
 }
 
 double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
+      .count();
 }
 
 // ---- JSON <-> Lua ----------------------------------------------------------
@@ -57,8 +57,8 @@ TEST(LuaRuntimeTest, NestedDocumentsRoundTrip) {
 
 TEST(LuaRuntimeTest, IntegersStayIntegersAndFloatsStayFloats) {
   auto rt = NewRuntime();
-  const json doc = {{"i", 3}, {"f", 3.0}, {"neg", -7}, {"max", INT64_MAX},
-                    {"min", INT64_MIN}, {"tiny", 1e-300}};
+  const json doc = {{"i", 3},           {"f", 3.0},         {"neg", -7},
+                    {"max", INT64_MAX}, {"min", INT64_MIN}, {"tiny", 1e-300}};
   const json back = Echo(*rt, doc);
   EXPECT_EQ(back, doc);
   EXPECT_TRUE(back["i"].is_number_integer());
@@ -66,8 +66,10 @@ TEST(LuaRuntimeTest, IntegersStayIntegersAndFloatsStayFloats) {
   EXPECT_EQ(back["f"].dump(), "3.0");
   EXPECT_EQ(back["max"].get<int64_t>(), INT64_MAX);
 
-  // Lua's own arithmetic decides in Lua: // on integers is an integer, / a float.
-  auto result = Eval(*rt, "return {a = 7 // 2, b = 7 / 2, c = 2^2, d = math.tointeger(4.0)}");
+  // Lua's own arithmetic decides in Lua: // on integers is an integer, / a
+  // float.
+  auto result = Eval(
+      *rt, "return {a = 7 // 2, b = 7 / 2, c = 2^2, d = math.tointeger(4.0)}");
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->dump(), R"({"a":3,"b":3.5,"c":4.0,"d":4})");
 }
@@ -84,9 +86,10 @@ TEST(LuaRuntimeTest, UnicodeStringsRoundTripByteForByte) {
   auto rt = NewRuntime();
   const json doc = {{"name", "Zoë Ångström — 東京 😀"}, {"ключ", "значение"}};
   EXPECT_EQ(Echo(*rt, doc), doc);
-  auto len = Eval(*rt, "return {bytes = #x.name, chars = utf8.len(x.name)}", &doc);
+  auto len =
+      Eval(*rt, "return {bytes = #x.name, chars = utf8.len(x.name)}", &doc);
   ASSERT_TRUE(len.ok()) << len.status().ToString();
-  EXPECT_EQ((*len)["chars"], 20);
+  EXPECT_EQ((*len)["chars"], 19);
   EXPECT_EQ((*len)["bytes"], doc["name"].get<std::string>().size());
 }
 
@@ -95,7 +98,8 @@ TEST(LuaRuntimeTest, EmptyTablesAreObjectsUnlessMarkedAsArrays) {
   // An empty JSON array keeps its mark through Lua, even when emptied there.
   EXPECT_EQ(Echo(*rt, json::array()), json::array());
   const json three = {1, 2, 3};
-  auto emptied = Eval(*rt, "while #x > 0 do table.remove(x) end return x", &three);
+  auto emptied =
+      Eval(*rt, "while #x > 0 do table.remove(x) end return x", &three);
   ASSERT_TRUE(emptied.ok()) << emptied.status().ToString();
   EXPECT_EQ(*emptied, json::array());
 
@@ -111,11 +115,14 @@ TEST(LuaRuntimeTest, EmptyTablesAreObjectsUnlessMarkedAsArrays) {
 
 TEST(LuaRuntimeTest, NullsInsideArraysSurviveTrailingNullsAndNullMembersDoNot) {
   auto rt = NewRuntime();
-  EXPECT_EQ(Echo(*rt, json::parse("[1, null, 3]")), json::parse("[1, null, 3]"));
-  EXPECT_EQ(Echo(*rt, json::parse("[null, null, 3]")), json::parse("[null, null, 3]"));
+  EXPECT_EQ(Echo(*rt, json::parse("[1, null, 3]")),
+            json::parse("[1, null, 3]"));
+  EXPECT_EQ(Echo(*rt, json::parse("[null, null, 3]")),
+            json::parse("[null, null, 3]"));
   // nil cannot sit in a table: documented losses.
   EXPECT_EQ(Echo(*rt, json::parse("[1, null]")), json::parse("[1]"));
-  EXPECT_EQ(Echo(*rt, json::parse(R"({"a": null, "b": 1})")), json::parse(R"({"b": 1})"));
+  EXPECT_EQ(Echo(*rt, json::parse(R"({"a": null, "b": 1})")),
+            json::parse(R"({"b": 1})"));
   // null arguments and a nil return are null.
   EXPECT_EQ(Echo(*rt, json(nullptr)), json(nullptr));
   auto nil = Eval(*rt, "local y = x");
@@ -126,9 +133,10 @@ TEST(LuaRuntimeTest, NullsInsideArraysSurviveTrailingNullsAndNullMembersDoNot) {
 TEST(LuaRuntimeTest, ArgumentsAreCopiesTheSnippetCanChange) {
   auto rt = NewRuntime();
   const json state = {{"count", 1}, {"items", {"a"}}};
-  auto f = rt->Compile("state.count = state.count + 1\n"
-                       "state.items[#state.items + 1] = 'b'\nreturn state",
-                       {"state"}, "topology.yaml", 1);
+  auto f = rt->Compile(
+      "state.count = state.count + 1\n"
+      "state.items[#state.items + 1] = 'b'\nreturn state",
+      {"state"}, "topology.yaml", 1);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   auto result = rt->Call(*f, {&state}, 0);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
@@ -138,7 +146,8 @@ TEST(LuaRuntimeTest, ArgumentsAreCopiesTheSnippetCanChange) {
 
 TEST(LuaRuntimeTest, ValuesThatAreNotJsonFailNamingThePath) {
   auto rt = NewRuntime();
-  auto function = Eval(*rt, "return {events = {{type = 'A', f = function() end}}}");
+  auto function =
+      Eval(*rt, "return {events = {{type = 'A', f = function() end}}}");
   ASSERT_FALSE(function.ok());
   EXPECT_TRUE(function.status().IsInvalidArgument());
   EXPECT_EQ(function.status().message(),
@@ -147,7 +156,8 @@ TEST(LuaRuntimeTest, ValuesThatAreNotJsonFailNamingThePath) {
 
   auto cycle = Eval(*rt, "local t = {a = {}} t.a.back = t return t");
   ASSERT_FALSE(cycle.ok());
-  EXPECT_THAT(cycle.status().message(), HasSubstr("$.a.back is a table that contains itself"));
+  EXPECT_THAT(cycle.status().message(),
+              HasSubstr("$.a.back is a table that contains itself"));
 
   auto nan = Eval(*rt, "return {v = 0/0}");
   ASSERT_FALSE(nan.ok());
@@ -155,16 +165,19 @@ TEST(LuaRuntimeTest, ValuesThatAreNotJsonFailNamingThePath) {
 
   auto bad_utf8 = Eval(*rt, R"(return {["odd key"] = {"\xff"}})");
   ASSERT_FALSE(bad_utf8.ok());
-  EXPECT_THAT(bad_utf8.status().message(),
-              HasSubstr(R"($["odd key"][1] is a string that is not valid UTF-8)"));
+  EXPECT_THAT(
+      bad_utf8.status().message(),
+      HasSubstr(R"($["odd key"][1] is a string that is not valid UTF-8)"));
 
   auto float_key = Eval(*rt, "return {[1.5] = true}");
   ASSERT_FALSE(float_key.ok());
-  EXPECT_THAT(float_key.status().message(), HasSubstr("has a key of type number (1.5)"));
+  EXPECT_THAT(float_key.status().message(),
+              HasSubstr("has a key of type number (1.5)"));
 
   auto deep = Eval(*rt, "local t = {} for i = 1, 300 do t = {t} end return t");
   ASSERT_FALSE(deep.ok());
-  EXPECT_THAT(deep.status().message(), HasSubstr("nests deeper than 200 levels"));
+  EXPECT_THAT(deep.status().message(),
+              HasSubstr("nests deeper than 200 levels"));
 }
 
 TEST(LuaRuntimeTest, DeeplyNestedArgumentIsAnErrorNamingTheArgument) {
@@ -176,7 +189,8 @@ TEST(LuaRuntimeTest, DeeplyNestedArgumentIsAnErrorNamingTheArgument) {
   auto result = rt->Call(*f, {nullptr, &deep}, 0);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().message(),
-            "topology.yaml:7: argument 2 (command): JSON nests deeper than 200 levels");
+            "topology.yaml:7: argument 2 (command): JSON nests deeper than 200 "
+            "levels");
   EXPECT_TRUE(rt->Call(*f, {nullptr, nullptr}, 0).ok());
 }
 
@@ -189,7 +203,8 @@ TEST(LuaRuntimeTest, DecideEmitsEventsOrRejects) {
       return {{type = "OrderCreated", id = command.id, items = command.items, at = now()}}
     end
     return reject("already_exists", "order " .. command.id .. " exists")
-  )", {"state", "command"}, "topology.yaml", 42);
+  )",
+                            {"state", "command"}, "topology.yaml", 42);
   ASSERT_TRUE(decide.ok()) << decide.status().ToString();
   const json command = {{"id", "o-1"}, {"items", {{{"sku", "a"}, {"qty", 2}}}}};
 
@@ -202,8 +217,10 @@ TEST(LuaRuntimeTest, DecideEmitsEventsOrRejects) {
   const json state = {{"id", "o-1"}};
   auto rejected = rt->Call(*decide, {&state, &command}, 1700000000456);
   ASSERT_TRUE(rejected.ok()) << rejected.status().ToString();
-  EXPECT_EQ(*rejected, json::parse(
-      R"({"$reject": {"code": "already_exists", "reason": "order o-1 exists"}})"));
+  EXPECT_EQ(
+      *rejected,
+      json::parse(
+          R"({"$reject": {"code": "already_exists", "reason": "order o-1 exists"}})"));
   auto rejection = AsRejection(*rejected);
   ASSERT_TRUE(rejection.has_value());
   EXPECT_EQ(rejection->code, "already_exists");
@@ -211,11 +228,15 @@ TEST(LuaRuntimeTest, DecideEmitsEventsOrRejects) {
 }
 
 TEST(LuaRuntimeTest, AsRejectionWantsExactlyTheRejectShape) {
-  EXPECT_FALSE(AsRejection(json::parse(R"({"$reject": {"code": "c"}})")).has_value());
-  EXPECT_FALSE(AsRejection(json::parse(
-      R"({"$reject": {"code": "c", "reason": "r"}, "x": 1})")).has_value());
-  EXPECT_FALSE(AsRejection(json::parse(R"([{"$reject": {"code": "c", "reason": "r"}}])"))
-                   .has_value());
+  EXPECT_FALSE(
+      AsRejection(json::parse(R"({"$reject": {"code": "c"}})")).has_value());
+  EXPECT_FALSE(
+      AsRejection(
+          json::parse(R"({"$reject": {"code": "c", "reason": "r"}, "x": 1})"))
+          .has_value());
+  EXPECT_FALSE(
+      AsRejection(json::parse(R"([{"$reject": {"code": "c", "reason": "r"}}])"))
+          .has_value());
   auto rt = NewRuntime();
   auto no_reason = Eval(*rt, "return reject('gone')");
   ASSERT_TRUE(no_reason.ok());
@@ -227,7 +248,8 @@ TEST(LuaRuntimeTest, AsRejectionWantsExactlyTheRejectShape) {
 
 TEST(LuaRuntimeTest, NowReturnsTheTimestampOfTheCall) {
   auto rt = NewRuntime();
-  auto f = rt->Compile("return {now(), math.type(now())}", {}, "topology.yaml", 1);
+  auto f =
+      rt->Compile("return {now(), math.type(now())}", {}, "topology.yaml", 1);
   ASSERT_TRUE(f.ok());
   auto first = rt->Call(*f, {}, 1234567890123);
   auto second = rt->Call(*f, {}, 42);
@@ -236,14 +258,31 @@ TEST(LuaRuntimeTest, NowReturnsTheTimestampOfTheCall) {
   EXPECT_EQ(*second, json::parse(R"([42, "integer"])"));
 }
 
-// ---- The sandbox -------------------------------------------------------------
+// ---- The sandbox
+// -------------------------------------------------------------
 
 TEST(LuaRuntimeTest, ForbiddenGlobalsAreAbsent) {
   auto rt = NewRuntime();
-  for (const char* expr :
-       {"io", "os", "package", "require", "debug", "load", "loadstring", "dofile",
-        "loadfile", "collectgarbage", "coroutine", "print", "_G", "string.dump",
-        "('').dump", "math.random", "math.randomseed", "unpack", "module", "warn"}) {
+  for (const char* expr : {"io",
+                           "os",
+                           "package",
+                           "require",
+                           "debug",
+                           "load",
+                           "loadstring",
+                           "dofile",
+                           "loadfile",
+                           "collectgarbage",
+                           "coroutine",
+                           "print",
+                           "_G",
+                           "string.dump",
+                           "('').dump",
+                           "math.random",
+                           "math.randomseed",
+                           "unpack",
+                           "module",
+                           "warn"}) {
     auto result = Eval(*rt, std::string("return type(") + expr + ")");
     ASSERT_TRUE(result.ok()) << expr << ": " << result.status().ToString();
     EXPECT_EQ(*result, "nil") << expr;
@@ -267,24 +306,29 @@ TEST(LuaRuntimeTest, LibraryTablesAndTheStringMetatableAreReadOnly) {
   auto hidden = Eval(*rt, "return getmetatable('')");
   ASSERT_TRUE(hidden.ok());
   EXPECT_EQ(*hidden, false);
-  auto still = Eval(*rt, "return {string.upper('a'), ('b'):upper(), math.pi > 3}");
+  auto still =
+      Eval(*rt, "return {string.upper('a'), ('b'):upper(), math.pi > 3}");
   ASSERT_TRUE(still.ok()) << still.status().ToString();
   EXPECT_EQ(*still, json::parse(R"(["A", "B", true])"));
 }
 
 TEST(LuaRuntimeTest, GcMetamethodsAreRefused) {
   auto rt = NewRuntime();
-  auto result = Eval(*rt, "setmetatable({}, {__gc = function() while true do end end})");
+  auto result =
+      Eval(*rt, "setmetatable({}, {__gc = function() while true do end end})");
   ASSERT_FALSE(result.ok());
-  EXPECT_THAT(result.status().message(), HasSubstr("__gc metamethods are not allowed"));
+  EXPECT_THAT(result.status().message(),
+              HasSubstr("__gc metamethods are not allowed"));
 }
 
 TEST(LuaRuntimeTest, GlobalsDoNotLeakAcrossCallsOrSnippets) {
   auto rt = NewRuntime();
-  auto writer = rt->Compile("counter = (counter or 0) + 1\nstring = nil\nreturn counter",
-                            {}, "topology.yaml", 1);
-  auto reader = rt->Compile("return {counter = counter, up = string.upper('x')}", {},
-                            "topology.yaml", 5);
+  auto writer =
+      rt->Compile("counter = (counter or 0) + 1\nstring = nil\nreturn counter",
+                  {}, "topology.yaml", 1);
+  auto reader =
+      rt->Compile("return {counter = counter, up = string.upper('x')}", {},
+                  "topology.yaml", 5);
   auto env_swap = rt->Compile("_ENV = {}", {}, "topology.yaml", 9);
   ASSERT_TRUE(writer.ok() && reader.ok() && env_swap.ok());
   for (int i = 0; i < 3; ++i) {
@@ -313,10 +357,14 @@ TEST(LuaRuntimeTest, PcallStillCatchesOrdinaryErrors) {
     local ok2, err2 = xpcall(function() error({code = 7}) end, function(e) return e.code end)
     return {ok = ok, err = err, ok2 = ok2, err2 = err2, sum = select(2, pcall(function(a, b) return a + b end, 1, 2))})");
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(*result, json::parse(R"({"ok": false, "err": "boom", "ok2": false, "err2": 7, "sum": 3})"));
+  EXPECT_EQ(
+      *result,
+      json::parse(
+          R"({"ok": false, "err": "boom", "ok2": false, "err2": 7, "sum": 3})"));
 }
 
-// ---- Limits --------------------------------------------------------------------
+// ---- Limits
+// --------------------------------------------------------------------
 
 TEST(LuaRuntimeTest, RunawayLoopHitsTheBudgetAndTheNextCallWorks) {
   auto rt = NewRuntime();
@@ -325,8 +373,9 @@ TEST(LuaRuntimeTest, RunawayLoopHitsTheBudgetAndTheNextCallWorks) {
   EXPECT_LT(Seconds(start), 5.0);
   ASSERT_FALSE(loop.ok());
   EXPECT_TRUE(loop.status().IsInvalidArgument());
-  EXPECT_EQ(loop.status().message(),
-            "topology.yaml:11: instruction budget of 1000000 instructions exceeded");
+  EXPECT_EQ(
+      loop.status().message(),
+      "topology.yaml:11: instruction budget of 1000000 instructions exceeded");
   auto next = Eval(*rt, "return 1 + 1");
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   EXPECT_EQ(*next, 2);
@@ -337,16 +386,17 @@ TEST(LuaRuntimeTest, BudgetIsPerCall) {
   limits.instructions = 100'000;
   auto rt = NewRuntime(limits);
   // About 40% of the budget per call: fine every time, not cumulative.
-  auto f = rt->Compile("local s = 0 for i = 1, 10000 do s = s + i end return s", {},
-                       "topology.yaml", 1);
+  auto f = rt->Compile("local s = 0 for i = 1, 10000 do s = s + i end return s",
+                       {}, "topology.yaml", 1);
   ASSERT_TRUE(f.ok());
   for (int i = 0; i < 5; ++i) {
     auto r = rt->Call(*f, {}, 0);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(*r, 50005000);
   }
-  auto over = rt->Compile("local s = 0 for i = 1, 100000 do s = s + i end return s", {},
-                          "topology.yaml", 1);
+  auto over =
+      rt->Compile("local s = 0 for i = 1, 100000 do s = s + i end return s", {},
+                  "topology.yaml", 1);
   ASSERT_TRUE(over.ok());
   auto r = rt->Call(*over, {}, 0);
   ASSERT_FALSE(r.ok());
@@ -357,19 +407,23 @@ TEST(LuaRuntimeTest, PcallCannotSwallowTheBudget) {
   auto rt = NewRuntime();
   for (const char* code :
        {"while true do pcall(function() while true do end end) end",
-        "while true do xpcall(function() while true do end end, function(e) return e end) end",
+        "while true do xpcall(function() while true do end end, function(e) "
+        "return e end) end",
         "while true do pcall(pcall, function() while true do end end) end",
         "while true do xpcall(function() while true do end end,\n"
         "                     function() while true do end end) end",
-        "local t = setmetatable({}, {__index = function() while true do end end})\n"
+        "local t = setmetatable({}, {__index = function() while true do end "
+        "end})\n"
         "while true do pcall(function() return t.x end) end"}) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
     EXPECT_LT(Seconds(start), 5.0) << code;
     ASSERT_FALSE(result.ok()) << code;
-    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget of 1000000"))
+    EXPECT_THAT(result.status().message(),
+                HasSubstr("instruction budget of 1000000"))
         << code;
-    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1")) << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1"))
+        << code;
   }
   EXPECT_TRUE(Eval(*rt, "return 1").ok());
 }
@@ -378,20 +432,27 @@ TEST(LuaRuntimeTest, LibraryLoopsAreChargedToTheBudget) {
   auto rt = NewRuntime();
   for (const char* code :
        {"table.move({}, 1, 1e15, 2)",
-        "local t = {} t[1] = 1 t[2^40] = 1 for i = 1, 40 do t[2^i] = 1 end\n"
-        "table.insert(t, 1, 'x')",
+        // 42 elements, but a border (#t) of 2^40: the shifting loop of
+        // table.insert would run 2^40 times in C.
+        "local t = {} for k = 0, 40 do t[2^k] = 1 end t[5] = 1 t[9] = 1\n"
+        "assert(#t == 2^40) table.insert(t, 1, 'x')",
         "table.concat(setmetatable({}, {__index = rawlen}), '', 1, 1e15)",
         "table.unpack({}, 1, 1e8)"}) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
     EXPECT_LT(Seconds(start), 5.0) << code;
     ASSERT_FALSE(result.ok()) << code;
-    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget")) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget"))
+        << code;
   }
-  auto len = Eval(*rt, "table.insert(setmetatable({}, {__len = function() return 1e15 end}), 1, 'x')");
+  auto len = Eval(*rt,
+                  "table.insert(setmetatable({}, {__len = function() return "
+                  "1e15 end}), 1, 'x')");
   ASSERT_FALSE(len.ok());
-  EXPECT_THAT(len.status().message(), HasSubstr("__len metamethod are not supported"));
-  auto empty = Eval(*rt, "return string.rep('', 1e15) .. string.rep('', 1e15, '')");
+  EXPECT_THAT(len.status().message(),
+              HasSubstr("__len metamethod are not supported"));
+  auto empty =
+      Eval(*rt, "return string.rep('', 1e15) .. string.rep('', 1e15, '')");
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(*empty, "");
   auto normal = Eval(*rt, R"(
@@ -406,25 +467,40 @@ TEST(LuaRuntimeTest, MemoryBombHitsTheCapAndTheNextCallWorks) {
   Limits limits;
   limits.instructions = 100'000'000;
   auto rt = NewRuntime(limits);
-  for (const char* code :
-       {"return string.rep('x', 1e10)",
-        "local ok = pcall(string.rep, 'x', 1e10) return ok",
-        "local t = {} for i = 1, 1e8 do t[i] = i end",
-        "local s = 'x' while true do s = s .. s end",
-        "local t = {} while true do pcall(function() t[#t + 1] = {} end) end"}) {
+  for (const char* code : {"return string.rep('x', 1e9)",
+                           "local ok = pcall(string.rep, 'x', 1e9) return ok",
+                           "local ok = pcall(table.concat, {string.rep('x', "
+                           "1e6), string.rep('y', 1e6)}, '', 1, 2)"
+                           " return ok and string.rep('z', 4e7)",
+                           "local t = {} for i = 1, 1e8 do t[i] = i end",
+                           "local s = 'x' while true do s = s .. s end",
+                           "local t = {} while true do pcall(function() t[#t + "
+                           "1] = {} end) end"}) {
     auto result = Eval(*rt, code);
     ASSERT_FALSE(result.ok()) << code;
     EXPECT_TRUE(result.status().IsInvalidArgument());
     EXPECT_THAT(result.status().message(),
                 HasSubstr("memory limit of 33554432 bytes exceeded"))
         << code;
-    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1")) << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1"))
+        << code;
     EXPECT_LE(rt->memory_used(), limits.memory_bytes);
 
-    auto next = Eval(*rt, "local t = {} for i = 1, 1000 do t[i] = i end return #t");
+    auto next =
+        Eval(*rt, "local t = {} for i = 1, 1000 do t[i] = i end return #t");
     ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
     EXPECT_EQ(*next, 1000);
   }
+}
+
+TEST(LuaRuntimeTest, StringsPastLuasOwnMaximumAreAnOrdinaryError) {
+  auto rt = NewRuntime();
+  // Lua refuses strings over 2^31 bytes before allocating anything.
+  auto result = Eval(*rt, "return string.rep('x', 1e10)");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "topology.yaml:10: resulting string too large");
+  EXPECT_TRUE(Eval(*rt, "return 1").ok());
 }
 
 TEST(LuaRuntimeTest, LimitsAreValidated) {
@@ -442,11 +518,12 @@ TEST(LuaRuntimeTest, LimitsAreValidated) {
 
 TEST(LuaRuntimeTest, SyntaxErrorReportsTheYamlLine) {
   auto rt = NewRuntime();
-  auto f = rt->Compile("local a = 1\nlocal b = = 2\nreturn b", {"state"}, "topology.yaml",
-                       42);
+  auto f = rt->Compile("local a = 1\nlocal b = = 2\nreturn b", {"state"},
+                       "topology.yaml", 42);
   ASSERT_FALSE(f.ok());
   EXPECT_TRUE(f.status().IsInvalidArgument());
-  EXPECT_EQ(f.status().message(), "topology.yaml:43: unexpected symbol near '='");
+  EXPECT_EQ(f.status().message(),
+            "topology.yaml:43: unexpected symbol near '='");
   // A leading operator is not glued to the parameter line.
   auto glued = rt->Compile("+ 1", {"state"}, "topology.yaml", 3);
   ASSERT_FALSE(glued.ok());
@@ -476,7 +553,8 @@ TEST(LuaRuntimeTest, RuntimeErrorReportsTheYamlLine) {
   EXPECT_EQ(bare.status().message(), "topology.yaml:12: plain");
   auto object = Eval(*rt, "error({code = 1})");
   ASSERT_FALSE(object.ok());
-  EXPECT_EQ(object.status().message(), "topology.yaml:10: error object is a table value");
+  EXPECT_EQ(object.status().message(),
+            "topology.yaml:10: error object is a table value");
   auto library = Eval(*rt, "\nreturn string.rep()");
   ASSERT_FALSE(library.ok());
   EXPECT_THAT(library.status().message(),
@@ -488,7 +566,8 @@ TEST(LuaRuntimeTest, CompileRejectsBadParametersAndCallRejectsUnknownIds) {
   for (const char* name : {"end", "1x", "a-b", "", "local"}) {
     auto f = rt->Compile("return 1", {name}, "topology.yaml", 1);
     ASSERT_FALSE(f.ok()) << name;
-    EXPECT_THAT(f.status().message(), HasSubstr("is not a Lua identifier")) << name;
+    EXPECT_THAT(f.status().message(), HasSubstr("is not a Lua identifier"))
+        << name;
   }
   EXPECT_FALSE(rt->Compile("return 1", {}, "topology.yaml", 0).ok());
   EXPECT_TRUE(rt->Call(0, {}, 0).status().IsInvalidArgument());
@@ -502,8 +581,8 @@ TEST(LuaRuntimeTest, ManySnippetsKeepTheirOwnIdsAndArguments) {
   auto rt = NewRuntime();
   std::vector<int> ids;
   for (int i = 0; i < 50; ++i) {
-    auto f = rt->Compile("return {n = " + std::to_string(i) + ", a = a, b = b}", {"a", "b"},
-                         "topology.yaml", i + 1);
+    auto f = rt->Compile("return {n = " + std::to_string(i) + ", a = a, b = b}",
+                         {"a", "b"}, "topology.yaml", i + 1);
     ASSERT_TRUE(f.ok());
     ids.push_back(*f);
   }
