@@ -132,6 +132,7 @@ class Engine::Impl {
     for (const auto& t : threads_) {
       if (t->state() != engine::StreamThread::State::kRunning) return false;
       if (t->stats().restoring_tasks.load() > 0) return false;
+      if (!t->stats().kafka_reachable.load()) return false;
     }
     return true;
   }

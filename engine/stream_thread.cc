@@ -92,6 +92,8 @@ void StreamThread::Main() {
     committed_.clear();
     if (s.ok()) break;
     if (s.IsFenced() || Retriable(s) || s.IsAborted()) {
+      state_ = State::kStarting;
+      if (Retriable(s)) stats_.kafka_reachable = false;
       spdlog::warn("{}: {}; starting again with new Kafka clients", name, s.ToString());
       std::this_thread::sleep_for(kRetryBackoff);
       continue;
@@ -176,11 +178,21 @@ Status StreamThread::RunClients() {
     }
     if (!polled.ok()) {
       if (polled.status().IsFenced()) return polled.status();
+      if (polled.status().IsUnavailable() || polled.status().IsTimedOut()) {
+        stats_.kafka_reachable = false;
+      }
       if (!(polled.status() == last_poll_error)) {
         spdlog::warn("stream-thread-{}: {}", config_.index, polled.status().ToString());
         last_poll_error = polled.status();
       }
       continue;
+    }
+    if (polled->has_value()) {
+      stats_.kafka_reachable = true;
+      last_kafka_ok_ = std::chrono::steady_clock::now();
+      last_poll_error = Status::OK();
+    } else {
+      ProbeKafka();
     }
     KCQRS_RETURN_IF_ERROR(RestorePending());
     if (polled->has_value()) {
@@ -191,6 +203,33 @@ Status StreamThread::RunClients() {
   state_ = State::kStopping;
   // Graceful stop: finish the open transaction.
   return Commit();
+}
+
+void StreamThread::ProbeKafka() {
+  // librdkafka reports lost brokers only through its log, and an idle
+  // consumer notices nothing: so when nothing has come from Kafka for a
+  // second, ask the group coordinator (what commits need) for an offset.
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_kafka_ok_ < std::chrono::seconds(1)) return;
+  if (now - last_probe_ < std::chrono::seconds(1)) return;
+  last_probe_ = now;
+  std::vector<kafka::TopicPartitionOffset> probe;
+  for (const auto& [tp, task] : task_of_partition_) {
+    probe.push_back({tp.first, tp.second, kafka::kOffsetInvalid});
+    break;
+  }
+  if (probe.empty()) return;  // nothing assigned: the next assignment tells
+  const bool ok = consumer_->Committed(probe, std::chrono::milliseconds(1000)).ok();
+  if (ok) last_kafka_ok_ = std::chrono::steady_clock::now();
+  if (ok != stats_.kafka_reachable.load()) {
+    if (ok) {
+      spdlog::info("stream-thread-{}: Kafka is reachable again", config_.index);
+    } else {
+      spdlog::warn("stream-thread-{}: Kafka is not reachable; not ready until it is",
+                   config_.index);
+    }
+  }
+  stats_.kafka_reachable = ok;
 }
 
 Status StreamThread::Process(kafka::ConsumedRecord record) {
@@ -263,6 +302,7 @@ Status StreamThread::Commit() {
     if (s.ok()) s = consumer_->CommitSync(offsets);
   }
   if (!s.ok()) {
+    if (Retriable(s)) stats_.kafka_reachable = false;
     if (s.IsAborted() || (!exactly_once() && !s.IsFenced())) {
       spdlog::warn("stream-thread-{}: commit failed ({}); aborting and rewinding",
                    config_.index, s.message());
@@ -301,6 +341,8 @@ Status StreamThread::Commit() {
   consumed_.clear();
   in_transaction_ = false;
   stats_.commits++;
+  stats_.kafka_reachable = true;
+  last_kafka_ok_ = std::chrono::steady_clock::now();
   last_commit_ = std::chrono::steady_clock::now();
   return Status::OK();
 }
@@ -381,6 +423,7 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
   for (const kafka::TopicPartitionOffset& c : *committed) {
     if (c.offset >= 0) committed_[{c.topic, c.partition}] = c.offset;
   }
+  stats_.kafka_reachable = true;
   spdlog::info("stream-thread-{}: assigned {} partitions, {} tasks", config_.index, parts.size(),
                tasks_.size());
 }

@@ -70,6 +70,9 @@ struct StreamThreadStats {
   std::atomic<uint64_t> rebalances{0};
   std::atomic<int> running_tasks{0};
   std::atomic<int> restoring_tasks{0};
+  // False while the thread cannot reach Kafka (a poll or a commit failed for
+  // lack of brokers); true again once a request succeeds.
+  std::atomic<bool> kafka_reachable{false};
 };
 
 class StreamThread final : private kafka::RebalanceListener, private RecordCollector {
@@ -102,6 +105,9 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   Status AbortTransaction();
   Status Rewind();
   Status RestorePending();
+  // While Kafka is unreachable, asks it something cheap now and then to
+  // notice when it is back, even when no record flows.
+  void ProbeKafka();
   Status RestoreTask(Task* task);
   void CloseTasks(bool clean);
   void CloseTask(const TaskId& id);
@@ -142,6 +148,8 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   std::map<TopicPartition, int64_t> committed_;
   std::map<TopicPartition, int64_t> consumed_;
   std::chrono::steady_clock::time_point last_commit_;
+  std::chrono::steady_clock::time_point last_probe_;
+  std::chrono::steady_clock::time_point last_kafka_ok_;
   Status rebalance_error_;
 };
 

@@ -9,3 +9,8 @@ kcqrs_test(kill9_integration_test SOURCES integration/kill9_test.cc
 target_compile_definitions(kill9_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(kill9_integration_test kcqrs)
+
+kcqrs_test(resilience_integration_test SOURCES integration/resilience_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(resilience_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
