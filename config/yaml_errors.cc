@@ -1,5 +1,7 @@
 #include "config/yaml_errors.h"
 
+#include "util/edit_distance.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -90,19 +92,7 @@ void Diagnostics::CheckKeys(const YAML::Node& map, std::string_view where,
 
 namespace {
 
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
+using util::EditDistance;
 
 }  // namespace
 

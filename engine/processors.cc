@@ -67,6 +67,24 @@ const std::string* StringField(const json& obj, const std::string& name) {
   return it->get_ptr<const std::string*>();
 }
 
+// An event: a JSON object with a string type field.
+struct TypedEvent {
+  json value;
+  std::string type;
+};
+
+Result<TypedEvent> ParseEvent(const Record& r, const std::string& type_field) {
+  auto parsed = ParseObject(r, "the event");
+  if (!parsed.ok()) return parsed.status();
+  const std::string* type = StringField(*parsed, type_field);
+  if (type == nullptr) {
+    return Status::InvalidArgument("the event has no '" + type_field +
+                                   "' field (a string naming the event type)");
+  }
+  std::string t = *type;
+  return TypedEvent{std::move(parsed).value(), std::move(t)};
+}
+
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
                       const std::string& what, json* out) {
   for (const auto& [name, expr] : fields) {
@@ -331,14 +349,10 @@ class Projection final : public Processor {
   }
 
   Status Process(const Record& r, ProcessorContext&) override {
-    auto parsed = ParseObject(r, "the event");
+    auto parsed = ParseEvent(r, proj_.spec.type_field);
     if (!parsed.ok()) return parsed.status();
-    const json& event = *parsed;
-    const std::string* type = StringField(event, proj_.spec.type_field);
-    if (type == nullptr) {
-      return Status::InvalidArgument("the event has no '" + proj_.spec.type_field +
-                                     "' field (a string naming the event type)");
-    }
+    const json& event = parsed->value;
+    const std::string* type = &parsed->type;
     auto handler = proj_.events.find(*type);
     if (handler == proj_.events.end()) return Status::OK();  // not this view's concern
     if (!r.key) {
@@ -374,14 +388,10 @@ class Repartition final : public Processor {
   explicit Repartition(const CompiledProjection& projection) : proj_(projection) {}
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
-    auto parsed = ParseObject(r, "the event");
+    auto parsed = ParseEvent(r, proj_.spec.type_field);
     if (!parsed.ok()) return parsed.status();
-    const json& event = *parsed;
-    const std::string* type = StringField(event, proj_.spec.type_field);
-    if (type == nullptr) {
-      return Status::InvalidArgument("the event has no '" + proj_.spec.type_field +
-                                     "' field (a string naming the event type)");
-    }
+    const json& event = parsed->value;
+    const std::string* type = &parsed->type;
     // Only the events the view folds travel through the repartition topic.
     if (!proj_.events.count(*type)) return Status::OK();
     json meta = Meta(r);

@@ -89,3 +89,44 @@ TEST(CustomProcessorTest, RegisteredProcessorRunsFromYaml) {
 
 }  // namespace
 }  // namespace kcqrs
+
+namespace kcqrs {
+namespace {
+
+// The declarative topology can be built in code, without YAML: the same
+// structs the file fills (include/kcqrs/topology_spec.h).
+TEST(TopologyInCodeTest, AnAggregateBuiltInCodeDecidesLikeTheYamlOne) {
+  EngineOptions options;
+  options.application.id = "counter";
+  options.kafka.embedded = true;
+  AggregateSpec counter;
+  counter.name = "counter";
+  counter.command_topics = {"counter.commands"};
+  counter.event_topic = "counter.events";
+  counter.rejection_topic = "counter.rejections";
+  counter.store = "counters";
+  DecideSpec add;
+  add.require.push_back(RequireSpec{{"command.by > 0", {}}, "invalid", {"by must be positive", {}}, {}});
+  add.emit.push_back(EmitSpec{"Added", {{"by", {"command.by", {}}}}, {}});
+  counter.commands.emplace_back("Add", add);
+  UpdateSpec added;
+  added.kind = UpdateSpec::Kind::kSet;
+  added.fields = {{"total", {"coalesce(state.total, 0) + event.by", {}}}};
+  counter.events.emplace_back("Added", added);
+  options.topology.aggregates.push_back(counter);
+
+  auto driver = testing::TopologyTestDriver::Create(options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  ASSERT_TRUE((*driver)->PipeInput("counter.commands", "k", R"({"type":"Add","by":2})").ok());
+  ASSERT_TRUE((*driver)->PipeInput("counter.commands", "k", R"({"type":"Add","by":5})").ok());
+  ASSERT_TRUE((*driver)->PipeInput("counter.commands", "k", R"({"type":"Add","by":-1})").ok());
+  EXPECT_EQ((*driver)->ReadOutput("counter.events").size(), 2u);
+  EXPECT_EQ((*driver)->ReadOutput("counter.rejections").size(), 1u);
+  auto stored = (*driver)->GetStore("counters")->Get("k");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_NE((*stored)->find(R"("state":{"total":7})"), std::string::npos) << **stored;
+  EXPECT_NE((*stored)->find(R"("version":2)"), std::string::npos) << **stored;
+}
+
+}  // namespace
+}  // namespace kcqrs
