@@ -1,4 +1,4 @@
-// The `kcqrs` command line: run, validate and version.
+// The `kcqrs` command line: run, validate, describe and version.
 //
 // Exit codes: 0 success; 1 runtime failure (Kafka, HTTP bind); 2 the
 // configuration or the command line is wrong (nothing was started).
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "engine/describe.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/version.h"
 
@@ -53,6 +54,30 @@ int Validate(const std::string& file, const std::vector<std::string>& sets) {
               file.c_str(), options->application.id.c_str(),
               options->topology.aggregates.size(), options->topology.projections.size(),
               options->topology.processors.size());
+  return 0;
+}
+
+// Prints the topology's sub-topologies, nodes, topics and stores. There is no
+// Kafka to ask, so partition counts are those the file declares.
+int DescribeFile(const std::string& file, const std::string& format,
+                 const std::vector<std::string>& sets) {
+  auto parsed = kcqrs::engine::ParseDescribeFormat(format);
+  if (!parsed) {
+    std::fprintf(stderr, "--format: expected text, json or mermaid, found '%s'\n",
+                 format.c_str());
+    return kExitUsage;
+  }
+  kcqrs::config::LoadOptions load;
+  load.overrides = sets;
+  std::vector<kcqrs::config::ConfigError> errors;
+  auto options = kcqrs::config::LoadEngineOptionsFromFile(file, load, &errors);
+  if (!options.ok()) return ReportConfigErrors(errors, options.status());
+  kcqrs::Status s = kcqrs::Engine::Validate(*options);
+  if (!s.ok()) return ReportTopologyErrors(s);
+  auto text = kcqrs::engine::DescribeOptions(*options, *parsed);
+  if (!text.ok()) return ReportTopologyErrors(text.status());
+  std::fputs(text->c_str(), stdout);
+  if (*parsed == kcqrs::engine::DescribeFormat::kJson) std::fputs("\n", stdout);
   return 0;
 }
 
@@ -129,6 +154,18 @@ int main(int argc, char** argv) {
   validate->add_option("file", validate_file, "The topology YAML file")->required();
   validate->add_option("--set", validate_sets, "Override a value in the file");
 
+  std::string describe_file;
+  std::string describe_format = "text";
+  std::vector<std::string> describe_sets;
+  auto* describe = app.add_subcommand(
+      "describe", "Print the topology: sub-topologies, processors, topics and stores");
+  describe->add_option("file", describe_file, "The topology YAML file")->required();
+  describe->add_option("--format", describe_format,
+                       "text (like Kafka Streams' TopologyDescription), json (as GET "
+                       "/topology serves it) or mermaid (a graph for Markdown)")
+      ->check(CLI::IsMember({"text", "json", "mermaid"}));
+  describe->add_option("--set", describe_sets, "Override a value in the file");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -149,6 +186,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*validate) return Validate(validate_file, validate_sets);
+  if (*describe) return DescribeFile(describe_file, describe_format, describe_sets);
   if (*run) return Run(run_file, run_sets);
   return kExitUsage;
 }

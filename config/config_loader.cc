@@ -272,7 +272,10 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
 
 void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
   if (!d.ExpectMap(n, "http")) return;
-  d.CheckKeys(n, "http", {"listen", "threads"});
+  d.CheckKeys(n, "http", {"listen", "threads", "command_token"});
+  if (n["command_token"]) {
+    if (auto v = r.String(n["command_token"], "http.command_token")) out->command_token = *v;
+  }
   if (n["listen"]) {
     if (auto v = r.String(n["listen"], "http.listen")) {
       size_t colon = v->rfind(':');

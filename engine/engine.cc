@@ -14,9 +14,12 @@
 
 #include "engine/compiled_topology.h"
 #include "engine/http/server.h"
+#include "engine/http_api.h"
 #include "engine/kafka/admin.h"
 #include "engine/kafka/mock_cluster.h"
 #include "engine/lua_functions.h"
+#include "engine/metrics/metrics.h"
+#include "engine/position_log.h"
 #include "engine/store_registry.h"
 #include "engine/stream_thread.h"
 #include "kcqrs/version.h"
@@ -72,10 +75,10 @@ Result<std::string> InstanceId(const std::string& state_dir) {
 
 }  // namespace
 
-class Engine::Impl {
+class Engine::Impl final : public engine::EngineView {
  public:
   explicit Impl(EngineOptions options) : options_(std::move(options)) {}
-  ~Impl() { Stop(); }
+  ~Impl() override { Stop(); }
 
   Status Start() {
     auto compiled = CompileAll(options_);
@@ -119,14 +122,23 @@ class Engine::Impl {
     }
     cv_.notify_all();
     if (supervisor_.joinable()) supervisor_.join();
-    for (auto& t : threads_) t->Stop();
-    threads_.clear();
+    // HTTP first: parked requests are answered while the engine still
+    // stands, and no handler runs once the threads go.
+    if (api_) api_->Stop();
     if (http_) http_->Stop();
+    for (auto& t : threads_) t->Stop();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      threads_.clear();
+      registry_.reset();
+      topology_.reset();
+    }
     http_.reset();
+    api_.reset();
     embedded_.reset();
   }
 
-  bool ready() const {
+  bool ReadyLocked() const {
     std::lock_guard<std::mutex> l(mu_);
     if (threads_.empty() || !failure_.ok()) return false;
     for (const auto& t : threads_) {
@@ -137,7 +149,7 @@ class Engine::Impl {
     return true;
   }
 
-  Status health() const {
+  Status HealthLocked() const {
     std::lock_guard<std::mutex> l(mu_);
     if (!failure_.ok()) return failure_;
     for (const auto& t : threads_) {
@@ -166,6 +178,95 @@ class Engine::Impl {
   std::shared_ptr<const ReadOnlyKeyValueStore> GetStore(const std::string& name) const {
     std::lock_guard<std::mutex> l(mu_);
     return registry_ ? registry_->View(name) : nullptr;
+  }
+
+  // engine::EngineView
+  std::shared_ptr<const engine::CompiledTopology> topology() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return topology_;
+  }
+  engine::StoreRegistry* registry() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return registry_.get();
+  }
+  const engine::PositionLog& positions() const override { return positions_; }
+  metrics::Metrics* metrics() override { return &metrics_; }
+  bool ready() const override { return ReadyLocked(); }
+  Status health() const override { return HealthLocked(); }
+
+  nlohmann::json Readiness() const override {
+    nlohmann::json body;
+    std::lock_guard<std::mutex> l(mu_);
+    nlohmann::json tasks = nlohmann::json::array();
+    bool restoring = false;
+    bool unreachable = false;
+    bool starting = threads_.empty();
+    for (const auto& t : threads_) {
+      if (t->state() != engine::StreamThread::State::kRunning) starting = true;
+      if (!t->stats().kafka_reachable.load()) unreachable = true;
+      for (const engine::TaskStatus& ts : t->Tasks()) {
+        if (ts.state != "RUNNING") restoring = true;
+        tasks.push_back({{"task", ts.task},
+                         {"state", ts.state},
+                         {"restored", ts.restored},
+                         {"remaining", ts.remaining}});
+      }
+    }
+    std::string reason;
+    if (!failure_.ok()) {
+      reason = "failed: " + failure_.ToString();
+    } else if (starting) {
+      reason = registry_ ? "stream threads are starting" : "waiting for Kafka at " + bootstrap_;
+    } else if (unreachable) {
+      reason = "Kafka is not reachable";
+    } else if (restoring) {
+      reason = "restoring state";
+    }
+    body["status"] = reason.empty() ? "READY" : "NOT_READY";
+    if (!reason.empty()) body["reason"] = reason;
+    body["tasks"] = std::move(tasks);
+    return body;
+  }
+
+  nlohmann::json Stats() const override {
+    nlohmann::json out;
+    out["application"] = options_.application.id;
+    out["ready"] = ready();
+    EngineStats totals = stats();
+    out["totals"] = {{"records_processed", totals.records_processed},
+                     {"dead_letters", totals.dead_letters},
+                     {"commits", totals.commits},
+                     {"aborts", totals.aborts},
+                     {"restored_records", totals.restored_records},
+                     {"rebalances", totals.rebalances}};
+    std::lock_guard<std::mutex> l(mu_);
+    nlohmann::json threads = nlohmann::json::array();
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      static constexpr const char* kNames[] = {"CREATED", "STARTING", "RUNNING",
+                                               "STOPPING", "STOPPED", "FAILED"};
+      threads.push_back({{"index", i},
+                         {"state", kNames[static_cast<int>(threads_[i]->state())]}});
+    }
+    out["threads"] = std::move(threads);
+    nlohmann::json stores = nlohmann::json::array();
+    if (registry_) {
+      for (const std::string& name : registry_->stores()) {
+        nlohmann::json hosted = nlohmann::json::array();
+        uint64_t keys = 0;
+        for (const auto& [p, reader] : registry_->Hosted(name)) {
+          hosted.push_back(p);
+          keys += reader->ApproximateNumEntries();
+        }
+        stores.push_back({{"name", name},
+                          {"keys", keys},
+                          {"partitions", registry_->partitions(name)},
+                          {"hosted", std::move(hosted)}});
+      }
+    }
+    out["stores"] = std::move(stores);
+    out["nodes"] = nlohmann::json::object();
+    out["lag"] = nlohmann::json::object();
+    return out;
   }
 
   std::string http_address() const {
@@ -258,6 +359,7 @@ class Engine::Impl {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
     registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+    topology_ = topology;
     for (int i = 0; i < options_.application.threads; ++i) {
       engine::StreamThreadConfig c;
       c.index = i;
@@ -267,6 +369,8 @@ class Engine::Impl {
       c.topology = topology;
       c.rocksdb = rocksdb;
       c.registry = registry_.get();
+      c.positions = &positions_;
+      c.metrics = &metrics_;
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }
@@ -275,50 +379,16 @@ class Engine::Impl {
   }
 
   Status StartHttp() {
+    engine::HttpApiOptions api_options;
+    api_options.bootstrap_servers = bootstrap_;
+    api_options.kafka_properties = options_.kafka.properties;
+    api_options.application_id = options_.application.id;
+    api_options.command_token = options_.http.command_token;
+    auto api = engine::HttpApi::Create(this, api_options);
+    if (!api.ok()) return api.status();
+    api_ = std::move(api).value();
     http::Router router;
-    router.Add("GET", "/healthz", [this](const http::Request&) {
-      Status s = health();
-      if (!s.ok()) {
-        return http::Response::Problem(500, "The engine has stopped", s.ToString());
-      }
-      return http::Response::Json(200, R"({"status":"UP"})");
-    });
-    router.Add("GET", "/readyz", [this](const http::Request&) {
-      if (ready()) return http::Response::Json(200, R"({"status":"READY"})");
-      http::Response r = http::Response::Problem(
-          503, "Not ready", "the engine is waiting for Kafka, starting, or restoring state");
-      r.headers.emplace_back("Retry-After", "1");
-      return r;
-    });
-    router.Add("GET", "/stores/{store}/keys/{key}", [this](const http::Request& req) {
-      const std::string& store = req.path_params.at("store");
-      auto view = GetStore(store);
-      if (!view) {
-        if (!ready()) {
-          http::Response r = http::Response::Problem(503, "Not ready", "the engine is starting");
-          r.headers.emplace_back("Retry-After", "1");
-          return r;
-        }
-        return http::Response::Problem(404, "Unknown store", "no store named '" + store + "'");
-      }
-      auto v = view->Get(req.path_params.at("key"));
-      if (!v.ok()) {
-        http::Response r = http::Response::Problem(503, "Store unavailable", v.status().message());
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-      if (!v->has_value()) {
-        return http::Response::Problem(404, "Key not found",
-                                       "no key '" + req.path_params.at("key") + "' in store '" +
-                                           store + "'");
-      }
-      return http::Response::Json(200, **v);
-    });
-    router.Add("GET", "/", [this](const http::Request&) {
-      return http::Response::Json(
-          200, "{\"name\":\"kcqrs\",\"version\":\"" + std::string(kVersion) +
-                   "\",\"application\":" + http::JsonQuote(options_.application.id) + "}");
-    });
+    api_->Register(router);
     http::ServerOptions http_options;
     http_options.listen = options_.http.listen;
     http_options.threads = options_.http.threads;
@@ -331,17 +401,22 @@ class Engine::Impl {
   }
 
   EngineOptions options_;
+  // Declared first: everything below may hold metric handles.
+  metrics::Metrics metrics_;
   std::string bootstrap_;
   std::unique_ptr<engine::CompiledTopology> compiled_;  // until Boot shares it
   std::unique_ptr<kafka::MockCluster> embedded_;
+  std::unique_ptr<engine::HttpApi> api_;
   std::unique_ptr<http::Server> http_;
   std::thread supervisor_;
+  engine::PositionLog positions_;
 
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable cv_;
   bool stopping_ = false;
   Status failure_;
   std::unique_ptr<engine::StoreRegistry> registry_;
+  std::shared_ptr<const engine::CompiledTopology> topology_;
   std::vector<std::unique_ptr<engine::StreamThread>> threads_;
 
   std::mutex stop_mu_;
@@ -364,8 +439,8 @@ Status Engine::Validate(const EngineOptions& options) {
 }
 
 void Engine::Stop() { impl_->Stop(); }
-bool Engine::ready() const { return impl_->ready(); }
-Status Engine::health() const { return impl_->health(); }
+bool Engine::ready() const { return impl_->ReadyLocked(); }
+Status Engine::health() const { return impl_->HealthLocked(); }
 EngineStats Engine::stats() const { return impl_->stats(); }
 std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string& name) const {
   return impl_->GetStore(name);

@@ -136,8 +136,9 @@ std::optional<std::string> KeyString(const json& v) {
 
 class CommandHandler final : public Processor {
  public:
-  CommandHandler(const CompiledAggregate& aggregate, LuaFunctions* lua)
-      : agg_(aggregate), spec_(aggregate.spec), lua_(lua) {}
+  CommandHandler(const CompiledAggregate& aggregate, LuaFunctions* lua,
+                 metrics::Metrics* metrics)
+      : agg_(aggregate), spec_(aggregate.spec), lua_(lua), metrics_(metrics) {}
 
   Status Init(ProcessorContext& ctx) override {
     store_ = ctx.GetStateStore(spec_.store);
@@ -180,6 +181,7 @@ class CommandHandler final : public Processor {
     if (!command_id.empty()) {
       for (const json& c : commands) {
         if (const std::string* seen = StringField(c, "id"); seen && *seen == command_id) {
+          Counted(*type).duplicate.Increment();
           return Status::OK();  // a retry: its outcome is already out
         }
       }
@@ -211,6 +213,7 @@ class CommandHandler final : public Processor {
       h.push_back({headers::kType, std::string("Rejected")});
       KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, *id, value.dump(), std::move(h)));
       outcome["rejected"] = {{"code", rejection->first}, {"reason", rejection->second}};
+      Rejected(*type, rejection->first).Increment();
     } else {
       int64_t version = aggregate.value("version", int64_t{0});
       for (json& event : events) {
@@ -229,6 +232,7 @@ class CommandHandler final : public Processor {
       }
       aggregate["version"] = version;
       outcome["events"] = std::move(events);
+      Counted(*type).accepted.Increment();
     }
     if (!command_id.empty() && spec_.dedup_window > 0) {
       commands.push_back(std::move(outcome));
@@ -242,6 +246,35 @@ class CommandHandler final : public Processor {
   }
 
  private:
+  // Metric handles per command type (and rejection code), made on first use
+  // and kept: looking them up locks.
+  struct TypeCounters {
+    metrics::Counter accepted;
+    metrics::Counter duplicate;
+  };
+  TypeCounters& Counted(const std::string& type) {
+    auto it = counters_.find(type);
+    if (it == counters_.end()) {
+      TypeCounters c;
+      if (metrics_ != nullptr) {
+        c.accepted = metrics_->CommandsAccepted(spec_.name, type);
+        c.duplicate = metrics_->CommandsDuplicate(spec_.name, type);
+      }
+      it = counters_.emplace(type, c).first;
+    }
+    return it->second;
+  }
+  metrics::Counter& Rejected(const std::string& type, const std::string& code) {
+    auto key = std::make_pair(type, code);
+    auto it = rejected_.find(key);
+    if (it == rejected_.end()) {
+      metrics::Counter c;
+      if (metrics_ != nullptr) c = metrics_->CommandsRejected(spec_.name, type, code);
+      it = rejected_.emplace(key, c).first;
+    }
+    return it->second;
+  }
+
   Result<std::string> AggregateId(const Record& r, const json& command) const {
     if (spec_.id_field.empty()) {
       if (!r.key || r.key->empty()) {
@@ -334,6 +367,9 @@ class CommandHandler final : public Processor {
   const CompiledAggregate& agg_;
   const AggregateSpec& spec_;
   LuaFunctions* lua_;
+  metrics::Metrics* metrics_;
+  std::map<std::string, TypeCounters, std::less<>> counters_;
+  std::map<std::pair<std::string, std::string>, metrics::Counter> rejected_;
   KeyValueStore* store_ = nullptr;
 };
 
@@ -415,11 +451,11 @@ class Repartition final : public Processor {
 
 Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
-                                                 LuaFunctions* lua) {
+                                                 LuaFunctions* lua, metrics::Metrics* metrics) {
   const auto index = static_cast<size_t>(node.index);
   switch (node.kind) {
     case NodeKind::kAggregate:
-      return std::unique_ptr<Processor>(new CommandHandler(topology.aggregates()[index], lua));
+      return std::unique_ptr<Processor>(new CommandHandler(topology.aggregates()[index], lua, metrics));
     case NodeKind::kProjection:
       return std::unique_ptr<Processor>(new Projection(topology.projections()[index], lua));
     case NodeKind::kRepartition:

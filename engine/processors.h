@@ -10,15 +10,16 @@
 
 #include "engine/compiled_topology.h"
 #include "engine/lua_functions.h"
+#include "engine/metrics/metrics.h"
 #include "kcqrs/processor.h"
 
 namespace kcqrs::engine {
 
-// Makes the processor for `node`. `lua` (owned by the stream thread) must
-// outlive it. Custom nodes come from the registry.
+// Makes the processor for `node`. `lua` (owned by the stream thread) and
+// `metrics` (nullable) must outlive it. Custom nodes come from the registry.
 Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
-                                                 LuaFunctions* lua);
+                                                 LuaFunctions* lua, metrics::Metrics* metrics);
 
 }  // namespace kcqrs::engine
 

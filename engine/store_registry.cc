@@ -116,6 +116,24 @@ void StoreRegistry::Remove(const std::string& store, int32_t partition) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = readers_.find(store);
   if (it != readers_.end()) it->second.erase(partition);
+  auto p = positions_.find(store);
+  if (p != positions_.end()) {
+    for (auto& [topic, parts] : p->second) parts.erase(partition);
+  }
+}
+
+void StoreRegistry::SetPosition(const std::string& store, int32_t partition,
+                                const std::string& topic, int64_t next_offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  positions_[store][topic][partition] = next_offset;
+}
+
+std::map<std::string, std::map<int32_t, int64_t>> StoreRegistry::Positions(
+    const std::string& store) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = positions_.find(store);
+  if (it == positions_.end()) return {};
+  return it->second;
 }
 
 std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(const std::string& store) const {

@@ -43,11 +43,19 @@ class StoreRegistry {
   int partitions(const std::string& store) const;
   std::vector<std::string> stores() const;
 
+  // What a hosted partition of a store has applied: the next offset of each
+  // input topic of its task. Stream threads set it after every commit.
+  void SetPosition(const std::string& store, int32_t partition, const std::string& topic,
+                   int64_t next_offset);
+  // topic -> partition -> next offset, over the hosted partitions.
+  std::map<std::string, std::map<int32_t, int64_t>> Positions(const std::string& store) const;
+
  private:
   mutable std::mutex mu_;
   const std::map<std::string, int> partitions_;
   std::map<std::string, std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>>
       readers_;
+  std::map<std::string, std::map<std::string, std::map<int32_t, int64_t>>> positions_;
 };
 
 }  // namespace kcqrs::engine

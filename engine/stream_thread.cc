@@ -32,7 +32,17 @@ bool Retriable(const Status& s) { return s.IsUnavailable() || s.IsTimedOut(); }
 
 }  // namespace
 
-StreamThread::StreamThread(StreamThreadConfig config) : config_(std::move(config)) {}
+StreamThread::StreamThread(StreamThreadConfig config) : config_(std::move(config)) {
+  if (config_.metrics != nullptr) {
+    const std::string t = std::to_string(config_.index);
+    m_.commit_latency = config_.metrics->CommitLatency(t);
+    m_.committed = config_.metrics->TransactionsCommitted(t);
+    m_.aborted = config_.metrics->TransactionAborts(t);
+    m_.rebalances = config_.metrics->Rebalances(t);
+    m_.running = config_.metrics->TasksRunning(t);
+    m_.restoring = config_.metrics->TasksRestoring(t);
+  }
+}
 
 StreamThread::~StreamThread() { Stop(); }
 
@@ -44,6 +54,24 @@ void StreamThread::Start() {
 void StreamThread::Stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
+}
+
+std::vector<TaskStatus> StreamThread::Tasks() const {
+  std::lock_guard<std::mutex> lock(task_status_mu_);
+  std::vector<TaskStatus> out;
+  for (const auto& [id, status] : task_status_) out.push_back(status);
+  return out;
+}
+
+void StreamThread::SetTaskStatus(const TaskId& id, std::string state, uint64_t restored,
+                                 int64_t remaining) {
+  std::lock_guard<std::mutex> lock(task_status_mu_);
+  task_status_[id] = TaskStatus{id.ToString(), std::move(state), restored, remaining};
+}
+
+void StreamThread::ClearTaskStatus(const TaskId& id) {
+  std::lock_guard<std::mutex> lock(task_status_mu_);
+  task_status_.erase(id);
 }
 
 Status StreamThread::error() const {
@@ -199,6 +227,7 @@ Status StreamThread::RunClients() {
       KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
     }
     KCQRS_RETURN_IF_ERROR(MaybeCommit(/*force=*/false));
+    UpdateGauges();
   }
   state_ = State::kStopping;
   // Graceful stop: finish the open transaction.
@@ -261,8 +290,46 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
 Status StreamThread::Send(kafka::OutgoingRecord record) {
   if (!producer_error_.ok()) return producer_error_;
   Status s = producer_->Send(record);
-  if (!s.ok()) producer_error_ = s;
+  if (!s.ok()) {
+    producer_error_ = s;
+    return s;
+  }
+  if (config_.metrics != nullptr) {
+    auto it = produced_.find(record.topic);
+    if (it == produced_.end()) {
+      it = produced_.emplace(record.topic, config_.metrics->RecordsProduced(record.topic)).first;
+    }
+    it->second.Increment();
+  }
   return s;
+}
+
+void StreamThread::UpdateGauges() {
+  if (config_.metrics == nullptr) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_gauges_ < std::chrono::seconds(1)) return;
+  last_gauges_ = now;
+  // Lag from the watermarks the consumer already knows (no request).
+  for (const auto& [tp, task] : task_of_partition_) {
+    auto wm = consumer_->CachedWatermarks(tp.first, tp.second);
+    auto pos = consumer_->Position(tp.first, tp.second);
+    if (wm.ok() && pos.ok() && *pos >= 0 && wm->second >= 0) {
+      config_.metrics->ConsumerLag(tp.first, tp.second).Set(
+          static_cast<double>(std::max<int64_t>(0, wm->second - *pos)));
+    }
+  }
+  for (const auto& [id, task] : tasks_) {
+    if (pending_restore_.count(id)) continue;
+    for (const std::string& store : task->subtopology().stores) {
+      auto reader = task->state().storage().Reader(store);
+      if (reader) {
+        config_.metrics->StoreKeys(store, id.partition)
+            .Set(static_cast<double>(reader->ApproximateNumEntries()));
+      }
+    }
+  }
+  m_.running.Set(stats_.running_tasks.load());
+  m_.restoring.Set(stats_.restoring_tasks.load());
 }
 
 Status StreamThread::MaybeCommit(bool force) {
@@ -286,6 +353,7 @@ Status StreamThread::Commit() {
   std::vector<kafka::TopicPartitionOffset> offsets;
   for (const auto& [tp, next] : consumed_) offsets.push_back({tp.first, tp.second, next});
 
+  const auto commit_start = std::chrono::steady_clock::now();
   Status s;
   if (exactly_once()) {
     s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
@@ -314,6 +382,9 @@ Status StreamThread::Commit() {
     return s;  // Fenced or fatal: new clients
   }
 
+  m_.commit_latency.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_start).count());
+  m_.committed.Increment();
   // Kafka has committed: now, and only now, local state catches up.
   const auto delivered = producer_->TakeDeliveredOffsets();
   for (auto& [id, task] : tasks_) {
@@ -336,6 +407,24 @@ Status StreamThread::Commit() {
       return Status::Internal("task " + task->name() + ": applying committed state: " +
                               applied.ToString());
     }
+    // Only now may queries see the new positions.
+    for (const std::string& source : task->subtopology().sources) {
+      auto c = consumed_.find({source, id.partition});
+      if (c == consumed_.end()) continue;
+      for (const std::string& store : task->subtopology().stores) {
+        config_.registry->SetPosition(store, id.partition, source, c->second);
+      }
+    }
+  }
+  if (config_.positions != nullptr) {
+    // For read-your-writes: what this commit consumed, and what it produced
+    // on topics that some task reads.
+    PositionLog::Entry entry;
+    entry.consumed_next = consumed_;
+    for (const auto& [tp, last] : delivered) {
+      if (config_.topology->SubTopologyOf(tp.first) != nullptr) entry.produced_last[tp] = last;
+    }
+    config_.positions->Append(std::move(entry));
   }
   for (const auto& [tp, next] : consumed_) committed_[tp] = next;
   consumed_.clear();
@@ -349,6 +438,7 @@ Status StreamThread::Commit() {
 
 Status StreamThread::AbortTransaction() {
   stats_.aborts++;
+  m_.aborted.Increment();
   for (auto& [id, task] : tasks_) task->state().Abort();
   consumed_.clear();
   producer_error_ = Status::OK();
@@ -374,6 +464,7 @@ Status StreamThread::Rewind() {
 
 void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionOffset>& parts) {
   stats_.rebalances++;
+  m_.rebalances.Increment();
   std::vector<kafka::TopicPartitionOffset> query;
   for (const kafka::TopicPartitionOffset& p : parts) {
     const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
@@ -403,7 +494,8 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
         }
         storage = std::move(opened).value();
       }
-      auto task = Task::Create(id, *st, config_.topology, std::move(storage), this, lua_.get());
+      auto task = Task::Create(id, *st, config_.topology, std::move(storage), this, lua_.get(),
+                               config_.metrics);
       if (!task.ok()) {
         rebalance_error_ = task.status();
         return;
@@ -411,6 +503,7 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
       it = tasks_.emplace(id, std::move(task).value()).first;
       pending_restore_.insert(id);
       stats_.restoring_tasks++;
+      SetTaskStatus(id, "RESTORING", 0, 0);
     }
     task_of_partition_[{p.topic, p.partition}] = it->second.get();
     query.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
@@ -473,6 +566,17 @@ void StreamThread::CloseTask(const TaskId& id) {
   } else {
     stats_.running_tasks--;
   }
+  ClearTaskStatus(id);
+  if (config_.metrics != nullptr) {
+    // Gauges of work that moved away must not linger in /metrics.
+    config_.metrics->RemoveTask(task->name());
+    for (const std::string& store : task->subtopology().stores) {
+      config_.metrics->RemoveStorePartition(store, id.partition);
+    }
+    for (const std::string& source : task->subtopology().sources) {
+      config_.metrics->RemovePartition(source, id.partition);
+    }
+  }
   task->Close();
   task->state().Abort();
   Status s = task->state().storage().Close();
@@ -509,6 +613,7 @@ Status StreamThread::RestorePending() {
     pending_restore_.erase(id);
     stats_.restoring_tasks--;
     stats_.running_tasks++;
+    SetTaskStatus(id, "RUNNING", 0, 0);
   }
   return Status::OK();
 }
@@ -535,6 +640,9 @@ Status StreamThread::RestoreTask(Task* task) {
     assign.push_back({tp.topic, tp.partition, start});
   }
   if (targets.empty()) return Status::OK();
+  int64_t total = 0;
+  for (size_t i = 0; i < targets.size(); ++i) total += targets[i].end - assign[i].offset;
+  SetTaskStatus(task->id(), "RESTORING", 0, total);
   KCQRS_RETURN_IF_ERROR(restore_consumer_->Assign(assign));
   uint64_t restored = 0;
   std::map<std::string, std::vector<std::pair<std::string, std::optional<std::string>>>> batch;
@@ -574,7 +682,16 @@ Status StreamThread::RestoreTask(Task* task) {
       auto& rows = batch[r.topic];
       rows.emplace_back(std::move(*r.key), std::move(r.value));
       ++restored;
-      if (rows.size() >= kRestoreBatch) KCQRS_RETURN_IF_ERROR(flush(t, r.offset + 1));
+      if (config_.metrics != nullptr) {
+        config_.metrics->RestoredRecords(t.store).Increment();
+        config_.metrics->RestoreRemaining(t.store, t.tp.partition)
+            .Set(static_cast<double>(std::max<int64_t>(0, t.end - r.offset - 1)));
+      }
+      if (rows.size() >= kRestoreBatch) {
+        KCQRS_RETURN_IF_ERROR(flush(t, r.offset + 1));
+        SetTaskStatus(task->id(), "RESTORING", restored,
+                      std::max<int64_t>(0, total - static_cast<int64_t>(restored)));
+      }
       break;
     }
   }

@@ -39,6 +39,8 @@
 #include "engine/kafka/consumer.h"
 #include "engine/kafka/producer.h"
 #include "engine/lua_functions.h"
+#include "engine/metrics/metrics.h"
+#include "engine/position_log.h"
 #include "engine/store_registry.h"
 #include "engine/task.h"
 #include "kcqrs/options.h"
@@ -59,6 +61,8 @@ struct StreamThreadConfig {
   std::shared_ptr<const CompiledTopology> topology;
   std::shared_ptr<state::RocksDbEnv> rocksdb;
   StoreRegistry* registry = nullptr;  // not owned; outlives the thread
+  PositionLog* positions = nullptr;   // not owned; outlives the thread
+  metrics::Metrics* metrics = nullptr;  // not owned; nullable
 };
 
 struct StreamThreadStats {
@@ -73,6 +77,14 @@ struct StreamThreadStats {
   // False while the thread cannot reach Kafka (a poll or a commit failed for
   // lack of brokers); true again once a request succeeds.
   std::atomic<bool> kafka_reachable{false};
+};
+
+// What /readyz says of one task.
+struct TaskStatus {
+  std::string task;     // "0_1"
+  std::string state;    // "RESTORING" or "RUNNING"
+  uint64_t restored = 0;   // changelog records replayed so far
+  int64_t remaining = 0;   // changelog records still to replay (estimate)
 };
 
 class StreamThread final : private kafka::RebalanceListener, private RecordCollector {
@@ -90,6 +102,8 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   // Why the thread failed (when state() == kFailed).
   Status error() const;
   const StreamThreadStats& stats() const { return stats_; }
+  // The tasks this thread owns now. Safe from any thread.
+  std::vector<TaskStatus> Tasks() const;
 
  private:
   using TopicPartition = std::pair<std::string, int32_t>;
@@ -151,6 +165,24 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   std::chrono::steady_clock::time_point last_probe_;
   std::chrono::steady_clock::time_point last_kafka_ok_;
   Status rebalance_error_;
+
+  // Lag and store sizes, at most once a second.
+  void UpdateGauges();
+  std::chrono::steady_clock::time_point last_gauges_;
+  struct ThreadMetrics {
+    metrics::Histogram commit_latency;
+    metrics::Counter committed;
+    metrics::Counter aborted;
+    metrics::Counter rebalances;
+    metrics::Gauge running;
+    metrics::Gauge restoring;
+  } m_;
+  std::map<std::string, metrics::Counter, std::less<>> produced_;
+
+  void SetTaskStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
+  void ClearTaskStatus(const TaskId& id);
+  mutable std::mutex task_status_mu_;
+  std::map<TaskId, TaskStatus> task_status_;
 };
 
 }  // namespace kcqrs::engine

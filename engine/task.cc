@@ -1,6 +1,7 @@
 #include "engine/task.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "engine/headers.h"
 #include "engine/partitioner.h"
@@ -20,7 +21,9 @@ class Task::Context final : public ProcessorContext {
     if (it != scoped_.end()) return it->second.get();
     KeyValueStore* inner = task_->state_->Store(name);
     if (inner == nullptr) return nullptr;
-    auto scoped = std::make_unique<ScopedStore>(inner);
+    metrics::Metrics* m = task_->metrics_;
+    auto scoped = std::make_unique<ScopedStore>(inner, m ? m->StoreGets(name) : metrics::Counter(),
+                                                m ? m->StorePuts(name) : metrics::Counter());
     KeyValueStore* p = scoped.get();
     scoped_.emplace(name, std::move(scoped));
     return p;
@@ -63,11 +66,13 @@ class Task::Context final : public ProcessorContext {
   // A store whose writes wait for the end of the record.
   class ScopedStore final : public KeyValueStore {
    public:
-    explicit ScopedStore(KeyValueStore* inner) : inner_(inner) {}
+    ScopedStore(KeyValueStore* inner, metrics::Counter gets, metrics::Counter puts)
+        : inner_(inner), gets_(gets), puts_(puts) {}
 
     const std::string& name() const override { return inner_->name(); }
 
     Result<std::optional<std::string>> Get(std::string_view key) const override {
+      gets_.Increment();
       auto it = pending_.find(key);
       if (it != pending_.end()) return it->second;
       return inner_->Get(key);
@@ -91,6 +96,7 @@ class Task::Context final : public ProcessorContext {
     uint64_t ApproximateNumEntries() const override { return inner_->ApproximateNumEntries(); }
 
     Status Put(std::string_view key, std::string_view value) override {
+      puts_.Increment();
       pending_[std::string(key)] = std::string(value);
       return Status::OK();
     }
@@ -148,6 +154,8 @@ class Task::Context final : public ProcessorContext {
     }
 
     KeyValueStore* inner_;
+    metrics::Counter gets_;
+    metrics::Counter puts_;
     std::map<std::string, std::optional<std::string>, std::less<>> pending_;
   };
 
@@ -158,25 +166,33 @@ class Task::Context final : public ProcessorContext {
 };
 
 Task::Task(TaskId id, const SubTopology& subtopology,
-           std::shared_ptr<const CompiledTopology> topology, RecordCollector* collector)
+           std::shared_ptr<const CompiledTopology> topology, RecordCollector* collector,
+           metrics::Metrics* metrics)
     : id_(id),
       name_(id.ToString()),
       subtopology_(subtopology),
       topology_(std::move(topology)),
-      collector_(collector) {}
+      collector_(collector),
+      metrics_(metrics) {
+  if (metrics_ != nullptr) {
+    processed_ = metrics_->RecordsProcessed(name_);
+    latency_ = metrics_->ProcessLatency(name_);
+  }
+}
 
 Task::~Task() = default;
 
 Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopology,
                                            std::shared_ptr<const CompiledTopology> topology,
                                            std::unique_ptr<state::TaskStorage> storage,
-                                           RecordCollector* collector, LuaFunctions* lua) {
-  std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector));
+                                           RecordCollector* collector, LuaFunctions* lua,
+                                           metrics::Metrics* metrics) {
+  std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector, metrics));
   state::ChangelogSink* sink = task.get();  // a private base: convert here
   task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
   task->context_ = std::make_unique<Context>(task.get());
   for (const Node& node : subtopology.nodes) {
-    auto p = MakeProcessor(node, *task->topology_, lua);
+    auto p = MakeProcessor(node, *task->topology_, lua, metrics);
     if (!p.ok()) return p.status().WithContext(node.name);
     task->processors_.push_back(Bound{node.name, std::move(p).value(), node.sources});
   }
@@ -192,6 +208,24 @@ Status Task::Init() {
 }
 
 Status Task::Process(const Record& record) {
+  const auto start = std::chrono::steady_clock::now();
+  if (metrics_ != nullptr) {
+    auto key = std::make_pair(record.topic, record.partition);
+    auto c = consumed_.find(key);
+    if (c == consumed_.end()) {
+      c = consumed_.emplace(key, metrics_->RecordsConsumed(record.topic, record.partition, name_))
+              .first;
+    }
+    c->second.Increment();
+  }
+  Status s = ProcessInScope(record);
+  processed_.Increment();
+  latency_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return s;
+}
+
+Status Task::ProcessInScope(const Record& record) {
   context_->Begin(record.timestamp_ms);
   for (Bound& b : processors_) {
     if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
@@ -206,6 +240,13 @@ Status Task::Process(const Record& record) {
                              std::to_string(record.offset));
       }
       ++stats_.dead_letters;
+      if (metrics_ != nullptr) {
+        auto d = dead_letters_.find(b.name);
+        if (d == dead_letters_.end()) {
+          d = dead_letters_.emplace(b.name, metrics_->DeadLetters(name_, b.name)).first;
+        }
+        d->second.Increment();
+      }
       return DeadLetter(record, b.name, s);
     }
   }

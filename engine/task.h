@@ -24,6 +24,7 @@
 #include "engine/compiled_topology.h"
 #include "engine/kafka/record.h"
 #include "engine/lua_functions.h"
+#include "engine/metrics/metrics.h"
 #include "kcqrs/processor.h"
 #include "state/task_state.h"
 
@@ -57,7 +58,8 @@ class Task final : private state::ChangelogSink {
   static Result<std::unique_ptr<Task>> Create(TaskId id, const SubTopology& subtopology,
                                               std::shared_ptr<const CompiledTopology> topology,
                                               std::unique_ptr<state::TaskStorage> storage,
-                                              RecordCollector* collector, LuaFunctions* lua);
+                                              RecordCollector* collector, LuaFunctions* lua,
+                                              metrics::Metrics* metrics = nullptr);
   ~Task() override;
 
   // Initialises the processors; call after the stores are restored.
@@ -84,10 +86,11 @@ class Task final : private state::ChangelogSink {
  private:
   class Context;
   Task(TaskId id, const SubTopology& subtopology, std::shared_ptr<const CompiledTopology> topology,
-       RecordCollector* collector);
+       RecordCollector* collector, metrics::Metrics* metrics);
 
   Status Append(const std::string& store, std::string_view key,
                 std::optional<std::string_view> value) override;
+  Status ProcessInScope(const Record& record);
   Status DeadLetter(const Record& record, const std::string& processor, const Status& error);
   kafka::OutgoingRecord Outgoing(const std::string& topic, std::optional<std::string> key,
                                  std::optional<std::string> value, std::vector<Header> headers,
@@ -108,6 +111,11 @@ class Task final : private state::ChangelogSink {
   };
   std::vector<Bound> processors_;
   TaskStats stats_;
+  metrics::Metrics* metrics_;  // nullable
+  metrics::Counter processed_;
+  metrics::Histogram latency_;
+  std::map<std::pair<std::string, int32_t>, metrics::Counter> consumed_;
+  std::map<std::string, metrics::Counter> dead_letters_;
 };
 
 }  // namespace kcqrs::engine

@@ -246,6 +246,18 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(
   return std::make_pair(low, high);
 }
 
+Result<std::pair<int64_t, int64_t>> Consumer::CachedWatermarks(
+    const std::string& topic, int32_t partition) const {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("CachedWatermarks"));
+  int64_t low = -1;
+  int64_t high = -1;
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_get_watermark_offsets(rk_.get(), topic.c_str(), partition, &low,
+                                     &high),
+      "reading cached watermarks of " + PartitionContext(topic, partition)));
+  return std::make_pair(low, high);
+}
+
 Result<int64_t> Consumer::Position(const std::string& topic,
                                    int32_t partition) const {
   KCQRS_RETURN_IF_ERROR(CheckOpen("Position"));

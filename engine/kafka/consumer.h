@@ -135,6 +135,11 @@ class Consumer {
                                                        int32_t partition,
                                                        std::chrono::milliseconds timeout);
 
+  // The watermarks the consumer last learned from fetch responses: no
+  // request is sent. (-1, -1) before the first fetch.
+  Result<std::pair<int64_t, int64_t>> CachedWatermarks(const std::string& topic,
+                                                       int32_t partition) const;
+
   // The offset the next record of an assigned partition will have, past any
   // transaction markers already read; kOffsetInvalid before the first fetch.
   Result<int64_t> Position(const std::string& topic, int32_t partition) const;

@@ -55,23 +55,27 @@ Result<std::unique_ptr<Producer>> Producer::Create(
 Producer::~Producer() = default;
 
 void Producer::OnDelivery(const rd_kafka_message_s* message) {
+  std::unique_ptr<DeliveryHandler> handler(
+      static_cast<DeliveryHandler*>(message->_private));
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     int64_t& highest =
         delivered_[{rd_kafka_topic_name(message->rkt), message->partition}];
     if (message->offset > highest) highest = message->offset;
+    if (handler) (*handler)(Status::OK(), message->partition, message->offset);
     return;
   }
   ++failed_deliveries_;
-  if (!first_delivery_error_.ok()) return;
   std::string where =
       "delivering to " +
       PartitionContext(rd_kafka_topic_name(message->rkt), message->partition);
-  first_delivery_error_ =
+  Status status =
       message->err == RD_KAFKA_RESP_ERR__FATAL
           ? FatalStatus(where.c_str())
           // Not rd_kafka_message_errstr: in a delivery report the payload
           // is the record's value, not an error string.
           : StatusFromKafkaError(message->err, where);
+  if (handler) (*handler)(status, message->partition, -1);
+  if (first_delivery_error_.ok()) first_delivery_error_ = std::move(status);
 }
 
 Status Producer::FatalStatus(const char* context) const {
@@ -90,6 +94,23 @@ Status Producer::FatalStatus(const char* context) const {
 }
 
 Status Producer::Send(const OutgoingRecord& record) {
+  return SendWithOpaque(record, nullptr);
+}
+
+Status Producer::Send(const OutgoingRecord& record, DeliveryHandler on_delivery) {
+  // The handler travels with the record as its opaque and comes back in the
+  // delivery report, which calls and frees it.
+  auto* handler = new DeliveryHandler(std::move(on_delivery));
+  Status s = SendWithOpaque(record, handler);
+  if (!s.ok()) delete handler;
+  return s;
+}
+
+void Producer::Poll(std::chrono::milliseconds timeout) {
+  rd_kafka_poll(rk_.get(), static_cast<int>(timeout.count()));
+}
+
+Status Producer::SendWithOpaque(const OutgoingRecord& record, void* opaque) {
   std::unique_ptr<rd_kafka_headers_t, HeadersDeleter> headers;
   if (!record.headers.empty()) {
     headers.reset(rd_kafka_headers_new(record.headers.size()));
@@ -101,8 +122,12 @@ Status Producer::Send(const OutgoingRecord& record) {
                           h.value ? static_cast<ssize_t>(h.value->size()) : 0);
     }
   }
-  rd_kafka_vu_t vus[7];
+  rd_kafka_vu_t vus[8];
   size_t n = 0;
+  if (opaque != nullptr) {
+    vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[n++].u.ptr = opaque;
+  }
   vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
   vus[n++].u.cstr = record.topic.c_str();
   vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;

@@ -35,6 +35,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +72,22 @@ class Producer {
   // transaction must be aborted), Fenced, or FailedPrecondition (no
   // transaction begun).
   Status Send(const OutgoingRecord& record);
+
+  // Called once per record with its delivery: OK with the partition and
+  // offset it got, or why it failed. Runs on the thread that serves
+  // delivery reports (Poll, Flush, Send).
+  using DeliveryHandler =
+      std::function<void(const Status& status, int32_t partition, int64_t offset)>;
+
+  // As Send, and calls `on_delivery` when the record is delivered or has
+  // failed (then it also counts for the next Flush). When Send returns an
+  // error, `on_delivery` is not called.
+  Status Send(const OutgoingRecord& record, DeliveryHandler on_delivery);
+
+  // Serves delivery reports for up to `timeout` (0: only those ready). A
+  // producer whose owner does not Flush regularly (the HTTP command
+  // producer) calls this from a thread of its own.
+  void Poll(std::chrono::milliseconds timeout);
 
   // Waits up to `timeout` until every queued record is delivered or failed.
   // Returns the first delivery error since the last Flush (and forgets
@@ -109,6 +126,7 @@ class Producer {
   friend struct ProducerCallbacks;  // librdkafka's C callbacks, in the .cc
   Producer() = default;
   void OnDelivery(const rd_kafka_message_s* message);
+  Status SendWithOpaque(const OutgoingRecord& record, void* opaque);
   Status FatalStatus(const char* context) const;
 
   internal::HandlePtr rk_;

@@ -57,6 +57,10 @@ struct HttpOptions {
   std::string listen = "127.0.0.1:8080";
   // I/O threads of the HTTP server. Default: 2.
   int threads = 2;
+  // When not empty, POST /commands requires "Authorization: Bearer <token>".
+  // Default: empty (no check). Read it from the environment:
+  // `command_token: ${KCQRS_COMMAND_TOKEN}`.
+  std::string command_token;
 };
 
 struct EngineOptions {

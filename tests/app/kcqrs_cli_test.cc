@@ -1,8 +1,9 @@
-// The `kcqrs` binary as a user runs it: exit codes, messages, and `run` on the
-// embedded broker answering /healthz and stopping cleanly on SIGTERM.
+// The `kcqrs` binary as a user runs it: exit codes, messages, `describe`, and
+// `run` on the embedded broker answering /healthz and stopping cleanly on SIGTERM.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -212,6 +213,104 @@ TEST(KcqrsCliTest, RunServesHealthzOnTheEmbeddedBrokerAndStopsOnSigterm) {
   ASSERT_TRUE(exited) << "kcqrs did not stop within 30 s of SIGTERM";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   std::filesystem::remove(log);
+}
+
+TEST(KcqrsCliTest, DescribeTextListsTheSubTopologiesOfTheOrdersExample) {
+  Outcome o = RunCli("describe " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_EQ(o.output.rfind("Topology: orders\n  Sub-topology: 0 (partitions: 3)\n", 0), 0u)
+      << o.output;
+  for (const char* line : {
+           "    Processor: order (aggregate, stores: [order-aggregates])\n"
+           "      --> orders.events, orders.rejections, orders-dlq\n"
+           "      <-- orders.commands\n",
+           "  Sub-topology: 2 (partitions: 3)\n"
+           "    Source: orders-product_totals-repartition\n"
+           "      --> product_totals\n",
+           "    Store: orders (rocksdb, changelog: orders-orders-changelog)\n",
+       }) {
+    EXPECT_NE(o.output.find(line), std::string::npos) << line << "\n" << o.output;
+  }
+  EXPECT_EQ(RunCli("describe --format text " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml")
+                .output,
+            o.output);
+}
+
+TEST(KcqrsCliTest, DescribeJsonIsTheTopologyDocument) {
+  Outcome o = RunCli("describe " KCQRS_SOURCE_DIR
+                     "/examples/orders/topology.yaml --format json --set application.id=shop");
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  ASSERT_TRUE(nlohmann::json::accept(o.output)) << o.output;
+  auto doc = nlohmann::json::parse(o.output);
+  EXPECT_EQ(doc["application"], "shop");
+  EXPECT_EQ(doc["dead_letter_topic"], "shop-dlq");
+  ASSERT_EQ(doc["subtopologies"].size(), 3u) << doc.dump(2);
+  EXPECT_EQ(doc["subtopologies"][0]["partitions"], 3);
+  EXPECT_EQ(doc["subtopologies"][0]["nodes"][0]["name"], "order");
+  EXPECT_EQ(doc["subtopologies"][0]["nodes"][0]["kind"], "aggregate");
+  EXPECT_EQ(doc["subtopologies"][2]["sources"],
+            nlohmann::json::parse(R"(["shop-product_totals-repartition"])"));
+  EXPECT_EQ(doc["stores"][1], nlohmann::json::parse(
+      R"({"name":"orders","kind":"rocksdb","changelog":"shop-orders-changelog"})"));
+}
+
+TEST(KcqrsCliTest, DescribeMermaidIsAGraph) {
+  Outcome o = RunCli("describe --format mermaid " KCQRS_SOURCE_DIR
+                     "/examples/orders/topology.yaml");
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_EQ(o.output.rfind("graph TD;\n", 0), 0u) << o.output;
+  for (const char* line : {"  t_orders_commands([\"orders.commands\"]);\n",
+                           "    s_product_totals[(\"product_totals\")];\n",
+                           "  t_orders_commands -->|commands| n_order;\n",
+                           "  n_order <-->|state| s_order_aggregates;\n"}) {
+    EXPECT_NE(o.output.find(line), std::string::npos) << line << "\n" << o.output;
+  }
+}
+
+TEST(KcqrsCliTest, DescribeWithAnUnknownFormatIsAUsageError) {
+  Outcome o = RunCli("describe --format dot " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml");
+  EXPECT_EQ(o.exit_code, 2) << o.output;
+  EXPECT_NE(o.output.find("--format"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("dot"), std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("Topology:"), std::string::npos) << o.output;
+}
+
+TEST(KcqrsCliTest, DescribeABadFilePrintsPositionedErrorsAndExitsTwo) {
+  std::string file = WriteTemp("bad-describe", "application:\n  idd: x\nkafka:\n  bootstrap_servers: [nohost]\n");
+  Outcome o = RunCli("describe " + file);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.output.find(file + ":2:3: unknown key 'idd' in application (did you mean 'id'?)"),
+            std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("error(s); nothing was started"), std::string::npos) << o.output;
+  std::filesystem::remove(file);
+
+  // A topology error (here in an expression) is positioned too.
+  file = WriteTemp("bad-describe-expr", R"(application:
+  id: shop
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  order:
+    command_topics: [orders.commands]
+    event_topic: orders.events
+    rejection_topic: orders.rejections
+    store: order-aggregates
+    commands:
+      CreateOrder:
+        require:
+          - that: comand.quantity > 0
+            code: bad
+        emit:
+          - type: OrderCreated
+            with: {orderId: command.orderId}
+)");
+  o = RunCli("describe --format mermaid " + file);
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_NE(o.output.find(file + ":14:19: aggregates.order.commands.CreateOrder.require[0].that: "
+                                 "unknown name 'comand'"),
+            std::string::npos) << o.output;
+  EXPECT_EQ(o.output.find("graph TD;"), std::string::npos) << o.output;
+  std::filesystem::remove(file);
 }
 
 }  // namespace
