@@ -264,8 +264,17 @@ class Engine::Impl final : public engine::EngineView {
       }
     }
     out["stores"] = std::move(stores);
-    out["nodes"] = nlohmann::json::object();
-    out["lag"] = nlohmann::json::object();
+    std::map<std::string, uint64_t> node_counts;
+    std::map<std::string, std::map<int32_t, int64_t>> lag;
+    for (const auto& t : threads_) t->Snapshot(&node_counts, &lag);
+    nlohmann::json nodes = nlohmann::json::object();
+    for (const auto& [name, n] : node_counts) nodes[name] = {{"processed", n}};
+    nlohmann::json lag_json = nlohmann::json::object();
+    for (const auto& [topic, parts] : lag) {
+      for (const auto& [p, l] : parts) lag_json[topic][std::to_string(p)] = l;
+    }
+    out["nodes"] = std::move(nodes);
+    out["lag"] = std::move(lag_json);
     return out;
   }
 

@@ -11,8 +11,10 @@
 #include <set>
 #include <thread>
 
+#include "engine/describe.h"
 #include "engine/kafka/producer.h"
 #include "engine/partitioner.h"
+#include "engine/ui_page.h"
 #include "util/base64url.h"
 
 namespace kcqrs::engine {
@@ -192,6 +194,10 @@ class HttpApi::Impl {
                                   std::string(metrics::Metrics::kContentType));
     });
     Add(router, "GET", "/stores", [this](const http::Request&) { return ListStores(); });
+    Add(router, "GET", "/topology", [this](const http::Request& req) { return Topology(req); });
+    Add(router, "GET", "/", [](const http::Request&) {
+      return http::Response::Text(200, std::string(UiPageHtml()), "text/html; charset=utf-8");
+    });
     AddAsync(router, "GET", "/stores/{store}/keys/{key}",
              [this](const http::Request& req, http::Responder respond) {
                Query(req, std::move(respond), /*scan=*/false);
@@ -235,6 +241,19 @@ class HttpApi::Impl {
   }
 
  private:
+  http::Response Topology(const http::Request& req) const {
+    auto format = ParseDescribeFormat(req.Query("format").value_or("json"));
+    if (!format) {
+      return Problem(400, "bad-parameter", "Bad parameter",
+                     "format: expected json, mermaid or text");
+    }
+    auto topology = engine_->topology();
+    if (!topology) return Unavailable("not-ready", "Not ready", "the engine is still starting");
+    std::string body = Describe(*topology, *format);
+    if (*format == DescribeFormat::kJson) return http::Response::Json(200, std::move(body));
+    return http::Response::Text(200, std::move(body));
+  }
+
   http::Response Healthz() const {
     Status s = engine_->health();
     if (!s.ok()) return Problem(500, "failed", "The engine has stopped", s.ToString());

@@ -304,20 +304,40 @@ Status StreamThread::Send(kafka::OutgoingRecord record) {
   return s;
 }
 
+void StreamThread::Snapshot(std::map<std::string, uint64_t>* nodes,
+                            std::map<std::string, std::map<int32_t, int64_t>>* lag) const {
+  std::lock_guard<std::mutex> lock(task_status_mu_);
+  for (const auto& [name, n] : node_counts_) (*nodes)[name] += n;
+  for (const auto& [topic, parts] : lag_) {
+    for (const auto& [p, l] : parts) (*lag)[topic][p] = l;
+  }
+}
+
 void StreamThread::UpdateGauges() {
-  if (config_.metrics == nullptr) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_gauges_ < std::chrono::seconds(1)) return;
   last_gauges_ = now;
   // Lag from the watermarks the consumer already knows (no request).
+  std::map<std::string, std::map<int32_t, int64_t>> lag;
   for (const auto& [tp, task] : task_of_partition_) {
     auto wm = consumer_->CachedWatermarks(tp.first, tp.second);
     auto pos = consumer_->Position(tp.first, tp.second);
     if (wm.ok() && pos.ok() && *pos >= 0 && wm->second >= 0) {
-      config_.metrics->ConsumerLag(tp.first, tp.second).Set(
-          static_cast<double>(std::max<int64_t>(0, wm->second - *pos)));
+      const int64_t l = std::max<int64_t>(0, wm->second - *pos);
+      lag[tp.first][tp.second] = l;
+      if (config_.metrics != nullptr) {
+        config_.metrics->ConsumerLag(tp.first, tp.second).Set(static_cast<double>(l));
+      }
     }
   }
+  std::map<std::string, uint64_t> nodes = closed_node_counts_;
+  for (const auto& [id, task] : tasks_) task->AddNodeCounts(&nodes);
+  {
+    std::lock_guard<std::mutex> lock(task_status_mu_);
+    node_counts_ = std::move(nodes);
+    lag_ = std::move(lag);
+  }
+  if (config_.metrics == nullptr) return;
   for (const auto& [id, task] : tasks_) {
     if (pending_restore_.count(id)) continue;
     for (const std::string& store : task->subtopology().stores) {
@@ -567,6 +587,7 @@ void StreamThread::CloseTask(const TaskId& id) {
     stats_.running_tasks--;
   }
   ClearTaskStatus(id);
+  task->AddNodeCounts(&closed_node_counts_);
   if (config_.metrics != nullptr) {
     // Gauges of work that moved away must not linger in /metrics.
     config_.metrics->RemoveTask(task->name());

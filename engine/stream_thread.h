@@ -104,6 +104,10 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   const StreamThreadStats& stats() const { return stats_; }
   // The tasks this thread owns now. Safe from any thread.
   std::vector<TaskStatus> Tasks() const;
+  // Records per node and lag per partition, as of the last second. Safe
+  // from any thread.
+  void Snapshot(std::map<std::string, uint64_t>* nodes,
+                std::map<std::string, std::map<int32_t, int64_t>>* lag) const;
 
  private:
   using TopicPartition = std::pair<std::string, int32_t>;
@@ -178,11 +182,14 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
     metrics::Gauge restoring;
   } m_;
   std::map<std::string, metrics::Counter, std::less<>> produced_;
+  std::map<std::string, uint64_t> closed_node_counts_;  // of tasks closed
 
   void SetTaskStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
   void ClearTaskStatus(const TaskId& id);
-  mutable std::mutex task_status_mu_;
+  mutable std::mutex task_status_mu_;  // guards the three below
   std::map<TaskId, TaskStatus> task_status_;
+  std::map<std::string, uint64_t> node_counts_;  // closed tasks' counts included
+  std::map<std::string, std::map<int32_t, int64_t>> lag_;
 };
 
 }  // namespace kcqrs::engine

@@ -231,6 +231,7 @@ Status Task::ProcessInScope(const Record& record) {
     if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
       continue;
     }
+    ++b.processed;
     Status s = b.processor->Process(record, *context_);
     if (!s.ok()) {
       context_->Drop();

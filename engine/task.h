@@ -77,6 +77,10 @@ class Task final : private state::ChangelogSink {
   const SubTopology& subtopology() const { return subtopology_; }
   state::TaskState& state() { return *state_; }
   const TaskStats& stats() const { return stats_; }
+  // Records each node (by name) has processed, for /stats.
+  void AddNodeCounts(std::map<std::string, uint64_t>* out) const {
+    for (const Bound& b : processors_) (*out)[b.name] += b.processed;
+  }
 
   // The changelog partitions of this task's stores.
   std::vector<state::TopicPartition> ChangelogPartitions() const;
@@ -108,6 +112,7 @@ class Task final : private state::ChangelogSink {
     std::string name;
     std::unique_ptr<Processor> processor;
     std::vector<std::string> sources;
+    uint64_t processed = 0;
   };
   std::vector<Bound> processors_;
   TaskStats stats_;

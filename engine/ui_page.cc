@@ -607,7 +607,7 @@ function renderLag() {
         ...ids.map((p) => h('span', {class: 'part'}, 'p' + p + ' ' + fmt(parts[p]))))));
   }
   if (!tbody.children.length) {
-    tbody.append(h('tr', {}, h('td', {colspan: 3, class: 'muted'}, 'no partitions assigned')));
+    tbody.append(h('tr', {}, h('td', {colspan: 3, class: 'muted'}, 'no lag reported')));
   }
   box.replaceChildren(h('table', {},
     h('thead', {}, h('tr', {}, h('th', {}, 'topic'), h('th', {class: 'num'}, 'lag'),

@@ -14,6 +14,7 @@
 #include "engine/position_log.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
+#include "tests/support/chromium.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_kafka.h"
 
@@ -194,6 +195,28 @@ TEST_F(HttpApiTest, StoresReadinessAndHealth) {
   EXPECT_EQ(r["status"], "READY");
   EXPECT_EQ(r["tasks"].size(), 9u);
   EXPECT_EQ(Get("/healthz").status, 200);
+
+  HttpResult topology = Get("/topology");
+  ASSERT_EQ(topology.status, 200) << topology.body;
+  json t = json::parse(topology.body);
+  EXPECT_EQ(t["subtopologies"].size(), 3u);
+  EXPECT_EQ(t["subtopologies"][0]["partitions"], 3);
+  HttpResult mermaid = Get("/topology?format=mermaid");
+  ASSERT_EQ(mermaid.status, 200);
+  EXPECT_EQ(mermaid.body.rfind("graph TD;", 0), 0u) << mermaid.body;
+  ExpectProblem(Get("/topology?format=dot"), 400, "format");
+  HttpResult page = Get("/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<title>"), std::string::npos);
+  EXPECT_NE(page.body.find("topology"), std::string::npos);
+
+  HttpResult stats = Get("/stats");
+  ASSERT_EQ(stats.status, 200);
+  json st = json::parse(stats.body);
+  EXPECT_TRUE(st["ready"].get<bool>());
+  EXPECT_GT(st["totals"]["records_processed"].get<int>(), 0);
+  EXPECT_EQ(st["stores"].size(), 3u);
 }
 
 TEST_F(HttpApiTest, BadRequestsGetProblemJson) {
@@ -292,6 +315,29 @@ TEST_F(HttpApiTest, MetricsPassPromtoolAndMoveWhenCommandsFlow) {
   EXPECT_EQ(report, "") << "promtool lint findings";
   std::filesystem::remove(file);
   std::filesystem::remove(file + ".out");
+}
+
+}  // namespace
+}  // namespace kcqrs
+
+namespace kcqrs {
+namespace {
+
+// The page the engine serves, in headless Chromium, against the engine
+// itself: it draws the running topology and the live stats.
+TEST_F(HttpApiTest, PageShowsTheRunningTopologyInChromium) {
+  ASSERT_EQ(access("/usr/bin/chromium", X_OK), 0) << "chromium is missing: run scripts/setup";
+  Browser b = RunChromium("/usr/bin/chromium", "http://" + engine_->http_address() + "/",
+                          "--dump-dom");
+  ASSERT_EQ(b.exit_code, 0) << b.log.substr(0, 2000);
+  const size_t svg = b.dom.find("<svg");
+  ASSERT_NE(svg, std::string::npos) << b.dom.substr(0, 3000);
+  for (const std::string& name :
+       {std::string("order"), std::string("product_totals"), names_->commands, names_->events}) {
+    EXPECT_NE(b.dom.find(name, svg), std::string::npos) << name;
+  }
+  EXPECT_NE(b.dom.find("<span id=\"ready\" class=\"badge ok\">ready</span>"), std::string::npos)
+      << "the readiness badge";
 }
 
 }  // namespace
