@@ -11,7 +11,7 @@ TEST_BUILD_DIR ?= build/asan
 DEMO_TOPOLOGY ?= examples/orders/topology.yaml
 CTEST_ARGS ?=
 
-.PHONY: all setup build test demo clean kafka-start kafka-stop format
+.PHONY: all setup build test demo bench clean kafka-start kafka-stop format
 
 all: build
 
@@ -20,7 +20,7 @@ setup:
 
 # Optimised build: build/bin/kcqrs.
 build: setup
-	cmake -S . -B $(BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKCQRS_BUILD_TESTS=OFF
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors. CTest's
@@ -37,6 +37,12 @@ test: setup
 
 demo: build
 	scripts/demo $(BUILD_DIR)/bin/kcqrs $(DEMO_TOPOLOGY)
+
+# Benchmarks (docs/benchmarks.md): micro benchmarks, then HTTP lookups under
+# load on a real broker. Run on an otherwise idle machine.
+bench: build
+	$(BUILD_DIR)/bin/expression_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	bench/http/run.sh
 
 kafka-start: setup
 	scripts/kafka start

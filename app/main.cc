@@ -42,7 +42,10 @@ int ReportTopologyErrors(const kcqrs::Status& status) {
   return kExitUsage;
 }
 
-int Validate(const std::string& file, const std::vector<std::string>& sets) {
+// Loads `file` with the --set overrides and checks the topology; on error
+// prints every problem and returns the exit code, else 0.
+int LoadAndValidate(const std::string& file, const std::vector<std::string>& sets,
+                    kcqrs::EngineOptions* out) {
   kcqrs::config::LoadOptions load;
   load.overrides = sets;
   std::vector<kcqrs::config::ConfigError> errors;
@@ -50,6 +53,14 @@ int Validate(const std::string& file, const std::vector<std::string>& sets) {
   if (!options.ok()) return ReportConfigErrors(errors, options.status());
   kcqrs::Status s = kcqrs::Engine::Validate(*options);
   if (!s.ok()) return ReportTopologyErrors(s);
+  *out = std::move(options).value();
+  return 0;
+}
+
+int Validate(const std::string& file, const std::vector<std::string>& sets) {
+  kcqrs::EngineOptions parsed;
+  if (int rc = LoadAndValidate(file, sets, &parsed); rc != 0) return rc;
+  const kcqrs::EngineOptions* options = &parsed;
   std::printf("%s: OK (application %s: %zu aggregate(s), %zu projection(s), %zu processor(s))\n",
               file.c_str(), options->application.id.c_str(),
               options->topology.aggregates.size(), options->topology.projections.size(),
@@ -67,14 +78,9 @@ int DescribeFile(const std::string& file, const std::string& format,
                  format.c_str());
     return kExitUsage;
   }
-  kcqrs::config::LoadOptions load;
-  load.overrides = sets;
-  std::vector<kcqrs::config::ConfigError> errors;
-  auto options = kcqrs::config::LoadEngineOptionsFromFile(file, load, &errors);
-  if (!options.ok()) return ReportConfigErrors(errors, options.status());
-  kcqrs::Status s = kcqrs::Engine::Validate(*options);
-  if (!s.ok()) return ReportTopologyErrors(s);
-  auto text = kcqrs::engine::DescribeOptions(*options, *parsed);
+  kcqrs::EngineOptions options;
+  if (int rc = LoadAndValidate(file, sets, &options); rc != 0) return rc;
+  auto text = kcqrs::engine::DescribeOptions(options, *parsed);
   if (!text.ok()) return ReportTopologyErrors(text.status());
   std::fputs(text->c_str(), stdout);
   if (*parsed == kcqrs::engine::DescribeFormat::kJson) std::fputs("\n", stdout);

@@ -122,10 +122,11 @@ class Engine::Impl final : public engine::EngineView {
     }
     cv_.notify_all();
     if (supervisor_.joinable()) supervisor_.join();
-    // HTTP first: parked requests are answered while the engine still
-    // stands, and no handler runs once the threads go.
-    if (api_) api_->Stop();
+    // HTTP first: no new request reaches the API once the server stops;
+    // then the API answers what is parked (a no-op for closed connections)
+    // and stops its producer, all while the stream threads still stand.
     if (http_) http_->Stop();
+    if (api_) api_->Stop();
     for (auto& t : threads_) t->Stop();
     {
       std::lock_guard<std::mutex> l(mu_);

@@ -222,19 +222,46 @@ class HttpApi::Impl {
              });
   }
 
+  // The request counters of one route, by status, made on first use: the
+  // registry lookup allocates label strings, this only takes a short lock.
+  struct RouteCounters {
+    metrics::Metrics* metrics;
+    std::string method;
+    std::string pattern;
+    metrics::Histogram duration;
+    std::mutex mu;
+    std::map<int, metrics::Counter> by_status;
+
+    void Count(int status, double seconds) {
+      duration.Observe(seconds);
+      metrics::Counter c;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = by_status.find(status);
+        if (it == by_status.end()) {
+          it = by_status.emplace(status, metrics->HttpRequests(pattern, method, status)).first;
+        }
+        c = it->second;
+      }
+      c.Increment();
+    }
+  };
+
   void AddAsync(http::Router& router, const std::string& method, const std::string& pattern,
                 http::AsyncHandler handler) {
-    metrics::Metrics* m = engine_->metrics();
-    metrics::Histogram duration = m->HttpDuration(pattern);
+    auto counters = std::make_shared<RouteCounters>();
+    counters->metrics = engine_->metrics();
+    counters->method = method;
+    counters->pattern = pattern;
+    counters->duration = counters->metrics->HttpDuration(pattern);
     router.AddAsync(method, pattern,
-                    [m, method, pattern, duration, handler = std::move(handler)](
-                        const http::Request& req, http::Responder respond) {
+                    [counters, handler = std::move(handler)](const http::Request& req,
+                                                             http::Responder respond) {
                       const auto start = Clock::now();
-                      handler(req, [m, method, pattern, duration, start,
+                      handler(req, [counters, start,
                                     respond = std::move(respond)](http::Response r) {
-                        duration.Observe(
-                            std::chrono::duration<double>(Clock::now() - start).count());
-                        m->HttpRequests(pattern, method, r.status).Increment();
+                        counters->Count(
+                            r.status, std::chrono::duration<double>(Clock::now() - start).count());
                         respond(std::move(r));
                       });
                     });
@@ -327,13 +354,17 @@ class HttpApi::Impl {
     return out;
   }
 
-  std::chrono::milliseconds WaitTimeout(const http::Request& req, bool* bad) const {
+  // ?timeout_ms, or nullopt with the 400 to answer in `bad`.
+  std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,
+                                                       http::Response* bad) const {
     auto t = req.Query("timeout_ms");
     if (!t) return options_.default_wait;
     auto v = ParseInt(*t);
     if (!v || *v < 0 || *v > options_.max_wait.count()) {
-      *bad = true;
-      return options_.default_wait;
+      *bad = Problem(400, "bad-parameter", "Bad parameter",
+                     "timeout_ms: expected 0 to " + std::to_string(options_.max_wait.count()) +
+                         ", found '" + *t + "'");
+      return std::nullopt;
     }
     return std::chrono::milliseconds(*v);
   }
@@ -353,13 +384,9 @@ class HttpApi::Impl {
     // Validate everything before waiting, so a bad request fails at once.
     http::Response bad;
     if (scan && !ValidateScan(req, &bad)) return respond(std::move(bad));
-    bool bad_timeout = false;
-    const auto timeout = WaitTimeout(req, &bad_timeout);
-    if (bad_timeout) {
-      return respond(Problem(400, "bad-parameter", "Bad parameter",
-                             "timeout_ms: expected 0 to " +
-                                 std::to_string(options_.max_wait.count())));
-    }
+    const auto timeout_or = WaitTimeout(req, &bad);
+    if (!timeout_or) return respond(std::move(bad));
+    const std::chrono::milliseconds timeout = *timeout_or;
     auto run = [this, registry, store, scan, req]() {
       return scan ? Scan(registry, store, req) : Get(registry, store, req.path_params.at("key"));
     };
@@ -406,7 +433,13 @@ class HttpApi::Impl {
       return Problem(404, "unknown-key", "Key not found",
                      "no key '" + key + "' in store '" + store + "'");
     }
-    return http::Response::Json(200, StoredValue(**v).dump());
+    // Documents kcqrs stores are JSON objects already: send their bytes as
+    // they are (no parse and print per lookup).
+    const std::string& raw = **v;
+    if (!raw.empty() && (raw.front() == '{' || raw.front() == '[')) {
+      return http::Response::Json(200, std::move(**v));
+    }
+    return http::Response::Json(200, StoredValue(raw).dump());
   }
 
   bool ValidateScan(const http::Request& req, http::Response* bad) const {
@@ -481,6 +514,7 @@ class HttpApi::Impl {
   }
 
   void PostCommand(const http::Request& req, http::Responder respond) {
+    http::Response bad;
     if (!options_.command_token.empty()) {
       auto auth = req.Header("authorization");
       if (!auth || *auth != "Bearer " + options_.command_token) {
@@ -538,13 +572,9 @@ class HttpApi::Impl {
                                    "' takes its id from the record key: pass ?key=ID"));
       }
     }
-    bool bad_timeout = false;
-    const auto timeout = WaitTimeout(req, &bad_timeout);
-    if (bad_timeout) {
-      return respond(Problem(400, "bad-parameter", "Bad parameter",
-                             "timeout_ms: expected 0 to " +
-                                 std::to_string(options_.max_wait.count())));
-    }
+    const auto timeout_or = WaitTimeout(req, &bad);
+    if (!timeout_or) return respond(std::move(bad));
+    const std::chrono::milliseconds timeout = *timeout_or;
     const bool wait = req.Query("wait").value_or("false") == "true";
     std::string command_id;
     auto cid = command.find(spec.command_id_field);

@@ -110,12 +110,14 @@ void StoreRegistry::Add(const std::string& store, int32_t partition,
                         std::shared_ptr<const ReadOnlyKeyValueStore> reader) {
   std::lock_guard<std::mutex> lock(mu_);
   readers_[store][partition] = std::move(reader);
+  views_.erase(store);
 }
 
 void StoreRegistry::Remove(const std::string& store, int32_t partition) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = readers_.find(store);
   if (it != readers_.end()) it->second.erase(partition);
+  views_.erase(store);
   auto p = positions_.find(store);
   if (p != positions_.end()) {
     for (auto& [topic, parts] : p->second) parts.erase(partition);
@@ -139,7 +141,17 @@ std::map<std::string, std::map<int32_t, int64_t>> StoreRegistry::Positions(
 std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(const std::string& store) const {
   auto p = partitions_.find(store);
   if (p == partitions_.end()) return nullptr;
-  return std::make_shared<RoutingView>(store, p->second, Hosted(store));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto cached = views_.find(store);
+  if (cached != views_.end()) return cached->second;
+  auto readers = readers_.find(store);
+  auto view = std::make_shared<RoutingView>(
+      store, p->second,
+      readers == readers_.end()
+          ? std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>()
+          : readers->second);
+  views_[store] = view;
+  return view;
 }
 
 std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>> StoreRegistry::Hosted(

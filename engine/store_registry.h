@@ -56,6 +56,9 @@ class StoreRegistry {
   std::map<std::string, std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>>
       readers_;
   std::map<std::string, std::map<std::string, std::map<int32_t, int64_t>>> positions_;
+  // View() per store, rebuilt when its hosted partitions change: a lookup
+  // then costs a lock and a shared_ptr copy.
+  mutable std::map<std::string, std::shared_ptr<const ReadOnlyKeyValueStore>> views_;
 };
 
 }  // namespace kcqrs::engine
