@@ -139,13 +139,23 @@ class Engine::Impl final : public engine::EngineView {
     embedded_.reset();
   }
 
+  // A thread that has not heard from Kafka for 3 s (its idle probe runs
+  // every second) is waiting for it: stuck in a commit, or cut off.
+  static bool KafkaAnsweredRecently(const engine::StreamThread& t) {
+    if (!t.stats().kafka_reachable.load()) return false;
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    return now - t.stats().kafka_ok_ns.load() < 3'000'000'000;
+  }
+
   bool ReadyLocked() const {
     std::lock_guard<std::mutex> l(mu_);
     if (threads_.empty() || !failure_.ok()) return false;
     for (const auto& t : threads_) {
       if (t->state() != engine::StreamThread::State::kRunning) return false;
       if (t->stats().restoring_tasks.load() > 0) return false;
-      if (!t->stats().kafka_reachable.load()) return false;
+      if (!KafkaAnsweredRecently(*t)) return false;
     }
     return true;
   }
@@ -204,7 +214,7 @@ class Engine::Impl final : public engine::EngineView {
     bool starting = threads_.empty();
     for (const auto& t : threads_) {
       if (t->state() != engine::StreamThread::State::kRunning) starting = true;
-      if (!t->stats().kafka_reachable.load()) unreachable = true;
+      if (!KafkaAnsweredRecently(*t)) unreachable = true;
       for (const engine::TaskStatus& ts : t->Tasks()) {
         if (ts.state != "RUNNING") restoring = true;
         tasks.push_back({{"task", ts.task},

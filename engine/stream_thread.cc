@@ -216,8 +216,7 @@ Status StreamThread::RunClients() {
       continue;
     }
     if (polled->has_value()) {
-      stats_.kafka_reachable = true;
-      last_kafka_ok_ = std::chrono::steady_clock::now();
+      KafkaAnswered();
       last_poll_error = Status::OK();
     } else {
       ProbeKafka();
@@ -234,6 +233,14 @@ Status StreamThread::RunClients() {
   return Commit();
 }
 
+void StreamThread::KafkaAnswered() {
+  last_kafka_ok_ = std::chrono::steady_clock::now();
+  stats_.kafka_reachable = true;
+  stats_.kafka_ok_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(last_kafka_ok_.time_since_epoch())
+          .count();
+}
+
 void StreamThread::ProbeKafka() {
   // librdkafka reports lost brokers only through its log, and an idle
   // consumer notices nothing: so when nothing has come from Kafka for a
@@ -247,9 +254,14 @@ void StreamThread::ProbeKafka() {
     probe.push_back({tp.first, tp.second, kafka::kOffsetInvalid});
     break;
   }
-  if (probe.empty()) return;  // nothing assigned: the next assignment tells
+  if (probe.empty()) {
+    // Nothing assigned (more threads than tasks): nothing to wait for, and
+    // the next assignment will tell whether Kafka answers.
+    KafkaAnswered();
+    return;
+  }
   const bool ok = consumer_->Committed(probe, std::chrono::milliseconds(1000)).ok();
-  if (ok) last_kafka_ok_ = std::chrono::steady_clock::now();
+  if (ok) KafkaAnswered();
   if (ok != stats_.kafka_reachable.load()) {
     if (ok) {
       spdlog::info("stream-thread-{}: Kafka is reachable again", config_.index);
@@ -450,8 +462,7 @@ Status StreamThread::Commit() {
   consumed_.clear();
   in_transaction_ = false;
   stats_.commits++;
-  stats_.kafka_reachable = true;
-  last_kafka_ok_ = std::chrono::steady_clock::now();
+  KafkaAnswered();
   last_commit_ = std::chrono::steady_clock::now();
   return Status::OK();
 }
@@ -536,7 +547,7 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
   for (const kafka::TopicPartitionOffset& c : *committed) {
     if (c.offset >= 0) committed_[{c.topic, c.partition}] = c.offset;
   }
-  stats_.kafka_reachable = true;
+  KafkaAnswered();
   spdlog::info("stream-thread-{}: assigned {} partitions, {} tasks", config_.index, parts.size(),
                tasks_.size());
 }

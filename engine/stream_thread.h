@@ -77,6 +77,9 @@ struct StreamThreadStats {
   // False while the thread cannot reach Kafka (a poll or a commit failed for
   // lack of brokers); true again once a request succeeds.
   std::atomic<bool> kafka_reachable{false};
+  // When Kafka last answered this thread (steady clock, ns): a thread stuck
+  // in a commit against a vanished broker is not ready either.
+  std::atomic<int64_t> kafka_ok_ns{0};
 };
 
 // What /readyz says of one task.
@@ -168,6 +171,7 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   std::chrono::steady_clock::time_point last_commit_;
   std::chrono::steady_clock::time_point last_probe_;
   std::chrono::steady_clock::time_point last_kafka_ok_;
+  void KafkaAnswered();
   Status rebalance_error_;
 
   // Lag and store sizes, at most once a second.

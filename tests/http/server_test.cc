@@ -788,7 +788,11 @@ TEST(ServerTest, ListensOnIpv6Loopback) {
   options.listen = "[::1]:0";
   auto server = Server::Start(options, EchoRouter());
   if (!server.ok() && !server.status().IsInvalidArgument()) {
-    GTEST_SKIP() << "no IPv6 loopback here: " << server.status().ToString();
+    // A machine without IPv6 loopback: what a user sees then is a clear
+    // error naming the address, which is what this checks instead.
+    EXPECT_NE(server.status().message().find("[::1]"), std::string::npos)
+        << server.status().ToString();
+    return;
   }
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   EXPECT_EQ((*server)->local_address(),
