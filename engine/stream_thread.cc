@@ -255,9 +255,10 @@ void StreamThread::ProbeKafka() {
     break;
   }
   if (probe.empty()) {
-    // Nothing assigned (more threads than tasks): nothing to wait for, and
-    // the next assignment will tell whether Kafka answers.
-    KafkaAnswered();
+    // A member the group gave nothing (more threads than tasks) has nothing
+    // to wait for; one that has not been given its assignment yet is not
+    // ready.
+    if (assigned_) KafkaAnswered();
     return;
   }
   const bool ok = consumer_->Committed(probe, std::chrono::milliseconds(1000)).ok();
@@ -494,6 +495,7 @@ Status StreamThread::Rewind() {
 }
 
 void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  assigned_ = true;
   stats_.rebalances++;
   m_.rebalances.Increment();
   std::vector<kafka::TopicPartitionOffset> query;
@@ -553,6 +555,7 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
 }
 
 void StreamThread::OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  assigned_ = false;
   // Commit what was processed so the next owner starts after it.
   Status s = Commit();
   if (!s.ok()) {
@@ -572,6 +575,7 @@ void StreamThread::OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOf
 }
 
 void StreamThread::OnPartitionsLost(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  assigned_ = false;
   // Someone else owns these now: nothing of the open transaction may commit.
   if (in_transaction_ && exactly_once()) (void)producer_->AbortTransaction(kKafkaTimeout);
   for (auto& [id, task] : tasks_) task->state().Abort();

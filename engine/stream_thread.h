@@ -163,6 +163,7 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   std::map<TopicPartition, Task*> task_of_partition_;
   std::set<TaskId> pending_restore_;
   bool in_transaction_ = false;
+  bool assigned_ = false;  // between an assignment and the next revocation
   Status producer_error_;  // a Send failure, handled at the next commit
   // Next offsets to read: what the group has committed, and what this
   // transaction has consumed.

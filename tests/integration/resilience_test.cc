@@ -106,7 +106,10 @@ TEST(ResilienceTest, TwoInstancesShareTheWorkAndOneTakesOverFromTheOther) {
   ASSERT_NE(b, nullptr);
   ASSERT_TRUE(WaitFor(
       [&] {
-        return a->ready() && b->ready() &&
+        // Both have joined and split the work (the first to start may hold
+        // all 9 tasks until the second joins).
+        return a->ready() && b->ready() && a->stats().running_tasks > 0 &&
+               b->stats().running_tasks > 0 &&
                a->stats().running_tasks + b->stats().running_tasks == 9;
       },
       std::chrono::seconds(90)))
