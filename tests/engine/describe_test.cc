@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/config_loader.h"
+#include "tests/support/examples.h"
 #include "engine/compiled_topology.h"
 
 namespace kcqrs::engine {
@@ -18,15 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-EngineOptions LoadOrders() {
-  config::LoadOptions load;
-  // The file's ${VAR:-default}s take their defaults, whatever the environment.
-  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
-  auto options = config::LoadEngineOptionsFromFile(
-      KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", load);
-  EXPECT_TRUE(options.ok()) << options.status().ToString();
-  return options.ok() ? *options : EngineOptions{};
-}
+EngineOptions LoadOrders() { return kcqrs::testing::LoadExample("orders"); }
 
 std::unique_ptr<CompiledTopology> CompileOrders() {
   auto compiled = CompiledTopology::Compile(LoadOrders());

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config_loader.h"
+#include "tests/support/examples.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs {
@@ -13,14 +14,7 @@ namespace {
 using nlohmann::json;
 using testing::TopologyTestDriver;
 
-EngineOptions LoadExample() {
-  config::LoadOptions load;
-  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
-  auto options = config::LoadEngineOptionsFromFile(
-      KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", load);
-  EXPECT_TRUE(options.ok()) << options.status().ToString();
-  return options.ok() ? *options : EngineOptions{};
-}
+EngineOptions LoadExample() { return testing::LoadExample("orders"); }
 
 std::string Header(const Record& r, const std::string& name) {
   const kcqrs::Header* h = r.FindHeader(name);
@@ -234,12 +228,9 @@ namespace {
 
 // The second example (examples/bank), written from docs/topology.md.
 TEST(BankRulesTest, OverdraftLimitIsEnforced) {
-  config::LoadOptions load;
-  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
-  auto options =
-      config::LoadEngineOptionsFromFile(KCQRS_SOURCE_DIR "/examples/bank/topology.yaml", load);
-  ASSERT_TRUE(options.ok()) << options.status().ToString();
-  auto driver = testing::TopologyTestDriver::Create(*options);
+  const EngineOptions options = testing::LoadExample("bank");
+  ASSERT_FALSE(options.topology.aggregates.empty());
+  auto driver = testing::TopologyTestDriver::Create(options);
   ASSERT_TRUE(driver.ok()) << driver.status().ToString();
   auto send = [&](const json& c) {
     ASSERT_TRUE((*driver)->PipeInput("bank.commands", c["accountId"].get<std::string>(), c.dump())

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config_loader.h"
+#include "tests/support/examples.h"
 #include "kcqrs/options.h"
 
 namespace kcqrs::testing {
@@ -51,13 +52,7 @@ inline std::vector<std::string> OrdersOverrides(const OrdersNames& n, const std:
 }
 
 inline EngineOptions LoadOrders(const OrdersNames& n, const std::string& bootstrap) {
-  config::LoadOptions load;
-  load.overrides = OrdersOverrides(n, bootstrap);
-  load.getenv = [](const std::string&) { return std::optional<std::string>(); };
-  auto options = config::LoadEngineOptionsFromFile(
-      KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", load);
-  EXPECT_TRUE(options.ok()) << options.status().ToString();
-  return options.ok() ? *options : EngineOptions{};
+  return LoadExample("orders", OrdersOverrides(n, bootstrap));
 }
 
 inline std::string CreateOrder(const std::string& id, const std::string& product, int quantity,
