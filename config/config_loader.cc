@@ -370,7 +370,7 @@ Result<EngineOptions> LoadEngineOptionsFromString(
   Reader reader(&diag, options);
   diag.CheckKeys(root, "the top level",
                  {"application", "kafka", "http", "topics", "errors", "aggregates",
-                  "projections", "processors", "stores"});
+                  "projections", "processors", "transforms", "stores"});
   if (!root["application"]) {
     diag.Error(root.Mark(), "the top level: the section 'application' is required");
   } else {
@@ -395,6 +395,7 @@ Result<EngineOptions> LoadEngineOptionsFromString(
   if (root["aggregates"]) topology.ReadAggregates(root["aggregates"], &spec);
   if (root["projections"]) topology.ReadProjections(root["projections"], &spec);
   if (root["processors"]) topology.ReadProcessors(root["processors"], &spec);
+  if (root["transforms"]) topology.ReadTransforms(root["transforms"], &spec);
   if (root["stores"]) topology.ReadStores(root["stores"], &spec);
   if (spec.errors.dead_letter_topic.empty() && !out.application.id.empty()) {
     spec.errors.dead_letter_topic = out.application.id + "-dlq";

@@ -387,6 +387,42 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
   }
 }
 
+void TopologyReader::ReadTransforms(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "transforms")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "transforms." + name;
+    const YAML::Node t = kv.second;
+    if (!IsTopicName(name)) {
+      diag_->Error(kv.first.Mark(), "transforms: '" + name + "' is not a valid name "
+                                    "(letters, digits, '.', '_', '-')");
+      continue;
+    }
+    if (!diag_->ExpectMap(t, w)) continue;
+    diag_->CheckKeys(t, w, {"from", "to", "filter", "key", "value"});
+    TransformSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    for (const char* key : {"from", "to"}) {
+      if (!t[key]) diag_->Error(t.Mark(), w + ": the key '" + key + "' is required");
+    }
+    if (t["from"]) spec.from = Topics(t["from"], w + ".from");
+    if (t["to"]) {
+      if (auto v = Name(t["to"], w + ".to")) spec.to = *v;
+    }
+    if (t["filter"]) spec.filter = Expr(t["filter"], w + ".filter");
+    if (t["key"]) spec.key = Expr(t["key"], w + ".key");
+    if (const YAML::Node v = t["value"]) {
+      spec.value = Fields(v, w + ".value");
+      if (v.IsMap() && v.size() == 0) {
+        diag_->Error(v.Mark(), w + ".value: expected at least one field; leave 'value' out "
+                               "to pass the record's value on unchanged");
+      }
+    }
+    out->transforms.push_back(std::move(spec));
+  }
+}
+
 void TopologyReader::ReadStores(const YAML::Node& node, TopologySpec* out) {
   if (!diag_->ExpectMap(node, "stores")) return;
   for (const auto& kv : node) {

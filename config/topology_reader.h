@@ -31,6 +31,7 @@ class TopologyReader {
   void ReadAggregates(const YAML::Node& node, TopologySpec* out);
   void ReadProjections(const YAML::Node& node, TopologySpec* out);
   void ReadProcessors(const YAML::Node& node, TopologySpec* out);
+  void ReadTransforms(const YAML::Node& node, TopologySpec* out);
   void ReadStores(const YAML::Node& node, TopologySpec* out);
   void ReadErrors(const YAML::Node& node, TopologySpec* out);
 

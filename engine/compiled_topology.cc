@@ -26,6 +26,11 @@ const std::vector<std::string>& KeyRoots() {
   return roots;
 }
 
+const std::vector<std::string>& TransformRoots() {
+  static const std::vector<std::string> roots = {"record", "meta"};
+  return roots;
+}
+
 namespace {
 
 // Collects errors as "file:line:col: message" lines.
@@ -139,9 +144,10 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     }
   };
 
-  if (spec.aggregates.empty() && spec.projections.empty() && spec.processors.empty()) {
-    errors.Add(SourcePosition{}, "the topology has no aggregates, projections or "
-                                 "processors: there is nothing to run");
+  if (spec.aggregates.empty() && spec.projections.empty() && spec.processors.empty() &&
+      spec.transforms.empty()) {
+    errors.Add(SourcePosition{}, "the topology has no aggregates, projections, transforms "
+                                 "or processors: there is nothing to run");
   }
 
   for (const AggregateSpec& a : spec.aggregates) {
@@ -228,6 +234,23 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     t->custom_.push_back(c);
   }
 
+  for (const TransformSpec& tr : spec.transforms) {
+    CompiledTransform ct;
+    ct.spec = tr;
+    const std::string what = "transforms." + tr.name;
+    for (const std::string& topic : tr.from) {
+      if (topic == tr.to) {
+        errors.Add(tr.where, what + ": topic '" + topic +
+                                 "' is both read and written; a transform writing to its "
+                                 "own input would loop forever");
+      }
+    }
+    if (tr.filter) ct.filter = CompileExpr(*tr.filter, TransformRoots(), what + ".filter", &errors);
+    if (tr.key) ct.key = CompileExpr(*tr.key, TransformRoots(), what + ".key", &errors);
+    ct.value = CompileFields(tr.value, TransformRoots(), what + ".value", &errors);
+    t->transforms_.push_back(std::move(ct));
+  }
+
   // Settings of named stores; every store used gets one.
   std::set<std::string> configured;
   for (const StoreSpec& s : spec.stores) {
@@ -275,6 +298,11 @@ void CompiledTopology::BuildGraph() {
   for (size_t i = 0; i < custom_.size(); ++i) {
     nodes.push_back(Node{NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
                          custom_[i].topics, custom_[i].stores, {}});
+  }
+  for (size_t i = 0; i < transforms_.size(); ++i) {
+    const TransformSpec& tr = transforms_[i].spec;
+    nodes.push_back(Node{NodeKind::kTransform, tr.name, static_cast<int>(i), tr.from, {},
+                         {tr.to}});
   }
   for (Node& n : nodes) n.sinks.push_back(errors_.dead_letter_topic);
 

@@ -5,7 +5,8 @@
 // per thread, so each stream thread compiles `lua_snippets` into its own
 // runtime, in order, and finds a snippet's function by its index.
 //
-// The graph: every aggregate, projection and custom processor is a node with
+// The graph: every aggregate, projection, transform and custom processor is a
+// node with
 // source topics, stores and sink topics. A projection keyed differently from
 // its events becomes two nodes joined by a repartition topic. Nodes that
 // share a source topic or a store form one sub-topology; a task is one
@@ -34,6 +35,7 @@ const std::vector<std::string>& DecideRoots();   // command, state, meta
 const std::vector<std::string>& EvolveRoots();   // state, event, meta
 const std::vector<std::string>& ProjectRoots();  // view, event, meta
 const std::vector<std::string>& KeyRoots();      // event, meta
+const std::vector<std::string>& TransformRoots();  // record, meta
 
 struct LuaSnippet {
   LuaSpec spec;
@@ -79,11 +81,19 @@ struct CompiledProjection {
   std::string repartition_topic;  // empty when keyed by the event key
 };
 
+struct CompiledTransform {
+  TransformSpec spec;
+  std::optional<topology::Expression> filter;
+  std::optional<topology::Expression> key;
+  CompiledFields value;  // empty: the value passes unchanged
+};
+
 enum class NodeKind {
   kAggregate,    // decide + evolve: commands in, events/rejections out
   kProjection,   // fold events into a read-model store
   kRepartition,  // re-key events for a projection keyed differently
   kCustom,       // a registered C++ processor
+  kTransform,    // stateless filter and reshape
 };
 
 struct Node {
@@ -127,6 +137,7 @@ class CompiledTopology {
   const std::vector<CompiledAggregate>& aggregates() const { return aggregates_; }
   const std::vector<CompiledProjection>& projections() const { return projections_; }
   const std::vector<CustomProcessorSpec>& custom() const { return custom_; }
+  const std::vector<CompiledTransform>& transforms() const { return transforms_; }
   const std::vector<LuaSnippet>& lua_snippets() const { return lua_snippets_; }
   const ErrorPolicy& errors() const { return errors_; }
   const std::vector<StoreSpec>& stores() const { return stores_; }
@@ -154,6 +165,7 @@ class CompiledTopology {
   std::vector<CompiledAggregate> aggregates_;
   std::vector<CompiledProjection> projections_;
   std::vector<CustomProcessorSpec> custom_;
+  std::vector<CompiledTransform> transforms_;
   std::vector<LuaSnippet> lua_snippets_;
   std::vector<StoreSpec> stores_;
   ErrorPolicy errors_;

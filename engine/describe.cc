@@ -21,6 +21,8 @@ const char* KindName(NodeKind kind) {
       return "repartition";
     case NodeKind::kCustom:
       return "processor";
+    case NodeKind::kTransform:
+      return "transform";
   }
   return "processor";
 }
@@ -236,8 +238,9 @@ std::string DescribeMermaid(const CompiledTopology& t) {
       const Node& n = st.nodes[i];
       const std::string& id = node_id(st, i);
       const char* in = n.kind == NodeKind::kAggregate ? "commands"
-                       : n.kind == NodeKind::kCustom  ? "records"
-                                                      : "events";
+                       : n.kind == NodeKind::kCustom || n.kind == NodeKind::kTransform
+                           ? "records"
+                           : "events";
       for (const std::string& s : n.sources) {
         out += "  " + topic_id(s) + " -->|" + in + "| " + id + ";\n";
       }

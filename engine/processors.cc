@@ -189,11 +189,12 @@ class CommandHandler final : public Processor {
 
     json meta = Meta(r);
     json& state = aggregate["state"];
-    std::vector<json> events;
-    std::optional<std::pair<std::string, std::string>> rejection;
+    Decision decision;
     const std::string what = spec_.name + "." + *type;
-    KCQRS_RETURN_IF_ERROR(Decide(decide->second, command, state, meta, r.timestamp_ms, what,
-                                 &events, &rejection));
+    KCQRS_RETURN_IF_ERROR(
+        Decide(decide->second, command, state, meta, r.timestamp_ms, what, lua_, &decision));
+    std::vector<json>& events = decision.events;
+    std::optional<std::pair<std::string, std::string>>& rejection = decision.rejection;
 
     json outcome = json::object();
     outcome["id"] = command_id;
@@ -300,70 +301,6 @@ class CommandHandler final : public Processor {
     return *id;
   }
 
-  Status Decide(const CompiledDecide& d, const json& command, const json& state,
-                const json& meta, int64_t now_ms, const std::string& what,
-                std::vector<json>* events,
-                std::optional<std::pair<std::string, std::string>>* rejection) {
-    if (d.lua >= 0) {
-      // Arguments in DecideRoots() order: command, state, meta.
-      auto r = lua_->Call(d.lua, {&command, &state, &meta}, now_ms);
-      if (!r.ok()) return r.status().WithContext(what);
-      // nil, or an empty table: accepted, nothing happened.
-      if (r->is_null() || (r->is_structured() && r->empty())) return Status::OK();
-      if (r->is_object()) {
-        auto rej = r->find("$reject");
-        if (rej != r->end() && rej->is_object()) {
-          const std::string* code = StringField(*rej, "code");
-          const std::string* reason = StringField(*rej, "reason");
-          *rejection = std::make_pair(code ? *code : std::string("rejected"),
-                                      reason ? *reason : std::string());
-          return Status::OK();
-        }
-        // A single event table is accepted as a list of one.
-        if (StringField(*r, "type") != nullptr) {
-          events->push_back(std::move(r).value());
-          return Status::OK();
-        }
-      }
-      if (!r->is_array()) {
-        return Status::InvalidArgument(
-            what + ": the Lua snippet returned " + std::string(TypeName(*r)) +
-            "; expected a list of events ({type = ...}) or reject(code, reason)");
-      }
-      for (json& e : *r) {
-        if (!e.is_object() || StringField(e, "type") == nullptr) {
-          return Status::InvalidArgument(what + ": every event the Lua snippet returns must "
-                                                "be a table with a string 'type'");
-        }
-        events->push_back(std::move(e));
-      }
-      return Status::OK();
-    }
-    const json* roots[] = {&command, &state, &meta};
-    topology::Expression::Context ctx{roots, 3, now_ms};
-    for (size_t i = 0; i < d.require.size(); ++i) {
-      const CompiledRequire& req = d.require[i];
-      auto ok = req.that.EvaluateBool(ctx);
-      if (!ok.ok()) {
-        return ok.status().WithContext(what + ".require[" + std::to_string(i) + "]");
-      }
-      if (!*ok) {
-        auto reason = req.reason.Render(ctx);
-        if (!reason.ok()) return reason.status().WithContext(what + ".reason");
-        *rejection = std::make_pair(req.code, std::move(reason).value());
-        return Status::OK();
-      }
-    }
-    for (size_t i = 0; i < d.emit.size(); ++i) {
-      json event = json::object();
-      event["type"] = d.emit[i].type;
-      KCQRS_RETURN_IF_ERROR(EvaluateFields(d.emit[i].fields, ctx,
-                                           what + ".emit[" + std::to_string(i) + "]", &event));
-      events->push_back(std::move(event));
-    }
-    return Status::OK();
-  }
-
   const CompiledAggregate& agg_;
   const AggregateSpec& spec_;
   LuaFunctions* lua_;
@@ -447,7 +384,115 @@ class Repartition final : public Processor {
   const CompiledProjection& proj_;
 };
 
+// Stateless filter and reshape of JSON records.
+class Transform final : public Processor {
+ public:
+  explicit Transform(const CompiledTransform& transform) : tr_(transform) {
+    auto uses_meta = [](const topology::Expression& e) { return e.UsesRoot(1); };
+    needs_meta_ = (tr_.filter && uses_meta(*tr_.filter)) || (tr_.key && uses_meta(*tr_.key));
+    for (const auto& field : tr_.value) needs_meta_ = needs_meta_ || uses_meta(field.second);
+  }
+
+  Status Process(const Record& r, ProcessorContext& ctx) override {
+    auto parsed = ParseObject(r, "the record");
+    if (!parsed.ok()) return parsed.status();
+    const json& record = *parsed;
+    // `meta` is built only when an expression reads it: it is most of the
+    // per-record cost of a simple filter otherwise.
+    json meta = needs_meta_ ? Meta(r) : json(nullptr);
+    const json* roots[] = {&record, &meta};
+    const topology::Expression::Context ectx{roots, 2, r.timestamp_ms};
+    if (tr_.filter) {
+      auto pass = tr_.filter->EvaluateBool(ectx);
+      if (!pass.ok()) return pass.status().WithContext(tr_.spec.name + ".filter");
+      if (!*pass) return Status::OK();
+    }
+    std::optional<std::string> key = r.key;
+    if (tr_.key) {
+      auto k = tr_.key->Evaluate(ectx);
+      if (!k.ok()) return k.status().WithContext(tr_.spec.name + ".key");
+      key = KeyString(*k);
+      if (!key) {
+        return Status::InvalidArgument(tr_.spec.name + ".key: '" + tr_.key->text() + "' is " +
+                                       std::string(TypeName(*k)) +
+                                       "; a key must be a string or an integer");
+      }
+    }
+    if (tr_.value.empty()) return ctx.Send(tr_.spec.to, std::move(key), r.value, r.headers);
+    json out = json::object();
+    KCQRS_RETURN_IF_ERROR(EvaluateFields(tr_.value, ectx, tr_.spec.name + ".value", &out));
+    return ctx.Send(tr_.spec.to, std::move(key), out.dump(), r.headers);
+  }
+
+ private:
+  const CompiledTransform& tr_;
+  bool needs_meta_ = false;
+};
+
 }  // namespace
+
+Status Decide(const CompiledDecide& d, const json& command, const json& state,
+              const json& meta, int64_t now_ms, const std::string& what, LuaFunctions* lua,
+              Decision* out) {
+  if (d.lua >= 0) {
+    // Arguments in DecideRoots() order: command, state, meta.
+    auto r = lua->Call(d.lua, {&command, &state, &meta}, now_ms);
+    if (!r.ok()) return r.status().WithContext(what);
+    // nil, or an empty table: accepted, nothing happened.
+    if (r->is_null() || (r->is_structured() && r->empty())) return Status::OK();
+    if (r->is_object()) {
+      auto rej = r->find("$reject");
+      if (rej != r->end() && rej->is_object()) {
+        const std::string* code = StringField(*rej, "code");
+        const std::string* reason = StringField(*rej, "reason");
+        out->rejection = std::make_pair(code ? *code : std::string("rejected"),
+                                    reason ? *reason : std::string());
+        return Status::OK();
+      }
+      // A single event table is accepted as a list of one.
+      if (StringField(*r, "type") != nullptr) {
+        out->events.push_back(std::move(r).value());
+        return Status::OK();
+      }
+    }
+    if (!r->is_array()) {
+      return Status::InvalidArgument(
+          what + ": the Lua snippet returned " + std::string(TypeName(*r)) +
+          "; expected a list of events ({type = ...}) or reject(code, reason)");
+    }
+    for (json& e : *r) {
+      if (!e.is_object() || StringField(e, "type") == nullptr) {
+        return Status::InvalidArgument(what + ": every event the Lua snippet returns must "
+                                              "be a table with a string 'type'");
+      }
+      out->events.push_back(std::move(e));
+    }
+    return Status::OK();
+  }
+  const json* roots[] = {&command, &state, &meta};
+  topology::Expression::Context ctx{roots, 3, now_ms};
+  for (size_t i = 0; i < d.require.size(); ++i) {
+    const CompiledRequire& req = d.require[i];
+    auto ok = req.that.EvaluateBool(ctx);
+    if (!ok.ok()) {
+      return ok.status().WithContext(what + ".require[" + std::to_string(i) + "]");
+    }
+    if (!*ok) {
+      auto reason = req.reason.Render(ctx);
+      if (!reason.ok()) return reason.status().WithContext(what + ".reason");
+      out->rejection = std::make_pair(req.code, std::move(reason).value());
+      return Status::OK();
+    }
+  }
+  for (size_t i = 0; i < d.emit.size(); ++i) {
+    json event = json::object();
+    event["type"] = d.emit[i].type;
+    KCQRS_RETURN_IF_ERROR(EvaluateFields(d.emit[i].fields, ctx,
+                                         what + ".emit[" + std::to_string(i) + "]", &event));
+    out->events.push_back(std::move(event));
+  }
+  return Status::OK();
+}
 
 Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
@@ -460,6 +505,8 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
       return std::unique_ptr<Processor>(new Projection(topology.projections()[index], lua));
     case NodeKind::kRepartition:
       return std::unique_ptr<Processor>(new Repartition(topology.projections()[index]));
+    case NodeKind::kTransform:
+      return std::unique_ptr<Processor>(new Transform(topology.transforms()[index]));
     case NodeKind::kCustom: {
       const CustomProcessorSpec& spec = topology.custom()[index];
       auto factory = FindProcessor(spec.processor);

@@ -124,6 +124,22 @@ struct CustomProcessorSpec {
   SourcePosition where;
 };
 
+// A stateless transform (ksqlDB's CREATE STREAM ... AS SELECT ... WHERE):
+// each JSON record of `from` that passes `filter` is reshaped and written to
+// `to`. Expressions see `record` (the value) and `meta` (topic, partition,
+// offset, timestamp, key). Output keeps the record's timestamp and headers.
+struct TransformSpec {
+  std::string name;
+  std::vector<std::string> from;
+  std::string to;
+  std::optional<ExpressionSpec> filter;  // absent: every record
+  std::optional<ExpressionSpec> key;     // absent: the input key
+  // The output value's fields, in order; empty: the input value unchanged
+  // (its bytes, not re-encoded).
+  std::vector<std::pair<std::string, ExpressionSpec>> value;
+  SourcePosition where;
+};
+
 struct StoreSpec {
   std::string name;
   enum class Kind { kRocksDb, kMemory };
@@ -144,6 +160,7 @@ struct TopologySpec {
   std::vector<AggregateSpec> aggregates;
   std::vector<ProjectionSpec> projections;
   std::vector<CustomProcessorSpec> processors;
+  std::vector<TransformSpec> transforms;
   std::vector<StoreSpec> stores;  // optional settings of named stores
   ErrorPolicy errors;
 };

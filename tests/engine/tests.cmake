@@ -10,3 +10,5 @@ kcqrs_test(custom_processor_test SOURCES engine/custom_processor_test.cc
 kcqrs_test(describe_test SOURCES engine/describe_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
 target_compile_definitions(describe_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+kcqrs_test(transform_test SOURCES engine/transform_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)

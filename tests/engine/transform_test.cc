@@ -1,0 +1,126 @@
+// Stateless transforms (`transforms:` in a topology): filter, re-key and
+// reshape, run by the TopologyTestDriver.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config_loader.h"
+#include "kcqrs/testing/topology_test_driver.h"
+
+namespace kcqrs {
+namespace {
+
+using nlohmann::json;
+
+Result<EngineOptions> Load(const std::string& transforms) {
+  config::LoadOptions load;
+  return config::LoadEngineOptionsFromString(
+      "application:\n  id: clicks\nkafka:\n  bootstrap_servers: embedded\n" + transforms,
+      "clicks.yaml", load);
+}
+
+std::unique_ptr<testing::TopologyTestDriver> Driver(const std::string& transforms) {
+  auto options = Load(transforms);
+  EXPECT_TRUE(options.ok()) << options.status().ToString();
+  if (!options.ok()) return nullptr;
+  auto driver = testing::TopologyTestDriver::Create(*options);
+  EXPECT_TRUE(driver.ok()) << driver.status().ToString();
+  return driver.ok() ? std::move(driver).value() : nullptr;
+}
+
+constexpr char kBigActions[] = R"(transforms:
+  big:
+    from: [in]
+    to: out
+    filter: record.kind != 'view' && record.amount >= 100
+    value:
+      id: record.id
+      cents: record.amount * 100
+      source: meta.topic
+)";
+
+TEST(TransformTest, FiltersAndReshapesKeepingKeyTimestampAndHeaders) {
+  auto driver = Driver(kBigActions);
+  ASSERT_NE(driver, nullptr);
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", R"({"id":"r-1","kind":"buy","amount":120})", 42,
+                                {{"trace", "t-1"}})
+                  .ok());
+  ASSERT_TRUE(driver->PipeInput("in", "u-2", R"({"id":"r-2","kind":"view","amount":500})").ok());
+  ASSERT_TRUE(driver->PipeInput("in", "u-3", R"({"id":"r-3","kind":"click","amount":99})").ok());
+  auto out = driver->ReadOutput("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "u-1");
+  EXPECT_EQ(out[0].timestamp_ms, 42);
+  EXPECT_EQ(json::parse(*out[0].value), json::parse(R"({"id":"r-1","cents":12000,"source":"in"})"));
+  ASSERT_EQ(out[0].headers.size(), 1u);
+  EXPECT_EQ(out[0].headers[0].key, "trace");
+}
+
+TEST(TransformTest, RekeysAndPassesValueBytesUnchangedWithoutValueFields) {
+  auto driver = Driver(R"(transforms:
+  by_user:
+    from: [in]
+    to: by-user
+    key: record.user
+)");
+  ASSERT_NE(driver, nullptr);
+  const std::string value = R"({ "user" : "u-7",  "n": 1 })";
+  ASSERT_TRUE(driver->PipeInput("in", "k", value).ok());
+  auto out = driver->ReadOutput("by-user");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "u-7");
+  EXPECT_EQ(out[0].value, value);  // bytes as they came, not re-encoded
+}
+
+TEST(TransformTest, BadRecordsGoToTheDeadLetterTopicAndTheNextOneFlows) {
+  auto driver = Driver(std::string(kBigActions) + R"(  by_user:
+    from: [in2]
+    to: out2
+    key: record.user
+)");
+  ASSERT_NE(driver, nullptr);
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", "not json").ok());
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", R"({"id":"r-1","kind":"buy","amount":"lots"})").ok());
+  ASSERT_TRUE(driver->PipeInput("in2", "u-1", R"({"user":["a"]})").ok());
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", R"({"id":"r-2","kind":"buy","amount":100})").ok());
+  auto dlq = driver->ReadOutput("clicks-dlq");
+  ASSERT_EQ(dlq.size(), 3u);
+  auto error_of = [](const Record& r) {
+    for (const Header& h : r.headers) {
+      if (h.key == "kcqrs.error") return h.value.value_or("");
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of(dlq[0]).find("not valid JSON"), std::string::npos) << error_of(dlq[0]);
+  EXPECT_NE(error_of(dlq[1]).find("big.filter"), std::string::npos) << error_of(dlq[1]);
+  EXPECT_NE(error_of(dlq[2]).find("by_user.key"), std::string::npos) << error_of(dlq[2]);
+  EXPECT_EQ(driver->ReadOutput("out").size(), 1u);
+}
+
+TEST(TransformTest, ConfigErrorsSayWhereAndWhat) {
+  auto loops = Load("transforms:\n  t:\n    from: [a]\n    to: a\n");
+  ASSERT_TRUE(loops.ok()) << loops.status().ToString();
+  auto driver = testing::TopologyTestDriver::Create(*loops);
+  ASSERT_FALSE(driver.ok());
+  EXPECT_NE(driver.status().message().find("both read and written"), std::string::npos)
+      << driver.status().message();
+
+  auto unknown = Load("transforms:\n  t:\n    from: [a]\n    to: b\n    fliter: record.x\n");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("clicks.yaml:9:5"), std::string::npos)
+      << unknown.status().message();
+  EXPECT_NE(unknown.status().message().find("filter"), std::string::npos)
+      << unknown.status().message();
+
+  auto bad_filter = Load("transforms:\n  t:\n    from: [a]\n    to: b\n    filter: record.x >\n");
+  ASSERT_TRUE(bad_filter.ok()) << bad_filter.status().ToString();
+  auto compiled = testing::TopologyTestDriver::Create(*bad_filter);
+  ASSERT_FALSE(compiled.ok());
+  EXPECT_NE(compiled.status().message().find("clicks.yaml:9:"), std::string::npos)
+      << compiled.status().message();
+  EXPECT_NE(compiled.status().message().find("transforms.t.filter"), std::string::npos)
+      << compiled.status().message();
+}
+
+}  // namespace
+}  // namespace kcqrs
