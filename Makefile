@@ -11,7 +11,7 @@ TEST_BUILD_DIR ?= build/asan
 DEMO_TOPOLOGY ?= examples/orders/topology.yaml
 CTEST_ARGS ?=
 
-.PHONY: all setup build test demo bench clean kafka-start kafka-stop format
+.PHONY: all setup build test demo bench bench-tools clean kafka-start kafka-stop format
 
 all: build
 
@@ -38,10 +38,18 @@ test: setup
 demo: build
 	scripts/demo $(BUILD_DIR)/bin/kcqrs $(DEMO_TOPOLOGY)
 
-# Benchmarks (docs/benchmarks.md): micro benchmarks, then HTTP lookups under
-# load on a real broker. Run on an otherwise idle machine.
-bench: build
+# Benchmarks (docs/benchmarks.md). Run on an otherwise idle machine: they
+# measure CPU and wall time. bench-tools builds what they run: kcqrs, the
+# micro benchmarks, the load generator and checker (kbench), the raw
+# librdkafka pipe, and the Kafka Streams peer (Maven, bench/kstreams).
+bench-tools: build
+	mvn -q -B -f bench/kstreams/pom.xml package -DskipTests
+
+BENCH_ARGS ?=
+bench: bench-tools
+	$(BUILD_DIR)/bin/micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	$(BUILD_DIR)/bin/expression_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	bench/compare/run.py $(BENCH_ARGS)
 	bench/http/run.sh
 
 kafka-start: setup

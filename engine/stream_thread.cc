@@ -383,6 +383,17 @@ Status StreamThread::Commit() {
     last_commit_ = std::chrono::steady_clock::now();
     return Status::OK();
   }
+  // A transactional input ends every transaction with a commit marker that
+  // takes an offset but is never handed to us. Committing "last record + 1"
+  // would leave a lag of one record per partition forever, and tools that
+  // wait for a group to catch up (or alert on lag) would never see it done
+  // (KAFKA-6607). Every record polled is processed before the next poll, so
+  // a consumer position beyond `next` can only have skipped markers and
+  // aborted records: commit the position.
+  for (auto& [tp, next] : consumed_) {
+    auto pos = consumer_->Position(tp.first, tp.second);
+    if (pos.ok() && *pos > next) next = *pos;
+  }
   std::vector<kafka::TopicPartitionOffset> offsets;
   for (const auto& [tp, next] : consumed_) offsets.push_back({tp.first, tp.second, next});
 
