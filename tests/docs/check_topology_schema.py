@@ -32,6 +32,10 @@ def main():
             "an aggregate without commands": lambda d: [a.pop("commands") for a in d.get("aggregates", {}).values()],
             "a kcqrs-owned librdkafka property": lambda d: d["kafka"].update({"properties": {"group.id": "x"}}),
         }
+        if doc.get("transforms"):
+            broken["a transform without 'to'"] = lambda d: [t.pop("to") for t in d["transforms"].values()]
+        if not doc.get("aggregates"):
+            del broken["an aggregate without commands"]
         for what, change in broken.items():
             bad = copy.deepcopy(doc)
             change(bad)
