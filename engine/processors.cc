@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/aggregate_document.h"
 #include "engine/headers.h"
+#include "engine/json_codec.h"
 #include "engine/processor_registry.h"
 
 namespace kcqrs::engine {
@@ -29,7 +31,7 @@ Result<json> ParseObject(const Record& r, std::string_view what) {
   if (!r.value) {
     return Status::InvalidArgument(std::string(what) + " has no value (a tombstone)");
   }
-  json j = json::parse(*r.value, nullptr, /*allow_exceptions=*/false);
+  json j = ParseJson(*r.value);
   if (j.is_discarded()) {
     // Parse again with exceptions for nlohmann's message with the position.
     try {
@@ -67,22 +69,23 @@ const std::string* StringField(const json& obj, const std::string& name) {
   return it->get_ptr<const std::string*>();
 }
 
-// An event: a JSON object with a string type field.
+// An event: a JSON object with a string type field, both held by the
+// task's ParsedRecord.
 struct TypedEvent {
-  json value;
-  std::string type;
+  const json* value;
+  const std::string* type;
 };
 
-Result<TypedEvent> ParseEvent(const Record& r, const std::string& type_field) {
-  auto parsed = ParseObject(r, "the event");
-  if (!parsed.ok()) return parsed.status();
-  const std::string* type = StringField(*parsed, type_field);
+Result<TypedEvent> ParseEvent(const Record& r, const std::string& type_field,
+                              ParsedRecord* parsed) {
+  const Result<json>& doc = parsed->Get(r, "the event");
+  if (!doc.ok()) return doc.status();
+  const std::string* type = StringField(*doc, type_field);
   if (type == nullptr) {
     return Status::InvalidArgument("the event has no '" + type_field +
                                    "' field (a string naming the event type)");
   }
-  std::string t = *type;
-  return TypedEvent{std::move(parsed).value(), std::move(t)};
+  return TypedEvent{&*doc, type};
 }
 
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
@@ -96,7 +99,8 @@ Status EvaluateFields(const CompiledFields& fields, const topology::Expression::
 }
 
 // Applies an evolve or projection update to `doc`; null means deleted.
-Result<json> ApplyUpdate(const CompiledUpdate& u, const json& doc, const json& event,
+// Takes `doc` by value so that a merge changes it rather than a copy.
+Result<json> ApplyUpdate(const CompiledUpdate& u, json doc, const json& event,
                          const json& meta, int64_t now_ms, LuaFunctions* lua,
                          const std::string& what) {
   const json* roots[] = {&doc, &event, &meta};
@@ -108,8 +112,16 @@ Result<json> ApplyUpdate(const CompiledUpdate& u, const json& doc, const json& e
       return out;
     }
     case UpdateSpec::Kind::kMerge: {
-      json out = doc.is_object() ? doc : json::object();
-      KCQRS_RETURN_IF_ERROR(EvaluateFields(u.fields, ctx, what, &out));
+      // Every field reads the document as it was before the merge.
+      std::vector<json> values;
+      values.reserve(u.fields.size());
+      for (const auto& [name, expr] : u.fields) {
+        auto v = expr.Evaluate(ctx);
+        if (!v.ok()) return v.status().WithContext(what + "." + name);
+        values.push_back(std::move(v).value());
+      }
+      json out = doc.is_object() ? std::move(doc) : json::object();
+      for (size_t i = 0; i < values.size(); ++i) out[u.fields[i].first] = std::move(values[i]);
       return out;
     }
     case UpdateSpec::Kind::kDelete:
@@ -134,11 +146,102 @@ std::optional<std::string> KeyString(const json& v) {
   return std::nullopt;
 }
 
+// Whether a Lua snippet can see its `meta` argument: only by that name or
+// through the chunk's varargs (the sandbox has no debug library). Passing nil
+// to a snippet that cannot see it spares building and converting the table.
+bool LuaSeesMeta(const CompiledTopology& topology, int snippet) {
+  const std::string& code = topology.lua_snippets()[static_cast<size_t>(snippet)].spec.code;
+  if (code.find("...") != std::string::npos) return true;
+  auto is_name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (size_t p = code.find("meta"); p != std::string::npos; p = code.find("meta", p + 1)) {
+    const bool starts = p == 0 || !is_name_char(code[p - 1]);
+    const bool ends = p + 4 == code.size() || !is_name_char(code[p + 4]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+bool FieldsUseRoot(const CompiledFields& fields, size_t root) {
+  for (const auto& [name, expr] : fields) {
+    if (expr.UsesRoot(root)) return true;
+  }
+  return false;
+}
+
+// Whether an evolve or projection update reads `meta` (root 2).
+bool UpdateUsesMeta(const CompiledUpdate& u, const CompiledTopology& topology) {
+  if (u.kind == UpdateSpec::Kind::kLua) return LuaSeesMeta(topology, u.lua);
+  return FieldsUseRoot(u.fields, 2);
+}
+
+bool DecideUsesMeta(const CompiledDecide& d, const CompiledTopology& topology) {
+  if (d.lua >= 0) return LuaSeesMeta(topology, d.lua);
+  for (const CompiledRequire& req : d.require) {
+    if (req.that.UsesRoot(2)) return true;
+    for (const topology::Expression& e : req.reason.expressions()) {
+      if (e.UsesRoot(2)) return true;
+    }
+  }
+  for (const CompiledEmit& emit : d.emit) {
+    if (FieldsUseRoot(emit.fields, 2)) return true;
+  }
+  return false;
+}
+
+// The rules for one event type of an aggregate or projection, looked up once
+// per event, with what the hot path needs at hand.
+struct UpdateRules {
+  const CompiledUpdate* update = nullptr;
+  std::string what;  // "order.events.OrderCreated", for errors
+  bool uses_meta = false;
+};
+
+std::map<std::string, UpdateRules, std::less<>> MakeUpdateRules(
+    const std::map<std::string, CompiledUpdate, std::less<>>& updates, const std::string& owner,
+    const CompiledTopology& topology) {
+  std::map<std::string, UpdateRules, std::less<>> out;
+  for (const auto& [type, update] : updates) {
+    out[type] = UpdateRules{&update, owner + ".events." + type, UpdateUsesMeta(update, topology)};
+  }
+  return out;
+}
+
+// The record's meta document, built on first use only.
+class LazyMeta {
+ public:
+  explicit LazyMeta(const Record& r) : r_(r) {}
+  const json& Get(bool needed) {
+    if (!needed) return null_;
+    if (!built_) {
+      meta_ = Meta(r_);
+      built_ = true;
+    }
+    return meta_;
+  }
+
+ private:
+  const Record& r_;
+  const json null_;
+  json meta_;
+  bool built_ = false;
+};
+
 class CommandHandler final : public Processor {
  public:
-  CommandHandler(const CompiledAggregate& aggregate, LuaFunctions* lua,
-                 metrics::Metrics* metrics)
-      : agg_(aggregate), spec_(aggregate.spec), lua_(lua), metrics_(metrics) {}
+  CommandHandler(const CompiledAggregate& aggregate, const CompiledTopology& topology,
+                 LuaFunctions* lua, metrics::Metrics* metrics)
+      : agg_(aggregate),
+        spec_(aggregate.spec),
+        lua_(lua),
+        metrics_(metrics),
+        evolve_(MakeUpdateRules(aggregate.events, aggregate.spec.name, topology)) {
+    for (const auto& [type, decide] : aggregate.commands) {
+      commands_[type] =
+          CommandRules{&decide, spec_.name + "." + type, DecideUsesMeta(decide, topology)};
+    }
+  }
 
   Status Init(ProcessorContext& ctx) override {
     store_ = ctx.GetStateStore(spec_.store);
@@ -155,8 +258,8 @@ class CommandHandler final : public Processor {
       return Status::InvalidArgument("the command has no '" + spec_.type_field +
                                      "' field (a string naming the command type)");
     }
-    auto decide = agg_.commands.find(*type);
-    if (decide == agg_.commands.end()) {
+    auto rules = commands_.find(*type);
+    if (rules == commands_.end()) {
       return Status::InvalidArgument("unknown command type '" + *type + "' for aggregate '" +
                                      spec_.name + "' (known: " + agg_.command_types + ")");
     }
@@ -167,83 +270,79 @@ class CommandHandler final : public Processor {
 
     auto stored = store_->Get(*id);
     if (!stored.ok()) return stored.status();
-    json aggregate;
+    std::optional<AggregateDocument> loaded;
     if (stored->has_value()) {
-      aggregate = json::parse(**stored, nullptr, false);
-      if (aggregate.is_discarded() || !aggregate.is_object()) {
+      loaded = AggregateDocument::FromStored(std::move(**stored));
+      if (!loaded) {
         return Status::Corruption("the stored state of " + spec_.name + " '" + *id +
                                   "' is not valid JSON");
       }
     } else {
-      aggregate = json{{"version", 0}, {"state", nullptr}, {"commands", json::array()}};
+      loaded.emplace();
     }
-    json& commands = aggregate["commands"];
-    if (!command_id.empty()) {
-      for (const json& c : commands) {
-        if (const std::string* seen = StringField(c, "id"); seen && *seen == command_id) {
-          Counted(*type).duplicate.Increment();
-          return Status::OK();  // a retry: its outcome is already out
-        }
-      }
+    AggregateDocument& aggregate = *loaded;
+    if (!command_id.empty() && aggregate.HasOutcome(command_id)) {
+      Counted(*type).duplicate.Increment();
+      return Status::OK();  // a retry: its outcome is already out
     }
 
-    json meta = Meta(r);
-    json& state = aggregate["state"];
+    LazyMeta meta(r);
+    json& state = aggregate.state();
     Decision decision;
-    const std::string what = spec_.name + "." + *type;
-    KCQRS_RETURN_IF_ERROR(
-        Decide(decide->second, command, state, meta, r.timestamp_ms, what, lua_, &decision));
+    const std::string& what = rules->second.what;
+    KCQRS_RETURN_IF_ERROR(Decide(*rules->second.decide, command, state,
+                                 meta.Get(rules->second.uses_meta), r.timestamp_ms, what, lua_,
+                                 &decision));
     std::vector<json>& events = decision.events;
     std::optional<std::pair<std::string, std::string>>& rejection = decision.rejection;
 
     json outcome = json::object();
     outcome["id"] = command_id;
-    std::vector<Header> hdrs = {
-        {headers::kAggregate, spec_.name},
-        {headers::kAggregateId, *id},
-        {headers::kCommandType, *type},
+    // The headers of every output: these, then its type (and version).
+    auto headers_for = [&](const std::string& output_type) {
+      std::vector<Header> h;
+      h.reserve(6);
+      h.push_back({headers::kAggregate, spec_.name});
+      h.push_back({headers::kAggregateId, *id});
+      h.push_back({headers::kCommandType, *type});
+      if (!command_id.empty()) h.push_back({headers::kCommandId, command_id});
+      h.push_back({headers::kType, output_type});
+      return h;
     };
-    if (!command_id.empty()) hdrs.push_back({headers::kCommandId, command_id});
 
     if (rejection) {
       json value = {{"commandId", command_id}, {"commandType", *type},
                     {"aggregate", spec_.name}, {"aggregateId", *id},
                     {"code", rejection->first}, {"reason", rejection->second},
                     {"timestamp", r.timestamp_ms}};
-      std::vector<Header> h = hdrs;
-      h.push_back({headers::kType, std::string("Rejected")});
-      KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, *id, value.dump(), std::move(h)));
+      KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, *id, DumpJson(value),
+                                     headers_for("Rejected")));
       outcome["rejected"] = {{"code", rejection->first}, {"reason", rejection->second}};
       Rejected(*type, rejection->first).Increment();
     } else {
-      int64_t version = aggregate.value("version", int64_t{0});
+      int64_t version = aggregate.version();
       for (json& event : events) {
         ++version;
         const std::string& etype = event["type"].get_ref<const std::string&>();
-        if (auto evolve = agg_.events.find(etype); evolve != agg_.events.end()) {
-          auto next = ApplyUpdate(evolve->second, state, event, meta, r.timestamp_ms, lua_,
-                                  spec_.name + ".events." + etype);
+        if (auto evolve = evolve_.find(etype); evolve != evolve_.end()) {
+          const UpdateRules& u = evolve->second;
+          auto next = ApplyUpdate(*u.update, std::move(state), event, meta.Get(u.uses_meta),
+                                  r.timestamp_ms, lua_, u.what);
           if (!next.ok()) return next.status();
           state = std::move(next).value();
         }
-        std::vector<Header> h = hdrs;
-        h.push_back({headers::kType, etype});
+        std::vector<Header> h = headers_for(etype);
         h.push_back({headers::kVersion, std::to_string(version)});
-        KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.event_topic, *id, event.dump(), std::move(h)));
+        KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.event_topic, *id, DumpJson(event), std::move(h)));
       }
-      aggregate["version"] = version;
+      aggregate.set_version(version);
       outcome["events"] = std::move(events);
       Counted(*type).accepted.Increment();
     }
     if (!command_id.empty() && spec_.dedup_window > 0) {
-      commands.push_back(std::move(outcome));
-      if (commands.size() > static_cast<size_t>(spec_.dedup_window)) {
-        commands.erase(commands.begin(),
-                       commands.begin() + static_cast<std::ptrdiff_t>(
-                                              commands.size() - spec_.dedup_window));
-      }
+      aggregate.AppendOutcome(outcome, static_cast<size_t>(spec_.dedup_window));
     }
-    return store_->Put(*id, aggregate.dump());
+    return store_->Put(*id, aggregate.Serialize());
   }
 
  private:
@@ -301,10 +400,19 @@ class CommandHandler final : public Processor {
     return *id;
   }
 
+  // The rules for one command type.
+  struct CommandRules {
+    const CompiledDecide* decide = nullptr;
+    std::string what;  // "order.CreateOrder", for errors
+    bool uses_meta = false;
+  };
+
   const CompiledAggregate& agg_;
   const AggregateSpec& spec_;
   LuaFunctions* lua_;
   metrics::Metrics* metrics_;
+  std::map<std::string, CommandRules, std::less<>> commands_;
+  std::map<std::string, UpdateRules, std::less<>> evolve_;
   std::map<std::string, TypeCounters, std::less<>> counters_;
   std::map<std::pair<std::string, std::string>, metrics::Counter> rejected_;
   KeyValueStore* store_ = nullptr;
@@ -312,8 +420,12 @@ class CommandHandler final : public Processor {
 
 class Projection final : public Processor {
  public:
-  Projection(const CompiledProjection& projection, LuaFunctions* lua)
-      : proj_(projection), lua_(lua) {}
+  Projection(const CompiledProjection& projection, const CompiledTopology& topology,
+             LuaFunctions* lua, ParsedRecord* parsed)
+      : proj_(projection),
+        lua_(lua),
+        parsed_(parsed),
+        rules_(MakeUpdateRules(projection.events, projection.spec.name, topology)) {}
 
   Status Init(ProcessorContext& ctx) override {
     store_ = ctx.GetStateStore(proj_.spec.store);
@@ -322,12 +434,12 @@ class Projection final : public Processor {
   }
 
   Status Process(const Record& r, ProcessorContext&) override {
-    auto parsed = ParseEvent(r, proj_.spec.type_field);
+    auto parsed = ParseEvent(r, proj_.spec.type_field, parsed_);
     if (!parsed.ok()) return parsed.status();
-    const json& event = parsed->value;
-    const std::string* type = &parsed->type;
-    auto handler = proj_.events.find(*type);
-    if (handler == proj_.events.end()) return Status::OK();  // not this view's concern
+    const json& event = *parsed->value;
+    const std::string* type = parsed->type;
+    auto handler = rules_.find(*type);
+    if (handler == rules_.end()) return Status::OK();  // not this view's concern
     if (!r.key) {
       return Status::InvalidArgument("the event has no key: projection " + proj_.spec.name +
                                      " keys its view by the event key");
@@ -336,39 +448,43 @@ class Projection final : public Processor {
     if (!stored.ok()) return stored.status();
     json view;  // null when absent
     if (stored->has_value()) {
-      view = json::parse(**stored, nullptr, false);
+      view = ParseJson(**stored);
       if (view.is_discarded()) {
         return Status::Corruption("the stored view " + proj_.spec.store + " '" + *r.key +
                                   "' is not valid JSON");
       }
     }
-    json meta = Meta(r);
-    auto next = ApplyUpdate(handler->second, view, event, meta, r.timestamp_ms, lua_,
-                            proj_.spec.name + ".events." + *type);
+    LazyMeta meta(r);
+    const UpdateRules& u = handler->second;
+    auto next = ApplyUpdate(*u.update, std::move(view), event, meta.Get(u.uses_meta),
+                            r.timestamp_ms, lua_, u.what);
     if (!next.ok()) return next.status();
     if (next->is_null()) return store_->Delete(*r.key);
-    return store_->Put(*r.key, next->dump());
+    return store_->Put(*r.key, DumpJson(*next));
   }
 
  private:
   const CompiledProjection& proj_;
   LuaFunctions* lua_;
+  ParsedRecord* parsed_;
+  const std::map<std::string, UpdateRules, std::less<>> rules_;
   KeyValueStore* store_ = nullptr;
 };
 
 class Repartition final : public Processor {
  public:
-  explicit Repartition(const CompiledProjection& projection) : proj_(projection) {}
+  Repartition(const CompiledProjection& projection, ParsedRecord* parsed)
+      : proj_(projection), parsed_(parsed), key_uses_meta_(projection.key->UsesRoot(1)) {}
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
-    auto parsed = ParseEvent(r, proj_.spec.type_field);
+    auto parsed = ParseEvent(r, proj_.spec.type_field, parsed_);
     if (!parsed.ok()) return parsed.status();
-    const json& event = parsed->value;
-    const std::string* type = &parsed->type;
+    const json& event = *parsed->value;
+    const std::string* type = parsed->type;
     // Only the events the view folds travel through the repartition topic.
     if (!proj_.events.count(*type)) return Status::OK();
-    json meta = Meta(r);
-    const json* roots[] = {&event, &meta};
+    LazyMeta meta(r);
+    const json* roots[] = {&event, &meta.Get(key_uses_meta_)};
     auto key = proj_.key->Evaluate(topology::Expression::Context{roots, 2, r.timestamp_ms});
     if (!key.ok()) return key.status().WithContext(proj_.spec.name + ".key");
     std::optional<std::string> k = KeyString(*key);
@@ -382,6 +498,8 @@ class Repartition final : public Processor {
 
  private:
   const CompiledProjection& proj_;
+  ParsedRecord* parsed_;
+  const bool key_uses_meta_;
 };
 
 // Stateless filter and reshape of JSON records.
@@ -421,7 +539,7 @@ class Transform final : public Processor {
     if (tr_.value.empty()) return ctx.Send(tr_.spec.to, std::move(key), r.value, r.headers);
     json out = json::object();
     KCQRS_RETURN_IF_ERROR(EvaluateFields(tr_.value, ectx, tr_.spec.name + ".value", &out));
-    return ctx.Send(tr_.spec.to, std::move(key), out.dump(), r.headers);
+    return ctx.Send(tr_.spec.to, std::move(key), DumpJson(out), r.headers);
   }
 
  private:
@@ -494,17 +612,27 @@ Status Decide(const CompiledDecide& d, const json& command, const json& state,
   return Status::OK();
 }
 
+const Result<json>& ParsedRecord::Get(const Record& r, std::string_view what) {
+  if (record_ != &r || what_ != what || !value_) {
+    value_ = ParseObject(r, what);
+    record_ = &r;
+    what_ = what;
+  }
+  return *value_;
+}
+
 Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
-                                                 LuaFunctions* lua, metrics::Metrics* metrics) {
+                                                 LuaFunctions* lua, metrics::Metrics* metrics,
+                                                 ParsedRecord* parsed) {
   const auto index = static_cast<size_t>(node.index);
   switch (node.kind) {
     case NodeKind::kAggregate:
-      return std::unique_ptr<Processor>(new CommandHandler(topology.aggregates()[index], lua, metrics));
+      return std::unique_ptr<Processor>(new CommandHandler(topology.aggregates()[index], topology, lua, metrics));
     case NodeKind::kProjection:
-      return std::unique_ptr<Processor>(new Projection(topology.projections()[index], lua));
+      return std::unique_ptr<Processor>(new Projection(topology.projections()[index], topology, lua, parsed));
     case NodeKind::kRepartition:
-      return std::unique_ptr<Processor>(new Repartition(topology.projections()[index]));
+      return std::unique_ptr<Processor>(new Repartition(topology.projections()[index], parsed));
     case NodeKind::kTransform:
       return std::unique_ptr<Processor>(new Transform(topology.transforms()[index]));
     case NodeKind::kCustom: {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,11 +22,31 @@
 
 namespace kcqrs::engine {
 
-// Makes the processor for `node`. `lua` (owned by the stream thread) and
-// `metrics` (nullable) must outlive it. Custom nodes come from the registry.
+// The value of the record a task is processing, parsed once for all the
+// built-in processors of the task that read it (a projection and the
+// repartition of another projection read the same event topic). Owned by
+// the task, which calls Reset() before each record. Thread-safety: none.
+class ParsedRecord {
+ public:
+  void Reset() { record_ = nullptr; }
+
+  // The value of `r` as a JSON object, or why it is not one (`what`, e.g.
+  // "the event", names it in the error). Parsed on the first call per record.
+  const Result<nlohmann::json>& Get(const Record& r, std::string_view what);
+
+ private:
+  const Record* record_ = nullptr;
+  std::string what_;
+  std::optional<Result<nlohmann::json>> value_;
+};
+
+// Makes the processor for `node`. `lua` (owned by the stream thread),
+// `metrics` (nullable) and `parsed` (the task's) must outlive it. Custom
+// nodes come from the registry.
 Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
-                                                 LuaFunctions* lua, metrics::Metrics* metrics);
+                                                 LuaFunctions* lua, metrics::Metrics* metrics,
+                                                 ParsedRecord* parsed);
 
 // What deciding one command came to: the events to emit (each an object
 // with a string "type"), or a rejection (code, reason).

@@ -178,6 +178,9 @@ Task::Task(TaskId id, const SubTopology& subtopology,
     processed_ = metrics_->RecordsProcessed(name_);
     latency_ = metrics_->ProcessLatency(name_);
   }
+  for (const std::string& store : subtopology_.stores) {
+    changelog_topics_.emplace(store, topology_->ChangelogTopic(store));
+  }
 }
 
 Task::~Task() = default;
@@ -188,11 +191,12 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
                                            RecordCollector* collector, LuaFunctions* lua,
                                            metrics::Metrics* metrics) {
   std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector, metrics));
+  task->parsed_ = std::make_unique<ParsedRecord>();
   state::ChangelogSink* sink = task.get();  // a private base: convert here
   task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
   task->context_ = std::make_unique<Context>(task.get());
   for (const Node& node : subtopology.nodes) {
-    auto p = MakeProcessor(node, *task->topology_, lua, metrics);
+    auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());
     if (!p.ok()) return p.status().WithContext(node.name);
     task->processors_.push_back(Bound{node.name, std::move(p).value(), node.sources});
   }
@@ -210,13 +214,17 @@ Status Task::Init() {
 Status Task::Process(const Record& record) {
   const auto start = std::chrono::steady_clock::now();
   if (metrics_ != nullptr) {
-    auto key = std::make_pair(record.topic, record.partition);
-    auto c = consumed_.find(key);
+    // A task reads a handful of partitions: a scan finds the counter
+    // without building a key.
+    auto c = std::find_if(consumed_.begin(), consumed_.end(), [&](const Consumed& e) {
+      return e.partition == record.partition && e.topic == record.topic;
+    });
     if (c == consumed_.end()) {
-      c = consumed_.emplace(key, metrics_->RecordsConsumed(record.topic, record.partition, name_))
-              .first;
+      consumed_.push_back({record.topic, record.partition,
+                           metrics_->RecordsConsumed(record.topic, record.partition, name_)});
+      c = consumed_.end() - 1;
     }
-    c->second.Increment();
+    c->counter.Increment();
   }
   Status s = ProcessInScope(record);
   processed_.Increment();
@@ -227,6 +235,7 @@ Status Task::Process(const Record& record) {
 
 Status Task::ProcessInScope(const Record& record) {
   context_->Begin(record.timestamp_ms);
+  parsed_->Reset();
   for (Bound& b : processors_) {
     if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
       continue;
@@ -289,7 +298,8 @@ kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std
 Status Task::Append(const std::string& store, std::string_view key,
                     std::optional<std::string_view> value) {
   kafka::OutgoingRecord out;
-  out.topic = topology_->ChangelogTopic(store);
+  auto topic = changelog_topics_.find(store);
+  out.topic = topic != changelog_topics_.end() ? topic->second : topology_->ChangelogTopic(store);
   out.partition = id_.partition;
   out.key = std::string(key);
   if (value) out.value = std::string(*value);

@@ -53,6 +53,8 @@ struct TaskStats {
   uint64_t dead_letters = 0;
 };
 
+class ParsedRecord;
+
 class Task final : private state::ChangelogSink {
  public:
   static Result<std::unique_ptr<Task>> Create(TaskId id, const SubTopology& subtopology,
@@ -107,6 +109,7 @@ class Task final : private state::ChangelogSink {
   RecordCollector* collector_;
   std::unique_ptr<state::TaskState> state_;
   std::unique_ptr<Context> context_;
+  std::unique_ptr<ParsedRecord> parsed_;  // the record's value, parsed once
   // Per node: the processor and the topics it reads.
   struct Bound {
     std::string name;
@@ -119,7 +122,14 @@ class Task final : private state::ChangelogSink {
   metrics::Metrics* metrics_;  // nullable
   metrics::Counter processed_;
   metrics::Histogram latency_;
-  std::map<std::pair<std::string, int32_t>, metrics::Counter> consumed_;
+  struct Consumed {
+    std::string topic;
+    int32_t partition = 0;
+    metrics::Counter counter;
+  };
+  std::vector<Consumed> consumed_;
+  // Store name -> changelog topic, made once rather than per write.
+  std::map<std::string, std::string, std::less<>> changelog_topics_;
   std::map<std::string, metrics::Counter> dead_letters_;
 };
 

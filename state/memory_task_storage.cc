@@ -2,6 +2,7 @@
 // durability. For tests and the TopologyTestDriver.
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,16 +23,17 @@ Status ClosedError() {
       "memory task storage is closed (the task was closed or migrated)");
 }
 
-// The committed data, shared with the reader views. Each store's map is
-// immutable once published: Apply builds a modified copy of every store it
-// touches and swaps the pointers under `mu` (copy-on-write). A reader takes
-// a pointer under `mu` and then reads without any lock, so an iterator holds
-// a consistent snapshot for as long as it lives. The cost is a copy of each
-// touched store per commit, acceptable for the test-sized state this serves.
+// The committed data, shared with the reader views. A reader takes a pointer
+// to a store's map under `mu` and then reads without any lock, so an
+// iterator holds a consistent snapshot for as long as it lives. Apply, under
+// `mu`, changes a map in place when no reader holds it, and otherwise
+// changes a copy and swaps the pointer (copy-on-write). Without the in-place
+// case every commit would copy whole stores: the TopologyTestDriver commits
+// after every input, which made a test of N records cost O(N^2).
 struct Shared {
   mutable std::mutex mu;
   bool closed = false;  // guarded by mu
-  std::map<std::string, std::shared_ptr<const Map>, std::less<>>
+  std::map<std::string, std::shared_ptr<Map>, std::less<>>
       stores;  // guarded by mu
 
   // The current map of `store`, or null when closed.
@@ -117,7 +119,7 @@ class MemoryTaskStorage final : public TaskStorage {
         continue;
       }
       store_names_.push_back(name);
-      shared_->stores.emplace(name, std::make_shared<const Map>());
+      shared_->stores.emplace(name, std::make_shared<Map>());
       readers_.emplace(name, std::make_shared<MemoryReader>(shared_, name));
     }
   }
@@ -135,29 +137,34 @@ class MemoryTaskStorage final : public TaskStorage {
   Status Apply(const WriteSet& writes, const Checkpoint& checkpoint) override {
     if (closed_)
       return Status::FailedPrecondition("apply to closed memory task storage");
-    std::map<std::string, std::shared_ptr<const Map>, std::less<>> next;
     for (const auto& [store, store_writes] : writes) {
-      if (store_writes.empty()) continue;
-      if (std::find(store_names_.begin(), store_names_.end(), store) ==
-          store_names_.end()) {
+      if (!store_writes.empty() &&
+          std::find(store_names_.begin(), store_names_.end(), store) ==
+              store_names_.end()) {
         return Status::InvalidArgument("apply to unknown store '" + store +
                                        "' in memory task storage");
       }
-      // Only this thread writes `stores`, so reading the current pointer
-      // without the lock is safe; publishing needs it.
-      auto copy = std::make_shared<Map>(*shared_->stores.at(store));
+    }
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    for (const auto& [store, store_writes] : writes) {
+      if (store_writes.empty()) continue;
+      std::shared_ptr<Map>& map = shared_->stores.at(store);
+      // Pointers are copied only under `mu`, so a count of one cannot grow
+      // meanwhile: nobody else can see this map. (The count may be stale
+      // high while a reader drops its copy; then we copy needlessly.) The
+      // fence orders the last reader's reads before our writes.
+      if (map.use_count() == 1) {
+        std::atomic_thread_fence(std::memory_order_acquire);
+      } else {
+        map = std::make_shared<Map>(*map);
+      }
       for (const auto& [key, value] : store_writes) {
         if (value) {
-          (*copy)[key] = *value;
+          (*map)[key] = *value;
         } else {
-          copy->erase(key);
+          map->erase(key);
         }
       }
-      next[store] = std::move(copy);
-    }
-    {
-      std::lock_guard<std::mutex> lock(shared_->mu);
-      for (auto& [store, map] : next) shared_->stores[store] = std::move(map);
     }
     MergeCheckpoint(checkpoint, &checkpoint_);
     return Status::OK();

@@ -157,11 +157,12 @@ class TransactionalStore final : public KeyValueStore {
     }
     std::optional<std::string> owned;
     if (value) owned.emplace(*value);
-    auto it = writes_->find(key);
-    if (it == writes_->end()) {
+    // One search: the position found serves as the hint for a new key.
+    auto it = writes_->lower_bound(key);
+    if (it == writes_->end() || it->first != key) {
       state_->buffered_bytes_ += EntryBytes(key, owned);
       ++state_->buffered_entries_;
-      writes_->emplace(std::string(key), std::move(owned));
+      writes_->emplace_hint(it, std::string(key), std::move(owned));
     } else {
       state_->buffered_bytes_ -= EntryBytes(key, it->second);
       state_->buffered_bytes_ += EntryBytes(key, owned);

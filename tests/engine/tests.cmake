@@ -12,3 +12,7 @@ kcqrs_test(describe_test SOURCES engine/describe_test.cc
 target_compile_definitions(describe_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
 kcqrs_test(transform_test SOURCES engine/transform_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+kcqrs_test(json_codec_test SOURCES engine/json_codec_test.cc
+           LIBS kcqrs_engine nlohmann_json::nlohmann_json)
+kcqrs_test(aggregate_document_test SOURCES engine/aggregate_document_test.cc
+           LIBS kcqrs_engine nlohmann_json::nlohmann_json)
