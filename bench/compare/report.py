@@ -106,7 +106,7 @@ def latency_table(rows):
                 continue
             good = [r for r in sel if r.get("ok")]
             cells = []
-            for k in ("p50", "p99", "p99.9", "max"):
+            for k in ("p50", "p99", "p999", "max"):
                 text, v = mmm([r["latency"].get(k) for r in good], "{:.1f}")
                 cells.append(text)
                 med[(rate, system, k)] = v
