@@ -171,6 +171,12 @@ Status StreamThread::CreateClients() {
   // How long a vanished instance keeps its partitions (librdkafka's
   // default is 45 s).
   if (!cp.count("session.timeout.ms")) cp["session.timeout.ms"] = "10000";
+  // librdkafka stops fetching a partition once 100,000 messages wait
+  // locally and then backs off; a stream thread drains that in well under
+  // the back-off, so it sat idle and capped a stateless topology at about
+  // 125,000 records/s (3x more with this; docs/benchmarks.md). Memory stays
+  // bounded by queued.max.messages.kbytes.
+  if (!cp.count("queued.min.messages")) cp["queued.min.messages"] = "1000000";
   auto consumer = kafka::Consumer::Create(cp);
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(consumer).value();
@@ -185,6 +191,7 @@ Status StreamThread::CreateClients() {
   // Restore reads to the end and stops: do not let the broker hold an
   // empty fetch for the default 500 ms at every task.
   rp["fetch.wait.max.ms"] = "10";
+  rp["queued.min.messages"] = cp["queued.min.messages"];  // as above: restore is a drain too
   auto restore = kafka::Consumer::Create(rp);
   if (!restore.ok()) return restore.status();
   restore_consumer_ = std::move(restore).value();
