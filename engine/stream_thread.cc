@@ -175,7 +175,8 @@ Status StreamThread::CreateClients() {
   // locally and then backs off; a stream thread drains that in well under
   // the back-off, so it sat idle and capped a stateless topology at about
   // 125,000 records/s (3x more with this; docs/benchmarks.md). Memory stays
-  // bounded by queued.max.messages.kbytes.
+  // bounded by queued.max.messages.kbytes, per partition: under a backlog
+  // that is what a thread holds (docs/benchmarks.md has the cost).
   if (!cp.count("queued.min.messages")) cp["queued.min.messages"] = "1000000";
   auto consumer = kafka::Consumer::Create(cp);
   if (!consumer.ok()) return consumer.status();
