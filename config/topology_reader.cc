@@ -250,7 +250,8 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
     if (!diag_->ExpectMap(a, w)) continue;
     diag_->CheckKeys(a, w, {"command_topics", "id_field", "type_field",
                             "command_id_field", "event_topic", "rejection_topic",
-                            "store", "dedup_window", "commands", "events"});
+                            "store", "dedup_window", "misrouted_commands", "commands",
+                            "events"});
     AggregateSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -286,6 +287,19 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
           spec.dedup_window = n;
         } catch (const std::exception&) {
           diag_->Error(a["dedup_window"].Mark(), w + ".dedup_window: expected 0 to 100000, found '" + *v + "'");
+        }
+      }
+    }
+    if (a["misrouted_commands"]) {
+      if (auto v = scalar_(a["misrouted_commands"], w + ".misrouted_commands")) {
+        if (*v == "forward") {
+          spec.misrouted_commands = AggregateSpec::Misrouted::kForward;
+        } else if (*v == "dead_letter") {
+          spec.misrouted_commands = AggregateSpec::Misrouted::kDeadLetter;
+        } else {
+          diag_->Error(a["misrouted_commands"].Mark(),
+                       w + ".misrouted_commands: expected forward or dead_letter, found '" +
+                           *v + "'");
         }
       }
     }
@@ -362,7 +376,7 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
     const std::string w = "processors." + name;
     const YAML::Node p = kv.second;
     if (!diag_->ExpectMap(p, w)) continue;
-    diag_->CheckKeys(p, w, {"processor", "topics", "stores", "config"});
+    diag_->CheckKeys(p, w, {"processor", "topics", "outputs", "stores", "config"});
     CustomProcessorSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -373,6 +387,7 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
       if (auto v = scalar_(p["processor"], w + ".processor")) spec.processor = *v;
     }
     if (p["topics"]) spec.topics = Topics(p["topics"], w + ".topics");
+    if (p["outputs"]) spec.outputs = Topics(p["outputs"], w + ".outputs");
     if (p["stores"]) spec.stores = Topics(p["stores"], w + ".stores");
     if (const YAML::Node c = p["config"]) {
       if (diag_->ExpectMap(c, w + ".config")) {

@@ -230,6 +230,21 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
                               c.processor + "' (registered: " +
                               (registered.empty() ? "none" : registered) + ")");
     }
+    if (auto factory = FindProcessor(c.processor)) {
+      // A trial run: a factory that rejects its configuration says so now.
+      std::string rejected;
+      try {
+        if ((*factory)(c.config) == nullptr) rejected = "it returned no processor";
+      } catch (const std::exception& e) {
+        rejected = e.what();
+      } catch (...) {
+        rejected = "it threw an exception that is not a std::exception";
+      }
+      if (!rejected.empty()) {
+        errors.Add(c.where, "processors." + c.name + ": the C++ processor '" + c.processor +
+                                "' rejected its configuration: " + rejected);
+      }
+    }
     for (const std::string& s : c.stores) claim_store(s, "processor '" + c.name + "'", c.where);
     t->custom_.push_back(c);
   }
@@ -297,7 +312,7 @@ void CompiledTopology::BuildGraph() {
   }
   for (size_t i = 0; i < custom_.size(); ++i) {
     nodes.push_back(Node{NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
-                         custom_[i].topics, custom_[i].stores, {}});
+                         custom_[i].topics, custom_[i].stores, custom_[i].outputs});
   }
   for (size_t i = 0; i < transforms_.size(); ++i) {
     const TransformSpec& tr = transforms_[i].spec;

@@ -21,6 +21,7 @@
 #include "engine/metrics/metrics.h"
 #include "engine/position_log.h"
 #include "engine/store_registry.h"
+#include "engine/fault_injector.h"
 #include "engine/stream_thread.h"
 #include "kcqrs/version.h"
 #include "state/rocksdb_env.h"
@@ -139,6 +140,10 @@ class Engine::Impl final : public engine::EngineView {
     embedded_.reset();
   }
 
+  // A thread that aborts this many transactions in a row without a commit
+  // between them is stuck on something, not having a bad moment.
+  static constexpr int kAbortsNotReady = 3;
+
   // A thread that has not heard from Kafka for 3 s (its idle probe runs
   // every second) is waiting for it: stuck in a commit, or cut off.
   static bool KafkaAnsweredRecently(const engine::StreamThread& t) {
@@ -156,6 +161,7 @@ class Engine::Impl final : public engine::EngineView {
       if (t->state() != engine::StreamThread::State::kRunning) return false;
       if (t->stats().restoring_tasks.load() > 0) return false;
       if (!KafkaAnsweredRecently(*t)) return false;
+      if (t->stats().consecutive_aborts.load() >= kAbortsNotReady) return false;
     }
     return true;
   }
@@ -212,9 +218,17 @@ class Engine::Impl final : public engine::EngineView {
     bool restoring = false;
     bool unreachable = false;
     bool starting = threads_.empty();
-    for (const auto& t : threads_) {
+    std::string aborting;
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      const auto& t = threads_[i];
       if (t->state() != engine::StreamThread::State::kRunning) starting = true;
       if (!KafkaAnsweredRecently(*t)) unreachable = true;
+      const int aborts = t->stats().consecutive_aborts.load();
+      if (aborts >= kAbortsNotReady && aborting.empty()) {
+        aborting = "stream thread " + std::to_string(i) + " has aborted " +
+                   std::to_string(aborts) + " transactions in a row (last: " +
+                   t->last_abort_reason() + ")";
+      }
       for (const engine::TaskStatus& ts : t->Tasks()) {
         if (ts.state != "RUNNING") restoring = true;
         tasks.push_back({{"task", ts.task},
@@ -230,6 +244,8 @@ class Engine::Impl final : public engine::EngineView {
       reason = registry_ ? "stream threads are starting" : "waiting for Kafka at " + bootstrap_;
     } else if (unreachable) {
       reason = "Kafka is not reachable";
+    } else if (!aborting.empty()) {
+      reason = aborting;
     } else if (restoring) {
       reason = "restoring state";
     }
@@ -391,6 +407,7 @@ class Engine::Impl final : public engine::EngineView {
       c.registry = registry_.get();
       c.positions = &positions_;
       c.metrics = &metrics_;
+      c.faults = engine::FaultInjectorForTesting();
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }

@@ -17,6 +17,11 @@ inline constexpr char kProcessor[] = "kcqrs.processor";
 inline constexpr char kSourceTopic[] = "kcqrs.source.topic";
 inline constexpr char kSourcePartition[] = "kcqrs.source.partition";
 inline constexpr char kSourceOffset[] = "kcqrs.source.offset";
+// On a dead letter whose value was left out because it would not fit.
+inline constexpr char kValueDropped[] = "kcqrs.value.dropped";
+// On a command forwarded to the partition its aggregate id hashes to: the
+// partition and offset it was first written to.
+inline constexpr char kForwardedFrom[] = "kcqrs.forwarded.from";
 
 }  // namespace kcqrs::engine::headers
 

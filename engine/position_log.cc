@@ -88,6 +88,18 @@ PositionLog::Answer PositionLog::Applied(const RecordPosition& position,
   return Answer::kApplied;
 }
 
+std::optional<std::string> PositionLog::DeadLetterReason(const RecordPosition& position) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const TopicPartition tp{position.topic, position.partition};
+  for (auto e = entries_.rbegin(); e != entries_.rend(); ++e) {
+    auto d = e->dead_letters.find(tp);
+    if (d == e->dead_letters.end()) continue;
+    auto r = d->second.find(position.offset);
+    if (r != d->second.end()) return r->second;
+  }
+  return std::nullopt;
+}
+
 uint64_t PositionLog::version() const {
   std::lock_guard<std::mutex> lock(mu_);
   return version_;

@@ -52,6 +52,8 @@ class PositionLog {
   struct Entry {
     std::map<TopicPartition, int64_t> consumed_next;  // next offset per input
     std::map<TopicPartition, int64_t> produced_last;  // last offset per output
+    // Records this commit sent to the dead-letter topic, with the reason.
+    std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters;
   };
 
   enum class Answer {
@@ -72,6 +74,10 @@ class PositionLog {
   // produced records on other topics are not followed.
   Answer Applied(const RecordPosition& position, const std::set<std::string>& store_sources,
                  const std::set<std::string>& path_topics) const;
+
+  // Why the record at `position` went to the dead-letter topic, if a
+  // remembered commit of this process dead-lettered it.
+  std::optional<std::string> DeadLetterReason(const RecordPosition& position) const;
 
   // A counter that changes with every Append, and a wait for it to change.
   uint64_t version() const;

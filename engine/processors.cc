@@ -5,7 +5,9 @@
 #include "engine/aggregate_document.h"
 #include "engine/headers.h"
 #include "engine/json_codec.h"
+#include "engine/partitioner.h"
 #include "engine/processor_registry.h"
+#include "util/utf8.h"
 
 namespace kcqrs::engine {
 namespace {
@@ -234,6 +236,7 @@ class CommandHandler final : public Processor {
                  LuaFunctions* lua, metrics::Metrics* metrics)
       : agg_(aggregate),
         spec_(aggregate.spec),
+        topology_(topology),
         lua_(lua),
         metrics_(metrics),
         evolve_(MakeUpdateRules(aggregate.events, aggregate.spec.name, topology)) {
@@ -265,6 +268,17 @@ class CommandHandler final : public Processor {
     }
     auto id = AggregateId(r, command);
     if (!id.ok()) return id.status();
+    if (!util::IsValidUtf8(*id)) {
+      return Status::InvalidArgument("the aggregate id is not valid UTF-8 (aggregate " +
+                                     spec_.name + "); ids travel in JSON events and headers");
+    }
+    // One aggregate, one partition, one writer: a command decided anywhere
+    // else would be decided against state that is not the aggregate's.
+    const int partitions = topology_.partitions(r.topic);
+    if (partitions > 0) {
+      const int32_t owner = PartitionForKey(*id, partitions);
+      if (owner != r.partition) return Misrouted(r, *id, owner, ctx);
+    }
     std::string command_id;
     if (const std::string* cid = StringField(command, spec_.command_id_field)) command_id = *cid;
 
@@ -375,6 +389,30 @@ class CommandHandler final : public Processor {
     return it->second;
   }
 
+  // A command on the wrong partition: forwarded to its aggregate's
+  // partition of the same topic (keyed by the aggregate id, so that it stays
+  // there), or dead-lettered, as the topology says.
+  Status Misrouted(const Record& r, const std::string& id, int32_t owner,
+                   ProcessorContext& ctx) {
+    const bool forward = spec_.misrouted_commands == AggregateSpec::Misrouted::kForward;
+    if (metrics_ != nullptr) {
+      auto& c = forward ? forwarded_ : misrouted_dead_;
+      if (!c) c = metrics_->CommandsMisrouted(spec_.name, forward ? "forwarded" : "dead_lettered");
+      c->Increment();
+    }
+    if (!forward) {
+      return Status::InvalidArgument(
+          "the command for " + spec_.name + " '" + id + "' is on partition " +
+          std::to_string(r.partition) + " but its aggregate id hashes (murmur2) to partition " +
+          std::to_string(owner) + ": produce with the aggregate id as key and a murmur2 "
+          "partitioner (librdkafka: partitioner=murmur2_random)");
+    }
+    std::vector<Header> h = r.headers;
+    h.push_back({headers::kForwardedFrom,
+                 r.topic + "-" + std::to_string(r.partition) + "@" + std::to_string(r.offset)});
+    return ctx.Send(r.topic, id, r.value, std::move(h));
+  }
+
   Result<std::string> AggregateId(const Record& r, const json& command) const {
     if (spec_.id_field.empty()) {
       if (!r.key || r.key->empty()) {
@@ -409,6 +447,9 @@ class CommandHandler final : public Processor {
 
   const CompiledAggregate& agg_;
   const AggregateSpec& spec_;
+  const CompiledTopology& topology_;
+  std::optional<metrics::Counter> forwarded_;
+  std::optional<metrics::Counter> misrouted_dead_;
   LuaFunctions* lua_;
   metrics::Metrics* metrics_;
   std::map<std::string, CommandRules, std::less<>> commands_;
@@ -641,7 +682,16 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
       if (!factory) {
         return Status::NotFound("no C++ processor is registered as '" + spec.processor + "'");
       }
-      std::unique_ptr<Processor> p = (*factory)(spec.config);
+      std::unique_ptr<Processor> p;
+      try {
+        p = (*factory)(spec.config);
+      } catch (const std::exception& e) {
+        return Status::InvalidArgument("the C++ processor '" + spec.processor +
+                                       "' rejected its configuration: " + e.what());
+      } catch (...) {
+        return Status::InvalidArgument("the C++ processor '" + spec.processor +
+                                       "' threw an exception that is not a std::exception");
+      }
       if (!p) return Status::Internal("the factory of '" + spec.processor + "' returned null");
       return p;
     }

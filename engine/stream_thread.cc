@@ -79,6 +79,10 @@ Status StreamThread::error() const {
   return error_;
 }
 
+size_t StreamThread::MaxRecordBytes() const {
+  return MaxRecordBytesFor(config_.options.kafka.properties);
+}
+
 kafka::Properties StreamThread::BaseProperties() const {
   kafka::Properties p = config_.options.kafka.properties;
   p["bootstrap.servers"] = config_.bootstrap_servers;
@@ -286,6 +290,12 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   TopicPartition tp{record.topic, record.partition};
   auto it = task_of_partition_.find(tp);
   if (it == task_of_partition_.end()) return Status::OK();  // revoked meanwhile
+  if (stop_ || pending_restore_.count(it->second->id())) {
+    // Not processed (stopping before its task was restored): put the
+    // consumer back on it, so that the commit's position (Commit() takes the
+    // consumer's) does not skip it.
+    return consumer_->Seek({record.topic, record.partition, record.offset}, kKafkaTimeout);
+  }
   if (exactly_once() && !in_transaction_) {
     KCQRS_RETURN_IF_ERROR(producer_->BeginTransaction());
   }
@@ -297,9 +307,7 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   if (!producer_error_.ok()) {
     // The transaction cannot commit; abort it and go back to the last
     // committed offsets.
-    spdlog::warn("stream-thread-{}: producing failed: {}", config_.index,
-                 producer_error_.ToString());
-    return AbortTransaction();
+    return AbortTransaction("producing failed: " + producer_error_.ToString());
   }
   if (!s.ok()) return s;  // errors.on_error: fail
   consumed_[tp] = next;
@@ -308,9 +316,18 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   return Status::OK();
 }
 
+void StreamThread::DeadLettered(const Record& record, const std::string& reason) {
+  dead_letters_[{record.topic, record.partition}][record.offset] = reason;
+}
+
+Status StreamThread::FaultPoint(FaultInjector::Point point) {
+  return config_.faults ? config_.faults->Check(point) : Status::OK();
+}
+
 Status StreamThread::Send(kafka::OutgoingRecord record) {
   if (!producer_error_.ok()) return producer_error_;
-  Status s = producer_->Send(record);
+  Status s = FaultPoint(FaultInjector::Point::kSend);
+  if (s.ok()) s = producer_->Send(record);
   if (!s.ok()) {
     producer_error_ = s;
     return s;
@@ -408,7 +425,9 @@ Status StreamThread::Commit() {
   const auto commit_start = std::chrono::steady_clock::now();
   Status s;
   if (exactly_once()) {
-    s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
+    s = FaultPoint(FaultInjector::Point::kSendOffsets);
+    if (s.ok()) s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
+    if (s.ok()) s = FaultPoint(FaultInjector::Point::kCommit);
     if (s.ok()) {
       s = producer_->CommitTransaction(kKafkaTimeout);
       // A commit that timed out may be retried: it is idempotent.
@@ -419,16 +438,15 @@ Status StreamThread::Commit() {
     }
   } else {
     s = producer_->Flush(kKafkaTimeout);
+    if (s.ok()) s = FaultPoint(FaultInjector::Point::kCommit);
     if (s.ok()) s = consumer_->CommitSync(offsets);
   }
   if (!s.ok()) {
     if (Retriable(s)) stats_.kafka_reachable = false;
     if (s.IsAborted() || (!exactly_once() && !s.IsFenced())) {
-      spdlog::warn("stream-thread-{}: commit failed ({}); aborting and rewinding",
-                   config_.index, s.message());
-      return AbortTransaction();
+      return AbortTransaction("commit failed: " + s.message());
     }
-    for (auto& [id, task] : tasks_) task->state().Abort();
+    for (auto& [id, task] : tasks_) task->Abort();
     in_transaction_ = false;
     stats_.aborts++;
     return s;  // Fenced or fatal: new clients
@@ -452,12 +470,18 @@ Status StreamThread::Commit() {
             std::to_string(c->second);
       }
     }
-    Status applied = task->state().Commit(cp);
+
+    Status applied = FaultPoint(FaultInjector::Point::kApplyState);
+    if (applied.ok()) applied = task->state().Commit(cp);
     if (!applied.ok()) {
-      // Kafka holds the writes; closing the task makes the next assignment
-      // restore them from the changelog.
-      return Status::Internal("task " + task->name() + ": applying committed state: " +
-                              applied.ToString());
+      // Kafka holds the writes, and the local checkpoint still names where
+      // this state ends: new clients and a new assignment restore the tail
+      // from the changelog. Nothing of this transaction is open any more.
+      in_transaction_ = false;
+      consumed_.clear();
+      dead_letters_.clear();
+      return Status::Aborted("task " + task->name() + ": applying committed state: " +
+                             applied.ToString() + "; restoring it from the changelog");
     }
     // Only now may queries see the new positions.
     for (const std::string& source : task->subtopology().sources) {
@@ -473,6 +497,7 @@ Status StreamThread::Commit() {
     // on topics that some task reads.
     PositionLog::Entry entry;
     entry.consumed_next = consumed_;
+    entry.dead_letters = std::move(dead_letters_);
     for (const auto& [tp, last] : delivered) {
       if (config_.topology->SubTopologyOf(tp.first) != nullptr) entry.produced_last[tp] = last;
     }
@@ -480,18 +505,41 @@ Status StreamThread::Commit() {
   }
   for (const auto& [tp, next] : consumed_) committed_[tp] = next;
   consumed_.clear();
+  dead_letters_.clear();
   in_transaction_ = false;
   stats_.commits++;
+  if (aborts_in_burst_ > 0) {
+    spdlog::info("stream-thread-{}: committing again after {} aborted transaction(s)",
+                 config_.index, aborts_in_burst_);
+    aborts_in_burst_ = 0;
+    stats_.consecutive_aborts = 0;
+  }
   KafkaAnswered();
   last_commit_ = std::chrono::steady_clock::now();
   return Status::OK();
 }
 
-Status StreamThread::AbortTransaction() {
+Status StreamThread::AbortTransaction(const std::string& why) {
   stats_.aborts++;
   m_.aborted.Increment();
-  for (auto& [id, task] : tasks_) task->state().Abort();
+  ++aborts_in_burst_;
+  stats_.consecutive_aborts = aborts_in_burst_;
+  {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    last_abort_reason_ = why;
+  }
+  // Once per burst, not once per record: a thread that keeps aborting says
+  // so once, then backs off, and /readyz says why.
+  if (aborts_in_burst_ == 1) {
+    spdlog::warn("stream-thread-{}: {}; aborting the transaction and rewinding", config_.index,
+                 why);
+  } else if ((aborts_in_burst_ & (aborts_in_burst_ - 1)) == 0) {
+    spdlog::warn("stream-thread-{}: {} aborted transactions in a row; last: {}", config_.index,
+                 aborts_in_burst_, why);
+  }
+  for (auto& [id, task] : tasks_) task->Abort();
   consumed_.clear();
+  dead_letters_.clear();
   producer_error_ = Status::OK();
   if (exactly_once() && in_transaction_) {
     Status s = producer_->AbortTransaction(kKafkaTimeout);
@@ -500,7 +548,22 @@ Status StreamThread::AbortTransaction() {
   }
   in_transaction_ = false;
   (void)producer_->TakeDeliveredOffsets();
-  return Rewind();
+  Status rewound = Rewind();
+  if (!rewound.ok()) return rewound;
+  // Back off before the same records come again: 100 ms, doubling up to
+  // 10 s, so that a cause that persists costs little.
+  const auto backoff = std::chrono::milliseconds(
+      std::min<int64_t>(10'000, int64_t{100} << std::min(aborts_in_burst_ - 1, 7)));
+  for (auto until = std::chrono::steady_clock::now() + backoff;
+       !stop_ && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::OK();
+}
+
+std::string StreamThread::last_abort_reason() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return last_abort_reason_;
 }
 
 Status StreamThread::Rewind() {
@@ -524,30 +587,7 @@ void StreamThread::OnPartitionsAssigned(const std::vector<kafka::TopicPartitionO
     TaskId id{st->id, p.partition};
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
-      std::unique_ptr<state::TaskStorage> storage;
-      const std::string dir =
-          config_.options.application.state_dir + "/" + id.ToString();
-      bool memory = std::all_of(st->stores.begin(), st->stores.end(), [&](const std::string& s) {
-        return config_.topology->Store(s).kind == StoreSpec::Kind::kMemory;
-      });
-      if (memory) {
-        storage = state::TaskStorage::OpenMemory(st->stores);
-      } else {
-        auto opened = state::TaskStorage::OpenRocksDb(dir, st->stores, config_.rocksdb);
-        if (!opened.ok() && opened.status().code() == Status::Code::kCorruption) {
-          spdlog::warn("task {}: local state is damaged ({}); wiping it and restoring from "
-                       "the changelog", id.ToString(), opened.status().message());
-          (void)state::TaskStorage::Destroy(dir);
-          opened = state::TaskStorage::OpenRocksDb(dir, st->stores, config_.rocksdb);
-        }
-        if (!opened.ok()) {
-          rebalance_error_ = opened.status().WithContext("task " + id.ToString());
-          return;
-        }
-        storage = std::move(opened).value();
-      }
-      auto task = Task::Create(id, *st, config_.topology, std::move(storage), this, lua_.get(),
-                               config_.metrics);
+      auto task = OpenTask(id, *st, /*wipe=*/false);
       if (!task.ok()) {
         rebalance_error_ = task.status();
         return;
@@ -580,7 +620,7 @@ void StreamThread::OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOf
   if (!s.ok()) {
     spdlog::warn("stream-thread-{}: commit on revocation failed: {}", config_.index,
                  s.ToString());
-    for (auto& [id, task] : tasks_) task->state().Abort();
+    for (auto& [id, task] : tasks_) task->Abort();
     in_transaction_ = false;
     consumed_.clear();
     if (!s.IsAborted()) rebalance_error_ = s;
@@ -597,7 +637,7 @@ void StreamThread::OnPartitionsLost(const std::vector<kafka::TopicPartitionOffse
   assigned_ = false;
   // Someone else owns these now: nothing of the open transaction may commit.
   if (in_transaction_ && exactly_once()) (void)producer_->AbortTransaction(kKafkaTimeout);
-  for (auto& [id, task] : tasks_) task->state().Abort();
+  for (auto& [id, task] : tasks_) task->Abort();
   in_transaction_ = false;
   consumed_.clear();
   std::set<TaskId> lost;
@@ -633,7 +673,7 @@ void StreamThread::CloseTask(const TaskId& id) {
     }
   }
   task->Close();
-  task->state().Abort();
+  task->Abort();
   Status s = task->state().storage().Close();
   if (!s.ok()) spdlog::warn("task {}: closing its stores: {}", task->name(), s.ToString());
   for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
@@ -649,19 +689,76 @@ void StreamThread::CloseTask(const TaskId& id) {
 
 void StreamThread::CloseTasks(bool clean) {
   if (!clean) {
-    for (auto& [id, task] : tasks_) task->state().Abort();
+    for (auto& [id, task] : tasks_) task->Abort();
   }
   std::vector<TaskId> ids;
   for (const auto& [id, task] : tasks_) ids.push_back(id);
   for (const TaskId& id : ids) CloseTask(id);
 }
 
+Result<std::unique_ptr<Task>> StreamThread::OpenTask(const TaskId& id, const SubTopology& st,
+                                                     bool wipe) {
+  std::unique_ptr<state::TaskStorage> storage;
+  const std::string dir = config_.options.application.state_dir + "/" + id.ToString();
+  bool memory = std::all_of(st.stores.begin(), st.stores.end(), [&](const std::string& s) {
+    return config_.topology->Store(s).kind == StoreSpec::Kind::kMemory;
+  });
+  if (memory) {
+    storage = state::TaskStorage::OpenMemory(st.stores);
+  } else {
+    if (wipe) (void)state::TaskStorage::Destroy(dir);
+    auto opened = state::TaskStorage::OpenRocksDb(dir, st.stores, config_.rocksdb);
+    if (!opened.ok() && opened.status().code() == Status::Code::kCorruption) {
+      spdlog::warn("task {}: local state is damaged ({}); wiping it and restoring from "
+                   "the changelog", id.ToString(), opened.status().message());
+      (void)state::TaskStorage::Destroy(dir);
+      opened = state::TaskStorage::OpenRocksDb(dir, st.stores, config_.rocksdb);
+    }
+    if (!opened.ok()) return opened.status().WithContext("task " + id.ToString());
+    storage = std::move(opened).value();
+  }
+  auto task = Task::Create(id, st, config_.topology, std::move(storage), this, lua_.get(),
+                           config_.metrics);
+  if (!task.ok()) return task.status();
+  (*task)->set_max_record_bytes(MaxRecordBytes());
+  return task;
+}
+
+Status StreamThread::WipeTask(const TaskId& id) {
+  auto it = tasks_.find(id);
+  Task* old = it->second.get();
+  const SubTopology& st = old->subtopology();
+  old->Close();
+  old->Abort();
+  (void)old->state().storage().Close();
+  auto task = OpenTask(id, st, /*wipe=*/true);
+  if (!task.ok()) return task.status();
+  for (auto& [tp, t] : task_of_partition_) {
+    if (t == old) t = task->get();
+  }
+  it->second = std::move(task).value();
+  return Status::OK();
+}
+
 Status StreamThread::RestorePending() {
   while (!pending_restore_.empty() && !stop_) {
     TaskId id = *pending_restore_.begin();
     Task* task = tasks_.at(id).get();
-    KCQRS_RETURN_IF_ERROR(RestoreTask(task));
+    Status restored = RestoreTask(task);
+    if (restored.code() == Status::Code::kFailedPrecondition) {
+      // The local state does not belong to the changelog as it is now
+      // (recreated, truncated, or deleted below the checkpoint): reusing it
+      // would serve and decide against stale state. Kafka Streams does the
+      // same (TaskCorruptedException): wipe it and restore from scratch.
+      spdlog::warn("task {}: {}; wiping the local state and restoring it from the changelog",
+                   task->name(), restored.message());
+      KCQRS_RETURN_IF_ERROR(WipeTask(id));
+      task = tasks_.at(id).get();
+      restored = RestoreTask(task);
+    }
+    KCQRS_RETURN_IF_ERROR(restored);
     KCQRS_RETURN_IF_ERROR(task->Init());
+    KCQRS_RETURN_IF_ERROR(RestorePositions(task));
     for (const std::string& store : task->subtopology().stores) {
       config_.registry->Add(store, id.partition, task->state().storage().Reader(store));
     }
@@ -670,6 +767,41 @@ Status StreamThread::RestorePending() {
     stats_.running_tasks++;
     SetTaskStatus(id, "RUNNING", 0, 0);
   }
+  return Status::OK();
+}
+
+Status StreamThread::RestorePositions(Task* task) {
+  // After a restart (or a move) the position log knows nothing of this
+  // task: without an entry, the first new commit past a token's record
+  // would answer for it, although that record was processed earlier (by the
+  // previous incarnation or another instance), whose outputs the new commit
+  // does not name. The restored state reaches the group's committed offsets,
+  // and whatever the records before them produced lies below the current end
+  // of the topics the task writes: an entry saying so is a safe upper bound.
+  PositionLog::Entry entry;
+  for (const std::string& source : task->subtopology().sources) {
+    auto c = committed_.find({source, task->id().partition});
+    if (c == committed_.end()) continue;
+    entry.consumed_next[c->first] = c->second;
+    for (const std::string& store : task->subtopology().stores) {
+      config_.registry->SetPosition(store, c->first.second, source, c->second);
+    }
+  }
+  if (config_.positions == nullptr || entry.consumed_next.empty()) return Status::OK();
+  std::set<std::string> outputs;
+  for (const Node& node : task->subtopology().nodes) {
+    for (const std::string& sink : node.sinks) {
+      if (config_.topology->SubTopologyOf(sink) != nullptr) outputs.insert(sink);
+    }
+  }
+  for (const std::string& topic : outputs) {
+    for (int32_t p = 0; p < config_.topology->partitions(topic); ++p) {
+      auto wm = restore_consumer_->QueryWatermarks(topic, p, kKafkaTimeout);
+      if (!wm.ok()) return wm.status().WithContext("the end of " + topic);
+      if (wm->second > 0) entry.produced_last[{topic, p}] = wm->second - 1;
+    }
+  }
+  config_.positions->Append(std::move(entry));
   return Status::OK();
 }
 
@@ -689,7 +821,12 @@ Status StreamThread::RestoreTask(Task* task) {
     if (!wm.ok()) return wm.status().WithContext("changelog " + tp.topic);
     auto c = checkpoint->changelog_offsets.find(tp);
     int64_t start = c == checkpoint->changelog_offsets.end() ? wm->first : c->second;
-    if (start < wm->first) start = wm->first;  // compacted or deleted below
+    if (c != checkpoint->changelog_offsets.end() && (start > wm->second || start < wm->first)) {
+      return Status::FailedPrecondition(
+          "the checkpoint of changelog " + tp.topic + "-" + std::to_string(tp.partition) +
+          " is at offset " + std::to_string(start) + " but the changelog holds offsets " +
+          std::to_string(wm->first) + " to " + std::to_string(wm->second));
+    }
     if (start >= wm->second) continue;
     targets.push_back(Target{tp, task->StoreOfChangelog(tp.topic), wm->second, false});
     assign.push_back({tp.topic, tp.partition, start});

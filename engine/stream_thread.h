@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "engine/compiled_topology.h"
+#include "engine/fault_injector.h"
 #include "engine/kafka/consumer.h"
 #include "engine/kafka/producer.h"
 #include "engine/lua_functions.h"
@@ -63,6 +64,7 @@ struct StreamThreadConfig {
   StoreRegistry* registry = nullptr;  // not owned; outlives the thread
   PositionLog* positions = nullptr;   // not owned; outlives the thread
   metrics::Metrics* metrics = nullptr;  // not owned; nullable
+  std::shared_ptr<FaultInjector> faults;  // tests only; nullable
 };
 
 struct StreamThreadStats {
@@ -74,6 +76,9 @@ struct StreamThreadStats {
   std::atomic<uint64_t> rebalances{0};
   std::atomic<int> running_tasks{0};
   std::atomic<int> restoring_tasks{0};
+  // Transactions aborted since the last commit: a thread that keeps
+  // aborting is not ready (Engine's /readyz names the reason).
+  std::atomic<int> consecutive_aborts{0};
   // False while the thread cannot reach Kafka (a poll or a commit failed for
   // lack of brokers); true again once a request succeeds.
   std::atomic<bool> kafka_reachable{false};
@@ -105,6 +110,8 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   // Why the thread failed (when state() == kFailed).
   Status error() const;
   const StreamThreadStats& stats() const { return stats_; }
+  // Why the last transaction was aborted ("" when none was).
+  std::string last_abort_reason() const;
   // The tasks this thread owns now. Safe from any thread.
   std::vector<TaskStatus> Tasks() const;
   // Records per node and lag per partition, as of the last second. Safe
@@ -123,13 +130,25 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   Status Process(kafka::ConsumedRecord record);
   Status MaybeCommit(bool force);
   Status Commit();
-  Status AbortTransaction();
+  // Discards the open transaction (Kafka's and the tasks'), rewinds the
+  // consumer to the committed offsets and backs off; `why` is logged once
+  // per burst of aborts.
+  Status AbortTransaction(const std::string& why);
   Status Rewind();
   Status RestorePending();
   // While Kafka is unreachable, asks it something cheap now and then to
   // notice when it is back, even when no record flows.
   void ProbeKafka();
+  // Restores the changelog tail past the task's checkpoint. FailedPrecondition
+  // when the checkpoint does not fit the changelog (the state must be wiped).
   Status RestoreTask(Task* task);
+  // Opens a task's storage (wiping it first when asked) and the task.
+  Result<std::unique_ptr<Task>> OpenTask(const TaskId& id, const SubTopology& st, bool wipe);
+  // Replaces a task that is pending restore with one on wiped storage.
+  Status WipeTask(const TaskId& id);
+  // The positions a restored task's state reaches, into the registry and
+  // the position log.
+  Status RestorePositions(Task* task);
   void CloseTasks(bool clean);
   void CloseTask(const TaskId& id);
 
@@ -140,11 +159,16 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
 
   // RecordCollector
   Status Send(kafka::OutgoingRecord record) override;
+  void DeadLettered(const Record& record, const std::string& reason) override;
+  // What the fault injector (tests) says at `point`; OK without one.
+  Status FaultPoint(FaultInjector::Point point);
 
   bool exactly_once() const {
     return config_.options.application.guarantee == Guarantee::kExactlyOnce;
   }
   kafka::Properties BaseProperties() const;
+  // The largest output record a task may produce (key, value, headers).
+  size_t MaxRecordBytes() const;
 
   StreamThreadConfig config_;
   std::thread thread_;
@@ -165,6 +189,11 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   bool in_transaction_ = false;
   bool assigned_ = false;  // between an assignment and the next revocation
   Status producer_error_;  // a Send failure, handled at the next commit
+  // Dead letters of the open transaction: source partition -> offset ->
+  // reason, handed to the PositionLog with the commit.
+  std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters_;
+  int aborts_in_burst_ = 0;
+  std::string last_abort_reason_;  // guarded by error_mu_
   // Next offsets to read: what the group has committed, and what this
   // transaction has consumed.
   std::map<TopicPartition, int64_t> committed_;

@@ -31,6 +31,21 @@ class Task::Context final : public ProcessorContext {
 
   Status Send(const std::string& topic, std::optional<std::string> key,
               std::optional<std::string> value, std::vector<Header> headers) override {
+    // Every topic a node writes is known (declared or inferred) before the
+    // first record, so that it exists: a send anywhere else would fail in
+    // the producer and abort the whole transaction, again and again.
+    // A node may also write back to its own sources (a command forwarded to
+    // its aggregate's partition).
+    auto has = [&topic](const std::vector<std::string>& v) {
+      return std::find(v.begin(), v.end(), topic) != v.end();
+    };
+    if (node_ != nullptr && !has(node_->sinks) && !has(node_->sources)) {
+      std::string declared;
+      for (const std::string& t : node_->sinks) declared += (declared.empty() ? "" : ", ") + t;
+      return Status::InvalidArgument("'" + node_->name + "' sends to topic '" + topic +
+                                     "', which it does not declare as an output (declared: " +
+                                     declared + ")");
+    }
     sends_.push_back(task_->Outgoing(topic, std::move(key), std::move(value),
                                      std::move(headers), record_timestamp_));
     return Status::OK();
@@ -43,18 +58,46 @@ class Task::Context final : public ProcessorContext {
   int32_t partition() const override { return task_->id_.partition; }
 
   void Begin(int64_t timestamp_ms) { record_timestamp_ = timestamp_ms; }
+  // The node whose Process runs now (its declared outputs), or null.
+  void SetNode(const Node* node) { node_ = node; }
+
+  // Whether every output and store write of the record fits in one Kafka
+  // message: the producer would refuse a larger one only when the
+  // transaction commits, and the abort and rewind would meet the same
+  // record again, forever.
+  Status CheckSizes() const {
+    const size_t max = task_->max_record_bytes_;
+    if (max == 0) return Status::OK();
+    for (const kafka::OutgoingRecord& r : sends_) {
+      size_t size = (r.key ? r.key->size() : 0) + (r.value ? r.value->size() : 0);
+      for (const kafka::Header& h : r.headers) size += h.key.size() + (h.value ? h.value->size() : 0);
+      if (size > max) {
+        return Status::InvalidArgument("the record for topic '" + r.topic + "' would be " +
+                                       std::to_string(size) +
+                                       " bytes, above the maximum message size of " +
+                                       std::to_string(max) + " bytes");
+      }
+    }
+    for (const auto& [name, store] : scoped_) {
+      if (auto big = store->Oversized(max)) {
+        return Status::InvalidArgument("the new value of '" + *big + "' in store '" + name +
+                                       "' would be above the maximum message size of " +
+                                       std::to_string(max) +
+                                       " bytes (its changelog record could not be written)");
+      }
+    }
+    return Status::OK();
+  }
 
   // Writes the record's store changes to the task's transactional stores
-  // (which changelog them) and hands its sends to the collector.
+  // (which changelog them) and hands its sends to the collector. On failure
+  // nothing of the record stays here: the transaction is aborted and the
+  // record comes again after the rewind, to be decided against the state
+  // without it.
   Status Release() {
-    for (auto& [name, store] : scoped_) {
-      KCQRS_RETURN_IF_ERROR(store->Release());
-    }
-    for (kafka::OutgoingRecord& r : sends_) {
-      KCQRS_RETURN_IF_ERROR(task_->collector_->Send(std::move(r)));
-    }
-    sends_.clear();
-    return Status::OK();
+    Status s = ReleaseAll();
+    Drop();
+    return s;
   }
 
   void Drop() {
@@ -107,12 +150,24 @@ class Task::Context final : public ProcessorContext {
 
     Status Release() {
       for (auto& [key, value] : pending_) {
-        KCQRS_RETURN_IF_ERROR(value ? inner_->Put(key, *value) : inner_->Delete(key));
+        Status s = value ? inner_->Put(key, *value) : inner_->Delete(key);
+        if (!s.ok()) {
+          pending_.clear();
+          return s;
+        }
       }
       pending_.clear();
       return Status::OK();
     }
     void Drop() { pending_.clear(); }
+
+    // A key whose pending value exceeds `max` bytes with its key, if any.
+    std::optional<std::string> Oversized(size_t max) const {
+      for (const auto& [key, value] : pending_) {
+        if (value && key.size() + value->size() > max) return key.substr(0, 64);
+      }
+      return std::nullopt;
+    }
 
    private:
     // Rare path (a processor scanning what it wrote for the same record):
@@ -159,7 +214,18 @@ class Task::Context final : public ProcessorContext {
     std::map<std::string, std::optional<std::string>, std::less<>> pending_;
   };
 
+  Status ReleaseAll() {
+    for (auto& [name, store] : scoped_) {
+      KCQRS_RETURN_IF_ERROR(store->Release());
+    }
+    for (kafka::OutgoingRecord& r : sends_) {
+      KCQRS_RETURN_IF_ERROR(task_->collector_->Send(std::move(r)));
+    }
+    return Status::OK();
+  }
+
   Task* task_;
+  const Node* node_ = nullptr;
   std::map<std::string, std::unique_ptr<ScopedStore>> scoped_;
   std::vector<kafka::OutgoingRecord> sends_;
   int64_t record_timestamp_ = 0;
@@ -198,14 +264,32 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
   for (const Node& node : subtopology.nodes) {
     auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());
     if (!p.ok()) return p.status().WithContext(node.name);
-    task->processors_.push_back(Bound{node.name, std::move(p).value(), node.sources});
+    task->processors_.push_back(Bound{node.name, &node, std::move(p).value(), node.sources});
   }
   return task;
 }
 
+namespace {
+
+// What a processor's exception says, as the status of the record it was
+// processing: a custom processor or a library that throws must cost one
+// record (dead-lettered with the reason), never the process.
+Status FromException(const char* what) {
+  return Status::Internal(std::string("threw an exception: ") + what);
+}
+
+}  // namespace
+
 Status Task::Init() {
   for (Bound& b : processors_) {
-    Status s = b.processor->Init(*context_);
+    Status s;
+    try {
+      s = b.processor->Init(*context_);
+    } catch (const std::exception& e) {
+      s = FromException(e.what());
+    } catch (...) {
+      s = FromException("(not a std::exception)");
+    }
     if (!s.ok()) return s.WithContext("task " + name_ + ": " + b.name);
   }
   return Status::OK();
@@ -241,31 +325,55 @@ Status Task::ProcessInScope(const Record& record) {
       continue;
     }
     ++b.processed;
-    Status s = b.processor->Process(record, *context_);
-    if (!s.ok()) {
-      context_->Drop();
-      if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
-        return s.WithContext(b.name + " at " + record.topic + "-" +
-                             std::to_string(record.partition) + "@" +
-                             std::to_string(record.offset));
-      }
-      ++stats_.dead_letters;
-      if (metrics_ != nullptr) {
-        auto d = dead_letters_.find(b.name);
-        if (d == dead_letters_.end()) {
-          d = dead_letters_.emplace(b.name, metrics_->DeadLetters(name_, b.name)).first;
-        }
-        d->second.Increment();
-      }
-      return DeadLetter(record, b.name, s);
+    context_->SetNode(b.node);
+    Status s;
+    try {
+      s = b.processor->Process(record, *context_);
+    } catch (const std::exception& e) {
+      s = FromException(e.what());
+    } catch (...) {
+      s = FromException("(not a std::exception)");
     }
+    context_->SetNode(nullptr);
+    if (!s.ok()) return Failed(record, b.name, s);
   }
+  Status fits = context_->CheckSizes();
+  if (!fits.ok()) return Failed(record, "", fits);
   ++stats_.processed;
   return context_->Release();
 }
 
+Status Task::Failed(const Record& record, const std::string& processor, const Status& error) {
+  context_->Drop();
+  if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
+    return error.WithContext((processor.empty() ? "" : processor + " at ") + record.topic + "-" +
+                             std::to_string(record.partition) + "@" +
+                             std::to_string(record.offset));
+  }
+  ++stats_.dead_letters;
+  if (metrics_ != nullptr) {
+    auto d = dead_letters_.find(processor);
+    if (d == dead_letters_.end()) {
+      d = dead_letters_.emplace(processor, metrics_->DeadLetters(name_, processor)).first;
+    }
+    d->second.Increment();
+  }
+  return DeadLetter(record, processor, error);
+}
+
 void Task::Close() {
-  for (Bound& b : processors_) b.processor->Close();
+  for (Bound& b : processors_) {
+    try {
+      b.processor->Close();
+    } catch (...) {
+      // Closing must go on for the other processors; the task is going away.
+    }
+  }
+}
+
+void Task::Abort() {
+  context_->Drop();
+  state_->Abort();
 }
 
 Status Task::DeadLetter(const Record& record, const std::string& processor,
@@ -276,8 +384,38 @@ Status Task::DeadLetter(const Record& record, const std::string& processor,
   h.push_back({headers::kSourceTopic, record.topic});
   h.push_back({headers::kSourcePartition, std::to_string(record.partition)});
   h.push_back({headers::kSourceOffset, std::to_string(record.offset)});
+  std::optional<std::string> value = record.value;
+  if (max_record_bytes_ > 0) {
+    size_t size = (record.key ? record.key->size() : 0) + (value ? value->size() : 0);
+    for (const Header& x : h) size += x.key.size() + (x.value ? x.value->size() : 0);
+    if (size > max_record_bytes_) {
+      // The dead letter must be writable, or the partition stalls on it: keep
+      // the headers (the reason and where the record is) and drop the value,
+      // which stays readable at its source offset.
+      value.reset();
+      h.push_back({headers::kValueDropped, "the value did not fit in a dead letter"});
+    }
+  }
+  collector_->DeadLettered(record, error.message());
   return collector_->Send(Outgoing(topology_->errors().dead_letter_topic, record.key,
-                                   record.value, std::move(h), record.timestamp_ms));
+                                   std::move(value), std::move(h), record.timestamp_ms));
+}
+
+size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_properties) {
+  // The producer refuses a record above message.max.bytes (librdkafka's
+  // default 1,000,000, below the broker's default max.message.bytes of
+  // 1,048,588); keep a margin for the record's framing.
+  constexpr size_t kFraming = 128;
+  size_t max = 1'000'000;
+  auto it = kafka_properties.find("message.max.bytes");
+  if (it != kafka_properties.end()) {
+    try {
+      max = static_cast<size_t>(std::stoull(it->second));
+    } catch (...) {
+      // librdkafka refuses the setting itself, with its own message.
+    }
+  }
+  return max > kFraming ? max - kFraming : max;
 }
 
 kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std::string> key,

@@ -36,6 +36,9 @@ class RecordCollector {
  public:
   virtual ~RecordCollector() = default;
   virtual Status Send(kafka::OutgoingRecord record) = 0;
+  // Told before the dead letter of `record` is sent, with the reason: the
+  // stream thread remembers it so that a waiting POST /commands can say why.
+  virtual void DeadLettered(const Record& /*record*/, const std::string& /*reason*/) {}
 };
 
 struct TaskId {
@@ -47,6 +50,10 @@ struct TaskId {
   }
   auto operator<=>(const TaskId&) const = default;
 };
+
+// The largest record a task may produce with these Kafka client properties:
+// the producer's message.max.bytes (default 1,000,000) less framing.
+size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_properties);
 
 struct TaskStats {
   uint64_t processed = 0;
@@ -74,6 +81,15 @@ class Task final : private state::ChangelogSink {
   // Flushes nothing; closes the processors.
   void Close();
 
+  // Drops everything of the open transaction: the record in flight, if a
+  // failure interrupted it, and the buffered store writes.
+  void Abort();
+
+  // The largest record (key, value and headers, in bytes) the task may hand
+  // to its collector; 0: no limit. An output or store value above it sends
+  // the input record to the dead-letter topic instead.
+  void set_max_record_bytes(size_t max) { max_record_bytes_ = max; }
+
   const TaskId& id() const { return id_; }
   const std::string& name() const { return name_; }
   const SubTopology& subtopology() const { return subtopology_; }
@@ -97,6 +113,10 @@ class Task final : private state::ChangelogSink {
   Status Append(const std::string& store, std::string_view key,
                 std::optional<std::string_view> value) override;
   Status ProcessInScope(const Record& record);
+  // The record failed in `processor` ("" after every processor ran): drops
+  // its effects and dead-letters it, or returns the error under
+  // `errors.on_error: fail`.
+  Status Failed(const Record& record, const std::string& processor, const Status& error);
   Status DeadLetter(const Record& record, const std::string& processor, const Status& error);
   kafka::OutgoingRecord Outgoing(const std::string& topic, std::optional<std::string> key,
                                  std::optional<std::string> value, std::vector<Header> headers,
@@ -113,12 +133,14 @@ class Task final : private state::ChangelogSink {
   // Per node: the processor and the topics it reads.
   struct Bound {
     std::string name;
+    const Node* node;  // in subtopology_
     std::unique_ptr<Processor> processor;
     std::vector<std::string> sources;
     uint64_t processed = 0;
   };
   std::vector<Bound> processors_;
   TaskStats stats_;
+  size_t max_record_bytes_ = 0;
   metrics::Metrics* metrics_;  // nullable
   metrics::Counter processed_;
   metrics::Histogram latency_;

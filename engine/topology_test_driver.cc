@@ -37,6 +37,7 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
                                        state::TaskStorage::OpenMemory(st.stores), this,
                                        lua_.get());
       if (!task.ok()) return task.status();
+      (*task)->set_max_record_bytes(engine::MaxRecordBytesFor(options.kafka.properties));
       KCQRS_RETURN_IF_ERROR((*task)->Init());
       for (const std::string& s : st.sources) task_of_topic_[s] = task->get();
       tasks_.push_back(std::move(task).value());

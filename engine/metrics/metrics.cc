@@ -221,6 +221,11 @@ struct Metrics::Impl {
       "kcqrs_commands_duplicate_total",
       "Commands skipped because their command id was already decided.",
       {"aggregate", "type"}};
+  CounterFamily commands_misrouted{
+      "kcqrs_commands_misrouted_total",
+      "Commands found on a partition other than the one their aggregate id hashes to "
+      "(murmur2), by what was done: forwarded or dead_lettered.",
+      {"aggregate", "action"}};
   HistogramFamily commit_latency{"kcqrs_commit_latency_seconds",
                                  "Time a stream thread took to commit one "
                                  "transaction (offsets and outputs).",
@@ -283,6 +288,7 @@ struct Metrics::Impl {
                                      &commands_accepted,
                                      &commands_rejected,
                                      &commands_duplicate,
+                                     &commands_misrouted,
                                      &commit_latency,
                                      &transactions_committed,
                                      &transactions_aborted,
@@ -347,6 +353,11 @@ Counter Metrics::CommandsRejected(std::string_view aggregate,
                                   std::string_view code) noexcept {
   return impl_->Get<Counter>(impl_->commands_rejected, {aggregate, type, code});
 }
+Counter Metrics::CommandsMisrouted(std::string_view aggregate,
+                                   std::string_view action) noexcept {
+  return impl_->Get<Counter>(impl_->commands_misrouted, {aggregate, action});
+}
+
 Counter Metrics::CommandsDuplicate(std::string_view aggregate,
                                    std::string_view type) noexcept {
   return impl_->Get<Counter>(impl_->commands_duplicate, {aggregate, type});

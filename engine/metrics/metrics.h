@@ -125,6 +125,8 @@ class Metrics {
                            std::string_view code) noexcept;
   Counter CommandsDuplicate(std::string_view aggregate,
                             std::string_view type) noexcept;
+  // action: "forwarded" or "dead_lettered".
+  Counter CommandsMisrouted(std::string_view aggregate, std::string_view action) noexcept;
 
   // Transactions and the consumer group, per stream thread.
   Histogram CommitLatency(std::string_view thread) noexcept;  // seconds

@@ -69,6 +69,11 @@ class Processor {
 };
 
 // Makes a processor for one task; `config` is the node's `config:` map.
+// A factory rejects a configuration it cannot run with by throwing
+// (std::invalid_argument, say, whose what() says what is wrong) or by
+// returning nullptr. The engine calls it once when it compiles the topology
+// (`kcqrs validate`, Engine::Open), so a bad configuration is an error at
+// start, with the node's position, not a failure later on a stream thread.
 using ProcessorFactory = std::function<std::unique_ptr<Processor>(
     const std::map<std::string, std::string>& config)>;
 

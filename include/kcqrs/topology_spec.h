@@ -95,6 +95,14 @@ struct AggregateSpec {
   std::string store;
   // Command ids remembered per aggregate for deduplication. Default: 100.
   int dedup_window = 100;
+  // A command found on a partition other than the one its aggregate id
+  // hashes to (murmur2, as Java clients and kcqrs partition keys) would be
+  // decided against the wrong state: another partition's task owns that
+  // aggregate. kForward (default) re-writes it, in the same transaction, to
+  // the right partition of the same topic; kDeadLetter sends it to the
+  // dead-letter topic.
+  enum class Misrouted { kForward, kDeadLetter };
+  Misrouted misrouted_commands = Misrouted::kForward;
   std::vector<std::pair<std::string, DecideSpec>> commands;  // by type
   std::vector<std::pair<std::string, UpdateSpec>> events;    // evolve, by type
   SourcePosition where;
@@ -119,6 +127,10 @@ struct CustomProcessorSpec {
   std::string name;       // this node's name
   std::string processor;  // the registered name
   std::vector<std::string> topics;
+  // The topics it sends to (ProcessorContext::Send). Declared so that they
+  // exist before the first record: a send to any other topic dead-letters
+  // the record being processed.
+  std::vector<std::string> outputs;
   std::vector<std::string> stores;
   std::map<std::string, std::string> config;
   SourcePosition where;

@@ -49,6 +49,7 @@ processors:
   counter:
     processor: counting
     topics: [things]
+    outputs: [things.seen]
     stores: [counts]
     config:
       store: counts

@@ -16,3 +16,5 @@ kcqrs_test(json_codec_test SOURCES engine/json_codec_test.cc
            LIBS kcqrs_engine nlohmann_json::nlohmann_json)
 kcqrs_test(aggregate_document_test SOURCES engine/aggregate_document_test.cc
            LIBS kcqrs_engine nlohmann_json::nlohmann_json)
+kcqrs_test(hardening_test SOURCES engine/hardening_test.cc
+           LIBS kcqrs_engine kcqrs_config)

@@ -1,0 +1,211 @@
+// Input the engine does not control must cost at most the record that
+// carries it (dead-lettered with the reason), never the process or the
+// partition: issue 9's "what was seen", reproduced through the
+// TopologyTestDriver, which runs the same tasks and processors as a stream
+// thread. The Kafka-side failures (sends, commits, RocksDB writes) are in
+// tests/integration/fault_injection_test.cc.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "config/config_loader.h"
+#include "engine/headers.h"
+#include "kcqrs/engine.h"
+#include "kcqrs/processor.h"
+#include "kcqrs/testing/topology_test_driver.h"
+
+namespace kcqrs {
+namespace {
+
+EngineOptions Load(const std::string& yaml) {
+  config::LoadOptions load;
+  auto options = config::LoadEngineOptionsFromString(yaml, "hardening.yaml", load);
+  EXPECT_TRUE(options.ok()) << options.status().ToString();
+  return options.ok() ? *options : EngineOptions{};
+}
+
+std::string HeaderOf(const Record& r, const std::string& name) {
+  for (const kcqrs::Header& h : r.headers) {
+    if (h.key == name) return h.value.value_or("");
+  }
+  return "";
+}
+
+// An aggregate keyed by the record key (no id_field), as in issue 9's first
+// report: `POST /commands/order?key=%FF` wrote a command whose key is not
+// UTF-8, and writing its rejection aborted the process on every restart.
+constexpr char kKeyedByRecordKey[] = R"(application:
+  id: shop
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  order:
+    command_topics: [orders.commands]
+    event_topic: orders.events
+    rejection_topic: orders.rejections
+    store: orders
+    commands:
+      CreateOrder:
+        emit:
+          - type: OrderCreated
+      CancelOrder:
+        require:
+          - that: state != null
+            code: not_found
+            reason: no such order
+        emit:
+          - type: OrderCancelled
+)";
+
+TEST(HardeningTest, AnAggregateIdThatIsNotUtf8IsADeadLetterNotACrash) {
+  auto driver = testing::TopologyTestDriver::Create(Load(kKeyedByRecordKey));
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  ASSERT_TRUE((*driver)
+                  ->PipeInput("orders.commands", std::string("\xff"),
+                              R"({"type":"CancelOrder","orderId":"a","commandId":"x"})")
+                  .ok());
+  auto dead = (*driver)->ReadOutput("shop-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(HeaderOf(dead[0], engine::headers::kError).find("not valid UTF-8"), std::string::npos)
+      << HeaderOf(dead[0], engine::headers::kError);
+  EXPECT_TRUE((*driver)->ReadOutput("orders.rejections").empty());
+  // The partition flows on.
+  ASSERT_TRUE((*driver)->PipeInput("orders.commands", "o-1", R"({"type":"CreateOrder"})").ok());
+  EXPECT_EQ((*driver)->ReadOutput("orders.events").size(), 1u);
+}
+
+// A C++ processor whose behaviour is chosen by the record's value.
+class Unruly : public Processor {
+ public:
+  Status Init(ProcessorContext& ctx) override {
+    store_ = ctx.GetStateStore("things");
+    return store_ ? Status::OK() : Status::Internal("no store");
+  }
+  Status Process(const Record& r, ProcessorContext& ctx) override {
+    const std::string v = r.value.value_or("");
+    KCQRS_RETURN_IF_ERROR(store_->Put(*r.key, v.substr(0, 16)));
+    if (v == "throw") throw std::runtime_error("unruly threw");
+    if (v == "throw-int") throw 42;
+    if (v == "elsewhere") return ctx.Send("undeclared.topic", r.key, v);
+    if (v == "huge-output") return ctx.Send("things.out", r.key, std::string(2'000'000, 'x'));
+    if (v == "huge-state") return store_->Put(*r.key, std::string(1'500'000, 'y'));
+    return ctx.Send("things.out", r.key, "ok " + v);
+  }
+
+ private:
+  KeyValueStore* store_ = nullptr;
+};
+
+constexpr char kUnruly[] = R"(application:
+  id: unruly
+kafka:
+  bootstrap_servers: embedded
+processors:
+  unruly:
+    processor: unruly
+    topics: [things]
+    outputs: [things.out]
+    stores: [things]
+)";
+
+class UnrulyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    (void)RegisterProcessor("unruly", [](const std::map<std::string, std::string>&) {
+      return std::make_unique<Unruly>();
+    });
+  }
+  void SetUp() override {
+    auto driver = testing::TopologyTestDriver::Create(Load(kUnruly));
+    ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+    driver_ = std::move(driver).value();
+  }
+  // Pipes `value` for key k, and returns the reason it was dead-lettered
+  // ("" when it was not). Every time, a good record behind it must pass.
+  std::string Pipe(const std::string& value) {
+    EXPECT_TRUE(driver_->PipeInput("things", "k", value).ok());
+    auto dead = driver_->ReadOutput("unruly-dlq");
+    EXPECT_TRUE(driver_->PipeInput("things", "next", "fine").ok());
+    auto out = driver_->ReadOutput("things.out");
+    EXPECT_FALSE(out.empty());
+    EXPECT_EQ(*out.back().value, "ok fine");
+    if (dead.empty()) return "";
+    EXPECT_EQ(dead.size(), 1u);
+    EXPECT_EQ(HeaderOf(dead[0], engine::headers::kSourceTopic), "things");
+    return HeaderOf(dead[0], engine::headers::kError);
+  }
+  std::string Stored() {
+    auto v = driver_->GetStore("things")->Get("k");
+    return v.ok() && v->has_value() ? **v : "<none>";
+  }
+  std::unique_ptr<testing::TopologyTestDriver> driver_;
+};
+
+TEST_F(UnrulyTest, AnExceptionCostsTheRecordNotTheProcess) {
+  EXPECT_EQ(Pipe("before"), "");
+  EXPECT_NE(Pipe("throw").find("threw an exception: unruly threw"), std::string::npos);
+  EXPECT_NE(Pipe("throw-int").find("not a std::exception"), std::string::npos);
+  // The failed records' writes were dropped with them.
+  EXPECT_EQ(Stored(), "before");
+}
+
+TEST_F(UnrulyTest, ASendToAnUndeclaredTopicIsADeadLetter) {
+  const std::string why = Pipe("elsewhere");
+  EXPECT_NE(why.find("'undeclared.topic'"), std::string::npos) << why;
+  EXPECT_NE(why.find("does not declare as an output"), std::string::npos) << why;
+  EXPECT_EQ(Stored(), "<none>");
+}
+
+TEST_F(UnrulyTest, AnOutputAboveTheMessageSizeIsADeadLetter) {
+  const std::string why = Pipe("huge-output");
+  EXPECT_NE(why.find("above the maximum message size"), std::string::npos) << why;
+  EXPECT_NE(why.find("things.out"), std::string::npos) << why;
+  EXPECT_EQ(Stored(), "<none>");
+}
+
+TEST_F(UnrulyTest, AStoreValueAboveTheMessageSizeIsADeadLetter) {
+  const std::string why = Pipe("huge-state");
+  EXPECT_NE(why.find("store 'things'"), std::string::npos) << why;
+  EXPECT_EQ(Stored(), "<none>");
+}
+
+TEST(HardeningTest, ADeadLetterTooLargeToWriteKeepsItsHeadersAndDropsItsValue) {
+  auto driver = testing::TopologyTestDriver::Create(Load(kKeyedByRecordKey));
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  // Not JSON, and as large as a record may be: with the dead-letter headers
+  // it would not fit.
+  ASSERT_TRUE((*driver)->PipeInput("orders.commands", "o-1", std::string(999'800, 'z')).ok());
+  auto dead = (*driver)->ReadOutput("shop-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_FALSE(dead[0].value.has_value());
+  EXPECT_FALSE(HeaderOf(dead[0], engine::headers::kValueDropped).empty());
+  EXPECT_EQ(HeaderOf(dead[0], engine::headers::kSourceOffset), "0");
+}
+
+TEST(HardeningTest, AFactoryThatRejectsItsConfigurationFailsValidation) {
+  ASSERT_TRUE(RegisterProcessor("picky", [](const std::map<std::string, std::string>& c)
+                                             -> std::unique_ptr<Processor> {
+                if (!c.count("threshold")) {
+                  throw std::invalid_argument("config.threshold is required");
+                }
+                return std::make_unique<Unruly>();
+              }).ok());
+  Status s = Engine::Validate(Load(R"(application:
+  id: picky
+kafka:
+  bootstrap_servers: embedded
+processors:
+  picky:
+    processor: picky
+    topics: [things]
+    stores: [things]
+)"));
+  ASSERT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("hardening.yaml:6:3:"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("rejected its configuration: config.threshold is required"),
+            std::string::npos)
+      << s.message();
+}
+
+}  // namespace
+}  // namespace kcqrs
