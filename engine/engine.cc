@@ -78,7 +78,8 @@ Result<std::string> InstanceId(const std::string& state_dir) {
 
 class Engine::Impl final : public engine::EngineView {
  public:
-  explicit Impl(EngineOptions options) : options_(std::move(options)) {}
+  explicit Impl(EngineOptions options)
+      : options_(std::move(options)), faults_(engine::FaultInjectorForTesting()) {}
   ~Impl() override { Stop(); }
 
   Status Start() {
@@ -407,7 +408,7 @@ class Engine::Impl final : public engine::EngineView {
       c.registry = registry_.get();
       c.positions = &positions_;
       c.metrics = &metrics_;
-      c.faults = engine::FaultInjectorForTesting();
+      c.faults = faults_;
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }
@@ -438,6 +439,7 @@ class Engine::Impl final : public engine::EngineView {
   }
 
   EngineOptions options_;
+  std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable
   // Declared first: everything below may hold metric handles.
   metrics::Metrics metrics_;
   std::string bootstrap_;

@@ -19,3 +19,8 @@ kcqrs_test(http_api_integration_test SOURCES integration/http_api_test.cc
            LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
 target_compile_definitions(http_api_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+
+kcqrs_test(fault_injection_integration_test SOURCES integration/fault_injection_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(fault_injection_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
