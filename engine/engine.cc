@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -54,6 +60,51 @@ Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions
 // The id of this instance's state directory: stable across restarts, so
 // that the transactional ids it derives fence the previous incarnation at
 // once (rather than waiting for its transaction to time out).
+// An exclusive lock on the state directory for the engine's lifetime. Two
+// processes on one directory share its instance id, so their stream threads
+// have the same transactional ids and fence each other forever; and both
+// would write the same task databases. flock() is released by the kernel
+// when the process dies, so kill -9 leaves no stale lock behind.
+class StateDirLock {
+ public:
+  static Result<std::unique_ptr<StateDirLock>> Acquire(const std::string& state_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
+    const std::string path = state_dir + "/kcqrs.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError("opening " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char pid[32] = {0};
+      (void)!::pread(fd, pid, sizeof pid - 1, 0);
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        std::string holder(pid);
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+          holder.pop_back();
+        }
+        return Status::FailedPrecondition(
+            "the state directory " + state_dir + " is in use by another kcqrs process" +
+            (holder.empty() ? "" : " (pid " + holder + ")") +
+            ": two processes on one state directory would fence each other's transactions "
+            "forever; give each instance its own application.state_dir");
+      }
+      return Status::IoError("locking " + path + ": " + std::strerror(err));
+    }
+    const std::string me = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
+    return std::unique_ptr<StateDirLock>(new StateDirLock(fd));
+  }
+  ~StateDirLock() { ::close(fd_); }  // releases the lock
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+
+ private:
+  explicit StateDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 Result<std::string> InstanceId(const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
@@ -86,6 +137,11 @@ class Engine::Impl final : public engine::EngineView {
     auto compiled = CompileAll(options_);
     if (!compiled.ok()) return compiled.status();
     compiled_ = std::move(compiled).value();
+    if (!options_.application.state_dir.empty()) {
+      auto lock = StateDirLock::Acquire(options_.application.state_dir);
+      if (!lock.ok()) return lock.status();
+      state_dir_lock_ = std::move(lock).value();
+    }
 
     if (options_.kafka.embedded) {
       Result<std::unique_ptr<kafka::MockCluster>> cluster =
@@ -439,6 +495,7 @@ class Engine::Impl final : public engine::EngineView {
   }
 
   EngineOptions options_;
+  std::unique_ptr<StateDirLock> state_dir_lock_;  // held while the engine lives
   std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable
   // Declared first: everything below may hold metric handles.
   metrics::Metrics metrics_;

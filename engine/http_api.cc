@@ -629,7 +629,7 @@ class HttpApi::Impl {
     const int window = agg.spec.dedup_window;
     waiter_.Park(Waiter::Parked{
         [log, position, sources] { return log->Applied(position, sources, sources); },
-        [respond, registry, store, id, command_id, token, window, topology] {
+        [respond, registry, store, id, command_id, token, window, topology, log, position] {
           auto view = registry->View(store);
           auto v = view ? view->Get(id) : Result<std::optional<std::string>>(
                                               Status::Unavailable("store not hosted"));
@@ -660,14 +660,40 @@ class HttpApi::Impl {
                            .dump()));
             }
           }
+          if (auto reason = log->DeadLetterReason(position)) {
+            http::Response r = http::Response::Json(
+                422, json{{"type", std::string(kProblemBase) + "dead-lettered"},
+                          {"title", "Command dead-lettered"},
+                          {"status", 422},
+                          {"detail", "the command went to the dead-letter topic: " + *reason},
+                          {"reason", *reason},
+                          {"commandId", command_id},
+                          {"position", token}}
+                         .dump());
+            r.content_type = "application/problem+json";
+            return (*respond)(std::move(r));
+          }
           if (window == 0) {
             return (*respond)(http::Response::Json(
                 200, json{{"commandId", command_id}, {"position", token}, {"decided", true}}
                          .dump()));
           }
-          (*respond)(Problem(422, "not-decided", "Command not decided",
-                             "the command was consumed but has no outcome: it went to the "
-                             "dead-letter topic (see its kcqrs.error header)"));
+          // Decided here, not dead-lettered by a commit this process
+          // remembers: its outcome was kept with the aggregate and has left
+          // the window of the last `dedup_window` outcomes since (or it was
+          // dead-lettered by an earlier run of the application).
+          http::Response r = http::Response::Json(
+              200, json{{"commandId", command_id},
+                        {"position", token},
+                        {"decided", true},
+                        {"outcome", "unknown"},
+                        {"detail", "the command was decided, but its outcome is no longer "
+                                   "remembered: the aggregate keeps the last " +
+                                       std::to_string(window) +
+                                       " outcomes (dedup_window); read the event and "
+                                       "rejection topics for it"}}
+                       .dump());
+          (*respond)(std::move(r));
         },
         [respond, token, timeout](PositionLog::Answer) {
           json body = {{"type", std::string(kProblemBase) + "not-decided-in-time"},

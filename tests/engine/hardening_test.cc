@@ -6,6 +6,9 @@
 // tests/integration/fault_injection_test.cc.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <stdexcept>
 
 #include "config/config_loader.h"
@@ -205,6 +208,27 @@ processors:
   EXPECT_NE(s.message().find("rejected its configuration: config.threshold is required"),
             std::string::npos)
       << s.message();
+}
+
+TEST(HardeningTest, ASecondEngineOnOneStateDirectoryRefusesToStart) {
+  const std::string dir = ::testing::TempDir() + "kcqrs-lock-" + std::to_string(::getpid());
+  EngineOptions options = Load(std::string(kKeyedByRecordKey) + "http:\n  listen: 127.0.0.1:0\n");
+  options.application.state_dir = dir;
+  auto first = Engine::Open(options);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = Engine::Open(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another kcqrs process (pid " +
+                                           std::to_string(::getpid()) + ")"),
+            std::string::npos)
+      << second.status().message();
+  (*first)->Stop();
+  first->reset();
+  auto third = Engine::Open(options);
+  EXPECT_TRUE(third.ok()) << third.status().ToString();
+  if (third.ok()) (*third)->Stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

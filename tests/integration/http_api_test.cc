@@ -119,6 +119,18 @@ TEST_F(HttpApiTest, WaitAnswersWithTheEventsOrTheRejection) {
                             R"("quantity":2,"commandId":"w-1"})");
   ASSERT_EQ(retried.status, 200) << retried.body;
   EXPECT_EQ(json::parse(retried.body)["events"][0]["type"], "OrderCreated");
+
+  // A command its rules cannot evaluate is dead-lettered: the answer says
+  // why, as the dead letter's kcqrs.error header does.
+  HttpResult dead = Post("/commands/order?wait=true",
+                         R"({"type":"CreateOrder","orderId":"o-3","product":"gadget",)"
+                         R"("quantity":"many","commandId":"w-3"})");
+  ASSERT_EQ(dead.status, 422) << dead.body;
+  json problem = json::parse(dead.body);
+  EXPECT_EQ(problem["commandId"], "w-3");
+  EXPECT_NE(problem["reason"].get<std::string>().find("order.CreateOrder.require[1]"),
+            std::string::npos)
+      << dead.body;
 }
 
 TEST_F(HttpApiTest, ScansPageInKeyOrder) {
