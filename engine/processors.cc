@@ -35,7 +35,7 @@ Result<json> ParseObject(const Record& r, std::string_view what, const JsonLimit
   }
   Result<json> j = ParseJson(*r.value, limits);
   if (!j.ok()) {
-    const std::string& why = j.status().message();
+    const std::string why = j.status().message();
     // "the command is not valid JSON: parse error at ...", "the command:
     // nesting deeper than 64 levels at byte 1234 (limits.max_json_depth)".
     if (why.rfind("not valid JSON", 0) == 0) {
