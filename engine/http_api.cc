@@ -672,8 +672,11 @@ class HttpApi::Impl {
     // written (each of those recurses per level).
     auto parsed = ParseJson(req.body, options_.limits);
     if (!parsed.ok()) {
+      const std::string why = parsed.status().message();
       return respond(Problem(400, "bad-command", "Bad command",
-                             "the body: " + parsed.status().message()));
+                             why.rfind("not valid JSON", 0) == 0
+                                 ? "the body must be a JSON object (the command); it is " + why
+                                 : "the body: " + why));
     }
     json command = std::move(parsed).value();
     if (!command.is_object()) {

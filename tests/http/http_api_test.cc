@@ -218,8 +218,10 @@ TEST_F(HttpApiTest, BodyOverTheDocumentLimitIs413AndInvalidJsonSaysWhere) {
   EXPECT_EQ(ContentType(r), "application/problem+json");
   HttpResult bad = Post("/commands/ticket?key=t-1", "{\"type\":\"Open\",\"x\":\"\xff\"}");
   EXPECT_EQ(bad.status, 400);
-  EXPECT_EQ(Body(bad).value("detail", "").rfind("the body: not valid JSON: parse error at line 1",
-                                                0),
+  EXPECT_EQ(Body(bad).value("detail", "").rfind(
+                "the body must be a JSON object (the command); it is not valid JSON: "
+                "parse error at line 1",
+                0),
             0u)
       << bad.body;
 }
