@@ -301,6 +301,22 @@ void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) 
   }
 }
 
+void ReadLimits(const YAML::Node& n, Reader& r, Diagnostics& d, LimitsOptions* out) {
+  if (!d.ExpectMap(n, "limits")) return;
+  d.CheckKeys(n, "limits", {"max_json_depth", "max_document_bytes"});
+  if (n["max_json_depth"]) {
+    if (auto v = r.Int(n["max_json_depth"], "limits.max_json_depth", 1, 1000)) {
+      out->max_json_depth = static_cast<int>(*v);
+    }
+  }
+  if (n["max_document_bytes"]) {
+    if (auto v = r.Int(n["max_document_bytes"], "limits.max_document_bytes", 1024,
+                       100 * 1024 * 1024)) {
+      out->max_document_bytes = *v;
+    }
+  }
+}
+
 void ReadTopics(const YAML::Node& n, Reader& r, Diagnostics& d,
                 std::map<std::string, int>* out) {
   if (!d.ExpectMap(n, "topics")) return;
@@ -369,7 +385,7 @@ Result<EngineOptions> LoadEngineOptionsFromString(
 
   Reader reader(&diag, options);
   diag.CheckKeys(root, "the top level",
-                 {"application", "kafka", "http", "topics", "errors", "aggregates",
+                 {"application", "kafka", "http", "limits", "topics", "errors", "aggregates",
                   "projections", "processors", "transforms", "stores"});
   if (!root["application"]) {
     diag.Error(root.Mark(), "the top level: the section 'application' is required");
@@ -382,6 +398,7 @@ Result<EngineOptions> LoadEngineOptionsFromString(
     ReadKafka(root["kafka"], reader, diag, &out.kafka);
   }
   if (root["http"]) ReadHttp(root["http"], reader, diag, &out.http);
+  if (root["limits"]) ReadLimits(root["limits"], reader, diag, &out.limits);
   if (root["topics"]) ReadTopics(root["topics"], reader, diag, &out.topics);
 
   TopologyReader topology(

@@ -115,6 +115,18 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     t->errors_.dead_letter_topic = options.application.id + "-dlq";
   }
   const TopologySpec& spec = options.topology;
+  // The same ranges as config/ checks, for embedders who fill the struct.
+  if (options.limits.max_json_depth < 1 || options.limits.max_json_depth > 1000) {
+    errors.Add(SourcePosition{}, "limits.max_json_depth: expected 1 to 1000, found " +
+                                     std::to_string(options.limits.max_json_depth));
+  }
+  if (options.limits.max_document_bytes < 1024 ||
+      options.limits.max_document_bytes > 100 * 1024 * 1024) {
+    errors.Add(SourcePosition{}, "limits.max_document_bytes: expected 1024 to 104857600, found " +
+                                     std::to_string(options.limits.max_document_bytes));
+  }
+  t->json_limits_.max_depth = options.limits.max_json_depth;
+  t->json_limits_.max_bytes = static_cast<size_t>(options.limits.max_document_bytes);
 
   auto add_lua = [&t](const LuaSpec& lua, std::vector<std::string> params) {
     t->lua_snippets_.push_back(LuaSnippet{lua, std::move(params)});

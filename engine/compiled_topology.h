@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/json_codec.h"
 #include "kcqrs/options.h"
 #include "kcqrs/status.h"
 #include "topology/expression.h"
@@ -141,6 +142,9 @@ class CompiledTopology {
   const std::vector<LuaSnippet>& lua_snippets() const { return lua_snippets_; }
   const ErrorPolicy& errors() const { return errors_; }
   const std::vector<StoreSpec>& stores() const { return stores_; }
+  // EngineOptions::limits as the JSON codec takes them: what every built-in
+  // processor holds a record value to (engine/processors.cc, ParseObject).
+  const JsonLimits& json_limits() const { return json_limits_; }
 
   // After ResolvePartitions: topics to create, and every topic's count.
   const std::vector<TopicToCreate>& topics_to_create() const { return to_create_; }
@@ -169,6 +173,7 @@ class CompiledTopology {
   std::vector<LuaSnippet> lua_snippets_;
   std::vector<StoreSpec> stores_;
   ErrorPolicy errors_;
+  JsonLimits json_limits_;
   std::vector<SubTopology> subtopologies_;
   std::map<std::string, int> partitions_;
   std::vector<TopicToCreate> to_create_;

@@ -478,6 +478,8 @@ class Engine::Impl final : public engine::EngineView {
     api_options.kafka_properties = options_.kafka.properties;
     api_options.application_id = options_.application.id;
     api_options.command_token = options_.http.command_token;
+    api_options.limits.max_depth = options_.limits.max_json_depth;
+    api_options.limits.max_bytes = static_cast<size_t>(options_.limits.max_document_bytes);
     auto api = engine::HttpApi::Create(this, api_options);
     if (!api.ok()) return api.status();
     api_ = std::move(api).value();
@@ -486,6 +488,8 @@ class Engine::Impl final : public engine::EngineView {
     http::ServerOptions http_options;
     http_options.listen = options_.http.listen;
     http_options.threads = options_.http.threads;
+    // A body is one document: one larger is refused (413) before it is read.
+    http_options.max_body_bytes = static_cast<size_t>(options_.limits.max_document_bytes);
     Result<std::unique_ptr<http::Server>> server =
         http::Server::Start(http_options, std::move(router));
     if (!server.ok()) return server.status().WithContext("http.listen");

@@ -16,6 +16,7 @@
 #include "engine/partitioner.h"
 #include "engine/ui_page.h"
 #include "util/base64url.h"
+#include "util/utf8.h"
 
 namespace kcqrs::engine {
 namespace {
@@ -37,16 +38,82 @@ http::Response Unavailable(const std::string& slug, std::string_view title,
   return r;
 }
 
-// A value as stored: JSON documents are embedded as they are, anything else
-// (a custom processor's bytes) as a JSON string.
-json StoredValue(std::string_view v) {
-  json j = json::parse(v, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return json(std::string(v));
-  return j;
+// A problem with members of its own beyond RFC 9457's (commandId,
+// position, missing_partitions). Every string in it is valid UTF-8: the
+// ones from the request are checked before they get here.
+http::Response ProblemWith(int status, const std::string& slug, std::string_view title,
+                           std::string_view detail, json extra) {
+  json body = {{"type", kProblemBase + slug},
+               {"title", title},
+               {"status", status},
+               {"detail", detail}};
+  body.update(extra);
+  http::Response r =
+      http::Response::Json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  r.content_type = "application/problem+json";
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
-// The key as JSON text; invalid UTF-8 is replaced (the cursor keeps bytes).
-std::string KeyJson(std::string_view key) { return http::JsonQuote(key); }
+// A request's bytes that go into JSON or into a Kafka record must be UTF-8
+// text; nullopt when they are, else the reason to answer 400 with.
+std::optional<std::string> NotUtf8(std::string_view name, std::string_view value,
+                                   std::string_view use) {
+  const size_t at = util::FindInvalidUtf8(value);
+  if (at == std::string_view::npos) return std::nullopt;
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(value[at]));
+  return std::string(name) + ": not valid UTF-8 (byte " + std::to_string(at) + " is " + byte +
+         "); " + std::string(use) + " must be UTF-8 text";
+}
+
+// A stored value as JSON text, when it is a JSON document. kcqrs's own
+// stores hold canonical JSON, recognised without building a document and
+// served as it is; other values (a C++ processor's) are JSON when they
+// parse within the limits, else bytes: nullopt, and the caller serves
+// them as bytes, never as a string it would have to make up.
+std::optional<std::string> StoredJson(std::string_view v, const JsonLimits& limits) {
+  size_t pos = 0;
+  if (SkipCanonical(v, &pos) && pos == v.size()) return std::string(v);
+  auto parsed = ParseJson(v, limits);
+  if (!parsed.ok()) return std::nullopt;
+  return DumpJson(*parsed);
+}
+
+// RFC 4648 section 4 base64, padded: what `base64 -d` and every language's
+// standard decoder read. Values are opaque to kcqrs; no URL travels here.
+std::string Base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t n = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    uint32_t n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// `"key":"o-1"`, or `"key_base64":"/w=="` for a key that is not UTF-8 (the
+// cursor keeps its bytes either way).
+std::string KeyMember(std::string_view key) {
+  if (util::IsValidUtf8(key)) return "\"key\":" + http::JsonQuote(key);
+  return "\"key_base64\":\"" + Base64(key) + "\"";
+}
 
 
 std::optional<int64_t> ParseInt(std::string_view s) {
@@ -93,11 +160,16 @@ class Waiter {
 
   // Checks at once (most reads need no wait), else parks.
   void Park(Parked p) {
-    auto answer = p.check();
-    if (answer == PositionLog::Answer::kApplied) return p.on_applied();
-    if (answer == PositionLog::Answer::kTooOld) return p.on_give_up(answer);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return p.on_give_up(PositionLog::Answer::kPending);
+    std::optional<PositionLog::Answer> answer;
+    Guard([&] { answer = p.check(); });
+    if (!answer) return;  // dropped: answered 500
+    if (*answer == PositionLog::Answer::kApplied) return Guard(p.on_applied);
+    if (*answer == PositionLog::Answer::kTooOld) return Guard([&] { p.on_give_up(*answer); });
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) {
+      lock.unlock();
+      return Guard([&] { p.on_give_up(PositionLog::Answer::kPending); });
+    }
     parked_.push_back(std::move(p));
   }
 
@@ -110,10 +182,25 @@ class Waiter {
       left.swap(parked_);
     }
     if (thread_.joinable()) thread_.join();
-    for (Parked& p : left) p.on_give_up(PositionLog::Answer::kPending);
+    for (Parked& p : left) Guard([&] { p.on_give_up(PositionLog::Answer::kPending); });
   }
 
  private:
+  // Runs a parked request's callback. One that throws (a bug, or a stored
+  // document of a shape nobody expected) must not end the waiter thread or
+  // the process: it is logged, and the request dropped with it, so its
+  // Responder dies unanswered and the server answers 500.
+  template <typename F>
+  static void Guard(F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      spdlog::error("http: a waiting request failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("http: a waiting request failed with an unknown exception");
+    }
+  }
+
   void Run() {
     uint64_t seen = log_->version();
     for (;;) {
@@ -129,11 +216,13 @@ class Waiter {
       const auto now = Clock::now();
       std::list<Parked> still;
       for (Parked& p : batch) {
-        auto answer = p.check();
-        if (answer == PositionLog::Answer::kApplied) {
-          p.on_applied();
-        } else if (answer == PositionLog::Answer::kTooOld || now >= p.deadline) {
-          p.on_give_up(answer);
+        std::optional<PositionLog::Answer> answer;
+        Guard([&] { answer = p.check(); });
+        if (!answer) continue;  // dropped: answered 500
+        if (*answer == PositionLog::Answer::kApplied) {
+          Guard(p.on_applied);
+        } else if (*answer == PositionLog::Answer::kTooOld || now >= p.deadline) {
+          Guard([&] { p.on_give_up(*answer); });
         } else {
           still.push_back(std::move(p));
         }
@@ -433,13 +522,15 @@ class HttpApi::Impl {
       return Problem(404, "unknown-key", "Key not found",
                      "no key '" + key + "' in store '" + store + "'");
     }
-    // Documents kcqrs stores are JSON objects already: send their bytes as
-    // they are (no parse and print per lookup).
-    const std::string& raw = **v;
-    if (!raw.empty() && (raw.front() == '{' || raw.front() == '[')) {
-      return http::Response::Json(200, std::move(**v));
+    // Documents kcqrs stores are canonical JSON already: their bytes are
+    // sent as they are (no parse and print per lookup).
+    std::string& raw = **v;
+    size_t end = 0;
+    if (SkipCanonical(raw, &end) && end == raw.size()) {
+      return http::Response::Json(200, std::move(raw));
     }
-    return http::Response::Json(200, StoredValue(raw).dump());
+    if (auto doc = StoredJson(raw, options_.limits)) return http::Response::Json(200, *doc);
+    return http::Response::Text(200, std::move(raw), "application/octet-stream");
   }
 
   bool ValidateScan(const http::Request& req, http::Response* bad) const {
@@ -461,20 +552,39 @@ class HttpApi::Impl {
     }
     for (const auto& [name, value] : req.query) {
       if (name != "prefix" && name != "from" && name != "to" && name != "limit" &&
-          name != "cursor" && name != "position" && name != "timeout_ms") {
+          name != "cursor" && name != "position" && name != "timeout_ms" && name != "partial") {
         *bad = Problem(400, "bad-parameter", "Bad parameter",
                        "unknown parameter '" + name +
-                           "' (expected prefix, from, to, limit, cursor, position, timeout_ms)");
+                           "' (expected prefix, from, to, limit, cursor, partial, position, "
+                           "timeout_ms)");
         return false;
       }
+    }
+    if (auto partial = req.Query("partial"); partial && *partial != "true" && *partial != "false") {
+      *bad = Problem(400, "bad-parameter", "Bad parameter",
+                     "partial: expected true or false, found '" + *partial + "'");
+      return false;
     }
     return true;
   }
 
   http::Response Scan(StoreRegistry* registry, const std::string& store,
                       const http::Request& req) const {
-    auto view = registry->View(store);
+    std::vector<int32_t> missing;
+    auto view = registry->View(store, &missing);
     if (!view) return Problem(404, "unknown-store", "Unknown store", "no store named '" + store + "'");
+    // A scan that cannot see every partition says so: never a partial page
+    // that looks whole.
+    const bool partial = req.Query("partial").value_or("false") == "true";
+    if (!missing.empty() && !partial) {
+      std::string list;
+      for (int32_t p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
+      return ProblemWith(503, "partitions-unavailable", "Partitions unavailable",
+                         "the scan cannot see partition(s) " + list + " of store '" + store +
+                             "' (restoring, or hosted by another instance); retry, or pass "
+                             "partial=true for what this instance has",
+                         {{"missing_partitions", missing}});
+    }
     std::string from = req.Query("from").value_or("");
     std::string to = req.Query("to").value_or("");
     if (auto prefix = req.Query("prefix")) {
@@ -500,7 +610,15 @@ class HttpApi::Impl {
         break;
       }
       if (n > 0) body += ',';
-      body += "{\"key\":" + KeyJson(it->key()) + ",\"value\":" + StoredValue(it->value()).dump() + "}";
+      body += '{';
+      body += KeyMember(it->key());
+      if (auto doc = StoredJson(it->value(), options_.limits)) {
+        body += ",\"value\":";
+        body += *doc;
+      } else {
+        body += ",\"value_base64\":\"" + Base64(it->value()) + "\"";
+      }
+      body += '}';
       last = std::string(it->key());
       ++n;
     }
@@ -509,6 +627,11 @@ class HttpApi::Impl {
     }
     body += "],\"next\":";
     body += more ? "\"" + util::Base64UrlEncode(last) + "\"" : "null";
+    if (partial) {
+      body += ",\"partial\":";
+      body += missing.empty() ? "false" : "true";
+      body += ",\"missing_partitions\":" + json(missing).dump();
+    }
     body += "}";
     return http::Response::Json(200, std::move(body));
   }
@@ -538,8 +661,25 @@ class HttpApi::Impl {
                              "no aggregate named '" + name + "'"));
     }
     const AggregateSpec& spec = agg->spec;
-    json command = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (command.is_discarded() || !command.is_object()) {
+    if (req.body.size() > options_.limits.max_bytes) {
+      return respond(Problem(413, "too-large", "Command too large",
+                             "the body is " + std::to_string(req.body.size()) +
+                                 " bytes, more than the limit of " +
+                                 std::to_string(options_.limits.max_bytes) +
+                                 " bytes (limits.max_document_bytes)"));
+    }
+    // Within the limits, so that nothing deeper is ever built, copied or
+    // written (each of those recurses per level).
+    auto parsed = ParseJson(req.body, options_.limits);
+    if (!parsed.ok()) {
+      const std::string why = parsed.status().message();
+      return respond(Problem(400, "bad-command", "Bad command",
+                             why.rfind("not valid JSON", 0) == 0
+                                 ? "the body must be a JSON object (the command); it is " + why
+                                 : "the body: " + why));
+    }
+    json command = std::move(parsed).value();
+    if (!command.is_object()) {
       return respond(Problem(400, "bad-command", "Bad command",
                              "the body must be a JSON object (the command)"));
     }
@@ -571,6 +711,9 @@ class HttpApi::Impl {
                                "aggregate '" + name +
                                    "' takes its id from the record key: pass ?key=ID"));
       }
+      if (auto why = NotUtf8("key", id, "the aggregate id (the command's Kafka key)")) {
+        return respond(Problem(400, "bad-parameter", "Bad parameter", *why));
+      }
     }
     const auto timeout_or = WaitTimeout(req, &bad);
     if (!timeout_or) return respond(std::move(bad));
@@ -595,23 +738,35 @@ class HttpApi::Impl {
     Status sent = producer_->Send(
         record, [this, shared_respond, command_id, wait, timeout, topology, agg, id,
                  topic = record.topic](const Status& s, int32_t partition, int64_t offset) {
-          if (!s.ok()) {
-            return (*shared_respond)(Unavailable("kafka-unavailable", "Command not written",
-                                                 "writing the command to " + topic +
-                                                     " failed: " + s.message()));
+          // Runs on the producer's poll thread, inside librdkafka: nothing
+          // may escape. A failure drops the responder, which answers 500.
+          try {
+            if (!s.ok()) {
+              // With the commandId, the client can retry safely: the same
+              // id is decided once.
+              return (*shared_respond)(
+                  ProblemWith(503, "kafka-unavailable", "Command not written",
+                              "writing the command to " + topic + " failed: " + s.message() +
+                                  "; retry with the same commandId",
+                              {{"commandId", command_id}}));
+            }
+            RecordPosition position{topic, partition, offset};
+            const std::string token = EncodePositionToken(position);
+            if (!wait) {
+              return (*shared_respond)(http::Response::Json(
+                  202, json{{"commandId", command_id}, {"position", token}}.dump()));
+            }
+            AwaitDecision(shared_respond, position, token, command_id, *agg, id, topology,
+                          timeout);
+          } catch (const std::exception& e) {
+            spdlog::error("http: POST /commands: answering command {} failed: {}", command_id,
+                          e.what());
           }
-          RecordPosition position{topic, partition, offset};
-          const std::string token = EncodePositionToken(position);
-          if (!wait) {
-            return (*shared_respond)(http::Response::Json(
-                202, json{{"commandId", command_id}, {"position", token}}.dump()));
-          }
-          AwaitDecision(shared_respond, position, token, command_id, *agg, id, topology,
-                        timeout);
         });
     if (!sent.ok()) {
-      (*shared_respond)(Unavailable("kafka-unavailable", "Command not written",
-                                    sent.message()));
+      (*shared_respond)(ProblemWith(503, "kafka-unavailable", "Command not written",
+                                    sent.message() + "; retry with the same commandId",
+                                    {{"commandId", command_id}}));
     }
   }
 
@@ -695,13 +850,15 @@ class HttpApi::Impl {
                        .dump());
           (*respond)(std::move(r));
         },
-        [respond, token, timeout](PositionLog::Answer) {
+        [respond, token, timeout, command_id](PositionLog::Answer) {
           json body = {{"type", std::string(kProblemBase) + "not-decided-in-time"},
                        {"title", "Command not decided in time"},
                        {"status", 503},
                        {"detail", "the command is written but was not decided within " +
                                       std::to_string(timeout.count()) +
-                                      " ms; query with its position to see its effects"},
+                                      " ms; query with its position to see its effects, or "
+                                      "post it again with the same commandId for its outcome"},
+                       {"commandId", command_id},
                        {"position", token}};
           http::Response r = http::Response::Json(503, body.dump());
           r.content_type = "application/problem+json";

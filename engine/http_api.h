@@ -29,6 +29,7 @@
 
 #include "engine/compiled_topology.h"
 #include "engine/http/server.h"
+#include "engine/json_codec.h"
 #include "engine/kafka/properties.h"
 #include "engine/metrics/metrics.h"
 #include "engine/position_log.h"
@@ -68,6 +69,10 @@ struct HttpApiOptions {
   // Scans: default and maximum page size.
   int default_limit = 100;
   int max_limit = 1000;
+  // POST /commands bodies: EngineOptions::limits. Deeper is answered 400,
+  // larger 413 (the server's own body limit should be the same, so that a
+  // larger body is not even read).
+  JsonLimits limits;
 };
 
 class HttpApi {

@@ -13,35 +13,15 @@ namespace {
 
 using nlohmann::json;
 
-// Deeper documents go to nlohmann, whose parser does not recurse.
+// The fast parser and scanner recurse once per level; deeper documents go
+// to nlohmann, whose parser does not recurse. Bounds their stack use.
 constexpr int kMaxDepth = 256;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// The length of the UTF-8 sequence that starts with the byte at p (>= 0x80),
-// or 0 when it is not valid UTF-8 (RFC 3629: no overlong forms, no
-// surrogates, nothing past U+10FFFF), which is what nlohmann's lexer and
-// serializer accept.
-size_t Utf8Length(const char* p, const char* end) {
-  auto at = [&](size_t i, unsigned lo, unsigned hi) {
-    if (p + i >= end) return false;
-    const auto c = static_cast<unsigned char>(p[i]);
-    return c >= lo && c <= hi;
-  };
-  const auto c = static_cast<unsigned char>(p[0]);
-  if (c >= 0xC2 && c <= 0xDF) return at(1, 0x80, 0xBF) ? 2 : 0;
-  if (c == 0xE0) return at(1, 0xA0, 0xBF) && at(2, 0x80, 0xBF) ? 3 : 0;
-  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-    return at(1, 0x80, 0xBF) && at(2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c == 0xED) return at(1, 0x80, 0x9F) && at(2, 0x80, 0xBF) ? 3 : 0;
-  if (c == 0xF0) return at(1, 0x90, 0xBF) && at(2, 0x80, 0xBF) && at(3, 0x80, 0xBF) ? 4 : 0;
-  if (c >= 0xF1 && c <= 0xF3) {
-    return at(1, 0x80, 0xBF) && at(2, 0x80, 0xBF) && at(3, 0x80, 0xBF) ? 4 : 0;
-  }
-  if (c == 0xF4) return at(1, 0x80, 0x8F) && at(2, 0x80, 0xBF) && at(3, 0x80, 0xBF) ? 4 : 0;
-  return 0;
-}
+// The length of the UTF-8 sequence at p (>= 0x80), 0 when invalid: what
+// nlohmann's lexer and serializer accept.
+using util::Utf8SequenceLength;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -56,7 +36,15 @@ using util::AppendUtf8;
 // accept goes to nlohmann, so it only has to be right when it accepts.
 class Parser {
  public:
-  explicit Parser(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  // Gives up on nesting deeper than max_depth (at most kMaxDepth), noting
+  // where in too_deep_at().
+  Parser(std::string_view text, int max_depth)
+      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()),
+        max_depth_(max_depth) {}
+
+  // The offset of the bracket that opened level max_depth + 1, when that is
+  // why Parse failed; npos otherwise.
+  size_t too_deep_at() const { return too_deep_at_; }
 
   bool Parse(json* out) {
     SkipWhitespace();
@@ -92,8 +80,13 @@ class Parser {
     return true;
   }
 
+  bool TooDeep() {
+    too_deep_at_ = static_cast<size_t>(p_ - begin_);
+    return false;
+  }
+
   bool Object(json* out, int depth) {
-    if (depth >= kMaxDepth) return false;
+    if (depth >= max_depth_) return TooDeep();
     ++p_;
     *out = json(json::value_t::object);
     json::object_t& object = *out->get_ptr<json::object_t*>();
@@ -127,7 +120,7 @@ class Parser {
   }
 
   bool Array(json* out, int depth) {
-    if (depth >= kMaxDepth) return false;
+    if (depth >= max_depth_) return TooDeep();
     ++p_;
     *out = json(json::value_t::array);
     json::array_t& array = *out->get_ptr<json::array_t*>();
@@ -172,7 +165,7 @@ class Parser {
       } else if (c < 0x80) {
         ++p_;
       } else {
-        const size_t n = Utf8Length(p_, end_);
+        const size_t n = Utf8SequenceLength(p_, end_);
         if (n == 0) return false;
         p_ += n;
       }
@@ -277,9 +270,40 @@ class Parser {
     return true;
   }
 
+  const char* const begin_;
   const char* p_;
   const char* const end_;
+  const int max_depth_;
+  size_t too_deep_at_ = std::string_view::npos;
 };
+
+// The offset of the bracket that opens level max_depth + 1 of `text`, or
+// npos. Brackets inside strings do not count; the text need not be JSON.
+// Used only before handing text to nlohmann, which builds whatever depth
+// it is given.
+size_t FindTooDeep(std::string_view text, int max_depth) {
+  int depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    switch (text[i]) {
+      case '"':
+        for (++i; i < text.size() && text[i] != '"'; ++i) {
+          if (text[i] == '\\') ++i;
+        }
+        break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) return i;
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
 
 // The escape nlohmann's serializer writes for a byte below 0x20, '"' or '\\'.
 void AppendEscape(unsigned char c, std::string* out) {
@@ -311,7 +335,7 @@ void AppendString(const std::string& s, std::string* out) {
     if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
       ++p;
     } else if (c >= 0x80) {
-      const size_t n = Utf8Length(p, end);
+      const size_t n = Utf8SequenceLength(p, end);
       if (n == 0) {
         // Not UTF-8: nlohmann's dump() throws, with its own message. Should
         // it not, what it wrote is the answer.
@@ -421,7 +445,7 @@ class CanonicalScanner {
       if (c < 0x80 && c != '\\') {
         ++i_;
       } else if (c >= 0x80) {
-        const size_t n = Utf8Length(t_.data() + i_, t_.data() + t_.size());
+        const size_t n = Utf8SequenceLength(t_.data() + i_, t_.data() + t_.size());
         if (n == 0) return false;
         i_ += n;
       } else {
@@ -558,9 +582,46 @@ class CanonicalScanner {
 
 json ParseJson(std::string_view text) {
   json out;
-  Parser parser(text);
+  Parser parser(text, kMaxDepth);
   if (parser.Parse(&out)) return out;
   return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return Status::InvalidArgument(std::to_string(text.size()) +
+                                   " bytes, more than the limit of " +
+                                   std::to_string(limits.max_bytes) +
+                                   " bytes (limits.max_document_bytes)");
+  }
+  auto too_deep = [&](size_t at) {
+    return Status::InvalidArgument("nesting deeper than " + std::to_string(limits.max_depth) +
+                                   " levels at byte " + std::to_string(at) +
+                                   " (limits.max_json_depth)");
+  };
+  const int depth = limits.max_depth < kMaxDepth ? limits.max_depth : kMaxDepth;
+  {
+    json out;
+    Parser parser(text, depth);
+    if (parser.Parse(&out)) return out;
+    if (parser.too_deep_at() != std::string_view::npos && depth == limits.max_depth) {
+      return too_deep(parser.too_deep_at());
+    }
+  }
+  // Rare: a byte order mark, a float out of range, invalid text, or a limit
+  // past the fast parser's. nlohmann's parser does not recurse, but the
+  // document it builds must not be deeper than the limit.
+  if (size_t at = FindTooDeep(text, limits.max_depth); at != std::string_view::npos) {
+    return too_deep(at);
+  }
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    std::string msg = e.what();
+    if (size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    return Status::InvalidArgument("not valid JSON: " + msg);
+  }
 }
 
 std::string DumpJson(const json& doc) {

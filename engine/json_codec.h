@@ -32,10 +32,36 @@
 #include <string>
 #include <string_view>
 
+#include "kcqrs/status.h"
+
 namespace kcqrs::engine {
 
+// What ParseJson(text, limits) accepts: EngineOptions::limits
+// (include/kcqrs/options.h), whose defaults these are.
+struct JsonLimits {
+  // Deepest nesting of objects and arrays: `{}` is 1, `{"a":[1]}` is 2.
+  int max_depth = 64;
+  // Longest text, in bytes.
+  size_t max_bytes = 1 << 20;
+};
+
+// Input from outside (a record value, an HTTP body): the document, or
+// InvalidArgument saying why not, with where:
+//   "1300000 bytes, more than the limit of 1048576 bytes (limits.max_document_bytes)"
+//   "nesting deeper than 64 levels at byte 1234 (limits.max_json_depth)"
+//   "not valid JSON: parse error at line 1, column 9: ..." (nlohmann's words)
+// Byte offsets count from 0; the one named for depth is the bracket that
+// opens the first level past the limit. Nothing deeper than the limit is
+// ever built or recursed into. As fast as ParseJson(text) on valid input:
+// the size is checked up front and the depth during the one parse (a
+// separate scan runs only for the rare text the fast path hands to
+// nlohmann).
+Result<nlohmann::json> ParseJson(std::string_view text, const JsonLimits& limits);
+
 // nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false): the
-// document, or a discarded value when `text` is not JSON.
+// document, or a discarded value when `text` is not JSON. No limits: for
+// documents kcqrs wrote itself (stored state); input from outside goes
+// through the overload above.
 nlohmann::json ParseJson(std::string_view text);
 
 // doc.dump(), and AppendJson appends it to *out. Throws what dump() throws

@@ -28,27 +28,26 @@ std::string_view TypeName(const json& j) {
   }
 }
 
-// Parses a record value as a JSON object; the error says what was wrong.
-Result<json> ParseObject(const Record& r, std::string_view what) {
+// Parses a record value as a JSON object within `limits` (a value over
+// them is refused before anything deep is built); the error says what was
+// wrong and where, and the record goes to the dead-letter topic with it.
+Result<json> ParseObject(const Record& r, std::string_view what, const JsonLimits& limits) {
   if (!r.value) {
     return Status::InvalidArgument(std::string(what) + " has no value (a tombstone)");
   }
-  json j = ParseJson(*r.value);
-  if (j.is_discarded()) {
-    // Parse again with exceptions for nlohmann's message with the position.
-    try {
-      json again = json::parse(*r.value);
-      (void)again;
-    } catch (const json::parse_error& e) {
-      std::string msg = e.what();
-      if (size_t p = msg.find("parse error"); p != std::string::npos) msg = msg.substr(p);
-      return Status::InvalidArgument(std::string(what) + " is not valid JSON: " + msg);
+  Result<json> j = ParseJson(*r.value, limits);
+  if (!j.ok()) {
+    const std::string why = j.status().message();
+    // "the command is not valid JSON: parse error at ...", "the command:
+    // nesting deeper than 64 levels at byte 1234 (limits.max_json_depth)".
+    if (why.rfind("not valid JSON", 0) == 0) {
+      return Status::InvalidArgument(std::string(what) + " is " + why);
     }
-    return Status::InvalidArgument(std::string(what) + " is not valid JSON");
+    return Status::InvalidArgument(std::string(what) + ": " + why);
   }
-  if (!j.is_object()) {
+  if (!j->is_object()) {
     return Status::InvalidArgument(std::string(what) + ": expected a JSON object, found " +
-                                   std::string(TypeName(j)));
+                                   std::string(TypeName(*j)));
   }
   return j;
 }
@@ -239,6 +238,7 @@ class CommandHandler final : public Processor {
         topology_(topology),
         lua_(lua),
         metrics_(metrics),
+        limits_(topology.json_limits()),
         evolve_(MakeUpdateRules(aggregate.events, aggregate.spec.name, topology)) {
     for (const auto& [type, decide] : aggregate.commands) {
       commands_[type] =
@@ -253,7 +253,7 @@ class CommandHandler final : public Processor {
   }
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
-    auto parsed = ParseObject(r, "the command");
+    auto parsed = ParseObject(r, "the command", limits_);
     if (!parsed.ok()) return parsed.status();
     const json& command = *parsed;
     const std::string* type = StringField(command, spec_.type_field);
@@ -452,6 +452,7 @@ class CommandHandler final : public Processor {
   std::optional<metrics::Counter> misrouted_dead_;
   LuaFunctions* lua_;
   metrics::Metrics* metrics_;
+  const JsonLimits limits_;
   std::map<std::string, CommandRules, std::less<>> commands_;
   std::map<std::string, UpdateRules, std::less<>> evolve_;
   std::map<std::string, TypeCounters, std::less<>> counters_;
@@ -546,14 +547,15 @@ class Repartition final : public Processor {
 // Stateless filter and reshape of JSON records.
 class Transform final : public Processor {
  public:
-  explicit Transform(const CompiledTransform& transform) : tr_(transform) {
+  Transform(const CompiledTransform& transform, const JsonLimits& limits)
+      : tr_(transform), limits_(limits) {
     auto uses_meta = [](const topology::Expression& e) { return e.UsesRoot(1); };
     needs_meta_ = (tr_.filter && uses_meta(*tr_.filter)) || (tr_.key && uses_meta(*tr_.key));
     for (const auto& field : tr_.value) needs_meta_ = needs_meta_ || uses_meta(field.second);
   }
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
-    auto parsed = ParseObject(r, "the record");
+    auto parsed = ParseObject(r, "the record", limits_);
     if (!parsed.ok()) return parsed.status();
     const json& record = *parsed;
     // `meta` is built only when an expression reads it: it is most of the
@@ -585,6 +587,7 @@ class Transform final : public Processor {
 
  private:
   const CompiledTransform& tr_;
+  const JsonLimits limits_;
   bool needs_meta_ = false;
 };
 
@@ -655,7 +658,7 @@ Status Decide(const CompiledDecide& d, const json& command, const json& state,
 
 const Result<json>& ParsedRecord::Get(const Record& r, std::string_view what) {
   if (record_ != &r || what_ != what || !value_) {
-    value_ = ParseObject(r, what);
+    value_ = ParseObject(r, what, limits_);
     record_ = &r;
     what_ = what;
   }
@@ -675,7 +678,7 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
     case NodeKind::kRepartition:
       return std::unique_ptr<Processor>(new Repartition(topology.projections()[index], parsed));
     case NodeKind::kTransform:
-      return std::unique_ptr<Processor>(new Transform(topology.transforms()[index]));
+      return std::unique_ptr<Processor>(new Transform(topology.transforms()[index], topology.json_limits()));
     case NodeKind::kCustom: {
       const CustomProcessorSpec& spec = topology.custom()[index];
       auto factory = FindProcessor(spec.processor);

@@ -28,6 +28,9 @@ namespace kcqrs::engine {
 // the task, which calls Reset() before each record. Thread-safety: none.
 class ParsedRecord {
  public:
+  // `limits`: the topology's (CompiledTopology::json_limits()).
+  explicit ParsedRecord(JsonLimits limits = {}) : limits_(limits) {}
+
   void Reset() { record_ = nullptr; }
 
   // The value of `r` as a JSON object, or why it is not one (`what`, e.g.
@@ -35,6 +38,7 @@ class ParsedRecord {
   const Result<nlohmann::json>& Get(const Record& r, std::string_view what);
 
  private:
+  const JsonLimits limits_;
   const Record* record_ = nullptr;
   std::string what_;
   std::optional<Result<nlohmann::json>> value_;

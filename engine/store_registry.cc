@@ -138,15 +138,35 @@ std::map<std::string, std::map<int32_t, int64_t>> StoreRegistry::Positions(
   return it->second;
 }
 
+std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(
+    const std::string& store, std::vector<int32_t>* missing) const {
+  missing->clear();
+  auto p = partitions_.find(store);
+  if (p == partitions_.end()) return nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto readers = readers_.find(store);
+  for (int32_t partition = 0; partition < p->second; ++partition) {
+    if (readers == readers_.end() || !readers->second.count(partition)) {
+      missing->push_back(partition);
+    }
+  }
+  return ViewLocked(store, p->second);
+}
+
 std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(const std::string& store) const {
   auto p = partitions_.find(store);
   if (p == partitions_.end()) return nullptr;
   std::lock_guard<std::mutex> lock(mu_);
+  return ViewLocked(store, p->second);
+}
+
+std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::ViewLocked(const std::string& store,
+                                                                       int partitions) const {
   auto cached = views_.find(store);
   if (cached != views_.end()) return cached->second;
   auto readers = readers_.find(store);
   auto view = std::make_shared<RoutingView>(
-      store, p->second,
+      store, partitions,
       readers == readers_.end()
           ? std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>()
           : readers->second);

@@ -35,6 +35,11 @@ class StoreRegistry {
   // the key's partition (murmur2, as kcqrs produces), Range and Prefix
   // merge the hosted partitions in key order. nullptr for an unknown store.
   std::shared_ptr<const ReadOnlyKeyValueStore> View(const std::string& store) const;
+  // As View, and sets *missing to the partitions of the store that the view
+  // does not see (restoring, or hosted by another instance), in order, as
+  // of the same moment: a scan over the view sees exactly the others.
+  std::shared_ptr<const ReadOnlyKeyValueStore> View(const std::string& store,
+                                                    std::vector<int32_t>* missing) const;
 
   // The partitions of `store` hosted here now, with their readers.
   std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>> Hosted(
@@ -51,6 +56,10 @@ class StoreRegistry {
   std::map<std::string, std::map<int32_t, int64_t>> Positions(const std::string& store) const;
 
  private:
+  // View's work, with mu_ held.
+  std::shared_ptr<const ReadOnlyKeyValueStore> ViewLocked(const std::string& store,
+                                                          int partitions) const;
+
   mutable std::mutex mu_;
   const std::map<std::string, int> partitions_;
   std::map<std::string, std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>>>

@@ -257,7 +257,7 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
                                            RecordCollector* collector, LuaFunctions* lua,
                                            metrics::Metrics* metrics) {
   std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector, metrics));
-  task->parsed_ = std::make_unique<ParsedRecord>();
+  task->parsed_ = std::make_unique<ParsedRecord>(task->topology_->json_limits());
   state::ChangelogSink* sink = task.get();  // a private base: convert here
   task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
   task->context_ = std::make_unique<Context>(task.get());

@@ -6,40 +6,13 @@
 #include <utility>
 
 #include "engine/http/server.h"
+#include "util/utf8.h"
 
 namespace kcqrs::http {
 namespace {
 
 char ToLowerAscii(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-// Length of the well-formed UTF-8 sequence starting at s[i], or 0 if the bytes
-// there are not one (overlong forms, surrogates and code points past U+10FFFF
-// are rejected, per RFC 3629).
-std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) {
-    return static_cast<unsigned char>(s[i + k]);
-  };
-  auto is_cont = [&](std::size_t k) {
-    return i + k < s.size() && (byte(k) & 0xC0) == 0x80;
-  };
-  const unsigned char b0 = byte(0);
-  if (b0 < 0x80) return 1;
-  if (b0 >= 0xC2 && b0 <= 0xDF) return is_cont(1) ? 2 : 0;
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    if (!is_cont(1) || !is_cont(2)) return 0;
-    if (b0 == 0xE0 && byte(1) < 0xA0) return 0;   // overlong
-    if (b0 == 0xED && byte(1) >= 0xA0) return 0;  // UTF-16 surrogate
-    return 3;
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    if (!is_cont(1) || !is_cont(2) || !is_cont(3)) return 0;
-    if (b0 == 0xF0 && byte(1) < 0x90) return 0;   // overlong
-    if (b0 == 0xF4 && byte(1) >= 0x90) return 0;  // past U+10FFFF
-    return 4;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -53,7 +26,8 @@ std::string JsonQuote(std::string_view s) {
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
-      const std::size_t n = Utf8SequenceLength(s, i);
+      const std::size_t n =
+          util::Utf8SequenceLength(s.data() + i, s.data() + s.size());
       if (n == 0) {
         out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
         ++i;

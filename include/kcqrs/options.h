@@ -63,10 +63,35 @@ struct HttpOptions {
   std::string command_token;
 };
 
+// Bounds on what kcqrs accepts from outside: the values of the records it
+// consumes (commands, events, any record a built-in processor parses) and
+// the bodies of HTTP requests. Input over a limit is refused with a reason
+// that names the limit: a record goes to the dead-letter topic, an HTTP
+// request gets 400 (depth) or 413 (size). Nothing over a limit is
+// processed in part, and no input can exhaust the stack.
+struct LimitsOptions {
+  // Deepest nesting of objects and arrays accepted in a JSON document:
+  // `{}` is 1 level, `{"a":[1]}` 2. Default: 64; 1 to 1000.
+  // Commands and events are rarely deeper than 10 levels; 64 leaves room
+  // for any real document while the documents kcqrs builds around them
+  // (the aggregate document keeps each command's events, a few levels
+  // down) stay shallow. Copying, comparing and writing a document recurse
+  // once per level, so the bound is what keeps a hostile document (a POST
+  // body of [[[[...100,000 deep) from overflowing a thread's stack.
+  int max_json_depth = 64;
+  // Largest document accepted, in bytes: a record value, a POST body.
+  // Default: 1048576 (1 MiB, Kafka's default maximum message size, so a
+  // command accepted over HTTP also fits the command topic); 1024 to
+  // 104857600 (100 MiB). Raise it together with the topics'
+  // max.message.bytes and the clients' message.max.bytes.
+  int64_t max_document_bytes = 1048576;
+};
+
 struct EngineOptions {
   ApplicationOptions application;
   KafkaOptions kafka;
   HttpOptions http;
+  LimitsOptions limits;
   // Partition counts of topics the engine creates when they are missing
   // (the file's `topics:` section). A topic the topology uses that is not
   // listed gets the partition count of the topics it is co-partitioned with,

@@ -77,6 +77,33 @@ topics:
   EXPECT_EQ(r->topics.at("bank.commands"), 6);
 }
 
+TEST(ConfigLoaderTest, LimitsHaveDocumentedDefaultsAndAreRead) {
+  auto defaults = LoadEngineOptionsFromString(kMinimal, "t.yaml", WithEnv({}));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->limits.max_json_depth, 64);
+  EXPECT_EQ(defaults->limits.max_document_bytes, 1048576);
+  auto r = LoadEngineOptionsFromString(std::string(kMinimal) + R"(limits:
+  max_json_depth: 20
+  max_document_bytes: ${MAX_BYTES:-4096}
+)", "t.yaml", WithEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->limits.max_json_depth, 20);
+  EXPECT_EQ(r->limits.max_document_bytes, 4096);
+}
+
+TEST(ConfigLoaderTest, LimitsOutOfRangeAreReportedWithTheirPlace) {
+  auto errors = Errors(std::string(kMinimal) + R"(limits:
+  max_json_depth: 0
+  max_document_bytes: 10
+  max_depth: 5
+)");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "t.yaml:6:19: limits.max_json_depth: expected 1 to 1000, found 0");
+  EXPECT_EQ(errors[1],
+            "t.yaml:7:23: limits.max_document_bytes: expected 1024 to 104857600, found 10");
+  EXPECT_EQ(errors[2].rfind("t.yaml:8:3: unknown key 'max_depth' in limits", 0), 0u) << errors[2];
+}
+
 TEST(ConfigLoaderTest, UnknownKeyIsReportedWithPlaceAndSuggestion) {
   auto errors = Errors(R"(application:
   id: orders

@@ -56,6 +56,17 @@ void ExpectParsesAsNlohmann(const std::string& text) {
   }
 }
 
+// ParseJson(text, limits) accepts what nlohmann accepts, as the same
+// document, when it is within generous limits.
+void ExpectLimitedParsesAsNlohmann(const std::string& text) {
+  const json expected = json::parse(text, nullptr, false);
+  const Result<json> actual = ParseJson(text, JsonLimits{1000, 1 << 30});
+  EXPECT_EQ(actual.ok(), !expected.is_discarded()) << text;
+  if (actual.ok() && !expected.is_discarded()) {
+    EXPECT_TRUE(Identical(*actual, expected)) << text;
+  }
+}
+
 void ExpectDumpsAsNlohmann(const json& doc) {
   std::string expected, expected_error, actual, actual_error;
   try {
@@ -216,6 +227,7 @@ TEST(JsonCodecTest, AgreesWithNlohmannOnGeneratedDocuments) {
     ExpectDumpsAsNlohmann(doc);
     const std::string text = gen.Text(doc);
     ExpectParsesAsNlohmann(text);
+    ExpectLimitedParsesAsNlohmann(text);
     // Whatever SkipCanonical accepts comes back byte for byte.
     size_t pos = 0;
     if (SkipCanonical(text, &pos) && pos == text.size()) {
@@ -227,6 +239,64 @@ TEST(JsonCodecTest, AgreesWithNlohmannOnGeneratedDocuments) {
     if (HasFailure()) break;
   }
   EXPECT_GT(canonical_accepted, 1000) << "the generator should produce canonical text often";
+}
+
+std::string Nested(int depth, std::string_view inner = "1") {
+  return std::string(static_cast<size_t>(depth), '[') + std::string(inner) +
+         std::string(static_cast<size_t>(depth), ']');
+}
+
+std::string ErrorOf(std::string_view text, JsonLimits limits = {}) {
+  Result<json> r = ParseJson(text, limits);
+  return r.ok() ? "accepted" : r.status().message();
+}
+
+TEST(JsonCodecLimitsTest, NestingAtTheLimitIsAcceptedOneDeeperIsRefusedSayingWhere) {
+  EXPECT_EQ(ErrorOf(Nested(64)), "accepted");
+  EXPECT_EQ(ErrorOf(Nested(65)),
+            "nesting deeper than 64 levels at byte 64 (limits.max_json_depth)");
+  EXPECT_EQ(ErrorOf(R"({"a":{"b":[1]}})", JsonLimits{2, 1 << 20}),
+            "nesting deeper than 2 levels at byte 10 (limits.max_json_depth)");
+  // Brackets inside strings are text, not nesting.
+  EXPECT_EQ(ErrorOf(R"({"a":"[[[[{{{{"})", JsonLimits{1, 1 << 20}), "accepted");
+}
+
+// The HTTP body that crashed the process: 200 KB of arrays nested 100,000
+// deep in an extra field. Refused before anything that deep is built, on
+// the fast path and on the path through nlohmann (a byte order mark sends
+// text there), so no copy, compare or dump ever recurses through it.
+TEST(JsonCodecLimitsTest, HundredThousandLevelsAreRefusedWithoutRecursing) {
+  const std::string bomb =
+      R"({"type":"CreateOrder","orderId":"o-1","extra":)" + Nested(100000) + "}";
+  EXPECT_EQ(ErrorOf(bomb), "nesting deeper than 64 levels at byte 109 (limits.max_json_depth)");
+  EXPECT_EQ(ErrorOf("\xEF\xBB\xBF" + bomb),
+            "nesting deeper than 64 levels at byte 112 (limits.max_json_depth)");
+  // Unterminated, and invalid after the brackets: still the depth, first.
+  EXPECT_EQ(ErrorOf(std::string(100000, '[')),
+            "nesting deeper than 64 levels at byte 64 (limits.max_json_depth)");
+}
+
+// Limits past the fast parser's own bound (256) hold through nlohmann.
+TEST(JsonCodecLimitsTest, LimitsDeeperThanTheFastParserHoldToo) {
+  const JsonLimits deep{300, 1 << 20};
+  Result<json> ok = ParseJson(Nested(300), deep);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(DumpJson(*ok), Nested(300));
+  EXPECT_EQ(ErrorOf(Nested(301), deep),
+            "nesting deeper than 300 levels at byte 300 (limits.max_json_depth)");
+}
+
+TEST(JsonCodecLimitsTest, SizeIsCheckedBeforeParsing) {
+  const std::string text = "\"" + std::string(2000, 'a') + "\"";
+  EXPECT_EQ(ErrorOf(text, JsonLimits{64, 2002}), "accepted");
+  EXPECT_EQ(ErrorOf(text, JsonLimits{64, 2001}),
+            "2002 bytes, more than the limit of 2001 bytes (limits.max_document_bytes)");
+}
+
+TEST(JsonCodecLimitsTest, InvalidTextSaysWhereInNlohmannsWords) {
+  EXPECT_EQ(ErrorOf("{\"a\":tru}").rfind("not valid JSON: parse error at line 1, column ", 0), 0u)
+      << ErrorOf("{\"a\":tru}");
+  EXPECT_NE(ErrorOf("\"\xff\"").find("invalid"), std::string::npos) << ErrorOf("\"\xff\"");
 }
 
 }  // namespace

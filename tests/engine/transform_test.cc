@@ -97,6 +97,61 @@ TEST(TransformTest, BadRecordsGoToTheDeadLetterTopicAndTheNextOneFlows) {
   EXPECT_EQ(driver->ReadOutput("out").size(), 1u);
 }
 
+// Issue 9: a record nested 100,000 deep overflowed the stack. A record
+// over limits.max_json_depth or limits.max_document_bytes is dead-lettered
+// saying which limit and where, and the next record flows.
+TEST(TransformTest, RecordsOverTheLimitsAreDeadLetteredSayingWhy) {
+  auto driver = Driver(std::string(kBigActions) + R"(limits:
+  max_json_depth: 8
+  max_document_bytes: 262144
+)");
+  ASSERT_NE(driver, nullptr);
+  const std::string deep = R"({"id":"r-1","kind":"buy","amount":100,"x":)" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}";
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", deep).ok());
+  const std::string nine = R"({"id":"r-2","x":[[[[[[[[1]]]]]]]]})";
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", nine).ok());
+  const std::string large = R"({"id":"r-3","pad":")" + std::string(262144, 'p') + "\"}";
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", large).ok());
+  const std::string eight = R"({"id":"r-4","kind":"buy","amount":100,"x":[[[[[[[1]]]]]]]})";
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", eight).ok());
+  auto dlq = driver->ReadOutput("clicks-dlq");
+  ASSERT_EQ(dlq.size(), 3u);
+  auto error_of = [](const Record& r) {
+    for (const Header& h : r.headers) {
+      if (h.key == "kcqrs.error") return h.value.value_or("");
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of(dlq[0]).find(
+                "the record: nesting deeper than 8 levels at byte 49 (limits.max_json_depth)"),
+            std::string::npos)
+      << error_of(dlq[0]);
+  EXPECT_EQ(dlq[0].value, deep);  // the record as it came, nothing lost
+  EXPECT_NE(error_of(dlq[1]).find("nesting deeper than 8 levels at byte 23"), std::string::npos)
+      << error_of(dlq[1]);
+  EXPECT_NE(error_of(dlq[2]).find("the record: " + std::to_string(large.size()) +
+                                  " bytes, more than the limit of 262144 bytes "
+                                  "(limits.max_document_bytes)"),
+            std::string::npos)
+      << error_of(dlq[2]);
+  ASSERT_EQ(driver->ReadOutput("out").size(), 1u);  // r-4, eight deep, passes
+}
+
+// The default depth (64) holds without any `limits:` section.
+TEST(TransformTest, DefaultDepthLimitIs64) {
+  auto driver = Driver(kBigActions);
+  ASSERT_NE(driver, nullptr);
+  auto nested = [](int depth) {
+    return R"({"kind":"buy","amount":100,"x":)" + std::string(static_cast<size_t>(depth - 1), '[') +
+           std::string(static_cast<size_t>(depth - 1), ']') + "}";
+  };
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", nested(64)).ok());
+  ASSERT_TRUE(driver->PipeInput("in", "u-1", nested(65)).ok());
+  EXPECT_EQ(driver->ReadOutput("out").size(), 1u);
+  EXPECT_EQ(driver->ReadOutput("clicks-dlq").size(), 1u);
+}
+
 TEST(TransformTest, ConfigErrorsSayWhereAndWhat) {
   auto loops = Load("transforms:\n  t:\n    from: [a]\n    to: a\n");
   ASSERT_TRUE(loops.ok()) << loops.status().ToString();

@@ -659,6 +659,37 @@ TEST(ServerTest, ReadTimeoutClosesSlowClient) {
   EXPECT_LT(Clock::now() - trickle_start, std::chrono::seconds(3));
 }
 
+// Issue 9: a client that sends half a request and stalls is cut off, at
+// the headers and in the body alike, and holds nothing afterwards.
+TEST(ServerTest, HalfABodyThenAStallIsTimedOut) {
+  ServerOptions options = LocalOptions();
+  options.read_timeout = std::chrono::milliseconds(300);
+  auto server = StartServer(EchoRouter(), options);
+  ASSERT_NE(server, nullptr);
+  RawConnection conn(server->port());
+  const auto start = Clock::now();
+  conn.SendAll("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"half\":");
+  const std::string raw = conn.ReadUntilClose(std::chrono::seconds(5));
+  EXPECT_TRUE(conn.closed());
+  EXPECT_EQ(raw.find("200"), std::string::npos) << raw;  // never handled
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(Get(server->port(), "/echo").status, 200);
+}
+
+// The request line counts against max_header_bytes: a target of 20 KiB is
+// answered 431 and the connection closed; the server goes on.
+TEST(ServerTest, RequestLineOverTheLimitIs431) {
+  auto server = StartServer(EchoRouter());
+  ASSERT_NE(server, nullptr);
+  RawConnection conn(server->port());
+  conn.SendAll("GET /echo?q=" + std::string(20 * 1024, 'q') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string raw = conn.ReadUntilClose(std::chrono::seconds(5));
+  EXPECT_THAT(raw, HasSubstr("HTTP/1.1 431 "));
+  EXPECT_EQ(json::parse(RawBody(raw))["status"], 431);
+  EXPECT_TRUE(conn.closed());
+  EXPECT_EQ(Get(server->port(), "/echo").status, 200);
+}
+
 TEST(ServerTest, ConnectionsOverLimitGet503) {
   ServerOptions options = LocalOptions();
   options.max_connections = 2;

@@ -2,3 +2,8 @@
 kcqrs_test(http_server_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_test.cc
   LIBS kcqrs_http Boost::headers nlohmann_json::nlohmann_json)
+
+# HttpApi's answers over a fake engine and the embedded mock cluster.
+kcqrs_test(http_api_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_api_test.cc
+  LIBS kcqrs_engine kcqrs_http kcqrs_kafka kcqrs_config kcqrs_metrics nlohmann_json::nlohmann_json)

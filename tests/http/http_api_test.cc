@@ -1,0 +1,360 @@
+// The HTTP API's answers, broker-free: HttpApi over a fake engine (a
+// compiled topology, a StoreRegistry of in-memory partitions, a PositionLog
+// the test appends to) behind a real http::Server, commands produced to the
+// embedded mock cluster. What a client sees for hostile or careless input:
+// bytes that are not UTF-8, documents too deep or too large, stored values
+// that are not JSON, stores partly hosted elsewhere, Kafka unreachable.
+#include "engine/http_api.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "config/config_loader.h"
+#include "engine/kafka/mock_cluster.h"
+#include "tests/support/http_client.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+using kcqrs::testing::HttpRequest;
+using kcqrs::testing::HttpResult;
+
+// One partition of a store: a sorted map.
+class MapStore final : public ReadOnlyKeyValueStore {
+ public:
+  explicit MapStore(std::map<std::string, std::string> data) : data_(std::move(data)) {}
+  const std::string& name() const override { return name_; }
+  Result<std::optional<std::string>> Get(std::string_view key) const override {
+    auto it = data_.find(std::string(key));
+    if (it == data_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                          std::string_view to) const override {
+    auto begin = data_.lower_bound(std::string(from));
+    auto end = to.empty() ? data_.end() : data_.lower_bound(std::string(to));
+    return std::make_unique<Iterator>(begin, end);
+  }
+  std::unique_ptr<KeyValueIterator> Prefix(std::string_view prefix) const override {
+    return Range(prefix, "");
+  }
+  uint64_t ApproximateNumEntries() const override { return data_.size(); }
+
+ private:
+  using It = std::map<std::string, std::string>::const_iterator;
+  class Iterator final : public KeyValueIterator {
+   public:
+    Iterator(It it, It end) : it_(it), end_(end) {}
+    bool Valid() const override { return it_ != end_; }
+    void Next() override { ++it_; }
+    std::string_view key() const override { return it_->first; }
+    std::string_view value() const override { return it_->second; }
+    Status status() const override { return Status::OK(); }
+
+   private:
+    It it_, end_;
+  };
+  std::string name_ = "map";
+  std::map<std::string, std::string> data_;
+};
+
+// `ticket` is keyed by the record key (no id_field): the shape of issue 9's
+// first crash. `views` is a store of 3 partitions for scans.
+constexpr char kTopology[] = R"(application:
+  id: http-api-test
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  ticket:
+    command_topics: [tickets.commands]
+    event_topic: tickets.events
+    rejection_topic: tickets.rejections
+    store: tickets
+    commands:
+      Open:
+        emit:
+          - type: Opened
+    events:
+      Opened:
+        set:
+          open: "true"
+projections:
+  views:
+    event_topics: [tickets.events]
+    store: views
+    events:
+      Opened:
+        merge:
+          n: "1"
+)";
+
+class FakeEngine final : public EngineView {
+ public:
+  FakeEngine() {
+    auto options = config::LoadEngineOptionsFromString(kTopology, "t.yaml", {});
+    EXPECT_TRUE(options.ok()) << options.status().ToString();
+    auto compiled = CompiledTopology::Compile(*options);
+    EXPECT_TRUE(compiled.ok()) << compiled.status().ToString();
+    EXPECT_TRUE((*compiled)->ResolvePartitions({{"tickets.commands", 3}}).ok());
+    topology_ = std::shared_ptr<const CompiledTopology>(std::move(compiled).value());
+    registry_ = std::make_unique<StoreRegistry>(
+        std::map<std::string, int>{{"tickets", 3}, {"views", 3}});
+  }
+  std::shared_ptr<const CompiledTopology> topology() const override { return topology_; }
+  StoreRegistry* registry() const override { return registry_.get(); }
+  const PositionLog& positions() const override { return positions_; }
+  PositionLog& mutable_positions() { return positions_; }
+  bool ready() const override { return true; }
+  Status health() const override { return Status::OK(); }
+  json Readiness() const override { return json::object(); }
+  json Stats() const override { return json::object(); }
+  metrics::Metrics* metrics() override { return &metrics_; }
+
+ private:
+  std::shared_ptr<const CompiledTopology> topology_;
+  std::unique_ptr<StoreRegistry> registry_;
+  PositionLog positions_;
+  metrics::Metrics metrics_;
+};
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = kafka::MockCluster::Create(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    cluster_ = std::move(cluster).value();
+    ASSERT_TRUE(cluster_->CreateTopic("tickets.commands", 3, 1).ok());
+    Start(cluster_->bootstrap_servers());
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+    if (api_) api_->Stop();
+  }
+
+  void Start(const std::string& bootstrap, kafka::Properties properties = {}) {
+    HttpApiOptions options;
+    options.bootstrap_servers = bootstrap;
+    options.kafka_properties = std::move(properties);
+    options.application_id = "http-api-test";
+    auto api = HttpApi::Create(&engine_, options);
+    ASSERT_TRUE(api.ok()) << api.status().ToString();
+    api_ = std::move(api).value();
+    http::Router router;
+    api_->Register(router);
+    http::ServerOptions server_options;
+    server_options.listen = "127.0.0.1:0";
+    auto server = http::Server::Start(server_options, std::move(router));
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+  }
+
+  HttpResult Get(const std::string& target) {
+    return HttpRequest(server_->local_address(), "GET", target);
+  }
+  HttpResult Post(const std::string& target, const std::string& body) {
+    return HttpRequest(server_->local_address(), "POST", target, body);
+  }
+  static std::string ContentType(const HttpResult& r) {
+    auto it = r.headers.find("content-type");
+    return it == r.headers.end() ? "" : it->second;
+  }
+  static json Body(const HttpResult& r) { return json::parse(r.body, nullptr, false); }
+
+  // Hosts `partitions` of `store`, each with the given keys and values.
+  void Host(const std::string& store,
+            std::map<int32_t, std::map<std::string, std::string>> partitions) {
+    for (auto& [p, data] : partitions) {
+      engine_.registry()->Add(store, p, std::make_shared<MapStore>(std::move(data)));
+    }
+  }
+
+  FakeEngine engine_;
+  std::unique_ptr<kafka::MockCluster> cluster_;
+  std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<http::Server> server_;
+};
+
+// Issue 9, seen 1: ?key=%FF went to Kafka as the key and crashed the engine
+// when it wrote the rejection. Refused at the edge, naming the parameter.
+TEST_F(HttpApiTest, KeyThatIsNotUtf8Is400NamingTheParameter) {
+  HttpResult r = Post("/commands/ticket?key=%FF&wait=true", R"({"type":"Open"})");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  EXPECT_EQ(Body(r).value("detail", ""),
+            "key: not valid UTF-8 (byte 0 is 0xff); the aggregate id (the command's Kafka key) "
+            "must be UTF-8 text");
+  HttpResult mid = Post("/commands/ticket?key=ab%C3%28", R"({"type":"Open"})");
+  EXPECT_EQ(mid.status, 400) << mid.body;
+  EXPECT_NE(Body(mid).value("detail", "").find("byte 2 is 0xc3"), std::string::npos) << mid.body;
+  // UTF-8 keys pass.
+  HttpResult ok = Post("/commands/ticket?key=%C3%A9t%C3%A9", R"({"type":"Open"})");
+  EXPECT_EQ(ok.status, 202) << ok.body;
+}
+
+// Issue 9, seen 2: 200 KB of arrays nested 100,000 deep in an extra field
+// overflowed the stack. 400 saying where; the server goes on.
+TEST_F(HttpApiTest, DeepBodyIs400SayingWhere) {
+  const std::string bomb = R"({"type":"Open","extra":)" + std::string(100000, '[') +
+                           std::string(100000, ']') + "}";
+  HttpResult r = Post("/commands/ticket?key=t-1", bomb);
+  EXPECT_EQ(r.status, 400) << r.body.substr(0, 300);
+  EXPECT_EQ(Body(r).value("detail", ""),
+            "the body: nesting deeper than 64 levels at byte 86 (limits.max_json_depth)");
+  HttpResult ok = Post("/commands/ticket?key=t-1", R"({"type":"Open","extra":[[1]]})");
+  EXPECT_EQ(ok.status, 202) << ok.body;
+}
+
+TEST_F(HttpApiTest, BodyOverTheDocumentLimitIs413AndInvalidJsonSaysWhere) {
+  const std::string big = R"({"type":"Open","pad":")" + std::string(1 << 20, 'x') + "\"}";
+  HttpResult r = Post("/commands/ticket?key=t-1", big);
+  EXPECT_EQ(r.status, 413) << r.body.substr(0, 300);
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  HttpResult bad = Post("/commands/ticket?key=t-1", "{\"type\":\"Open\",\"x\":\"\xff\"}");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(Body(bad).value("detail", "").rfind(
+                "the body must be a JSON object (the command); it is not valid JSON: "
+                "parse error at line 1",
+                0),
+            0u)
+      << bad.body;
+}
+
+// Issue 9, seen 6: a value a C++ processor stored as bytes answered 500.
+TEST_F(HttpApiTest, ValuesThatAreNotJsonAreServedAsBytes) {
+  const std::string bytes("\xff\x00\x01 not json", 12);
+  // "\x80\x81" is the only key of its partition, so a scan shows it.
+  Host("views", {{0, {{"doc", R"({"n":1})"}, {"raw", bytes}, {"text", "hello"}}},
+                 {1, {{std::string("k\x80\x81"), R"( {"spaced" : true} )"}}},
+                 {2, {}}});
+  HttpResult doc = Get("/stores/views/keys/doc");
+  EXPECT_EQ(doc.status, 200);
+  EXPECT_EQ(ContentType(doc), "application/json");
+  EXPECT_EQ(doc.body, R"({"n":1})");
+
+  HttpResult raw = Get("/stores/views/keys/raw");
+  EXPECT_EQ(raw.status, 200) << raw.body;
+  EXPECT_EQ(ContentType(raw), "application/octet-stream");
+  EXPECT_EQ(raw.body, bytes);
+
+  HttpResult text = Get("/stores/views/keys/text");
+  EXPECT_EQ(text.status, 200);
+  EXPECT_EQ(ContentType(text), "application/octet-stream");
+  EXPECT_EQ(text.body, "hello");
+
+  HttpResult scan = Get("/stores/views/keys");
+  ASSERT_EQ(scan.status, 200) << scan.body;
+  json items = Body(scan)["items"];
+  ASSERT_EQ(items.size(), 4u) << scan.body;
+  EXPECT_EQ(items[0], (json{{"key", "doc"}, {"value", {{"n", 1}}}}));
+  // Not UTF-8: the key's bytes in base64; JSON that is not canonical is
+  // rewritten; bytes in base64.
+  EXPECT_EQ(items[1], (json{{"key_base64", "a4CB"}, {"value", {{"spaced", true}}}}));
+  EXPECT_EQ(items[2], (json{{"key", "raw"}, {"value_base64", "/wABIG5vdCBqc29u"}}));
+  EXPECT_EQ(items[3], (json{{"key", "text"}, {"value_base64", "aGVsbG8="}}));
+}
+
+// Issue 9: scans answered 200 with what they could see. Now 503 naming the
+// partitions, unless the client asks for a partial answer.
+TEST_F(HttpApiTest, ScanMissingPartitionsIs503UnlessPartialIsAskedFor) {
+  Host("views", {{0, {{"a", "1"}}}, {2, {{"c", "3"}}}});
+  HttpResult r = Get("/stores/views/keys");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(Body(r)["missing_partitions"], json::array({1}));
+  EXPECT_NE(Body(r).value("detail", "").find("partition(s) 1 of store 'views'"),
+            std::string::npos)
+      << r.body;
+
+  HttpResult partial = Get("/stores/views/keys?partial=true");
+  ASSERT_EQ(partial.status, 200) << partial.body;
+  EXPECT_EQ(Body(partial)["partial"], true);
+  EXPECT_EQ(Body(partial)["missing_partitions"], json::array({1}));
+  EXPECT_EQ(Body(partial)["items"].size(), 2u);
+
+  EXPECT_EQ(Get("/stores/views/keys?partial=maybe").status, 400);
+
+  // Nothing missing: a whole answer, and partial=true says so.
+  Host("views", {{1, {{"b", "2"}}}});
+  HttpResult whole = Get("/stores/views/keys?partial=true");
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_EQ(Body(whole)["partial"], false);
+  EXPECT_EQ(Body(whole)["items"].size(), 3u);
+  EXPECT_EQ(Get("/stores/views/keys").status, 200);
+}
+
+// A key whose partition is not hosted here: 503 naming the partition, not
+// a 404 that would claim the key does not exist.
+TEST_F(HttpApiTest, GetOfKeyInPartitionNotHostedIs503NamingIt) {
+  Host("views", {{0, {}}, {1, {}}, {2, {}}});
+  engine_.registry()->Remove("views", 1);
+  int found = 0;
+  for (char c = 'a'; c <= 'z'; ++c) {
+    HttpResult r = Get(std::string("/stores/views/keys/") + c);
+    if (r.status == 503) {
+      ++found;
+      EXPECT_NE(Body(r).value("detail", "").find("partition 1 of store views is not hosted"),
+                std::string::npos)
+          << r.body;
+    } else {
+      EXPECT_EQ(r.status, 404) << r.body;
+    }
+  }
+  EXPECT_GT(found, 0) << "some of a..z hash to partition 1";
+}
+
+// Issue 9: 503 answers did not carry the generated commandId, so a client
+// could not retry without risking a second decision.
+TEST_F(HttpApiTest, NotDecidedInTimeCarriesTheCommandId) {
+  HttpResult r = Post("/commands/ticket?key=t-1&wait=true&timeout_ms=200", R"({"type":"Open"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  json body = Body(r);
+  EXPECT_EQ(body.value("commandId", "").size(), 32u) << r.body;
+  EXPECT_FALSE(body.value("position", "").empty());
+  HttpResult given = Post("/commands/ticket?key=t-1&wait=true&timeout_ms=100",
+                          R"({"type":"Open","commandId":"c-7"})");
+  EXPECT_EQ(Body(given)["commandId"], "c-7") << given.body;
+}
+
+TEST_F(HttpApiTest, KafkaUnavailableCarriesTheCommandId) {
+  server_->Stop();
+  api_->Stop();
+  server_.reset();
+  api_.reset();
+  Start("127.0.0.1:1", {{"message.timeout.ms", "300"}});
+  HttpResult r = Post("/commands/ticket?key=t-1", R"({"type":"Open","commandId":"c-9"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  EXPECT_EQ(Body(r)["commandId"], "c-9") << r.body;
+  HttpResult generated = Post("/commands/ticket?key=t-1", R"({"type":"Open"})");
+  EXPECT_EQ(generated.status, 503);
+  EXPECT_EQ(Body(generated).value("commandId", "").size(), 32u) << generated.body;
+}
+
+// A waiting request whose answer throws (here: an aggregate document of a
+// shape kcqrs never writes) is answered 500, and the process goes on. The
+// answer is built on the producer's poll thread, inside librdkafka: before,
+// the exception ended the process.
+TEST_F(HttpApiTest, WaitingRequestThatThrowsIs500AndTheServerGoesOn) {
+  const std::string bad_doc = R"({"commands":[{"id":5}],"state":{}})";
+  Host("tickets", {{0, {{"t-1", bad_doc}}}, {1, {{"t-1", bad_doc}}}, {2, {{"t-1", bad_doc}}}});
+  // Every command is decided, as far as the log knows.
+  PositionLog::Entry entry;
+  for (int32_t p = 0; p < 3; ++p) entry.consumed_next[{"tickets.commands", p}] = int64_t{1} << 40;
+  engine_.mutable_positions().Append(entry);
+  HttpResult r = Post("/commands/ticket?key=t-1&wait=true", R"({"type":"Open"})");
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  HttpResult next = Post("/commands/ticket?key=t-2", R"({"type":"Open"})");
+  EXPECT_EQ(next.status, 202) << next.body;
+}
+
+}  // namespace
+}  // namespace kcqrs::engine
