@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "engine/lua/json_bridge.h"
+#include "engine/lua/pattern.h"
 
 namespace kcqrs::lua {
 
@@ -156,6 +157,20 @@ void Charge(lua_State* L, std::uint64_t work) {
   RecordWhere(L, s);
   RaiseAbort(L);
 }
+
+// The pattern functions' view of the budget (engine/lua/pattern.h).
+std::int64_t RemainingSteps(lua_State* L) {
+  const RuntimeState* s = StateOf(L);
+  return std::max<std::int64_t>(0,
+                                s->limits.instructions - s->instructions_used);
+}
+
+void ChargeSteps(lua_State* L, std::int64_t steps, bool exhausted) {
+  Charge(L, exhausted ? std::numeric_limits<std::uint64_t>::max()
+                      : static_cast<std::uint64_t>(steps));
+}
+
+constexpr internal::StepBudget kStepBudget{RemainingSteps, ChargeSteps};
 
 // Message handler of the call: notes where the error happened, leaves the
 // error value as it is.
@@ -433,6 +448,7 @@ int SetupSandbox(lua_State* L) {
   lua_pushnil(L);
   lua_setfield(L, kString, "dump");
   Wrap(L, kString, "rep", StringRep);
+  internal::RegisterPatternFunctions(L, kString, &kStepBudget);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
   lua_pushboolean(L, 0);

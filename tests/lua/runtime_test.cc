@@ -463,6 +463,96 @@ TEST(LuaRuntimeTest, LibraryLoopsAreChargedToTheBudget) {
   EXPECT_EQ(*normal, json::parse(R"(["2,3,4,5,6", 5, [2, 3]])"));
 }
 
+// Pattern matching runs in C: a backtracking pattern is charged step by
+// step, so that it ends with the budget error instead of holding the stream
+// thread for hours.
+TEST(LuaRuntimeTest, PathologicalPatternsHitTheBudget) {
+  auto rt = NewRuntime();
+  // A 1 MB field with a run of spaces inside: the trim idiom backtracks
+  // over the run from every position of it.
+  const json field = "x" + std::string(1 << 20, ' ') + "x";
+  for (const char* code : {
+           "return x:match('^%s*(.-)%s*$')",
+           "return (x:gsub('^%s*(.-)%s*$', '%1'))",
+           "return string.match(x, '^%s*(.-)%s*$')",
+           "return (x .. 'x'):find('%s*%s*%s*y')",
+           "return string.rep('a', 300):find('.-.-.-.-b')",
+           "return string.rep('a', 300):match('(.-)(.-)(.-)(.-)b')",
+           "for a in string.rep('a', 300):gmatch('.-.-.-.-b') do end",
+           "return (string.rep('a', 300):gsub('.-.-.-.-b', 'x'))",
+           "local n = 0 for i = 1, 1e9 do n = n + #x:gsub(' ', '') end",
+           "local s = string.rep('a', 1e6) return s:find(string.rep('a', 1e5) .. 'b', 1, true)",
+       }) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code, &field);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_FALSE(result.ok()) << code;
+    if (result.ok()) continue;
+    EXPECT_TRUE(result.status().IsInvalidArgument()) << code;
+    EXPECT_THAT(result.status().message(),
+                HasSubstr("instruction budget of 1000000 instructions exceeded"))
+        << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1"))
+        << code;
+    auto next = Eval(*rt, "return ('  a b  '):match('^%s*(.-)%s*$')");
+    ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
+    EXPECT_EQ(*next, "a b");
+  }
+}
+
+// pcall does not catch the budget error of a pattern either, and a pattern
+// run inside a gsub callback shares the call's budget.
+TEST(LuaRuntimeTest, PcallCannotSwallowAPatternsBudget) {
+  auto rt = NewRuntime();
+  for (const char* code : {
+           "while true do pcall(string.find, string.rep('a', 300), "
+           "'.-.-.-.-b') end",
+           "return (('x'):rep(100):gsub('x', function(c)\n"
+           "  return tostring(string.rep('a', 300):find('.-.-.-b'))\n"
+           "end))"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    ASSERT_FALSE(result.ok()) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget"))
+        << code;
+  }
+}
+
+// The replacement matcher behaves as Lua's own on the idioms snippets use.
+TEST(LuaRuntimeTest, PatternFunctionsWorkAsInLua) {
+  auto rt = NewRuntime();
+  auto result = Eval(*rt, R"lua(
+    local words = {}
+    for w in ("one two  three"):gmatch("%a+") do words[#words + 1] = w end
+    local k, v = string.match("key = value", "(%w+)%s*=%s*(%w+)")
+    local s, e = ("hello world"):find("o w")
+    local p1, p2 = ("hello"):find("l+")
+    return {
+      words = words, k = k, v = v, s = s, e = e, p = {p1, p2},
+      plain = {("a.b"):find(".", 1, true)},
+      gsub = {("hello world"):gsub("o", "0")},
+      fn = (("abc"):gsub("%w", function(c) return c:upper() .. "." end)),
+      tbl = (("$a $b"):gsub("%$(%w+)", {a = "1", b = false})),
+      pos = {("abc"):match("()b()")},
+      bal = ("f(a(b)c) d"):match("%b()"),
+      frontier = (("THE (quick) fox"):gsub("%f[%a]%a+", "W")),
+      backref = ('say "hi" now'):match("([\"'])(.-)%1"),
+      anchored = ("aaa"):gsub("^a", "b"),
+      none = ("abc"):find("x"),
+    })lua");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(*result, json::parse(R"json({
+    "words": ["one", "two", "three"], "k": "key", "v": "value", "s": 5,
+    "e": 7, "p": [3, 4], "plain": [2, 2], "gsub": ["hell0 w0rld", 2],
+    "fn": "A.B.C.", "tbl": "1 $b", "pos": [2, 3], "bal": "(a(b)c)",
+    "frontier": "W (W) W", "backref": "\"", "anchored": "baa"})json"));
+  auto bad = Eval(*rt, "return ('x'):find('%')");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "topology.yaml:10: malformed pattern (ends with '%')");
+}
+
 TEST(LuaRuntimeTest, MemoryBombHitsTheCapAndTheNextCallWorks) {
   Limits limits;
   limits.instructions = 100'000'000;
