@@ -46,6 +46,7 @@ bool MatchesClass(unsigned c, unsigned cl) {
     case 'x':
       in = IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
       break;
+    case 'z': in = c == 0; break;  // deprecated in 5.2, still in 5.4
     default: return cl == c;
   }
   return IsUpper(cl) ? !in : in;
