@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "engine/lua/json_bridge.h"
+#include "engine/lua/pattern.h"
 
 namespace kcqrs::lua {
 
@@ -42,6 +43,11 @@ struct RuntimeState {
   lua_State* L = nullptr;
   std::size_t memory_used = 0;
   std::int64_t instructions_used = 0;
+  // While a snippet runs, every byte it allocates is charged to the budget
+  // (see kBytesPerInstruction); `allocation_carry` holds the bytes not yet
+  // charged.
+  bool charge_allocations = false;
+  std::size_t allocation_carry = 0;
   int hook_interval = 1000;
   // Set when the budget or the memory cap is hit; cleared when a call
   // starts. While set, the count hook and pcall/xpcall re-raise, so that
@@ -66,6 +72,10 @@ using internal::Abort;
 using internal::FunctionInfo;
 using internal::RuntimeState;
 
+// Copying in C that the count hook does not see (s = s .. x in a loop is
+// quadratic) makes new objects: charging allocated bytes bounds it. 64 bytes
+// cost about what one VM instruction costs to run.
+constexpr std::size_t kBytesPerInstruction = 64;
 // Instructions between two count-hook calls: small enough that the budget
 // is exact to within this many instructions, large enough to cost nothing.
 constexpr int kHookInterval = 1000;
@@ -94,10 +104,21 @@ void* Allocate(void* ud, void* ptr, std::size_t osize, std::size_t nsize) {
     s->memory_used -= old_size;
     return nullptr;
   }
-  if (nsize > old_size &&
-      nsize - old_size > s->limits.memory_bytes - s->memory_used) {
-    s->abort = Abort::kMemory;
-    return nullptr;
+  if (nsize > old_size) {
+    if (nsize - old_size > s->limits.memory_bytes - s->memory_used) {
+      s->abort = Abort::kMemory;
+      return nullptr;
+    }
+    if (s->charge_allocations) {
+      s->allocation_carry += nsize - old_size;
+      s->instructions_used += static_cast<std::int64_t>(
+          s->allocation_carry / kBytesPerInstruction);
+      s->allocation_carry %= kBytesPerInstruction;
+      if (s->instructions_used >= s->limits.instructions) {
+        s->abort = Abort::kBudget;  // Lua raises its memory error; we know
+        return nullptr;
+      }
+    }
   }
   void* block = std::realloc(ptr, nsize);
   if (block == nullptr) {
@@ -156,6 +177,20 @@ void Charge(lua_State* L, std::uint64_t work) {
   RecordWhere(L, s);
   RaiseAbort(L);
 }
+
+// The pattern functions' view of the budget (engine/lua/pattern.h).
+std::int64_t RemainingSteps(lua_State* L) {
+  const RuntimeState* s = StateOf(L);
+  return std::max<std::int64_t>(0,
+                                s->limits.instructions - s->instructions_used);
+}
+
+void ChargeSteps(lua_State* L, std::int64_t steps, bool exhausted) {
+  Charge(L, exhausted ? std::numeric_limits<std::uint64_t>::max()
+                      : static_cast<std::uint64_t>(steps));
+}
+
+constexpr internal::StepBudget kStepBudget{RemainingSteps, ChargeSteps};
 
 // Message handler of the call: notes where the error happened, leaves the
 // error value as it is.
@@ -373,6 +408,16 @@ int TableUnpack(lua_State* L) {
   return CallOriginal(L);
 }
 
+// Functions that scan their string argument `arg` in C without allocating:
+// utf8.len/offset/codepoint, tonumber. Charged one instruction per 16 bytes.
+template <int arg>
+int ChargeStringScan(lua_State* L) {
+  if (lua_type(L, arg) == LUA_TSTRING) {
+    Charge(L, static_cast<std::uint64_t>(lua_rawlen(L, arg)) / 16);
+  }
+  return CallOriginal(L);
+}
+
 // string.rep loops n times even when the result is empty, which no memory
 // cap bounds; every other case is bounded by the size of its result.
 int StringRep(lua_State* L) {
@@ -433,6 +478,7 @@ int SetupSandbox(lua_State* L) {
   lua_pushnil(L);
   lua_setfield(L, kString, "dump");
   Wrap(L, kString, "rep", StringRep);
+  internal::RegisterPatternFunctions(L, kString, &kStepBudget);
   lua_pushliteral(L, "");
   lua_getmetatable(L, -1);
   lua_pushboolean(L, 0);
@@ -448,6 +494,10 @@ int SetupSandbox(lua_State* L) {
   Wrap(L, kTable, "remove", TableRemove);
   Wrap(L, kTable, "sort", TableSort);
   Wrap(L, kTable, "unpack", TableUnpack);
+  Wrap(L, kUtf8, "len", ChargeStringScan<1>);
+  Wrap(L, kUtf8, "offset", ChargeStringScan<1>);
+  Wrap(L, kUtf8, "codepoint", ChargeStringScan<1>);
+  Wrap(L, kBase, "tonumber", ChargeStringScan<1>);
 
   lua_newtable(L);  // the read-only tables, as keys
   const int frozen = lua_gettop(L);
@@ -584,7 +634,10 @@ int CallTrampoline(lua_State* L) {
     }
   }
   ctx->arg = -1;
+  s->charge_allocations = true;
+  s->allocation_carry = 0;
   lua_call(L, static_cast<int>(args.size()), 1);
+  s->charge_allocations = false;
   return 1;
 }
 
@@ -736,6 +789,8 @@ Result<int> Runtime::Compile(std::string_view code,
                        {}};
     lua_State* L = s.L;
     lua_settop(L, 0);
+    // As in Call(): garbage of earlier calls must not fail the compilation.
+    if (s.memory_used > s.limits.memory_bytes / 2) lua_gc(L, LUA_GCCOLLECT);
     s.abort = Abort::kNone;
     s.where[0] = '\0';
     lua_pushcfunction(L, CompileTrampoline);
@@ -788,10 +843,14 @@ Result<json> Runtime::Call(int function, const std::vector<const json*>& args,
   lua_pushcfunction(L, CallTrampoline);
   lua_pushlightuserdata(L, &ctx);
   const int status = lua_pcall(L, 1, 1, 1);
+  s.charge_allocations = false;  // also after an error
 
   try {
     if (s.abort != Abort::kNone) {
       lua_settop(L, 0);
+      // What the call piled up is garbage now: free it at once, so that the
+      // next Compile() or Call() does not meet the cap because of it.
+      lua_gc(L, LUA_GCCOLLECT);
       const std::string where = s.where[0] != '\0' ? s.where : Location(info);
       if (s.abort == Abort::kBudget) {
         return Status::InvalidArgument(where + ": instruction budget of " +

@@ -53,13 +53,40 @@
 // though Lua's own table order is not (pairs() order differs between runs;
 // a snippet whose output depends on it is not replayable).
 //
-// Limits. The instruction budget counts Lua VM instructions per call, plus
-// one per element for the loops in table.concat/insert/move/remove/sort
-// (n log n)/unpack; the memory cap bounds the whole Lua state. Pattern
-// matching (string.find/match/gmatch/gsub) runs in C and is not preempted:
-// a pathological pattern can run for minutes, e.g.
-// string.rep('a', 300):find('.-.-.-.-b'). Only a matcher that counts its
-// steps (a copy of lstrlib's) would close this.
+// Limits. The instruction budget of a call counts, from the snippet's first
+// instruction to its return:
+//   - Lua VM instructions (the count hook, every 1000);
+//   - one per element for the loops in table.concat/insert/move/remove/
+//     sort (n log n)/unpack, one per 16 bytes that utf8.len/offset/codepoint
+//     and tonumber scan;
+//   - the steps of string.find/match/gmatch/gsub, which are our own matcher
+//     with Lua 5.4's semantics (engine/lua/pattern.h says what a step is):
+//     string.rep('a', 300):find('.-.-.-.-b') ends with the budget error;
+//   - one per 64 bytes the snippet allocates, which bounds copying in C that
+//     makes new objects (s = s .. x in a loop is quadratic).
+// Converting the arguments and the result is not charged. The memory cap
+// bounds the whole Lua state; string.rep asks for its whole result at once,
+// so a huge one is refused before anything is written.
+// Deep recursion ends at the memory cap (the Lua stack) or at Lua's C
+// stack limit (200 nested C calls: metamethod loops), both clean errors.
+// After a call hit either limit its garbage is collected before Call()
+// returns.
+//
+// Known holes, open:
+//   - Integer overflow. Lua 5.4's integer arithmetic wraps by definition
+//     (9223372036854775800 + 100 == -9223372036854775716) and the VM has no
+//     hook for it: a snippet can emit a wrapped amount. Closing it needs a
+//     Lua built with checked integer arithmetic (lvm.c's l_addi/l_subi/
+//     l_muli, unary minus, and lobject.c's constant folding), i.e. our own
+//     build of Debian's lua5.4 source package instead of liblua5.4-0.
+//     Mapping JSON integers to something else at the boundary cannot do it:
+//     small integers overflow too (2^32 * 2^32), and floats or userdata
+//     break tostring, string.format('%d') or type(x) == 'number'.
+//   - Instructions whose work grows with a value's size are charged one
+//     instruction: == and < on two distinct long strings of equal length
+//     (memcmp/strcoll), and vararg copies (f(1, ...)). Each is bounded by
+//     the memory cap (at most ~32 MiB compared or ~1M stack slots copied
+//     per instruction), not by the budget.
 //
 // Thread-safety: a Runtime wraps one lua_State and is NOT thread-safe. Each
 // stream thread owns its Runtime, compiles the snippets it runs into it and

@@ -194,6 +194,41 @@ TEST(LuaRuntimeTest, DeeplyNestedArgumentIsAnErrorNamingTheArgument) {
   EXPECT_TRUE(rt->Call(*f, {nullptr, nullptr}, 0).ok());
 }
 
+// The bridge stops at 200 levels by itself, whatever limit the JSON parser
+// had: 100,000 levels of arrays or objects neither overflow the C stack nor
+// the Lua stack.
+TEST(LuaRuntimeTest, VeryDeepDocumentsAreAClearErrorNotACrash) {
+  auto rt = NewRuntime();
+  auto f = rt->Compile("return 1", {"state"}, "topology.yaml", 3);
+  ASSERT_TRUE(f.ok());
+  for (const bool objects : {false, true}) {
+    json deep = 1;
+    for (int i = 0; i < 100'000; ++i) {  // moves only: no recursive copy
+      json outer = objects ? json::object() : json::array();
+      if (objects) {
+        outer["a"] = std::move(deep);
+      } else {
+        outer.push_back(std::move(deep));
+      }
+      deep = std::move(outer);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    auto result = rt->Call(*f, {&deep}, 0);
+    EXPECT_LT(Seconds(start), 5.0);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().message(),
+              "topology.yaml:3: argument 1 (state): JSON nests deeper than "
+              "200 levels");
+    json shallow = {{"a", {{"b", 1}}}};
+    EXPECT_TRUE(rt->Call(*f, {&shallow}, 0).ok());
+  }
+  // Lua -> JSON: a table nested 100,000 deep.
+  auto back = Eval(*rt,
+                   "local t = {} for i = 1, 1e5 do t = {t} end return t");
+  ASSERT_FALSE(back.ok());
+  EXPECT_THAT(back.status().message(), HasSubstr("nests deeper than 200"));
+}
+
 // ---- Snippets as the engine uses them --------------------------------------
 
 TEST(LuaRuntimeTest, DecideEmitsEventsOrRejects) {
@@ -463,6 +498,96 @@ TEST(LuaRuntimeTest, LibraryLoopsAreChargedToTheBudget) {
   EXPECT_EQ(*normal, json::parse(R"(["2,3,4,5,6", 5, [2, 3]])"));
 }
 
+// Pattern matching runs in C: a backtracking pattern is charged step by
+// step, so that it ends with the budget error instead of holding the stream
+// thread for hours.
+TEST(LuaRuntimeTest, PathologicalPatternsHitTheBudget) {
+  auto rt = NewRuntime();
+  // A 1 MB field with a run of spaces inside: the trim idiom backtracks
+  // over the run from every position of it.
+  const json field = "x" + std::string(1 << 20, ' ') + "x";
+  for (const char* code : {
+           "return x:match('^%s*(.-)%s*$')",
+           "return (x:gsub('^%s*(.-)%s*$', '%1'))",
+           "return string.match(x, '^%s*(.-)%s*$')",
+           "return (x .. 'x'):find('%s*%s*%s*y')",
+           "return string.rep('a', 300):find('.-.-.-.-b')",
+           "return string.rep('a', 300):match('(.-)(.-)(.-)(.-)b')",
+           "for a in string.rep('a', 300):gmatch('.-.-.-.-b') do end",
+           "return (string.rep('a', 300):gsub('.-.-.-.-b', 'x'))",
+           "local n = 0 for i = 1, 1e9 do n = n + #x:gsub(' ', '') end",
+           "local s = string.rep('a', 1e6) return s:find(string.rep('a', 1e5) .. 'b', 1, true)",
+       }) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code, &field);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_FALSE(result.ok()) << code;
+    if (result.ok()) continue;
+    EXPECT_TRUE(result.status().IsInvalidArgument()) << code;
+    EXPECT_THAT(result.status().message(),
+                HasSubstr("instruction budget of 1000000 instructions exceeded"))
+        << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1"))
+        << code;
+    auto next = Eval(*rt, "return ('  a b  '):match('^%s*(.-)%s*$')");
+    ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
+    EXPECT_EQ(*next, "a b");
+  }
+}
+
+// pcall does not catch the budget error of a pattern either, and a pattern
+// run inside a gsub callback shares the call's budget.
+TEST(LuaRuntimeTest, PcallCannotSwallowAPatternsBudget) {
+  auto rt = NewRuntime();
+  for (const char* code : {
+           "while true do pcall(string.find, string.rep('a', 300), "
+           "'.-.-.-.-b') end",
+           "return (('x'):rep(100):gsub('x', function(c)\n"
+           "  return tostring(string.rep('a', 300):find('.-.-.-b'))\n"
+           "end))"}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    ASSERT_FALSE(result.ok()) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr("instruction budget"))
+        << code;
+  }
+}
+
+// The replacement matcher behaves as Lua's own on the idioms snippets use.
+TEST(LuaRuntimeTest, PatternFunctionsWorkAsInLua) {
+  auto rt = NewRuntime();
+  auto result = Eval(*rt, R"lua(
+    local words = {}
+    for w in ("one two  three"):gmatch("%a+") do words[#words + 1] = w end
+    local k, v = string.match("key = value", "(%w+)%s*=%s*(%w+)")
+    local s, e = ("hello world"):find("o w")
+    local p1, p2 = ("hello"):find("l+")
+    return {
+      words = words, k = k, v = v, s = s, e = e, p = {p1, p2},
+      plain = {("a.b"):find(".", 1, true)},
+      gsub = {("hello world"):gsub("o", "0")},
+      fn = (("abc"):gsub("%w", function(c) return c:upper() .. "." end)),
+      tbl = (("$a $b"):gsub("%$(%w+)", {a = "1", b = false})),
+      pos = {("abc"):match("()b()")},
+      bal = ("f(a(b)c) d"):match("%b()"),
+      frontier = (("THE (quick) fox"):gsub("%f[%a]%a+", "W")),
+      backref = ('say "hi" now'):match("([\"'])(.-)%1"),
+      anchored = ("aaa"):gsub("^a", "b"),
+      none = ("abc"):find("x"),
+    })lua");
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(*result, json::parse(R"json({
+    "words": ["one", "two", "three"], "k": "key", "v": "value", "s": 5,
+    "e": 7, "p": [3, 4], "plain": [2, 2], "gsub": ["hell0 w0rld", 2],
+    "fn": "A.B.C.", "tbl": "1 $b", "pos": [2, 3], "bal": "(a(b)c)",
+    "frontier": "W (W) W", "backref": "\"", "anchored": "baa"})json"));
+  auto bad = Eval(*rt, "return ('x'):find('%')");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "topology.yaml:10: malformed pattern (ends with '%')");
+}
+
 TEST(LuaRuntimeTest, MemoryBombHitsTheCapAndTheNextCallWorks) {
   Limits limits;
   limits.instructions = 100'000'000;
@@ -486,6 +611,84 @@ TEST(LuaRuntimeTest, MemoryBombHitsTheCapAndTheNextCallWorks) {
         << code;
     EXPECT_LE(rt->memory_used(), limits.memory_bytes);
 
+    auto next =
+        Eval(*rt, "local t = {} for i = 1, 1000 do t[i] = i end return #t");
+    ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
+    EXPECT_EQ(*next, 1000);
+  }
+}
+
+// Every way a snippet can try to eat memory or the C stack ends quickly with
+// a clear error, and the next call works.
+TEST(LuaRuntimeTest, MoreMemoryBombsEndCleanly) {
+  Limits limits;
+  limits.instructions = 10'000'000;
+  auto rt = NewRuntime(limits);
+  struct Bomb {
+    const char* code;
+    const char* error;
+  };
+  for (const auto& [code, error] : std::vector<Bomb>{
+           {"return string.rep('x', 1e9, ',')", "memory limit"},
+           {"return string.rep('abc', 2^31 // 3 - 1)", "memory limit"},
+           {"local s = ('x'):rep(1e6) local t = {}\n"
+            "while true do t[#t + 1] = s:rep(2) end",
+            "memory limit"},
+           {"local t = {} while true do t[#t + 1] = 'x' end", "memory limit"},
+           {"local t = {} while true do t[#t + 1] = {} end", "memory limit"},
+           {"local s = ('x'):rep(1e5) local t = {}\n"
+            "for i = 1, 400 do t[i] = s end return #table.concat(t)",
+            "memory limit"},
+           // Quadratic copying in C, which allocates.
+           {"local s = '' for i = 1, 1e7 do s = s .. 'xxxxxxxxxxxxxxxx' end",
+            "instruction budget"},
+           {"local s = ('x'):rep(1e6) for i = 1, 1e7 do local t = s:upper() "
+            "end",
+            "instruction budget"},
+           // Linear scans in C that allocate nothing.
+           {"local s = ('x'):rep(1e7) for i = 1, 1e7 do utf8.len(s) end",
+            "instruction budget"},
+           {"local s = (' '):rep(1e7) for i = 1, 1e7 do tonumber(s) end",
+            "instruction budget"},
+           {"local s = ('x'):rep(1e6) while true do s = s .. s end",
+            "memory limit"},
+           {"return (('x'):rep(1e6):gsub('x', ('y'):rep(40)))",
+            "memory limit"},
+           {"return string.format('%s%s', ('x'):rep(2e7), ('y'):rep(2e7))",
+            "memory limit"},
+           {"local t = {} for i = 1, 1e6 do t[i] = i end\n"
+            "return table.unpack(t)",
+            "too many results to unpack"},
+           // The Lua stack of 1,000,000 slots would outgrow the cap first.
+           {"local function f(n) return f(n + 1) + 1 end return f(1)",
+            "memory limit"},
+           {"local function f(...) return 1 + f(1, 2, 3) end return f()",
+            "memory limit"},
+           {"local t = setmetatable({}, {}) getmetatable(t).__index = t\n"
+            "return t.x",
+            "'__index' chain too long"},
+           {"local t = setmetatable({}, {__index = function(t, k) return t[k] "
+            "end})\nreturn t.x",
+            "stack overflow"},
+           {"local mt = {} mt.__concat = function(a, b) return a .. b end\n"
+            "return setmetatable({}, mt) .. 'x'",
+            "stack overflow"},
+           {"local t = setmetatable({}, {__tostring = function(t) return "
+            "tostring(t) end})\nreturn tostring(t)",
+            "stack overflow"},
+           {"return string.format('%99999999d', 1)", "invalid conversion"},
+           {"return string.format('%.99999f', 1)", "invalid conversion"},
+       }) {
+    const auto start = std::chrono::steady_clock::now();
+    auto result = Eval(*rt, code);
+    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_FALSE(result.ok()) << code;
+    if (result.ok()) continue;
+    EXPECT_TRUE(result.status().IsInvalidArgument()) << code;
+    EXPECT_THAT(result.status().message(), HasSubstr(error)) << code;
+    EXPECT_THAT(result.status().message(), StartsWith("topology.yaml:1"))
+        << code;
+    EXPECT_LE(rt->memory_used(), limits.memory_bytes);
     auto next =
         Eval(*rt, "local t = {} for i = 1, 1000 do t[i] = i end return #t");
     ASSERT_TRUE(next.ok()) << code << " then: " << next.status().ToString();
