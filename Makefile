@@ -53,8 +53,8 @@ fuzz: setup
 # ThreadSanitizer: the tests that run threads (the HTTP server, metrics, the
 # engine and its integration tests on the real broker, through the same
 # CTest fixture as `make test`). tests/tsan.supp lists what is not ours.
-TSAN_TESTS ?= http_server_test metrics_test expression_test task_state_test \
-  rocksdb_task_storage_test kafka_transactions_integration_test \
+TSAN_TESTS ?= http_server_test metrics_test expression_test state_test \
+  kafka_transactions_integration_test \
   orders_engine_integration_test resilience_integration_test http_api_integration_test
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
