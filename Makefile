@@ -61,7 +61,7 @@ test-tsan: setup
 	  -DKCQRS_TSAN=ON -DKCQRS_WERROR=ON -DKCQRS_BUILD_BENCH=OFF
 	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS) --target $(TSAN_TESTS)
 	scripts/kafka fetch
-	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp second_deadlock_stack=1 history_size=4" \
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp second_deadlock_stack=1 history_size=7" \
 	  ctest --test-dir $(TSAN_BUILD_DIR) --output-on-failure --timeout 900 \
 	  -L '^($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$' $(CTEST_ARGS)
 
