@@ -10,8 +10,12 @@ BUILD_DIR ?= build
 TEST_BUILD_DIR ?= build/asan
 DEMO_TOPOLOGY ?= examples/orders/topology.yaml
 CTEST_ARGS ?=
+FUZZ_BUILD_DIR ?= build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= json_codec expression topology http lua_bridge
+TSAN_BUILD_DIR ?= build/tsan
 
-.PHONY: all setup build test demo bench bench-tools clean kafka-start kafka-stop format
+.PHONY: all setup build test test-tsan fuzz demo bench bench-tools clean kafka-start kafka-stop format
 
 all: build
 
@@ -34,6 +38,32 @@ test: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+# libFuzzer (fuzz/README.md): builds the fuzz targets with clang, ASan and
+# UBSan, and runs each for FUZZ_SECONDS on its corpus in fuzz/corpus/. New
+# inputs and crashes land in $(FUZZ_BUILD_DIR); FUZZ_MERGE=1 merges new
+# inputs into the corpus. `make test` replays the corpus with GCC.
+fuzz: setup
+	cmake -S . -B $(FUZZ_BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DKCQRS_FUZZ=ON \
+	  -DKCQRS_BUILD_TESTS=OFF -DKCQRS_BUILD_BENCH=OFF
+	cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target $(FUZZ_TARGETS:%=%_fuzzer)
+	fuzz/run $(FUZZ_BUILD_DIR)/bin $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ThreadSanitizer: the tests that run threads (the HTTP server, metrics, the
+# engine and its integration tests on the real broker, through the same
+# CTest fixture as `make test`). tests/tsan.supp lists what is not ours.
+TSAN_TESTS ?= http_server_test metrics_test expression_test state_test \
+  kafka_transactions_integration_test \
+  orders_engine_integration_test resilience_integration_test http_api_integration_test
+test-tsan: setup
+	cmake -S . -B $(TSAN_BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
+	  -DKCQRS_TSAN=ON -DKCQRS_WERROR=ON -DKCQRS_BUILD_BENCH=OFF
+	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS) --target $(TSAN_TESTS)
+	scripts/kafka fetch
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp second_deadlock_stack=1 history_size=7" \
+	  ctest --test-dir $(TSAN_BUILD_DIR) --output-on-failure --timeout 900 \
+	  -L '^($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$' $(CTEST_ARGS)
 
 demo: build
 	scripts/demo $(BUILD_DIR)/bin/kcqrs $(DEMO_TOPOLOGY)

@@ -1010,6 +1010,21 @@ class Parser {
   std::vector<size_t> depths_;  // tree depth of each node
 };
 
+// The offset of the first byte of `text` that does not begin a well-formed
+// UTF-8 character, or npos. Each character is checked by util::IsValidUtf8,
+// so the rules are the ones every module applies.
+size_t FirstInvalidUtf8(std::string_view text) {
+  if (util::IsValidUtf8(text)) return std::string_view::npos;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    const size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    if (!util::IsValidUtf8(text.substr(i, length))) return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 Status CheckInputs(std::string_view text,
                    const std::vector<std::string>& roots) {
   if (text.size() > kMaxTextBytes) {
@@ -1017,6 +1032,16 @@ Status CheckInputs(std::string_view text,
         "at column 1: expected an expression of at most " +
         std::to_string(kMaxTextBytes) + " bytes, found " +
         std::to_string(text.size()));
+  }
+  // String literals and template text are copied into values byte for
+  // byte, and values end up in JSON, which must be UTF-8: refuse such text
+  // here, with its place, rather than fail every record later.
+  if (const size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    const auto byte = static_cast<unsigned char>(text[bad]);
+    return Status::InvalidArgument("at column " + std::to_string(bad + 1) +
+                                   ": expected UTF-8 text, found the byte 0x" +
+                                   kHex[byte >> 4] + kHex[byte & 15]);
   }
   for (const std::string& r : roots) {
     if (!IsIdentifier(r)) {

@@ -101,6 +101,19 @@ TEST(ExpressionTest, DecodesStringEscapes) {
   EXPECT_EQ(Value("'raw \xC3\xA9'"), json("raw \xC3\xA9"));
 }
 
+// Found by fuzz/expression_fuzzer: a string that is not UTF-8 compiled, and
+// its value made the engine's dump() throw (type_error 316) per record.
+TEST(ExpressionTest, TextThatIsNotUtf8IsACompileErrorWithItsColumn) {
+  EXPECT_EQ(CompileError("'ok' + '\x92'"),
+            "at column 9: expected UTF-8 text, found the byte 0x92");
+  EXPECT_EQ(CompileError("'caf\xC3'"),
+            "at column 5: expected UTF-8 text, found the byte 0xC3");
+  EXPECT_EQ(CompileError("'\xED\xA0\x80'"),  // an encoded surrogate
+            "at column 2: expected UTF-8 text, found the byte 0xED");
+  EXPECT_EQ(CompileError("'\xC0\xAF'"),  // an overlong '/'
+            "at column 2: expected UTF-8 text, found the byte 0xC0");
+}
+
 // --- Paths and null-safety ---------------------------------------------------
 
 TEST(ExpressionTest, ReadsFieldsIndexesAndQuotedNames) {
@@ -578,7 +591,7 @@ TEST(ExpressionTest, SyntaxErrorsSayWhatWasExpectedAndWhere) {
   EXPECT_EQ(CompileError("1 \x01"),
             "at column 3: unexpected character '\\x01'");
   EXPECT_EQ(CompileError("1 \xFF"),
-            "at column 3: unexpected character '\\xFF'");
+            "at column 3: expected UTF-8 text, found the byte 0xFF");
   EXPECT_EQ(CompileError("command."),
             "at column 9: expected a field name after '.' (write [\"...\"] "
             "for a name that is not an identifier), found the end of the text");

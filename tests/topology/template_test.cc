@@ -88,6 +88,16 @@ TEST(TemplateTest, ListsItsExpressions) {
   EXPECT_EQ(t->text(), "order {command.orderId} x{ state.n + 1 }");
 }
 
+// Found by fuzz/expression_fuzzer: literal text that is not UTF-8 went into
+// rejection reasons, where the engine's dump() threw (type_error 316).
+TEST(TemplateTest, TextThatIsNotUtf8IsACompileErrorWithItsColumn) {
+  EXPECT_EQ(CompileError("\x92\x8fll < 1"),
+            "at column 1: expected UTF-8 text, found the byte 0x92");
+  EXPECT_EQ(CompileError("order {command.orderId} caf\xC3"),
+            "at column 28: expected UTF-8 text, found the byte 0xC3");
+  EXPECT_EQ(Render("caf\xC3\xA9 {command.orderId}"), "caf\xC3\xA9 o-1");
+}
+
 TEST(TemplateTest, CompileErrorsHaveColumnsInTheTemplate) {
   EXPECT_EQ(CompileError("order {comand.orderId} exists"),
             "at column 8: unknown name 'comand' (did you mean 'command'?); "

@@ -1,0 +1,116 @@
+// engine/json_codec.h against nlohmann::json, differentially, as the header
+// promises: ParseJson(text) is nlohmann::json::parse(text, nullptr, false)
+// (same documents, number types included, same rejections), DumpJson(doc) is
+// doc.dump() (same bytes, same exceptions), and SkipCanonical only accepts
+// text that DumpJson(ParseJson(text)) reproduces byte for byte.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "engine/json_codec.h"
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void Fail(const char* what, std::string_view text) {
+  std::fprintf(stderr, "json_codec_fuzzer: %s\n  input: %.*s\n", what,
+               static_cast<int>(text.size()), text.data());
+  std::abort();
+}
+
+// Equal values of equal types, all the way down (json's operator== calls 1,
+// 1u and 1.0 equal, and 0.0 and -0.0).
+bool Identical(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case json::value_t::object: {
+      if (a.size() != b.size()) return false;
+      auto ib = b.begin();
+      for (auto ia = a.begin(); ia != a.end(); ++ia, ++ib) {
+        if (ia.key() != ib.key() || !Identical(ia.value(), ib.value())) return false;
+      }
+      return true;
+    }
+    case json::value_t::array: {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (!Identical(a[i], b[i])) return false;
+      }
+      return true;
+    }
+    case json::value_t::number_float: {
+      const double x = a.get<double>(), y = b.get<double>();
+      return std::memcmp(&x, &y, sizeof x) == 0 || (x != x && y != y);
+    }
+    default:
+      return a == b;
+  }
+}
+
+// dump(), or the exception's message prefixed with '!'.
+template <typename F>
+std::string DumpOrError(F dump) {
+  try {
+    return dump();
+  } catch (const json::exception& e) {
+    return std::string("!") + e.what();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+
+  const json expected = json::parse(text, nullptr, false);
+  const json actual = kcqrs::engine::ParseJson(text);
+  if (actual.is_discarded() != expected.is_discarded()) {
+    Fail(expected.is_discarded() ? "ParseJson accepted what nlohmann rejects"
+                                 : "ParseJson rejected what nlohmann accepts",
+         text);
+  }
+  if (!expected.is_discarded()) {
+    if (!Identical(actual, expected)) Fail("ParseJson and nlohmann disagree", text);
+    const std::string dumped = DumpOrError([&] { return kcqrs::engine::DumpJson(actual); });
+    if (dumped != DumpOrError([&] { return expected.dump(); })) {
+      Fail("DumpJson and dump() disagree", text);
+    }
+    // What DumpJson writes is canonical: SkipCanonical may decline it (its
+    // documented exceptions) but must never stop inside it.
+    if (dumped[0] != '!') {
+      size_t pos = 0;
+      if (kcqrs::engine::SkipCanonical(dumped, &pos) && pos != dumped.size()) {
+        Fail("SkipCanonical stopped inside canonical text", dumped);
+      }
+    }
+  }
+
+  // Whatever prefix SkipCanonical accepts must be one value that parses and
+  // dumps back to exactly those bytes.
+  size_t pos = 0;
+  if (kcqrs::engine::SkipCanonical(text, &pos)) {
+    if (pos == 0 || pos > text.size()) Fail("SkipCanonical moved out of range", text);
+    const std::string_view value = text.substr(0, pos);
+    const json doc = json::parse(value, nullptr, false);
+    if (doc.is_discarded()) Fail("SkipCanonical accepted text that is not JSON", text);
+    if (DumpOrError([&] { return doc.dump(); }) != value) {
+      Fail("SkipCanonical accepted text that is not canonical", text);
+    }
+  }
+  pos = 0;
+  std::string_view content;
+  if (kcqrs::engine::SkipCanonicalPlainString(text, &pos, &content)) {
+    if (pos < 2 || pos > text.size()) Fail("SkipCanonicalPlainString moved out of range", text);
+    const json doc = json::parse(text.substr(0, pos), nullptr, false);
+    if (!doc.is_string() || doc.get_ref<const std::string&>() != content ||
+        DumpOrError([&] { return doc.dump(); }) != text.substr(0, pos)) {
+      Fail("SkipCanonicalPlainString accepted what is not a plain canonical string", text);
+    }
+  }
+  return 0;
+}
