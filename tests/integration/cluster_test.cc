@@ -100,6 +100,7 @@ class OwnCluster {
   int StartNodes(const std::vector<int>& nodes) const { return Together("start-broker", nodes); }
 
   const std::string& bootstrap() const { return bootstrap_; }
+  const std::string& dir() const { return dir_; }
   std::string ScriptLog() const { return ReadWholeFile(log_); }
 
  private:
@@ -223,35 +224,67 @@ class OutcomeTail {
   std::thread thread_;
 };
 
-// Topics of the run (name starts with `app`, or Kafka's internal ones) whose
-// partitions have fewer than 3 replicas, as "topic[partition]: replicas",
-// and the names of the topics seen. From kcat's metadata listing.
+// What the cluster did with the topics of the run (name starts with `app`)
+// and Kafka's internal ones: partitions with fewer than 3 replicas (as
+// "topic[partition]: replicas", from kcat's metadata), topics whose
+// effective min.insync.replicas is not 2 (as "topic: value", from Kafka's
+// own ConfigCommand, which shows broker defaults too), and the topics seen.
 struct ReplicationReport {
-  std::vector<std::string> under;
+  std::vector<std::string> under_replicated;
+  std::vector<std::string> weak_min_isr;
   std::set<std::string> topics;
 };
 
-ReplicationReport CheckReplication(const std::string& bootstrap, const std::string& app) {
+ReplicationReport CheckReplication(const std::string& bootstrap, const std::string& cluster_dir,
+                                   const std::string& app) {
   ReplicationReport report;
-  const std::string listing = ShellOutput("kcat -L -b " + bootstrap + " 2>&1");
+  auto ours = [&](const std::string& topic) {
+    return topic.rfind(app, 0) == 0 || topic == "__consumer_offsets" ||
+           topic == "__transaction_state";
+  };
   std::regex topic_re(R"re(^\s*topic "([^"]+)" with (\d+) partitions:)re");
   std::regex partition_re(R"(^\s*partition (\d+), leader -?\d+, replicas: ([0-9,]*), isrs:)");
-  std::istringstream in(listing);
+  std::istringstream listing(ShellOutput("kcat -L -b " + bootstrap + " 2>&1"));
   std::string line, topic;
-  bool ours = false;
-  while (std::getline(in, line)) {
+  while (std::getline(listing, line)) {
     std::smatch m;
     if (std::regex_search(line, m, topic_re)) {
       topic = m[1];
-      ours = topic.rfind(app, 0) == 0 || topic == "__consumer_offsets" ||
-             topic == "__transaction_state";
-      if (ours) report.topics.insert(topic);
-    } else if (ours && std::regex_search(line, m, partition_re)) {
+      if (ours(topic)) report.topics.insert(topic);
+    } else if (ours(topic) && std::regex_search(line, m, partition_re)) {
       const std::string replicas = m[2];
       if (std::count(replicas.begin(), replicas.end(), ',') + 1 < 3) {
-        report.under.push_back(topic + "[" + std::string(m[1]) + "]: " + replicas);
+        report.under_replicated.push_back(topic + "[" + std::string(m[1]) + "]: " + replicas);
       }
     }
+  }
+
+  // The jars scripts/kafka runs the cluster with (its cluster.env says where).
+  std::string libs;
+  std::ifstream env(cluster_dir + "/cluster.env");
+  while (std::getline(env, line)) {
+    if (line.rfind("LIBS=", 0) == 0) libs = line.substr(5);
+  }
+  const char* java = std::getenv("JAVA");
+  std::istringstream configs(ShellOutput(
+      std::string(java != nullptr && *java != '\0' ? java : "java") +
+      " -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j.configuration=file:" + cluster_dir +
+      "/tools-log4j.properties -cp '" + libs + "/*' kafka.admin.ConfigCommand --bootstrap-server " +
+      bootstrap + " --entity-type topics --describe --all 2>&1"));
+  std::regex configs_re(R"(^All configs for topic (\S+) are:)");
+  std::regex min_isr_re(R"(^\s*min\.insync\.replicas=(\d+))");
+  std::set<std::string> described;
+  while (std::getline(configs, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, configs_re)) {
+      topic = m[1];
+      if (ours(topic)) described.insert(topic);
+    } else if (ours(topic) && std::regex_search(line, m, min_isr_re) && m[1] != "2") {
+      report.weak_min_isr.push_back(topic + ": " + std::string(m[1]));
+    }
+  }
+  for (const std::string& t : report.topics) {
+    if (!described.count(t)) report.weak_min_isr.push_back(t + ": not described");
   }
   return report;
 }
@@ -393,11 +426,16 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
     engine->Stop();
   }
 
-  // Replicated 3 times, all of them: commands, events, rejections,
-  // dead letters, changelogs, the repartition topic, offsets, transactions.
-  const ReplicationReport replication = CheckReplication(bootstrap, n.app);
-  EXPECT_TRUE(replication.under.empty())
-      << "topics with fewer than 3 replicas: " << ::testing::PrintToString(replication.under);
+  // Replicated 3 times, writes acknowledged by at least 2, all of them:
+  // commands, events, rejections, dead letters, changelogs, the repartition
+  // topic, offsets, transactions.
+  const ReplicationReport replication = CheckReplication(bootstrap, cluster.dir(), n.app);
+  EXPECT_TRUE(replication.under_replicated.empty())
+      << "topics with fewer than 3 replicas: "
+      << ::testing::PrintToString(replication.under_replicated);
+  EXPECT_TRUE(replication.weak_min_isr.empty())
+      << "topics whose min.insync.replicas is not 2: "
+      << ::testing::PrintToString(replication.weak_min_isr);
   EXPECT_GE(replication.topics.size(), 10u)
       << "expected 8 topics of the run and 2 internal ones, saw "
       << ::testing::PrintToString(replication.topics);
