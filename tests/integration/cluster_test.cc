@@ -226,7 +226,7 @@ class OutcomeTail {
 
 // What the cluster did with the topics of the run (name starts with `app`)
 // and Kafka's internal ones: partitions with fewer than 3 replicas (as
-// "topic[partition]: replicas", from kcat's metadata), topics whose
+// "topic[partition]: replicas 1,3", from kcat's metadata), topics whose
 // effective min.insync.replicas is not 2 (as "topic: value", from Kafka's
 // own ConfigCommand, which shows broker defaults too), and the topics seen.
 struct ReplicationReport {
@@ -254,7 +254,8 @@ ReplicationReport CheckReplication(const std::string& bootstrap, const std::stri
     } else if (ours(topic) && std::regex_search(line, m, partition_re)) {
       const std::string replicas = m[2];
       if (std::count(replicas.begin(), replicas.end(), ',') + 1 < 3) {
-        report.under_replicated.push_back(topic + "[" + std::string(m[1]) + "]: " + replicas);
+        report.under_replicated.push_back(topic + "[" + std::string(m[1]) + "]: replicas " +
+                                          replicas);
       }
     }
   }
