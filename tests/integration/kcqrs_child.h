@@ -5,6 +5,7 @@
 #define KCQRS_TESTS_INTEGRATION_KCQRS_CHILD_H_
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,13 +27,18 @@ inline std::string ReadWholeFile(const std::string& path) {
 
 // One run of `binary run topology --set ...`, stdout and stderr appended to
 // `log`. Killed with SIGKILL when destroyed (a failed assertion must not
-// leave it running).
+// leave it running), and when the test process dies (CTest kills a test on
+// its time-out with SIGKILL, which runs no destructor).
 class KcqrsChild {
  public:
   KcqrsChild(const std::string& binary, const std::string& topology,
              const std::vector<std::string>& sets, const std::string& log) {
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(97);  // the test died before prctl
+
       FILE* out = std::freopen(log.c_str(), "a", stdout);
       if (out == nullptr) _exit(99);
       dup2(fileno(stdout), STDERR_FILENO);
