@@ -397,12 +397,11 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
   child.Kill(SIGTERM);
   EXPECT_TRUE(WIFEXITED(child.exit_status()) && WEXITSTATUS(child.exit_status()) == 0)
       << "kcqrs did not stop cleanly (status " << child.exit_status() << "):\n" << child_log();
-  const size_t tail_count = tail.count();
   auto events = ReadCommitted(bootstrap, n.events, 1, std::chrono::seconds(60),
                               std::chrono::seconds(3));
   auto rejections = ReadCommitted(bootstrap, n.rejections, 1, std::chrono::seconds(60),
                                   std::chrono::seconds(2));
-  EXPECT_EQ(events.size() + rejections.size(), tail_count)
+  EXPECT_EQ(events.size() + rejections.size(), tail.count())
       << "the tail and the final read saw different outcomes";
   const OutcomeCheck check =
       ExpectExactlyOneOutcomeEach(CountOutcomes(events, rejections), expected.command_ids);
@@ -461,14 +460,16 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
             << "(b) two brokers killed: down " << Seconds(b_restart - b_down)
             << " s, restart took " << Seconds(b_up - b_restart) << " s; outcomes while down "
             << outcomes_while_two_down << "; stalled " << Seconds(*first_after_b - b_down)
-            << " s (kill to first new outcome), " << Seconds(*first_after_b - b_up)
-            << " s after the restart returned\n"
+            << " s (kill to first new outcome), " << Seconds(*first_after_b - b_restart)
+            << " s after the restart began\n"
             << "outcomes caught up " << Seconds(t_caught_up - b_up)
             << " s after the restart, read models " << projections_caught_up_s
             << " s after reopening; "
-            << "kcqrs log: " << count_lines("abort") << " lines about aborts, "
-            << count_lines("[warning]") << " warnings, " << count_lines("[error]")
-            << " errors; total " << Seconds(Clock::now() - t_begin) << " s\n";
+            << "kcqrs log: " << count_lines("aborting and rewinding")
+            << " transactions aborted and rewound, "
+            << count_lines("starting again with new Kafka clients")
+            << " restarts with new Kafka clients, " << count_lines("[warning]") << " warnings, "
+            << count_lines("[error]") << " errors; total " << Seconds(Clock::now() - t_begin) << " s\n";
   RecordProperty("commands", static_cast<int>(expected.commands.size()));
   RecordProperty("outcomes", static_cast<int>(events.size() + rejections.size()));
   RecordProperty("stalled_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
