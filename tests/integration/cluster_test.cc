@@ -94,7 +94,9 @@ class OwnCluster {
     return Shell(std::string(KCQRS_SOURCE_DIR) + "/scripts/kafka " + args + " >>" + log_ +
                  " 2>&1");
   }
-  int KillNodes(const std::vector<int>& nodes) const { return Together("stop-broker --kill", nodes); }
+  int KillNodes(const std::vector<int>& nodes) const {
+    return Together("stop-broker --kill", nodes);
+  }
   // Returns once the nodes serve metadata again and, with all three up,
   // every partition is fully replicated again.
   int StartNodes(const std::vector<int>& nodes) const { return Together("start-broker", nodes); }
@@ -469,12 +471,12 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
             << " transactions aborted and rewound, "
             << count_lines("starting again with new Kafka clients")
             << " restarts with new Kafka clients, " << count_lines("[warning]") << " warnings, "
-            << count_lines("[error]") << " errors; total " << Seconds(Clock::now() - t_begin) << " s\n";
+            << count_lines("[error]") << " errors; total " << Seconds(Clock::now() - t_begin)
+            << " s\n";
   RecordProperty("commands", static_cast<int>(expected.commands.size()));
   RecordProperty("outcomes", static_cast<int>(events.size() + rejections.size()));
   RecordProperty("stalled_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    *first_after_b - b_down)
-                                                    .count()));
+                                   *first_after_b - b_down).count()));
   if (!::testing::Test::HasFailure()) {
     std::filesystem::remove_all(n.state_dir);
     std::filesystem::remove(log);

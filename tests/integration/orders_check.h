@@ -62,8 +62,9 @@ inline std::string OutcomeCommandId(const kafka::ConsumedRecord& r, bool is_even
 }
 
 // command id -> number of outcome records (events and rejections).
-inline std::map<std::string, int> CountOutcomes(const std::vector<kafka::ConsumedRecord>& events,
-                                                const std::vector<kafka::ConsumedRecord>& rejections) {
+inline std::map<std::string, int> CountOutcomes(
+    const std::vector<kafka::ConsumedRecord>& events,
+    const std::vector<kafka::ConsumedRecord>& rejections) {
   std::map<std::string, int> out;
   for (const auto& e : events) out[OutcomeCommandId(e, true)]++;
   for (const auto& r : rejections) out[OutcomeCommandId(r, false)]++;
@@ -138,7 +139,8 @@ inline bool StoresMatchFold(const Engine& engine, const OrdersFold& fold) {
   auto orders = engine.GetStore("orders");
   auto totals = engine.GetStore("product_totals");
   if (orders == nullptr || totals == nullptr) return false;
-  for (const auto& [view, want] : {std::pair{orders, &fold.orders}, std::pair{totals, &fold.totals}}) {
+  for (const auto& [view, want] :
+       {std::pair{orders, &fold.orders}, std::pair{totals, &fold.totals}}) {
     size_t rows = 0;
     for (auto it = view->Range("", ""); it->Valid(); it->Next(), ++rows) {
       auto w = want->find(std::string(it->key()));
