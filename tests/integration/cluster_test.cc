@@ -475,8 +475,10 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
             << " s\n";
   RecordProperty("commands", static_cast<int>(expected.commands.size()));
   RecordProperty("outcomes", static_cast<int>(events.size() + rejections.size()));
-  RecordProperty("stalled_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   *first_after_b - b_down).count()));
+  RecordProperty("stalled_ms",
+                 static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      *first_after_b - b_down)
+                                      .count()));
   if (!::testing::Test::HasFailure()) {
     std::filesystem::remove_all(n.state_dir);
     std::filesystem::remove(log);
