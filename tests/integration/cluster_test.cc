@@ -33,6 +33,7 @@
 #include "tests/integration/kcqrs_child.h"
 #include "tests/integration/orders_check.h"
 #include "tests/integration/orders_example.h"
+#include "tests/support/http_client.h"
 #include "tests/support/kafka_io.h"
 #include "tests/support/test_kafka.h"
 
@@ -226,6 +227,76 @@ class OutcomeTail {
   std::thread thread_;
 };
 
+// A command client as an application would write one: a steady stream
+// (~40 commands a second), and when its producer fails for good it resends,
+// with the same command ids, whatever was not confirmed, through a new one
+// (the engine deduplicates by command id). librdkafka 2.0.2's idempotent
+// producer does fail for good when a killed broker comes back ("sequence
+// desynchronization", librdkafka#4438, fixed in 2.3.0).
+struct CommandClient {
+  std::string bootstrap{};
+  std::string topic{};
+  const OrdersCommands* commands = nullptr;
+  // Outcomes of Run.
+  bool all_delivered = false;
+  int producers = 0;
+  size_t resent = 0;
+  Clock::time_point started{};
+  Clock::time_point finished{};
+
+  void Run() {
+    started = Clock::now();
+    const size_t count = commands->commands.size();
+    std::vector<char> delivered(count, 0);  // written only on this thread
+    std::unique_ptr<kafka::Producer> producer;
+    auto renew = [&] {
+      producer = MakeProducer(bootstrap);
+      ++producers;
+    };
+    auto send = [&](size_t i) {
+      kafka::OutgoingRecord r;
+      r.topic = topic;
+      r.key = commands->commands[i].first;
+      r.value = commands->commands[i].second;
+      return producer != nullptr &&
+             producer->Send(r, [&delivered, i](const Status& s, int32_t, int64_t) {
+               if (s.ok()) delivered[i] = 1;
+             }).ok();
+    };
+    // Resends what is not confirmed among the first `upto` commands.
+    auto resend = [&](size_t upto) {
+      renew();
+      for (size_t j = 0; j < upto; ++j) {
+        if (!delivered[j] && send(j)) ++resent;
+      }
+    };
+    renew();
+    for (size_t i = 0; i < count; ++i) {
+      if (!send(i)) {
+        resend(i);
+        send(i);
+      }
+      if ((i + 1) % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (int round = 0; round < 4; ++round) {
+      if (producer != nullptr) (void)producer->Flush(std::chrono::seconds(60));
+      if (std::all_of(delivered.begin(), delivered.end(), [](char d) { return d != 0; })) {
+        all_delivered = true;
+        break;
+      }
+      resend(count);
+    }
+    finished = Clock::now();
+  }
+};
+
+// The HTTP address the kcqrs child logs when it listens ("" until then).
+std::string ChildHttpAddress(const std::string& log_text) {
+  std::smatch m;
+  static const std::regex listening(R"(http: listening on (\S+))");
+  return std::regex_search(log_text, m, listening) ? std::string(m[1]) : "";
+}
+
 // What the cluster did with the topics of the run (name starts with `app`)
 // and Kafka's internal ones: partitions with fewer than 3 replicas (as
 // "topic[partition]: replicas 1,3", from kcat's metadata), topics whose
@@ -328,22 +399,8 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
 
   // ~2,400 commands at ~40 a second: they keep coming through both faults.
   const OrdersCommands expected = MakeOrdersCommands(1500);
-  std::atomic<bool> produced{false};
-  const Clock::time_point t_produce = Clock::now();
-  Clock::time_point t_produced;
-  std::thread producer_thread([&] {
-    auto producer = MakeProducer(bootstrap);
-    ASSERT_NE(producer, nullptr);
-    size_t i = 0;
-    for (const auto& [key, value] : expected.commands) {
-      Produce(producer.get(), n.commands, key, value);
-      if (++i % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    Status flushed = producer->Flush(std::chrono::seconds(120));
-    ASSERT_TRUE(flushed.ok()) << "the test's producer lost commands: " << flushed.ToString();
-    t_produced = Clock::now();
-    produced = true;
-  });
+  CommandClient client{bootstrap, n.commands, &expected};
+  std::thread producer_thread([&] { client.Run(); });
   // A failed assertion below must not leave the thread running.
   struct Joiner {
     std::thread& t;
@@ -376,13 +433,18 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
   const Clock::time_point b_restart = Clock::now();
   const size_t outcomes_while_two_down = tail.CountBetween(b_down + kGrace, b_restart);
   EXPECT_TRUE(child.Running()) << "kcqrs ended while two brokers were down:\n" << child_log();
+  // It waits: alive (an orchestrator must not restart it for a Kafka
+  // outage), and what /readyz says then is reported.
+  const std::string http = ChildHttpAddress(ReadWholeFile(log));
+  EXPECT_EQ(HttpRequest(http, "GET", "/healthz").status, 200) << "at " << http;
+  const HttpResult readyz_two_down = HttpRequest(http, "GET", "/readyz");
   ASSERT_EQ(cluster.StartNodes({1, 3}), 0) << cluster.ScriptLog();
   const Clock::time_point b_up = Clock::now();
   EXPECT_EQ(outcomes_while_two_down, 0u)
       << "outcomes were committed while two of three brokers were down";
 
   producer_thread.join();
-  ASSERT_TRUE(produced);
+  ASSERT_TRUE(client.all_delivered) << "the test's client could not write every command";
 
   // The engine catches up: an outcome for every command id.
   const bool caught_up = WaitFor([&] { return tail.distinct() >= expected.command_ids.size(); },
@@ -393,6 +455,8 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
   const auto first_after_b = tail.FirstAfter(b_down + kGrace);
   ASSERT_TRUE(first_after_b.has_value()) << "no outcome after two brokers came back";
   EXPECT_TRUE(child.Running()) << child_log();
+  const HttpResult stats = HttpRequest(http, "GET", "/stats");
+  const auto totals = nlohmann::json::parse(stats.body, nullptr, /*allow_exceptions=*/false);
 
   // A clean stop; then the committed outcomes, read from the start. The
   // settle time lets duplicates that come late be seen too.
@@ -452,7 +516,9 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
   };
   std::cout << "cluster: start " << cluster_start_s << " s; commands "
             << expected.commands.size() << " (" << expected.command_ids.size()
-            << " command ids), produced in " << Seconds(t_produced - t_produce) << " s\n"
+            << " command ids), produced in " << Seconds(client.finished - client.started)
+            << " s by " << client.producers << " producer(s), " << client.resent
+            << " resent\n"
             << "outcomes: " << events.size() << " events + " << rejections.size()
             << " rejections; missing " << check.missing << ", doubled " << check.doubled
             << ", unknown " << check.unknown << "\n"
@@ -464,6 +530,11 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
             << outcomes_while_two_down << "; stalled " << Seconds(*first_after_b - b_down)
             << " s (kill to first new outcome), " << Seconds(*first_after_b - b_restart)
             << " s after the restart began\n"
+            << "/readyz while two were down: " << readyz_two_down.status << " "
+            << nlohmann::json::parse(readyz_two_down.body, nullptr, false).value("reason", "")
+            << "; engine totals at the end: "
+            << (totals.is_object() && totals.contains("totals") ? totals["totals"].dump() : "?")
+            << "\n"
             << "outcomes caught up " << Seconds(t_caught_up - b_up)
             << " s after the restart, read models " << projections_caught_up_s
             << " s after reopening; "
