@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/utf8.h"
+
 namespace kcqrs::lua::internal {
 namespace {
 
@@ -328,42 +330,7 @@ bool ToJson(lua_State* L, int index, int array_mt, json* out,
 }
 
 bool IsValidUtf8(const char* data, std::size_t size) {
-  const auto* s = reinterpret_cast<const unsigned char*>(data);
-  std::size_t i = 0;
-  while (i < size) {
-    const unsigned c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      length = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (size - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const unsigned cc = s[i + k];
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((length == 2 && cp < 0x80) || (length == 3 && cp < 0x800) ||
-        (length == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
+  return util::IsValidUtf8(std::string_view(data, size));
 }
 
 }  // namespace kcqrs::lua::internal

@@ -77,7 +77,7 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
   // apply two committed transactions.
   faults->FailAt(Point::kSend, {40, 41, 700, 1500, 2600}, Status::Unavailable("injected: send"));
   faults->FailAt(Point::kSendOffsets, {12, 47}, Status::Aborted("injected: send offsets"));
-  faults->FailAt(Point::kCommit, {8, 16, 17, 25}, Status::Aborted("injected: commit"));
+  faults->FailAt(Point::kCommit, {2, 4, 5}, Status::Aborted("injected: commit"));
   faults->FailAt(Point::kApplyState, {20, 55}, Status::IoError("injected: RocksDB write"));
   engine::SetFaultInjectorForTesting(faults);
   auto engine = OpenEngine(LoadOrders(n, bootstrap));
@@ -114,7 +114,7 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
       ASSERT_TRUE(producer->Send(r).ok());
       command_ids.insert("x-" + id);
     }
-    if (i % 50 == 49) {
+    if (i % 25 == 24) {
       ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
       std::this_thread::sleep_for(std::chrono::milliseconds(150));
     }

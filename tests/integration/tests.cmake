@@ -24,3 +24,25 @@ kcqrs_test(fault_injection_integration_test SOURCES integration/fault_injection_
            LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
 target_compile_definitions(fault_injection_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+
+# Broker faults on a 3-node cluster of the test's own, with the kcqrs binary
+# as a child process. It does not need the shared broker; its cluster lives
+# in a fixed directory, which the test replaces when a killed run left one
+# behind, and which the cleanup fixture stops even when CTest kills the test
+# on its time-out (the broker JVMs run in their own sessions).
+set(KCQRS_TEST_CLUSTER_DIR ${CMAKE_BINARY_DIR}/test-kafka-cluster)
+add_test(NAME kafka_cluster_stop
+         COMMAND ${KCQRS_SOURCE_ROOT}/scripts/kafka stop --dir ${KCQRS_TEST_CLUSTER_DIR})
+set_tests_properties(kafka_cluster_stop PROPERTIES FIXTURES_CLEANUP kafka_cluster TIMEOUT 120
+                     LABELS integration)
+add_executable(cluster_integration_test integration/cluster_test.cc)
+target_link_libraries(cluster_integration_test PRIVATE kcqrs_engine kcqrs_config kcqrs_kafka
+                      nlohmann_json::nlohmann_json kcqrs_api GTest::gtest GTest::gtest_main
+                      Threads::Threads)
+target_include_directories(cluster_integration_test PRIVATE ${KCQRS_SOURCE_ROOT})
+target_compile_definitions(cluster_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(cluster_integration_test kcqrs)
+gtest_discover_tests(cluster_integration_test DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+  PROPERTIES FIXTURES_REQUIRED kafka_cluster LABELS integration TIMEOUT 300
+             ENVIRONMENT "KCQRS_TEST_CLUSTER_DIR=${KCQRS_TEST_CLUSTER_DIR}")
