@@ -250,6 +250,10 @@ struct CommandClient {
     std::vector<char> delivered(count, 0);  // written only on this thread
     std::unique_ptr<kafka::Producer> producer;
     auto renew = [&] {
+      // What the old producer can still confirm saves a resend. (Destroying
+      // a kafka::Producer with records in flight also leaks their delivery
+      // handlers: its destructor does not purge and serve them.)
+      if (producer != nullptr) (void)producer->Flush(std::chrono::seconds(10));
       producer = MakeProducer(bootstrap);
       ++producers;
     };
