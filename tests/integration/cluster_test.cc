@@ -7,8 +7,8 @@
 //       be committed, so no outcome may appear while they are down.
 // At the end every command id has exactly one outcome on the committed
 // output topics, and both read models equal an independent fold of the
-// committed events. Every topic the run used must be replicated 3 times,
-// or the faults would prove nothing.
+// committed events. Every topic the run used must be replicated 3 times
+// with min.insync.replicas 2, or the faults would prove nothing.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
