@@ -28,7 +28,9 @@ inline std::string ReadWholeFile(const std::string& path) {
 // One run of `binary run topology --set ...`, stdout and stderr appended to
 // `log`. Killed with SIGKILL when destroyed (a failed assertion must not
 // leave it running), and when the test process dies (CTest kills a test on
-// its time-out with SIGKILL, which runs no destructor).
+// its time-out with SIGKILL, which runs no destructor). The kernel ties the
+// child to the creating thread, so create it on a thread that outlives it
+// (the test's own).
 class KcqrsChild {
  public:
   KcqrsChild(const std::string& binary, const std::string& topology,
