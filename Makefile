@@ -50,20 +50,17 @@ fuzz: setup
 	cmake --build $(FUZZ_BUILD_DIR) -j$(JOBS) --target $(FUZZ_TARGETS:%=%_fuzzer)
 	fuzz/run $(FUZZ_BUILD_DIR)/bin $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# ThreadSanitizer: the tests that run threads (the HTTP server, metrics, the
-# engine and its integration tests on the real broker, through the same
-# CTest fixture as `make test`). tests/tsan.supp lists what is not ours.
-TSAN_TESTS ?= http_server_test metrics_test expression_test state_test \
-  kafka_transactions_integration_test \
-  orders_engine_integration_test resilience_integration_test http_api_integration_test
+# ThreadSanitizer: every test, the broker tests included (through the same
+# CTest fixture as `make test`). tests/tsan.supp lists what is not ours, with
+# a reason each. Not in CI yet: docs/reliability.md says why.
 test-tsan: setup
 	cmake -S . -B $(TSAN_BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
 	  -DKCQRS_TSAN=ON -DKCQRS_WERROR=ON -DKCQRS_BUILD_BENCH=OFF
-	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS) --target $(TSAN_TESTS)
+	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS)
 	scripts/kafka fetch
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp second_deadlock_stack=1 history_size=7" \
 	  ctest --test-dir $(TSAN_BUILD_DIR) --output-on-failure --timeout 900 \
-	  -L '^($(subst $(eval) ,|,$(strip $(TSAN_TESTS))))$$' $(CTEST_ARGS)
+	  $(CTEST_ARGS)
 
 demo: build
 	scripts/demo $(BUILD_DIR)/bin/kcqrs $(DEMO_TOPOLOGY)
