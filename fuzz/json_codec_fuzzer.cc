@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "engine/json_codec.h"
+#include "tests/support/json_identical.h"
 
 namespace {
 
@@ -23,33 +24,8 @@ using nlohmann::json;
   std::abort();
 }
 
-// Equal values of equal types, all the way down (json's operator== calls 1,
-// 1u and 1.0 equal, and 0.0 and -0.0).
 bool Identical(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  switch (a.type()) {
-    case json::value_t::object: {
-      if (a.size() != b.size()) return false;
-      auto ib = b.begin();
-      for (auto ia = a.begin(); ia != a.end(); ++ia, ++ib) {
-        if (ia.key() != ib.key() || !Identical(ia.value(), ib.value())) return false;
-      }
-      return true;
-    }
-    case json::value_t::array: {
-      if (a.size() != b.size()) return false;
-      for (size_t i = 0; i < a.size(); ++i) {
-        if (!Identical(a[i], b[i])) return false;
-      }
-      return true;
-    }
-    case json::value_t::number_float: {
-      const double x = a.get<double>(), y = b.get<double>();
-      return std::memcmp(&x, &y, sizeof x) == 0 || (x != x && y != y);
-    }
-    default:
-      return a == b;
-  }
+  return kcqrs::testing::IdenticalJson(a, b, {.nan_equals_nan = true});
 }
 
 // dump(), or the exception's message prefixed with '!'.

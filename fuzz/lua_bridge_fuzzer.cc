@@ -23,6 +23,7 @@
 
 #include "engine/lua/json_bridge.h"
 #include "engine/lua/runtime.h"
+#include "tests/support/json_identical.h"
 
 namespace {
 
@@ -82,35 +83,8 @@ json Expected(const json& doc) {
   }
 }
 
-// Equal values of equal kinds: integers (signed or not) with integers,
-// floats with floats bit for bit.
 bool Same(const json& a, const json& b) {
-  const bool a_int = a.is_number_integer(), b_int = b.is_number_integer();
-  if (a_int || b_int) return a_int && b_int && a == b;
-  if (a.type() != b.type()) return false;
-  switch (a.type()) {
-    case json::value_t::object: {
-      if (a.size() != b.size()) return false;
-      auto ib = b.begin();
-      for (auto ia = a.begin(); ia != a.end(); ++ia, ++ib) {
-        if (ia.key() != ib.key() || !Same(ia.value(), ib.value())) return false;
-      }
-      return true;
-    }
-    case json::value_t::array: {
-      if (a.size() != b.size()) return false;
-      for (size_t i = 0; i < a.size(); ++i) {
-        if (!Same(a[i], b[i])) return false;
-      }
-      return true;
-    }
-    case json::value_t::number_float: {
-      const double x = a.get<double>(), y = b.get<double>();
-      return std::memcmp(&x, &y, sizeof x) == 0;
-    }
-    default:
-      return a == b;
-  }
+  return kcqrs::testing::IdenticalJson(a, b, {.any_integer_kind = true});
 }
 
 struct Fixture {

@@ -3,6 +3,7 @@
 // exceptions. Checked on hand-picked cases and on generated documents in
 // every text form nlohmann writes, mutated at random.
 #include "engine/json_codec.h"
+#include "tests/support/json_identical.h"
 
 #include <gtest/gtest.h>
 
@@ -18,33 +19,7 @@ namespace {
 
 using nlohmann::json;
 
-// Equal values of equal types, all the way down (json's operator== calls
-// 1 and 1u and 1.0 equal).
-bool Identical(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  switch (a.type()) {
-    case json::value_t::object: {
-      if (a.size() != b.size()) return false;
-      auto ib = b.begin();
-      for (auto ia = a.begin(); ia != a.end(); ++ia, ++ib) {
-        if (ia.key() != ib.key() || !Identical(ia.value(), ib.value())) return false;
-      }
-      return true;
-    }
-    case json::value_t::array: {
-      if (a.size() != b.size()) return false;
-      for (size_t i = 0; i < a.size(); ++i) {
-        if (!Identical(a[i], b[i])) return false;
-      }
-      return true;
-    }
-    case json::value_t::number_float: {
-      const double x = a.get<double>(), y = b.get<double>();
-      return std::memcmp(&x, &y, sizeof x) == 0;
-    }
-    default: return a == b;
-  }
-}
+bool Identical(const json& a, const json& b) { return kcqrs::testing::IdenticalJson(a, b); }
 
 void ExpectParsesAsNlohmann(const std::string& text) {
   const json expected = json::parse(text, nullptr, false);
