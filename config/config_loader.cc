@@ -163,7 +163,8 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
                      ApplicationOptions* out) {
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
-              {"id", "guarantee", "commit_interval_ms", "state_dir", "threads"});
+              {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
+               "state_cleanup_delay_ms"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -203,6 +204,12 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (n["threads"]) {
     if (auto v = r.Int(n["threads"], "application.threads", 1, 64)) {
       out->threads = static_cast<int>(*v);
+    }
+  }
+  if (n["state_cleanup_delay_ms"]) {
+    if (auto v = r.Int(n["state_cleanup_delay_ms"], "application.state_cleanup_delay_ms", 0,
+                       int64_t{7} * 24 * 3'600'000)) {
+      out->state_cleanup_delay_ms = *v;
     }
   }
   if (out->state_dir.empty() && !out->id.empty()) {

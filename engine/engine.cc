@@ -28,6 +28,7 @@
 #include "engine/position_log.h"
 #include "engine/store_registry.h"
 #include "engine/fault_injector.h"
+#include "engine/state_directory.h"
 #include "engine/stream_thread.h"
 #include "kcqrs/version.h"
 #include "state/rocksdb_env.h"
@@ -465,6 +466,7 @@ class Engine::Impl final : public engine::EngineView {
       c.positions = &positions_;
       c.metrics = &metrics_;
       c.faults = faults_;
+      c.state_directory = &state_directory_;
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }
@@ -500,6 +502,8 @@ class Engine::Impl final : public engine::EngineView {
 
   EngineOptions options_;
   std::unique_ptr<StateDirLock> state_dir_lock_;  // held while the engine lives
+  // Task directories in use, and the sweep of the others.
+  engine::StateDirectory state_directory_{options_.application.state_dir};
   std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable
   // Declared first: everything below may hold metric handles.
   metrics::Metrics metrics_;

@@ -355,6 +355,7 @@ void StreamThread::UpdateGauges() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_gauges_ < std::chrono::seconds(1)) return;
   last_gauges_ = now;
+  MaybeCleanUpStateDirectory(now);
   // Lag from the watermarks the consumer already knows (no request).
   std::map<std::string, std::map<int32_t, int64_t>> lag;
   for (const auto& [tp, task] : task_of_partition_) {
@@ -388,6 +389,18 @@ void StreamThread::UpdateGauges() {
   }
   m_.running.Set(stats_.running_tasks.load());
   m_.restoring.Set(stats_.restoring_tasks.load());
+}
+
+void StreamThread::MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_point now) {
+  // One thread is enough to sweep the directory; once a minute (or sooner
+  // for a shorter delay) is soon enough.
+  if (config_.index != 0 || config_.state_directory == nullptr) return;
+  const std::chrono::milliseconds delay(config_.options.application.state_cleanup_delay_ms);
+  if (now - last_cleanup_ < std::min<std::chrono::milliseconds>(delay, std::chrono::minutes(1))) {
+    return;
+  }
+  last_cleanup_ = now;
+  (void)config_.state_directory->CleanUp(delay);
 }
 
 Status StreamThread::MaybeCommit(bool force) {
@@ -676,6 +689,7 @@ void StreamThread::CloseTask(const TaskId& id) {
   task->Abort();
   Status s = task->state().storage().Close();
   if (!s.ok()) spdlog::warn("task {}: closing its stores: {}", task->name(), s.ToString());
+  if (config_.state_directory != nullptr) config_.state_directory->Release(task->name());
   for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
     if (p->second == task) {
       committed_.erase(p->first);
@@ -699,7 +713,10 @@ void StreamThread::CloseTasks(bool clean) {
 Result<std::unique_ptr<Task>> StreamThread::OpenTask(const TaskId& id, const SubTopology& st,
                                                      bool wipe) {
   std::unique_ptr<state::TaskStorage> storage;
-  const std::string dir = config_.options.application.state_dir + "/" + id.ToString();
+  const std::string dir =
+      config_.state_directory != nullptr
+          ? config_.state_directory->Claim(id.ToString())
+          : config_.options.application.state_dir + "/" + id.ToString();
   bool memory = std::all_of(st.stores.begin(), st.stores.end(), [&](const std::string& s) {
     return config_.topology->Store(s).kind == StoreSpec::Kind::kMemory;
   });

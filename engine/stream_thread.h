@@ -42,6 +42,7 @@
 #include "engine/lua_functions.h"
 #include "engine/metrics/metrics.h"
 #include "engine/position_log.h"
+#include "engine/state_directory.h"
 #include "engine/store_registry.h"
 #include "engine/task.h"
 #include "kcqrs/options.h"
@@ -65,6 +66,7 @@ struct StreamThreadConfig {
   PositionLog* positions = nullptr;   // not owned; outlives the thread
   metrics::Metrics* metrics = nullptr;  // not owned; nullable
   std::shared_ptr<FaultInjector> faults;  // tests only; nullable
+  StateDirectory* state_directory = nullptr;  // not owned; outlives the thread
 };
 
 struct StreamThreadStats {
@@ -206,7 +208,10 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
 
   // Lag and store sizes, at most once a second.
   void UpdateGauges();
+  // Thread 0 removes task directories unused for the cleanup delay.
+  void MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_point now);
   std::chrono::steady_clock::time_point last_gauges_;
+  std::chrono::steady_clock::time_point last_cleanup_;
   struct ThreadMetrics {
     metrics::Histogram commit_latency;
     metrics::Counter committed;

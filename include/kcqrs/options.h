@@ -34,6 +34,11 @@ struct ApplicationOptions {
   std::string state_dir;
   // Stream threads in this process. Default: 1.
   int threads = 1;
+  // How long a task directory under state_dir that no stream thread of this
+  // process uses is kept before it is removed, in milliseconds (Kafka
+  // Streams: state.cleanup.delay.ms). A task that comes back within it
+  // restores only the changelog tail. Default: 600000 (10 minutes).
+  int64_t state_cleanup_delay_ms = 600'000;
 };
 
 struct KafkaOptions {
