@@ -247,18 +247,12 @@ class HttpApi::Impl {
   ~Impl() { Stop(); }
 
   Status Start() {
-    kafka::Properties p = options_.kafka_properties;
-    p["bootstrap.servers"] = options_.bootstrap_servers;
-    p["client.id"] = options_.application_id + "-http-commands";
-    p["enable.idempotence"] = "true";
-    p["acks"] = "all";
-    p["linger.ms"] = "1";
-    auto producer = kafka::Producer::Create(p);
-    if (!producer.ok()) return producer.status().WithContext("the command producer");
+    auto producer = NewProducer();
+    if (!producer.ok()) return producer.status();
     producer_ = std::move(producer).value();
     // Delivery reports answer POST /commands; this thread serves them.
     poller_ = std::thread([this] {
-      while (!stopping_) producer_->Poll(std::chrono::milliseconds(20));
+      while (!stopping_) Producer()->Poll(std::chrono::milliseconds(20));
     });
     return Status::OK();
   }
@@ -266,9 +260,10 @@ class HttpApi::Impl {
   void Stop() {
     if (stopped_.exchange(true)) return;
     waiter_.Stop();
-    if (producer_) (void)producer_->Flush(std::chrono::seconds(5));
+    if (auto p = Producer()) (void)p->Flush(std::chrono::seconds(5));
     stopping_ = true;
     if (poller_.joinable()) poller_.join();
+    std::lock_guard<std::mutex> lock(producer_mu_);
     producer_.reset();
   }
 
@@ -735,12 +730,15 @@ class HttpApi::Impl {
     record.key = id;
     record.value = command.dump();
     auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
-    Status sent = producer_->Send(
+    std::shared_ptr<kafka::Producer> producer = Producer();
+    Status sent = producer->Send(
         record, [this, shared_respond, command_id, wait, timeout, topology, agg, id,
-                 topic = record.topic](const Status& s, int32_t partition, int64_t offset) {
+                 topic = record.topic, producer_of_record = producer.get()](
+                    const Status& s, int32_t partition, int64_t offset) {
           // Runs on the producer's poll thread, inside librdkafka: nothing
           // may escape. A failure drops the responder, which answers 500.
           try {
+            if (s.IsFenced()) ReplaceProducer(producer_of_record);
             if (!s.ok()) {
               // With the commandId, the client can retry safely: the same
               // id is decided once.
@@ -764,6 +762,7 @@ class HttpApi::Impl {
           }
         });
     if (!sent.ok()) {
+      if (sent.IsFenced()) ReplaceProducer(producer.get());
       (*shared_respond)(ProblemWith(503, "kafka-unavailable", "Command not written",
                                     sent.message() + "; retry with the same commandId",
                                     {{"commandId", command_id}}));
@@ -871,7 +870,41 @@ class HttpApi::Impl {
   EngineView* engine_;
   HttpApiOptions options_;
   Waiter waiter_;
-  std::unique_ptr<kafka::Producer> producer_;
+  // The idempotent producer of POST /commands. librdkafka can end one for
+  // good (a fatal idempotence error, e.g. librdkafka 2.0.2's sequence
+  // desynchronization after a broker restart, librdkafka#4438): the first
+  // request that sees it replaces it, so that commands flow again instead of
+  // answering 503 until a restart. Requests in flight on the old one are
+  // answered (503, retry with the same commandId) when it goes.
+  Result<std::unique_ptr<kafka::Producer>> NewProducer() const {
+    kafka::Properties p = options_.kafka_properties;
+    p["bootstrap.servers"] = options_.bootstrap_servers;
+    p["client.id"] = options_.application_id + "-http-commands";
+    p["enable.idempotence"] = "true";
+    p["acks"] = "all";
+    p["linger.ms"] = "1";
+    auto producer = kafka::Producer::Create(p);
+    if (!producer.ok()) return producer.status().WithContext("the command producer");
+    return producer;
+  }
+  std::shared_ptr<kafka::Producer> Producer() const {
+    std::lock_guard<std::mutex> lock(producer_mu_);
+    return producer_;
+  }
+  // Replaces `failed` unless another request has already done so.
+  void ReplaceProducer(const kafka::Producer* failed) {
+    std::lock_guard<std::mutex> lock(producer_mu_);
+    if (producer_.get() != failed || stopping_) return;
+    auto fresh = NewProducer();
+    if (!fresh.ok()) {
+      spdlog::error("http: replacing the command producer: {}", fresh.status().ToString());
+      return;
+    }
+    spdlog::warn("http: the command producer failed for good; replaced it");
+    producer_ = std::move(fresh).value();
+  }
+  mutable std::mutex producer_mu_;
+  std::shared_ptr<kafka::Producer> producer_;  // guarded by producer_mu_
   std::thread poller_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};

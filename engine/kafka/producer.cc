@@ -52,7 +52,15 @@ Result<std::unique_ptr<Producer>> Producer::Create(
   return producer;
 }
 
-Producer::~Producer() = default;
+Producer::~Producer() {
+  if (!rk_) return;
+  // Records still queued or in flight carry their delivery handlers as
+  // opaques: destroying the handle would drop them unanswered (and leak
+  // them). Purge them, so that each handler is called with the purge error
+  // and freed, before the handle goes.
+  rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(rk_.get(), 0);
+}
 
 void Producer::OnDelivery(const rd_kafka_message_s* message) {
   std::unique_ptr<DeliveryHandler> handler(

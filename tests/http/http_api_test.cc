@@ -338,6 +338,27 @@ TEST_F(HttpApiTest, KafkaUnavailableCarriesTheCommandId) {
   EXPECT_EQ(Body(generated).value("commandId", "").size(), 32u) << generated.body;
 }
 
+// An idempotent producer that librdkafka ends for good (here: the broker
+// says the producer's sequence is out of order, which it cannot recover
+// from) is replaced: the command that met it is answered 503 with its
+// commandId, and the next commands are written again.
+TEST_F(HttpApiTest, ACommandProducerThatFailsForGoodIsReplaced) {
+  cluster_->PushRequestErrors(kafka::ApiKey::kProduce,
+                              {kafka::BrokerError::kOutOfOrderSequenceNumber,
+                               kafka::BrokerError::kOutOfOrderSequenceNumber,
+                               kafka::BrokerError::kOutOfOrderSequenceNumber});
+  HttpResult failed = Post("/commands/ticket?key=t-1", R"({"type":"Open","commandId":"c-1"})");
+  EXPECT_EQ(failed.status, 503) << failed.body;
+  EXPECT_EQ(Body(failed)["commandId"], "c-1") << failed.body;
+  cluster_->ClearRequestErrors(kafka::ApiKey::kProduce);
+  int written = 0;
+  for (int i = 0; i < 3; ++i) {
+    HttpResult r = Post("/commands/ticket?key=t-2", R"({"type":"Open"})");
+    if (r.status == 202) ++written;
+  }
+  EXPECT_GE(written, 2) << "the command producer was not replaced";
+}
+
 // A waiting request whose answer throws (here: an aggregate document of a
 // shape kcqrs never writes) is answered 500, and the process goes on. The
 // answer is built on the producer's poll thread, inside librdkafka: before,

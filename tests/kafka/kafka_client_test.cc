@@ -491,3 +491,37 @@ TEST_F(KafkaClientTest, SendOffsetsToTransactionUsesTheConsumersGroup) {
 
 }  // namespace
 }  // namespace kcqrs::kafka
+
+namespace kcqrs::kafka {
+namespace {
+
+// A producer destroyed with records still queued calls each record's
+// delivery handler (with an error) instead of dropping it: the HTTP API
+// answers its waiting POST /commands from these handlers.
+TEST(ProducerLifetimeTest, DestroyingAProducerAnswersItsUndeliveredRecords) {
+  auto cluster = MockCluster::Create(1);
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  ASSERT_TRUE((*cluster)->CreateTopic("t", 1, 1).ok());
+  ASSERT_TRUE((*cluster)->SetBrokerDown(1).ok());
+  auto producer = Producer::Create({{"bootstrap.servers", (*cluster)->bootstrap_servers()},
+                                    {"message.timeout.ms", "60000"}});
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  int answered = 0;
+  Status last;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*producer)
+                    ->Send({"t", 0, "k", "v"},
+                           [&](const Status& s, int32_t, int64_t) {
+                             ++answered;
+                             last = s;
+                           })
+                    .ok());
+  }
+  EXPECT_EQ(answered, 0);
+  producer->reset();
+  EXPECT_EQ(answered, 3);
+  EXPECT_FALSE(last.ok());
+}
+
+}  // namespace
+}  // namespace kcqrs::kafka
