@@ -440,6 +440,15 @@ Status StreamThread::Commit() {
   if (exactly_once()) {
     s = FaultPoint(FaultInjector::Point::kSendOffsets);
     if (s.ok()) s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
+    // librdkafka says when the call may be retried (a coordinator moving
+    // after a broker died): retrying keeps the transaction, where new
+    // clients would cost a rejoin and seconds of stall.
+    for (int attempt = 0; Retriable(s) && attempt < 10 && !stop_; ++attempt) {
+      spdlog::warn("stream-thread-{}: sending offsets: {}; retrying", config_.index,
+                   s.message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100) * (attempt + 1));
+      s = producer_->SendOffsetsToTransaction(offsets, *consumer_, kKafkaTimeout);
+    }
     if (s.ok()) s = FaultPoint(FaultInjector::Point::kCommit);
     if (s.ok()) {
       s = producer_->CommitTransaction(kKafkaTimeout);

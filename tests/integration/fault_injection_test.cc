@@ -28,21 +28,22 @@ using namespace kcqrs::testing;
 using nlohmann::json;
 using Point = engine::FaultInjector::Point;
 
-// Fails the n-th call at each point, for the listed n, with `status`.
+// Fails chosen calls at each point, each with its own status.
 class ScheduledFaults final : public engine::FaultInjector {
  public:
-  void FailAt(Point p, std::set<int> calls, Status status) {
+  void FailAt(Point p, std::set<int> calls, const Status& status) {
     std::lock_guard<std::mutex> lock(mu_);
-    plan_[p] = Plan{std::move(calls), std::move(status), 0, 0};
+    for (int c : calls) plan_[p].calls[c] = status;
   }
   Status Check(Point p) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = plan_.find(p);
     if (it == plan_.end() || !enabled_) return Status::OK();
     Plan& plan = it->second;
-    if (!plan.calls.count(++plan.seen)) return Status::OK();
+    auto call = plan.calls.find(++plan.seen);
+    if (call == plan.calls.end()) return Status::OK();
     ++plan.injected;
-    return plan.status;
+    return call->second;
   }
   int injected(Point p) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -55,8 +56,7 @@ class ScheduledFaults final : public engine::FaultInjector {
 
  private:
   struct Plan {
-    std::set<int> calls;
-    Status status;
+    std::map<int, Status> calls;
     int seen = 0;
     int injected = 0;
   };
@@ -77,6 +77,9 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
   // apply two committed transactions.
   faults->FailAt(Point::kSend, {40, 41, 700, 1500, 2600}, Status::Unavailable("injected: send"));
   faults->FailAt(Point::kSendOffsets, {12, 47}, Status::Aborted("injected: send offsets"));
+  // A retriable failure is retried within the transaction.
+  faults->FailAt(Point::kSendOffsets, {3, 9},
+                 Status::Unavailable("injected: send offsets; the call may be retried"));
   faults->FailAt(Point::kCommit, {2, 4, 5}, Status::Aborted("injected: commit"));
   faults->FailAt(Point::kApplyState, {20, 55}, Status::IoError("injected: RocksDB write"));
   engine::SetFaultInjectorForTesting(faults);
@@ -143,7 +146,7 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
 
   // Every point was really hit, and each hit cost a transaction.
   EXPECT_GE(faults->injected(Point::kSend), 3);
-  EXPECT_GE(faults->injected(Point::kSendOffsets), 1);
+  EXPECT_GE(faults->injected(Point::kSendOffsets), 3);
   EXPECT_GE(faults->injected(Point::kCommit), 3);
   EXPECT_GE(faults->injected(Point::kApplyState), 1);
   EXPECT_GE(engine->stats().aborts, 5u);
