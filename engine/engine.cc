@@ -15,6 +15,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -392,6 +393,49 @@ class Engine::Impl final : public engine::EngineView {
   }
 
   // In the background: wait for Kafka, create the topics, start the threads.
+  // The topics the topology writes whose own max.message.bytes is below
+  // what the producer allows, with the largest record each takes: the broker
+  // would refuse a larger one only when the transaction commits, and every
+  // retry would meet it again; the tasks dead-letter it instead.
+  Result<std::map<std::string, size_t>> TopicRecordLimits(kafka::Admin& admin) {
+    std::set<std::string> written;
+    for (const engine::SubTopology& st : compiled_->subtopologies()) {
+      written.insert(st.sources.begin(), st.sources.end());  // forwarded commands
+      for (const engine::Node& n : st.nodes) written.insert(n.sinks.begin(), n.sinks.end());
+      for (const std::string& store : st.stores) written.insert(compiled_->ChangelogTopic(store));
+    }
+    const size_t producer_max = engine::MaxRecordBytesFor(options_.kafka.properties);
+    std::map<std::string, size_t> out;
+    for (;;) {
+      auto configs = admin.DescribeTopicConfigs({written.begin(), written.end()}, kAdminTimeout);
+      if (!configs.ok()) {
+        if (!configs.status().IsUnavailable() && !configs.status().IsTimedOut()) {
+          return configs.status();
+        }
+        spdlog::warn("describing topic configs: {}; retrying", configs.status().message());
+        if (!Backoff()) return Status::Aborted("stopping");
+        continue;
+      }
+      for (const auto& [topic, entries] : *configs) {
+        auto m = entries.find("max.message.bytes");
+        if (m == entries.end()) continue;
+        size_t max = 0;
+        try {
+          max = static_cast<size_t>(std::stoull(m->second));
+        } catch (...) {
+          continue;
+        }
+        max = max > engine::kRecordFramingBytes ? max - engine::kRecordFramingBytes : 0;
+        if (max < producer_max) {
+          spdlog::info("topic {} takes records of up to {} bytes (max.message.bytes)", topic,
+                       max);
+          out[topic] = max;
+        }
+      }
+      return out;
+    }
+  }
+
   void Boot() {
     auto admin = kafka::Admin::Create(ClientProperties());
     if (!admin.ok()) return Fail(admin.status().WithContext("Kafka admin client"));
@@ -437,6 +481,13 @@ class Engine::Impl final : public engine::EngineView {
         if (!Backoff()) return;
       }
     }
+    std::map<std::string, size_t> topic_max_bytes;
+    if (!embedded_) {
+      auto limits = TopicRecordLimits(**admin);
+      if (!limits.ok() && limits.status().IsAborted()) return;  // stopping
+      if (!limits.ok()) return Fail(limits.status());
+      topic_max_bytes = std::move(limits).value();
+    }
     for (const engine::SubTopology& st : compiled_->subtopologies()) {
       spdlog::info("sub-topology {}: reads {}; stores [{}]; {} task(s)", st.id,
                    Join(st.sources, ", "), Join(st.stores, ", "), st.partitions);
@@ -467,6 +518,7 @@ class Engine::Impl final : public engine::EngineView {
       c.metrics = &metrics_;
       c.faults = faults_;
       c.state_directory = &state_directory_;
+      c.topic_max_record_bytes = topic_max_bytes;
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }

@@ -746,7 +746,7 @@ Result<std::unique_ptr<Task>> StreamThread::OpenTask(const TaskId& id, const Sub
   auto task = Task::Create(id, st, config_.topology, std::move(storage), this, lua_.get(),
                            config_.metrics);
   if (!task.ok()) return task.status();
-  (*task)->set_max_record_bytes(MaxRecordBytes());
+  (*task)->set_max_record_bytes(MaxRecordBytes(), &config_.topic_max_record_bytes);
   return task;
 }
 

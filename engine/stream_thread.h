@@ -67,6 +67,9 @@ struct StreamThreadConfig {
   metrics::Metrics* metrics = nullptr;  // not owned; nullable
   std::shared_ptr<FaultInjector> faults;  // tests only; nullable
   StateDirectory* state_directory = nullptr;  // not owned; outlives the thread
+  // Topics whose max.message.bytes is below the producer's limit, with the
+  // largest record each takes (Engine::TopicRecordLimits).
+  std::map<std::string, size_t> topic_max_record_bytes;
 };
 
 struct StreamThreadStats {

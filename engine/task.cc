@@ -66,9 +66,9 @@ class Task::Context final : public ProcessorContext {
   // transaction commits, and the abort and rewind would meet the same
   // record again, forever.
   Status CheckSizes() const {
-    const size_t max = task_->max_record_bytes_;
-    if (max == 0) return Status::OK();
+    if (task_->max_record_bytes_ == 0) return Status::OK();
     for (const kafka::OutgoingRecord& r : sends_) {
+      const size_t max = task_->MaxRecordBytes(r.topic);
       size_t size = (r.key ? r.key->size() : 0) + (r.value ? r.value->size() : 0);
       for (const kafka::Header& h : r.headers) size += h.key.size() + (h.value ? h.value->size() : 0);
       if (size > max) {
@@ -79,6 +79,10 @@ class Task::Context final : public ProcessorContext {
       }
     }
     for (const auto& [name, store] : scoped_) {
+      auto changelog = task_->changelog_topics_.find(name);
+      const size_t max = changelog != task_->changelog_topics_.end()
+                             ? task_->MaxRecordBytes(changelog->second)
+                             : task_->max_record_bytes_;
       if (auto big = store->Oversized(max)) {
         return Status::InvalidArgument("the new value of '" + *big + "' in store '" + name +
                                        "' would be above the maximum message size of " +
@@ -385,10 +389,11 @@ Status Task::DeadLetter(const Record& record, const std::string& processor,
   h.push_back({headers::kSourcePartition, std::to_string(record.partition)});
   h.push_back({headers::kSourceOffset, std::to_string(record.offset)});
   std::optional<std::string> value = record.value;
-  if (max_record_bytes_ > 0) {
+  const size_t max = MaxRecordBytes(topology_->errors().dead_letter_topic);
+  if (max > 0) {
     size_t size = (record.key ? record.key->size() : 0) + (value ? value->size() : 0);
     for (const Header& x : h) size += x.key.size() + (x.value ? x.value->size() : 0);
-    if (size > max_record_bytes_) {
+    if (size > max) {
       // The dead letter must be writable, or the partition stalls on it: keep
       // the headers (the reason and where the record is) and drop the value,
       // which stays readable at its source offset.
@@ -405,7 +410,6 @@ size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_propert
   // The producer refuses a record above message.max.bytes (librdkafka's
   // default 1,000,000, below the broker's default max.message.bytes of
   // 1,048,588); keep a margin for the record's framing.
-  constexpr size_t kFraming = 128;
   size_t max = 1'000'000;
   auto it = kafka_properties.find("message.max.bytes");
   if (it != kafka_properties.end()) {
@@ -415,7 +419,7 @@ size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_propert
       // librdkafka refuses the setting itself, with its own message.
     }
   }
-  return max > kFraming ? max - kFraming : max;
+  return max > kRecordFramingBytes ? max - kRecordFramingBytes : max;
 }
 
 kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std::string> key,

@@ -51,6 +51,9 @@ struct TaskId {
   auto operator<=>(const TaskId&) const = default;
 };
 
+// Bytes kept free for a record's framing in a batch, below a size limit.
+inline constexpr size_t kRecordFramingBytes = 128;
+
 // The largest record a task may produce with these Kafka client properties:
 // the producer's message.max.bytes (default 1,000,000) less framing.
 size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_properties);
@@ -88,7 +91,13 @@ class Task final : private state::ChangelogSink {
   // The largest record (key, value and headers, in bytes) the task may hand
   // to its collector; 0: no limit. An output or store value above it sends
   // the input record to the dead-letter topic instead.
-  void set_max_record_bytes(size_t max) { max_record_bytes_ = max; }
+  // `per_topic` (nullable; must outlive the task) lowers it for topics whose
+  // own max.message.bytes is smaller.
+  void set_max_record_bytes(size_t max,
+                            const std::map<std::string, size_t>* per_topic = nullptr) {
+    max_record_bytes_ = max;
+    topic_max_record_bytes_ = per_topic;
+  }
 
   const TaskId& id() const { return id_; }
   const std::string& name() const { return name_; }
@@ -141,6 +150,17 @@ class Task final : private state::ChangelogSink {
   std::vector<Bound> processors_;
   TaskStats stats_;
   size_t max_record_bytes_ = 0;
+  const std::map<std::string, size_t>* topic_max_record_bytes_ = nullptr;
+  // The largest record `topic` takes (0: no limit).
+  size_t MaxRecordBytes(const std::string& topic) const {
+    if (topic_max_record_bytes_ != nullptr && !topic_max_record_bytes_->empty()) {
+      auto it = topic_max_record_bytes_->find(topic);
+      if (it != topic_max_record_bytes_->end() && it->second < max_record_bytes_) {
+        return it->second;
+      }
+    }
+    return max_record_bytes_;
+  }
   metrics::Metrics* metrics_;  // nullable
   metrics::Counter processed_;
   metrics::Histogram latency_;

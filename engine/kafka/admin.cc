@@ -26,6 +26,7 @@ struct AdminDeleter {
     rd_kafka_AdminOptions_destroy(o);
   }
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+  void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
   void operator()(const rd_kafka_metadata_t* m) const {
     rd_kafka_metadata_destroy(m);
   }
@@ -49,7 +50,8 @@ Result<AdminPtr<rd_kafka_AdminOptions_t>> NewOptions(rd_kafka_t* rk,
   char errstr[512];
   rd_kafka_resp_err_t err = rd_kafka_AdminOptions_set_request_timeout(
       options.get(), timeout_ms, errstr, sizeof(errstr));
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR && (op == RD_KAFKA_ADMIN_OP_CREATETOPICS ||
+                                            op == RD_KAFKA_ADMIN_OP_DELETETOPICS)) {
     // How long the controller may take to finish the operation before it
     // answers; waiting here saves polling metadata for long.
     err = rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms,
@@ -176,6 +178,47 @@ Status Admin::CreateTopics(const std::vector<NewTopic>& topics,
     names.emplace_back(name);
   }
   return WaitForMetadata(names, /*present=*/true, deadline);
+}
+
+Result<std::map<std::string, std::map<std::string, std::string>>> Admin::DescribeTopicConfigs(
+    const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  std::map<std::string, std::map<std::string, std::string>> out;
+  if (topics.empty()) return out;
+  const auto deadline = Clock::now() + timeout;
+  std::vector<AdminPtr<rd_kafka_ConfigResource_t>> owned;
+  std::vector<rd_kafka_ConfigResource_t*> raw;
+  for (const std::string& topic : topics) {
+    owned.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+    raw.push_back(owned.back().get());
+  }
+  auto options = NewOptions(rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
+                            static_cast<int>(timeout.count()));
+  if (!options.ok()) return options.status();
+  rd_kafka_DescribeConfigs(rk_.get(), raw.data(), raw.size(), options->get(), queue_.get());
+  auto event = AwaitResult(queue_.get(), deadline, "describing topic configs");
+  if (!event.ok()) return event.status();
+  const rd_kafka_DescribeConfigs_result_t* result =
+      rd_kafka_event_DescribeConfigs_result(event->get());
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** resources =
+      rd_kafka_DescribeConfigs_result_resources(result, &count);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string name = rd_kafka_ConfigResource_name(resources[i]);
+    rd_kafka_resp_err_t err = rd_kafka_ConfigResource_error(resources[i]);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* detail = rd_kafka_ConfigResource_error_string(resources[i]);
+      return StatusFromKafkaError(err, "describing the configs of topic '" + name + "'",
+                                  detail != nullptr ? detail : "");
+    }
+    size_t n = 0;
+    const rd_kafka_ConfigEntry_t** entries = rd_kafka_ConfigResource_configs(resources[i], &n);
+    auto& configs = out[name];
+    for (size_t k = 0; k < n; ++k) {
+      const char* value = rd_kafka_ConfigEntry_value(entries[k]);
+      configs[rd_kafka_ConfigEntry_name(entries[k])] = value != nullptr ? value : "";
+    }
+  }
+  return out;
 }
 
 Status Admin::DeleteTopics(const std::vector<std::string>& topics,

@@ -64,6 +64,11 @@ class Admin {
   Status DeleteTopics(const std::vector<std::string>& topics,
                       std::chrono::milliseconds timeout);
 
+  // The configuration of each of `topics` (every entry the broker reports,
+  // defaults included), by topic, then by key (e.g. "max.message.bytes").
+  Result<std::map<std::string, std::map<std::string, std::string>>> DescribeTopicConfigs(
+      const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
   // Every topic the cluster's metadata shows (internal ones such as
   // __consumer_offsets included), sorted by name.
   Result<std::vector<TopicInfo>> ListTopics(std::chrono::milliseconds timeout);

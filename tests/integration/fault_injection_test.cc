@@ -16,6 +16,7 @@
 #include <set>
 
 #include "engine/fault_injector.h"
+#include "engine/kafka/admin.h"
 #include "engine/partitioner.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
@@ -220,6 +221,41 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
             << " send_offsets=" << faults->injected(Point::kSendOffsets)
             << " commit=" << faults->injected(Point::kCommit)
             << " apply=" << faults->injected(Point::kApplyState) << "\n";
+  engine->Stop();
+  std::filesystem::remove_all(n.state_dir);
+}
+
+// A topic whose own max.message.bytes is below the producer's limit: the
+// broker would refuse the record only at commit, and every retry would meet
+// it again. The engine reads the topic's limit at start and dead-letters
+// the command whose event would not fit; the partition flows on.
+TEST(FaultInjectionTest, ARecordAboveATopicsOwnLimitIsADeadLetterNotAnAbortLoop) {
+  const std::string bootstrap = TestBootstrapServers();
+  ASSERT_FALSE(bootstrap.empty());
+  const OrdersNames n = MakeOrdersNames(UniqueName("orders-small-topic"));
+  std::filesystem::remove_all(n.state_dir);
+  auto admin = kafka::Admin::Create({{"bootstrap.servers", bootstrap}});
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  ASSERT_TRUE((*admin)
+                  ->CreateTopics({{n.events, 3, -1, {{"max.message.bytes", "2000"}}}},
+                                 std::chrono::seconds(30))
+                  .ok());
+  auto engine = OpenEngine(LoadOrders(n, bootstrap));
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+  auto producer = MakeProducer(bootstrap);
+  Produce(producer.get(), n.commands, "big", CreateOrder("big", std::string(3000, 'p'), 1, "c-big"));
+  Produce(producer.get(), n.commands, "small", CreateOrder("small", "p", 1, "c-small"));
+  ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+  ASSERT_TRUE(WaitFor([&] { return StoreHas(*engine, "orders", "small"); },
+                      std::chrono::seconds(60)));
+  auto dead = ReadCommitted(bootstrap, n.dlq, 1, std::chrono::seconds(30));
+  ASSERT_EQ(dead.size(), 1u);
+  const std::string why = HeaderValue(dead[0], "kcqrs.error");
+  EXPECT_NE(why.find("'" + n.events + "'"), std::string::npos) << why;
+  EXPECT_NE(why.find("above the maximum message size of 1872"), std::string::npos) << why;
+  EXPECT_FALSE(StoreHas(*engine, "orders", "big"));
+  EXPECT_EQ(engine->stats().aborts, 0u);
   engine->Stop();
   std::filesystem::remove_all(n.state_dir);
 }
