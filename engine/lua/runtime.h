@@ -72,16 +72,18 @@
 // After a call hit either limit its garbage is collected before Call()
 // returns.
 //
-// Known holes, open:
-//   - Integer overflow. Lua 5.4's integer arithmetic wraps by definition
-//     (9223372036854775800 + 100 == -9223372036854775716) and the VM has no
-//     hook for it: a snippet can emit a wrapped amount. Closing it needs a
-//     Lua built with checked integer arithmetic (lvm.c's l_addi/l_subi/
-//     l_muli, unary minus, and lobject.c's constant folding), i.e. our own
-//     build of Debian's lua5.4 source package instead of liblua5.4-0.
-//     Mapping JSON integers to something else at the boundary cannot do it:
-//     small integers overflow too (2^32 * 2^32), and floats or userdata
-//     break tostring, string.format('%d') or type(x) == 'number'.
+// Integers never wrap. Stock Lua 5.4 wraps integer arithmetic around
+// (9223372036854775800 + 100 == -9223372036854775716). The Lua linked here
+// is Debian's lua5.4 source with third_party/lua/checked-integers.patch:
+// integer +, -, *, unary minus and mininteger // -1 (every VM form,
+// lua_arith, strings coerced to integers) and math.abs(mininteger) raise
+// the ordinary runtime error "integer overflow in <a> <op> <b>", which
+// Call() returns like any other ("topology.yaml:43: integer overflow in
+// 9223372036854775800 + 100"); the compiler does not fold an overflowing
+// constant expression, so it raises when it runs. Floats, bitwise
+// operators, hexadecimal literals, % and for loops are Lua's own.
+//
+// Known hole, open:
 //   - Instructions whose work grows with a value's size are charged one
 //     instruction: == and < on two distinct long strings of equal length
 //     (memcmp/strcoll), and vararg copies (f(1, ...)). Each is bounded by

@@ -77,6 +77,59 @@ TEST(HardeningTest, AnAggregateIdThatIsNotUtf8IsADeadLetterNotACrash) {
   EXPECT_EQ((*driver)->ReadOutput("orders.events").size(), 1u);
 }
 
+// A Lua rule adding an amount to a balance near 2^63: Lua 5.4 wrapped the
+// sum around and the engine emitted a negative balance. kcqrs' Lua raises
+// "integer overflow" (third_party/lua/), so the command is dead-lettered
+// with the rule's line and the account keeps its balance.
+constexpr char kBank[] = R"(application:
+  id: bank
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  account:
+    command_topics: [accounts.commands]
+    event_topic: accounts.events
+    rejection_topic: accounts.rejections
+    store: accounts
+    commands:
+      Deposit:
+        lua: |
+          local balance = state and state.balance or 0
+          return { type = "Deposited", balance = balance + command.amount }
+    events:
+      Deposited:
+        set: {balance: event.balance}
+)";
+
+TEST(HardeningTest, ALuaIntegerOverflowIsADeadLetterNotAWrappedAmount) {
+  auto driver = testing::TopologyTestDriver::Create(Load(kBank));
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  auto deposit = [&](const std::string& amount) {
+    return (*driver)->PipeInput("accounts.commands", "acc-1",
+                                R"({"type":"Deposit","amount":)" + amount + "}");
+  };
+  ASSERT_TRUE(deposit("9223372036854775800").ok());
+  ASSERT_EQ((*driver)->ReadOutput("accounts.events").size(), 1u);
+
+  ASSERT_TRUE(deposit("100").ok());
+  EXPECT_TRUE((*driver)->ReadOutput("accounts.events").empty());
+  EXPECT_TRUE((*driver)->ReadOutput("accounts.rejections").empty());
+  auto dead = (*driver)->ReadOutput("bank-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(HeaderOf(dead[0], engine::headers::kError)
+                .find("hardening.yaml:15: integer overflow in 9223372036854775800 + 100"),
+            std::string::npos)
+      << HeaderOf(dead[0], engine::headers::kError);
+
+  // The next command is decided against the balance before the overflow.
+  ASSERT_TRUE(deposit("7").ok());
+  auto events = (*driver)->ReadOutput("accounts.events");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].value.value_or("").find(R"("balance":9223372036854775807)"),
+            std::string::npos)
+      << events[0].value.value_or("");
+}
+
 // A C++ processor whose behaviour is chosen by the record's value.
 class Unruly : public Processor {
  public:

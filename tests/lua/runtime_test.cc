@@ -764,6 +764,105 @@ TEST(LuaRuntimeTest, RuntimeErrorReportsTheYamlLine) {
               StartsWith("topology.yaml:11: bad argument #1 to 'rep'"));
 }
 
+// ---- Integer arithmetic ----------------------------------------------------
+
+// Issue 9: Lua 5.4 wraps integer arithmetic around, so a balance near 2^63
+// plus an amount became a large negative number and was emitted. kcqrs'
+// Lua (third_party/lua/checked-integers.patch) raises instead.
+TEST(LuaRuntimeTest, IntegerOverflowIsAnErrorNamingTheSnippetLine) {
+  auto rt = NewRuntime();
+  const json args = {{"balance", INT64_MAX - 7},
+                     {"amount", 100},
+                     {"low", INT64_MIN},
+                     {"two32", int64_t{1} << 32},
+                     {"one", 1}};
+  struct Case {
+    const char* code;  // the overflow is on the second line: topology.yaml:11
+    const char* operation;
+  };
+  const Case cases[] = {
+      // From the JSON arguments, register operands.
+      {"local b = x.balance\nreturn b + x.amount",
+       "9223372036854775800 + 100"},
+      {"local l = x.low\nreturn l - x.one", "-9223372036854775808 - 1"},
+      {"local t = x.two32\nreturn t * t", "4294967296 * 4294967296"},
+      {"local l = x.low\nreturn -l", "-(-9223372036854775808)"},
+      {"local l = x.low\nreturn l // -x.one", "-9223372036854775808 // -1"},
+      // With a constant operand (the VM's immediate and K instructions);
+      // x - 1 runs as x + -1.
+      {"local b = x.balance\nreturn b + 100", "9223372036854775800 + 100"},
+      {"local b = x.balance\nreturn b + 1000", "9223372036854775800 + 1000"},
+      {"local l = x.low\nreturn l - 1", "-9223372036854775808 + -1"},
+      {"local l = x.low\nreturn l - 1000", "-9223372036854775808 - 1000"},
+      {"local b = x.balance\nreturn b * 2", "9223372036854775800 * 2"},
+      // Literals only: the compiler does not fold an overflow away, it
+      // raises when the line runs.
+      {"local y = 1\nreturn 9223372036854775800 + 100",
+       "100 + 9223372036854775800"},
+      {"local y = 1\nreturn math.maxinteger + 1", "9223372036854775807 + 1"},
+      {"local y = 1\nreturn 4294967296 * 4294967296",
+       "4294967296 * 4294967296"},
+      {"local y = 1\nreturn -(-9223372036854775807 - 1)",
+       "-(-9223372036854775808)"},
+      {"local y = 1\nreturn (-9223372036854775807 - 1) // -1",
+       "-9223372036854775808 // -1"},
+      // Strings that convert to integers, and the library.
+      {"local s = '9223372036854775807'\nreturn s + 1",
+       "9223372036854775807 + 1"},
+      {"local y = 1\nreturn math.abs(math.mininteger)",
+       "math.abs(-9223372036854775808)"},
+  };
+  for (const Case& c : cases) {
+    auto r = Eval(*rt, c.code, &args);
+    ASSERT_FALSE(r.ok()) << c.code << " returned " << r->dump();
+    EXPECT_TRUE(r.status().IsInvalidArgument()) << c.code;
+    EXPECT_EQ(r.status().message(),
+              std::string("topology.yaml:11: integer overflow in ") +
+                  c.operation)
+        << c.code;
+  }
+  // pcall catches it like any other error; the runtime stays usable.
+  auto caught = Eval(*rt,
+                     "local ok, err = pcall(function() return x.balance + "
+                     "x.amount end)\nreturn {ok = ok, err = err}",
+                     &args);
+  ASSERT_TRUE(caught.ok()) << caught.status().ToString();
+  EXPECT_EQ((*caught)["ok"], false);
+  EXPECT_THAT((*caught)["err"].get<std::string>(),
+              HasSubstr("integer overflow in 9223372036854775800 + 100"));
+}
+
+TEST(LuaRuntimeTest, ArithmeticThatFitsIsUnchanged) {
+  auto rt = NewRuntime();
+  const json args = {{"balance", INT64_MAX - 100}, {"low", INT64_MIN + 1}};
+  auto r = Eval(*rt, R"lua(
+    local b, l = x.balance, x.low
+    local n, sum = 0, 0
+    for i = math.maxinteger - 2, math.maxinteger do n = n + 1 end
+    for i = math.mininteger, math.mininteger + 2 do n = n + 1 end
+    for i = 10, 1, -3 do sum = sum + i end
+    for i = 1, 3, math.maxinteger do n = n + 1 end
+    return array({
+      b + 100, l - 1, -l, math.maxinteger - 1 + 1, 3 - 5, -7 // 2, -7 % 3,
+      math.mininteger % -1, math.mininteger // 1, 6 * -7, (1 << 62) - 1 + (1 << 62),
+      n, sum, math.abs(-5), math.abs(math.mininteger + 1),
+      math.maxinteger + 1.0, 0.5 * 3, -(0.0) == 0,
+      '10' + 1, '2.5' * 2, 0xffffffffffffffff, math.maxinteger << 1,
+      string.format('%d', math.mininteger), tostring(math.maxinteger),
+      string.format('%5.1f|%x', 2.25, 255), math.tointeger(2^53),
+      math.ult(1, -1), math.fmod(math.mininteger, -1)})
+  )lua",
+                &args);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->dump(),
+            "[9223372036854775807,-9223372036854775808,9223372036854775807,"
+            "9223372036854775807,-2,-4,2,0,-9223372036854775808,-42,"
+            "9223372036854775807,7,22,5,9223372036854775807,"
+            "9.223372036854776e+18,1.5,true,11,5.0,-1,-2,"
+            "\"-9223372036854775808\",\"9223372036854775807\","
+            "\"  2.2|ff\",9007199254740992,true,0]");
+}
+
 TEST(LuaRuntimeTest, CompileRejectsBadParametersAndCallRejectsUnknownIds) {
   auto rt = NewRuntime();
   for (const char* name : {"end", "1x", "a-b", "", "local"}) {
