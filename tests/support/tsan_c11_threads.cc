@@ -10,7 +10,8 @@
 // "rdk:mock" or "rdk:main" thread), and librdkafka's mutexes would be
 // invisible besides. Every executable of the TSan build links this library
 // (CMakeLists.txt), so the dynamic linker binds librdkafka's references to
-// these definitions before libc's. glibc's mtx_t, cnd_t, once_flag and
+// these definitions before libc's (tests/tsan.supp: why no suppressions
+// are needed with it). glibc's mtx_t, cnd_t, once_flag and
 // thrd_t are its pthread types under other names, so the same objects can be
 // passed straight through. Only the functions librdkafka imports are here
 // (`nm -D librdkafka.so.1 | grep -E ' U (thrd|mtx|cnd|call_once)'`);
