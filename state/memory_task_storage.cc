@@ -23,24 +23,56 @@ Status ClosedError() {
       "memory task storage is closed (the task was closed or migrated)");
 }
 
-// The committed data, shared with the reader views. A reader takes a pointer
-// to a store's map under `mu` and then reads without any lock, so an
-// iterator holds a consistent snapshot for as long as it lives. Apply, under
-// `mu`, changes a map in place when no reader holds it, and otherwise
-// changes a copy and swaps the pointer (copy-on-write). Without the in-place
-// case every commit would copy whole stores: the TopologyTestDriver commits
-// after every input, which made a test of N records cost O(N^2).
+// One version of a store's map, and how many reader snapshots hold it.
+struct Version {
+  explicit Version(Map m) : map(std::move(m)) {}
+  Map map;
+  // Snapshots of this version not yet dropped. Raised only under Shared::mu,
+  // so a zero read under `mu` stays zero until `mu` is released. A snapshot
+  // lowers it with release order when dropped, and Apply reads it with
+  // acquire order, so the reader's last reads of `map` happen before Apply's
+  // writes to it. (This replaces shared_ptr::use_count() plus a fence:
+  // use_count() is a relaxed load, and ThreadSanitizer does not model
+  // standalone fences, so it reported that correct pattern as a race.)
+  mutable std::atomic<long> readers{0};
+};
+
+// A reader's hold on one version: what a snapshot's shared_ptr owns.
+class Lease {
+ public:
+  explicit Lease(std::shared_ptr<const Version> version)
+      : version_(std::move(version)) {
+    version_->readers.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Lease() { version_->readers.fetch_sub(1, std::memory_order_release); }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  const Map& map() const { return version_->map; }
+
+ private:
+  const std::shared_ptr<const Version> version_;
+};
+
+// The committed data, shared with the reader views. A reader takes a lease
+// on a store's current version under `mu` and then reads without any lock,
+// so an iterator holds a consistent snapshot for as long as it lives. Apply,
+// under `mu`, changes a version in place when no reader holds it, and
+// otherwise changes a copy and swaps the pointer (copy-on-write). Without the
+// in-place case every commit would copy whole stores: the TopologyTestDriver
+// commits after every input, which made a test of N records cost O(N^2).
 struct Shared {
   mutable std::mutex mu;
   bool closed = false;  // guarded by mu
-  std::map<std::string, std::shared_ptr<Map>, std::less<>>
+  std::map<std::string, std::shared_ptr<Version>, std::less<>>
       stores;  // guarded by mu
 
   // The current map of `store`, or null when closed.
   std::shared_ptr<const Map> Snapshot(const std::string& store) const {
     std::lock_guard<std::mutex> lock(mu);
     if (closed) return nullptr;
-    return stores.at(store);
+    auto lease = std::make_shared<Lease>(stores.at(store));
+    return std::shared_ptr<const Map>(lease, &lease->map());
   }
 };
 
@@ -119,7 +151,7 @@ class MemoryTaskStorage final : public TaskStorage {
         continue;
       }
       store_names_.push_back(name);
-      shared_->stores.emplace(name, std::make_shared<Map>());
+      shared_->stores.emplace(name, std::make_shared<Version>(Map()));
       readers_.emplace(name, std::make_shared<MemoryReader>(shared_, name));
     }
   }
@@ -148,16 +180,14 @@ class MemoryTaskStorage final : public TaskStorage {
     std::lock_guard<std::mutex> lock(shared_->mu);
     for (const auto& [store, store_writes] : writes) {
       if (store_writes.empty()) continue;
-      std::shared_ptr<Map>& map = shared_->stores.at(store);
-      // Pointers are copied only under `mu`, so a count of one cannot grow
+      std::shared_ptr<Version>& version = shared_->stores.at(store);
+      // Leases are taken only under `mu`, so a count of zero cannot grow
       // meanwhile: nobody else can see this map. (The count may be stale
-      // high while a reader drops its copy; then we copy needlessly.) The
-      // fence orders the last reader's reads before our writes.
-      if (map.use_count() == 1) {
-        std::atomic_thread_fence(std::memory_order_acquire);
-      } else {
-        map = std::make_shared<Map>(*map);
+      // high while a reader drops its lease; then we copy needlessly.)
+      if (version->readers.load(std::memory_order_acquire) != 0) {
+        version = std::make_shared<Version>(version->map);
       }
+      Map* map = &version->map;
       for (const auto& [key, value] : store_writes) {
         if (value) {
           (*map)[key] = *value;
