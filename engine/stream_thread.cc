@@ -824,7 +824,12 @@ Status StreamThread::RestorePositions(Task* task) {
     for (int32_t p = 0; p < config_.topology->partitions(topic); ++p) {
       auto wm = restore_consumer_->QueryWatermarks(topic, p, kKafkaTimeout);
       if (!wm.ok()) return wm.status().WithContext("the end of " + topic);
-      if (wm->second > 0) entry.produced_last[{topic, p}] = wm->second - 1;
+      // Under exactly-once every transaction that wrote here ends with its
+      // commit marker, so the records committed before now lie below the
+      // last offset (the marker), which no consumer position ever passes
+      // for certain; without transactions the last offset is a record.
+      const int64_t last = wm->second - (exactly_once() ? 2 : 1);
+      if (last >= 0) entry.produced_last[{topic, p}] = last;
     }
   }
   config_.positions->Append(std::move(entry));

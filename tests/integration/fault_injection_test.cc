@@ -20,6 +20,7 @@
 #include "engine/partitioner.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
+#include "tests/support/http_client.h"
 #include "tests/support/test_kafka.h"
 
 namespace kcqrs {
@@ -256,6 +257,128 @@ TEST(FaultInjectionTest, ARecordAboveATopicsOwnLimitIsADeadLetterNotAnAbortLoop)
   EXPECT_NE(why.find("above the maximum message size of 1872"), std::string::npos) << why;
   EXPECT_FALSE(StoreHas(*engine, "orders", "big"));
   EXPECT_EQ(engine->stats().aborts, 0u);
+  engine->Stop();
+  std::filesystem::remove_all(n.state_dir);
+}
+
+// A thread that keeps aborting is not ready, and says why; once its
+// transactions commit again it is ready, and nothing was lost on the way.
+TEST(FaultInjectionTest, AThreadThatKeepsAbortingIsNotReadyAndSaysWhy) {
+  const std::string bootstrap = TestBootstrapServers();
+  ASSERT_FALSE(bootstrap.empty());
+  const OrdersNames n = MakeOrdersNames(UniqueName("orders-aborting"));
+  std::filesystem::remove_all(n.state_dir);
+  auto faults = std::make_shared<ScheduledFaults>();
+  std::set<int> every;
+  for (int i = 1; i <= 100000; ++i) every.insert(i);
+  faults->FailAt(Point::kCommit, every, Status::Aborted("injected: the broker refuses"));
+  engine::SetFaultInjectorForTesting(faults);
+  auto engine = OpenEngine(LoadOrders(n, bootstrap));
+  engine::SetFaultInjectorForTesting(nullptr);
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+  auto producer = MakeProducer(bootstrap);
+  Produce(producer.get(), n.commands, "o-1", CreateOrder("o-1", "p", 1, "c-1"));
+  ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+  EXPECT_TRUE(WaitFor([&] { return !engine->ready(); }, std::chrono::seconds(30)))
+      << "still ready while every commit aborts";
+  auto readyz = [&] {
+    auto r = HttpRequest(engine->http_address(), "GET", "/readyz");
+    return r.body;
+  };
+  const std::string body = readyz();
+  EXPECT_NE(body.find("aborted"), std::string::npos) << body;
+  EXPECT_NE(body.find("injected: the broker refuses"), std::string::npos) << body;
+  faults->Disable();
+  EXPECT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(60)))
+      << "not ready again once commits succeed: " << readyz();
+  EXPECT_TRUE(WaitFor([&] { return StoreHas(*engine, "orders", "o-1"); },
+                      std::chrono::seconds(30)));
+  engine->Stop();
+  std::filesystem::remove_all(n.state_dir);
+}
+
+// Local state whose checkpoint does not fit the changelog (here the
+// changelog was deleted and recreated, as an operator does to rebuild a
+// store) is wiped and restored from the changelog as it is now, not reused.
+TEST(FaultInjectionTest, StateThatDoesNotFitItsChangelogIsWipedAndRestored) {
+  const std::string bootstrap = TestBootstrapServers();
+  ASSERT_FALSE(bootstrap.empty());
+  const OrdersNames n = MakeOrdersNames(UniqueName("orders-recreated"));
+  std::filesystem::remove_all(n.state_dir);
+  {
+    auto engine = OpenEngine(LoadOrders(n, bootstrap));
+    ASSERT_NE(engine, nullptr);
+    ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+    auto producer = MakeProducer(bootstrap);
+    for (int i = 0; i < 30; ++i) {
+      const std::string id = "o-" + std::to_string(i);
+      Produce(producer.get(), n.commands, id, CreateOrder(id, "p", 1, "c-" + id));
+    }
+    ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+    ASSERT_TRUE(WaitFor([&] { return StoreHas(*engine, "orders", "o-29"); },
+                        std::chrono::seconds(60)));
+    engine->Stop();
+  }
+  // The orders view's changelog, recreated empty: its local checkpoint now
+  // points past its end.
+  const std::string changelog = n.app + "-orders-changelog";
+  auto admin = kafka::Admin::Create({{"bootstrap.servers", bootstrap}});
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->DeleteTopics({changelog}, std::chrono::seconds(30)).ok());
+  ASSERT_TRUE((*admin)
+                  ->CreateTopics({{changelog, 3, -1, {{"cleanup.policy", "compact"}}}},
+                                 std::chrono::seconds(30))
+                  .ok());
+  auto engine = OpenEngine(LoadOrders(n, bootstrap));
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+  auto view = engine->GetStore("orders");
+  ASSERT_NE(view, nullptr);
+  size_t rows = 0;
+  for (auto it = view->Range("", ""); it->Valid(); it->Next()) ++rows;
+  EXPECT_EQ(rows, 0u) << "stale local state was reused although its changelog is empty";
+  // The aggregates' store, whose changelog is intact, kept its state: the
+  // orders still exist for the command side.
+  auto aggregates = engine->GetStore("order-aggregates");
+  ASSERT_NE(aggregates, nullptr);
+  auto o = aggregates->Get("o-29");
+  EXPECT_TRUE(o.ok() && o->has_value());
+  engine->Stop();
+  std::filesystem::remove_all(n.state_dir);
+}
+
+// A read-your-writes token from before a restart is answered at once by the
+// restarted instance: its position log starts from what the restored state
+// reaches, rather than empty (when a token waited for a commit that might
+// never come, or was judged by an unrelated one).
+TEST(FaultInjectionTest, ReadYourWritesTokensSurviveARestart) {
+  const std::string bootstrap = TestBootstrapServers();
+  ASSERT_FALSE(bootstrap.empty());
+  const OrdersNames n = MakeOrdersNames(UniqueName("orders-ryw-restart"));
+  std::filesystem::remove_all(n.state_dir);
+  std::string token;
+  {
+    auto engine = OpenEngine(LoadOrders(n, bootstrap));
+    ASSERT_NE(engine, nullptr);
+    ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+    auto posted = HttpRequest(engine->http_address(), "POST", "/commands/order?wait=true",
+                              CreateOrder("o-1", "widget", 2, "c-1"));
+    ASSERT_EQ(posted.status, 200) << posted.body;
+    token = nlohmann::json::parse(posted.body)["position"];
+    engine->Stop();
+  }
+  auto engine = OpenEngine(LoadOrders(n, bootstrap));
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(90)));
+  // Both the view of the orders and product_totals (behind the repartition
+  // topic): no new record flows, so only the restored positions can answer.
+  for (const std::string target :
+       {"/stores/orders/keys/o-1", "/stores/product_totals/keys/widget"}) {
+    auto got = HttpRequest(engine->http_address(), "GET",
+                           target + "?timeout_ms=5000&position=" + token);
+    EXPECT_EQ(got.status, 200) << target << ": " << got.body;
+  }
   engine->Stop();
   std::filesystem::remove_all(n.state_dir);
 }
