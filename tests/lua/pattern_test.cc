@@ -260,7 +260,9 @@ TEST_F(PatternTest, PathologicalPatternsEndWithTheBudgetErrorQuickly) {
     const double seconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - start)
                                .count();
-    EXPECT_LT(seconds, 5.0) << op << " " << p;
+    // These ran for minutes or hours before the budgeted matcher: the bound
+    // tells a hang from a slow sanitizer build, it measures nothing.
+    EXPECT_LT(seconds, 60.0) << op << " " << p;
     EXPECT_THAT(out, StartsWith("error|string:")) << op << " " << p;
     EXPECT_THAT(out, HasSubstr("instruction budget exceeded"))
         << op << " " << p;

@@ -38,6 +38,12 @@ json Echo(Runtime& runtime, const json& value) {
   return result.ok() ? *result : json("<error>");
 }
 
+// The bound on a call that must end rather than hang. The cases it guards
+// ran for minutes or hours before their fix; it only has to tell a hang from
+// a slow call in a sanitizer build on a loaded machine (ThreadSanitizer took
+// 9.6 s for one memory bomb under load). Not a performance measure.
+constexpr double kEndsWithinSeconds = 60.0;
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
       .count();
@@ -214,7 +220,7 @@ TEST(LuaRuntimeTest, VeryDeepDocumentsAreAClearErrorNotACrash) {
     }
     const auto start = std::chrono::steady_clock::now();
     auto result = rt->Call(*f, {&deep}, 0);
-    EXPECT_LT(Seconds(start), 5.0);
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds);
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.status().message(),
               "topology.yaml:3: argument 1 (state): JSON nests deeper than "
@@ -405,7 +411,7 @@ TEST(LuaRuntimeTest, RunawayLoopHitsTheBudgetAndTheNextCallWorks) {
   auto rt = NewRuntime();
   const auto start = std::chrono::steady_clock::now();
   auto loop = Eval(*rt, "local n = 0\nwhile true do n = n + 1 end");
-  EXPECT_LT(Seconds(start), 5.0);
+  EXPECT_LT(Seconds(start), kEndsWithinSeconds);
   ASSERT_FALSE(loop.ok());
   EXPECT_TRUE(loop.status().IsInvalidArgument());
   EXPECT_EQ(
@@ -452,7 +458,7 @@ TEST(LuaRuntimeTest, PcallCannotSwallowTheBudget) {
         "while true do pcall(function() return t.x end) end"}) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
-    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds) << code;
     ASSERT_FALSE(result.ok()) << code;
     EXPECT_THAT(result.status().message(),
                 HasSubstr("instruction budget of 1000000"))
@@ -475,7 +481,7 @@ TEST(LuaRuntimeTest, LibraryLoopsAreChargedToTheBudget) {
         "table.unpack({}, 1, 1e8)"}) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
-    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds) << code;
     ASSERT_FALSE(result.ok()) << code;
     EXPECT_THAT(result.status().message(), HasSubstr("instruction budget"))
         << code;
@@ -520,7 +526,7 @@ TEST(LuaRuntimeTest, PathologicalPatternsHitTheBudget) {
        }) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code, &field);
-    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds) << code;
     EXPECT_FALSE(result.ok()) << code;
     if (result.ok()) continue;
     EXPECT_TRUE(result.status().IsInvalidArgument()) << code;
@@ -547,7 +553,7 @@ TEST(LuaRuntimeTest, PcallCannotSwallowAPatternsBudget) {
            "end))"}) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
-    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds) << code;
     ASSERT_FALSE(result.ok()) << code;
     EXPECT_THAT(result.status().message(), HasSubstr("instruction budget"))
         << code;
@@ -681,7 +687,7 @@ TEST(LuaRuntimeTest, MoreMemoryBombsEndCleanly) {
        }) {
     const auto start = std::chrono::steady_clock::now();
     auto result = Eval(*rt, code);
-    EXPECT_LT(Seconds(start), 5.0) << code;
+    EXPECT_LT(Seconds(start), kEndsWithinSeconds) << code;
     EXPECT_FALSE(result.ok()) << code;
     if (result.ok()) continue;
     EXPECT_TRUE(result.status().IsInvalidArgument()) << code;
