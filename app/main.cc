@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
-#include "engine/describe.h"
+#include "engine/graph/describe.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/version.h"
 

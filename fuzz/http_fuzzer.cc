@@ -2,7 +2,7 @@
 // written to a real http::Server on loopback, so they go through Beast's
 // parser, the session (keep-alive, pipelining, 100-continue, limits, HEAD),
 // the Router and the handlers. The routes are the engine's own patterns
-// (engine/http_api.cc) with handlers that read every part of the request
+// (engine/serving/http_api.cc) with handlers that read every part of the request
 // (path parameters, query, headers, body) and echo them back, so what the
 // Router decodes is used; a query parameter "throw" makes a handler throw,
 // "drop" makes an asynchronous one lose its Responder, "later" answers from

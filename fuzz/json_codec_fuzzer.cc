@@ -1,4 +1,4 @@
-// engine/json_codec.h against nlohmann::json, differentially, as the header
+// engine/codec/json_codec.h against nlohmann::json, differentially, as the header
 // promises: ParseJson(text) is nlohmann::json::parse(text, nullptr, false)
 // (same documents, number types included, same rejections), DumpJson(doc) is
 // doc.dump() (same bytes, same exceptions), and SkipCanonical only accepts
@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/json_codec.h"
+#include "engine/codec/json_codec.h"
 #include "tests/support/json_identical.h"
 
 namespace {

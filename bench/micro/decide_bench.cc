@@ -12,9 +12,9 @@
 #include <string>
 
 #include "bench/micro/orders_workload.h"
-#include "engine/compiled_topology.h"
-#include "engine/lua_functions.h"
-#include "engine/processors.h"
+#include "engine/graph/compiled_topology.h"
+#include "engine/processors/lua_functions.h"
+#include "engine/processors/processors.h"
 
 namespace kcqrs::bench {
 namespace {

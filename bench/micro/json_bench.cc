@@ -2,8 +2,8 @@
 // the command itself, and the aggregate document the command handler reads
 // from its store and writes back ({commands, state, version}). Each with
 // nlohmann's own parse()/dump() and with the engine's codec
-// (engine/json_codec.h), which the hot path uses; and the command handler's
-// whole per-command work on the aggregate document (engine/aggregate_document.h).
+// (engine/codec/json_codec.h), which the hot path uses; and the command handler's
+// whole per-command work on the aggregate document (engine/processors/aggregate_document.h).
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
@@ -12,8 +12,8 @@
 #include <string>
 
 #include "bench/micro/orders_workload.h"
-#include "engine/aggregate_document.h"
-#include "engine/json_codec.h"
+#include "engine/processors/aggregate_document.h"
+#include "engine/codec/json_codec.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs::bench {

@@ -35,10 +35,10 @@
 
 #include "bench/micro/orders_workload.h"
 #include "bench/micro/temp_dir.h"
-#include "engine/compiled_topology.h"
-#include "engine/lua_functions.h"
+#include "engine/graph/compiled_topology.h"
+#include "engine/processors/lua_functions.h"
 #include "engine/metrics/metrics.h"
-#include "engine/task.h"
+#include "engine/runtime/task.h"
 #include "kcqrs/testing/topology_test_driver.h"
 #include "state/task_storage.h"
 

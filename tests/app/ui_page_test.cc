@@ -1,11 +1,11 @@
-// The web page at GET / (engine/ui_page.h) as a browser shows it: served by a
+// The web page at GET / (engine/serving/ui_page.h) as a browser shows it: served by a
 // kcqrs::http::Server with fake /topology (the real Describe output of the
 // orders example), /stats and /stores/{store}/keys/{key}, rendered by
 // Debian's headless Chromium, and checked in the DOM it leaves.
 //
 // KCQRS_UI_SCREENSHOT=1 also writes docs/ui.png (KCQRS_UI_SCREENSHOT=PATH:
 // there), the screenshot the docs show.
-#include "engine/ui_page.h"
+#include "engine/serving/ui_page.h"
 
 #include <gtest/gtest.h>
 
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "config/config_loader.h"
-#include "engine/compiled_topology.h"
-#include "engine/describe.h"
+#include "engine/graph/compiled_topology.h"
+#include "engine/graph/describe.h"
 #include "engine/http/server.h"
 
 namespace kcqrs {

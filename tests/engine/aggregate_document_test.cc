@@ -1,7 +1,7 @@
 // AggregateDocument must write exactly what the command handler wrote when
 // it parsed the whole stored document, changed it and dumped it: the store
 // values (and so the changelogs) are a format that other systems compare.
-#include "engine/aggregate_document.h"
+#include "engine/processors/aggregate_document.h"
 
 #include <gtest/gtest.h>
 

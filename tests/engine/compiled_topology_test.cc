@@ -1,4 +1,4 @@
-#include "engine/compiled_topology.h"
+#include "engine/graph/compiled_topology.h"
 
 #include <gtest/gtest.h>
 

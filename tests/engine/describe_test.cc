@@ -1,7 +1,7 @@
 // Describe: the orders example as JSON (the schema GET /topology serves),
 // Kafka Streams-style text and a Mermaid graph, before and after the
 // partition counts are known.
-#include "engine/describe.h"
+#include "engine/graph/describe.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 
 #include "config/config_loader.h"
 #include "tests/support/examples.h"
-#include "engine/compiled_topology.h"
+#include "engine/graph/compiled_topology.h"
 
 namespace kcqrs::engine {
 namespace {

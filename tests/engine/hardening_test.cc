@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 #include "config/config_loader.h"
-#include "engine/headers.h"
+#include "engine/codec/headers.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/processor.h"
 #include "kcqrs/testing/topology_test_driver.h"

@@ -2,7 +2,7 @@
 // documents (number types included), same rejections, same bytes, same
 // exceptions. Checked on hand-picked cases and on generated documents in
 // every text form nlohmann writes, mutated at random.
-#include "engine/json_codec.h"
+#include "engine/codec/json_codec.h"
 #include "tests/support/json_identical.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "engine/partitioner.h"
+#include "engine/codec/partitioner.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The sweep of task directories no stream thread uses (Kafka Streams'
 // state.cleanup.delay.ms): what goes, what stays.
-#include "engine/state_directory.h"
+#include "engine/runtime/state_directory.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -4,7 +4,7 @@
 // embedded mock cluster. What a client sees for hostile or careless input:
 // bytes that are not UTF-8, documents too deep or too large, stored values
 // that are not JSON, stores partly hosted elsewhere, Kafka unreachable.
-#include "engine/http_api.h"
+#include "engine/serving/http_api.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -15,9 +15,9 @@
 #include <mutex>
 #include <set>
 
-#include "engine/fault_injector.h"
+#include "engine/runtime/fault_injector.h"
 #include "engine/kafka/admin.h"
-#include "engine/partitioner.h"
+#include "engine/codec/partitioner.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/http_client.h"

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <unistd.h>
 
-#include "engine/position_log.h"
+#include "engine/serving/position_log.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/chromium.h"

@@ -1,0 +1,652 @@
+#include "engine/codec/json_codec.h"
+
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+
+#include "util/utf8.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+// The fast parser and scanner recurse once per level; deeper documents go
+// to nlohmann, whose parser does not recurse. Bounds their stack use.
+constexpr int kMaxDepth = 256;
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The length of the UTF-8 sequence at p (>= 0x80), 0 when invalid: what
+// nlohmann's lexer and serializer accept.
+using util::Utf8SequenceLength;
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+using util::AppendUtf8;
+
+// A recursive-descent parser for the common case. Any input it does not
+// accept goes to nlohmann, so it only has to be right when it accepts.
+class Parser {
+ public:
+  // Gives up on nesting deeper than max_depth (at most kMaxDepth), noting
+  // where in too_deep_at().
+  Parser(std::string_view text, int max_depth)
+      : begin_(text.data()), p_(text.data()), end_(text.data() + text.size()),
+        max_depth_(max_depth) {}
+
+  // The offset of the bracket that opened level max_depth + 1, when that is
+  // why Parse failed; npos otherwise.
+  size_t too_deep_at() const { return too_deep_at_; }
+
+  bool Parse(json* out) {
+    SkipWhitespace();
+    if (!Value(out, 0)) return false;
+    SkipWhitespace();
+    return p_ == end_;
+  }
+
+ private:
+  void SkipWhitespace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
+  }
+
+  bool Value(json* out, int depth) {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '{': return Object(out, depth);
+      case '[': return Array(out, depth);
+      case '"': {
+        *out = json(json::value_t::string);
+        return String(out->get_ptr<std::string*>());
+      }
+      case 't': return Literal("true", 4) && (*out = true, true);
+      case 'f': return Literal("false", 5) && (*out = false, true);
+      case 'n': return Literal("null", 4) && (*out = nullptr, true);
+      default: return Number(out);
+    }
+  }
+
+  bool Literal(const char* text, size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n || std::memcmp(p_, text, n) != 0) return false;
+    p_ += n;
+    return true;
+  }
+
+  bool TooDeep() {
+    too_deep_at_ = static_cast<size_t>(p_ - begin_);
+    return false;
+  }
+
+  bool Object(json* out, int depth) {
+    if (depth >= max_depth_) return TooDeep();
+    ++p_;
+    *out = json(json::value_t::object);
+    json::object_t& object = *out->get_ptr<json::object_t*>();
+    SkipWhitespace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      if (p_ == end_ || *p_ != '"') return false;
+      std::string key;
+      if (!String(&key)) return false;
+      SkipWhitespace();
+      if (p_ == end_ || *p_ != ':') return false;
+      ++p_;
+      SkipWhitespace();
+      // An existing key is overwritten: the last duplicate wins, as in
+      // nlohmann's parser.
+      auto it = object.emplace_hint(object.end(), std::move(key), nullptr);
+      if (!Value(&it->second, depth + 1)) return false;
+      SkipWhitespace();
+      if (p_ == end_) return false;
+      if (*p_ == '}') {
+        ++p_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      SkipWhitespace();
+    }
+  }
+
+  bool Array(json* out, int depth) {
+    if (depth >= max_depth_) return TooDeep();
+    ++p_;
+    *out = json(json::value_t::array);
+    json::array_t& array = *out->get_ptr<json::array_t*>();
+    SkipWhitespace();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      array.emplace_back();
+      if (!Value(&array.back(), depth + 1)) return false;
+      SkipWhitespace();
+      if (p_ == end_) return false;
+      if (*p_ == ']') {
+        ++p_;
+        return true;
+      }
+      if (*p_ != ',') return false;
+      ++p_;
+      SkipWhitespace();
+    }
+  }
+
+  // At the opening quote; appends the unescaped content to *s.
+  bool String(std::string* s) {
+    ++p_;
+    const char* run = p_;
+    while (true) {
+      if (p_ == end_) return false;
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        s->append(run, p_);
+        ++p_;
+        return true;
+      }
+      if (c == '\\') {
+        s->append(run, p_);
+        if (!Escape(s)) return false;
+        run = p_;
+      } else if (c < 0x20) {
+        return false;  // a control character must be escaped
+      } else if (c < 0x80) {
+        ++p_;
+      } else {
+        const size_t n = Utf8SequenceLength(p_, end_);
+        if (n == 0) return false;
+        p_ += n;
+      }
+    }
+  }
+
+  bool Hex4(uint32_t* cp) {
+    if (end_ - p_ < 4) return false;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int h = HexValue(p_[i]);
+      if (h < 0) return false;
+      v = (v << 4) | static_cast<uint32_t>(h);
+    }
+    p_ += 4;
+    *cp = v;
+    return true;
+  }
+
+  bool Escape(std::string* s) {
+    ++p_;  // the backslash
+    if (p_ == end_) return false;
+    const char c = *p_++;
+    switch (c) {
+      case '"': s->push_back('"'); return true;
+      case '\\': s->push_back('\\'); return true;
+      case '/': s->push_back('/'); return true;
+      case 'b': s->push_back('\b'); return true;
+      case 'f': s->push_back('\f'); return true;
+      case 'n': s->push_back('\n'); return true;
+      case 'r': s->push_back('\r'); return true;
+      case 't': s->push_back('\t'); return true;
+      case 'u': {
+        uint32_t cp = 0;
+        if (!Hex4(&cp)) return false;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a lone low surrogate
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t low = 0;
+          if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+          p_ += 2;
+          if (!Hex4(&low) || low < 0xDC00 || low > 0xDFFF) return false;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+        }
+        AppendUtf8(cp, s);
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  bool Number(json* out) {
+    const char* start = p_;
+    const bool negative = *p_ == '-';
+    if (negative) ++p_;
+    if (p_ == end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    bool is_float = false;
+    if (p_ < end_ && *p_ == '.') {
+      is_float = true;
+      ++p_;
+      if (p_ == end_ || !IsDigit(*p_)) return false;
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      is_float = true;
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (p_ == end_ || !IsDigit(*p_)) return false;
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    // As nlohmann: integers first (unsigned when not negative), floats when
+    // they do not fit.
+    if (!is_float) {
+      if (negative) {
+        int64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec == std::errc() && ptr == p_) {
+          *out = v;
+          return true;
+        }
+      } else {
+        uint64_t v = 0;
+        auto [ptr, ec] = std::from_chars(start, p_, v);
+        if (ec == std::errc() && ptr == p_) {
+          *out = v;
+          return true;
+        }
+      }
+    }
+    // Correctly rounded, like the strtod nlohmann calls. Out of range (an
+    // infinity, an underflow) is left to nlohmann.
+    double d = 0;
+    auto [ptr, ec] = std::from_chars(start, p_, d);
+    if (ec != std::errc() || ptr != p_) return false;
+    *out = d;
+    return true;
+  }
+
+  const char* const begin_;
+  const char* p_;
+  const char* const end_;
+  const int max_depth_;
+  size_t too_deep_at_ = std::string_view::npos;
+};
+
+// The offset of the bracket that opens level max_depth + 1 of `text`, or
+// npos. Brackets inside strings do not count; the text need not be JSON.
+// Used only before handing text to nlohmann, which builds whatever depth
+// it is given.
+size_t FindTooDeep(std::string_view text, int max_depth) {
+  int depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    switch (text[i]) {
+      case '"':
+        for (++i; i < text.size() && text[i] != '"'; ++i) {
+          if (text[i] == '\\') ++i;
+        }
+        break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) return i;
+        break;
+      case ']':
+      case '}':
+        --depth;
+        break;
+      default:
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// The escape nlohmann's serializer writes for a byte below 0x20, '"' or '\\'.
+void AppendEscape(unsigned char c, std::string* out) {
+  switch (c) {
+    case '"': out->append("\\\""); return;
+    case '\\': out->append("\\\\"); return;
+    case '\b': out->append("\\b"); return;
+    case '\f': out->append("\\f"); return;
+    case '\n': out->append("\\n"); return;
+    case '\r': out->append("\\r"); return;
+    case '\t': out->append("\\t"); return;
+    default: {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+      out->append(buf, 6);
+      return;
+    }
+  }
+}
+
+void AppendString(const std::string& s, std::string* out) {
+  const size_t start = out->size();
+  out->push_back('"');
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  const char* run = p;
+  while (p < end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      ++p;
+    } else if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(p, end);
+      if (n == 0) {
+        // Not UTF-8: nlohmann's dump() throws, with its own message. Should
+        // it not, what it wrote is the answer.
+        std::string whole = json(s).dump();
+        out->resize(start);
+        out->append(whole);
+        return;
+      }
+      p += n;
+    } else {
+      out->append(run, p);
+      AppendEscape(c, out);
+      ++p;
+      run = p;
+    }
+  }
+  out->append(run, end);
+  out->push_back('"');
+}
+
+void Append(const json& j, std::string* out) {
+  switch (j.type()) {
+    case json::value_t::null: out->append("null"); return;
+    case json::value_t::boolean: out->append(j.get<bool>() ? "true" : "false"); return;
+    case json::value_t::number_integer: {
+      char buf[24];
+      auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), j.get<int64_t>());
+      (void)ec;
+      out->append(buf, ptr);
+      return;
+    }
+    case json::value_t::number_unsigned: {
+      char buf[24];
+      auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), j.get<uint64_t>());
+      (void)ec;
+      out->append(buf, ptr);
+      return;
+    }
+    case json::value_t::string: AppendString(*j.get_ptr<const std::string*>(), out); return;
+    case json::value_t::object: {
+      out->push_back('{');
+      bool first = true;
+      for (const auto& [key, value] : *j.get_ptr<const json::object_t*>()) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendString(key, out);
+        out->push_back(':');
+        Append(value, out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case json::value_t::array: {
+      out->push_back('[');
+      bool first = true;
+      for (const json& value : *j.get_ptr<const json::array_t*>()) {
+        if (!first) out->push_back(',');
+        first = false;
+        Append(value, out);
+      }
+      out->push_back(']');
+      return;
+    }
+    default:
+      // Floats (nlohmann's shortest round-trip form), binary, discarded.
+      out->append(j.dump());
+      return;
+  }
+}
+
+// Recognises canonical text (see SkipCanonical) without building anything.
+class CanonicalScanner {
+ public:
+  CanonicalScanner(std::string_view text, size_t pos) : t_(text), i_(pos) {}
+  size_t pos() const { return i_; }
+
+  bool Value(int depth) {
+    if (i_ >= t_.size()) return false;
+    switch (t_[i_]) {
+      case '{': return Object(depth);
+      case '[': return Array(depth);
+      case '"': {
+        bool plain = false;
+        return String(nullptr, &plain);
+      }
+      case 't': return Literal("true");
+      case 'f': return Literal("false");
+      case 'n': return Literal("null");
+      default: return Number();
+    }
+  }
+
+  // At the opening quote. *plain: the content has no escape; then *content
+  // (when not null) is set to it.
+  bool String(std::string_view* content, bool* plain) {
+    const size_t start = ++i_;
+    *plain = true;
+    while (true) {
+      if (i_ >= t_.size()) return false;
+      const auto c = static_cast<unsigned char>(t_[i_]);
+      if (c == '"') {
+        if (content != nullptr) *content = t_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c < 0x80 && c != '\\') {
+        ++i_;
+      } else if (c >= 0x80) {
+        const size_t n = Utf8SequenceLength(t_.data() + i_, t_.data() + t_.size());
+        if (n == 0) return false;
+        i_ += n;
+      } else {
+        *plain = false;
+        if (!CanonicalEscape()) return false;
+      }
+    }
+  }
+
+ private:
+  bool Literal(std::string_view word) {
+    if (t_.compare(i_, word.size(), word) != 0) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  // At a backslash: only the escapes nlohmann's serializer writes.
+  bool CanonicalEscape() {
+    if (i_ + 1 >= t_.size()) return false;
+    switch (t_[i_ + 1]) {
+      case '"':
+      case '\\':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't': i_ += 2; return true;
+      case 'u': {
+        // \u00XX, lower-case hex, for the control characters that have no
+        // short escape.
+        if (i_ + 6 > t_.size() || t_[i_ + 2] != '0' || t_[i_ + 3] != '0') return false;
+        const char hi = t_[i_ + 4];
+        const char lo = t_[i_ + 5];
+        if (hi != '0' && hi != '1') return false;
+        if (!IsDigit(lo) && !(lo >= 'a' && lo <= 'f')) return false;
+        const int v = (hi - '0') * 16 + HexValue(lo);
+        if (v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t') return false;
+        i_ += 6;
+        return true;
+      }
+      default: return false;
+    }
+  }
+
+  bool Number() {
+    const size_t start = i_;
+    if (i_ < t_.size() && t_[i_] == '-') ++i_;
+    if (i_ >= t_.size()) return false;
+    if (t_[i_] == '0') {
+      ++i_;
+    } else if (t_[i_] >= '1' && t_[i_] <= '9') {
+      while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
+    } else {
+      return false;
+    }
+    const bool is_float =
+        i_ < t_.size() && (t_[i_] == '.' || t_[i_] == 'e' || t_[i_] == 'E');
+    if (!is_float) {
+      const std::string_view digits = t_.substr(start, i_ - start);
+      if (digits == "-0") return false;
+      return digits.size() <= 18;  // surely within int64: dump writes it back
+    }
+    if (t_[i_] == '.') {
+      ++i_;
+      if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
+      while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
+    }
+    if (i_ < t_.size() && (t_[i_] == 'e' || t_[i_] == 'E')) {
+      ++i_;
+      if (i_ < t_.size() && (t_[i_] == '+' || t_[i_] == '-')) ++i_;
+      if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
+      while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
+    }
+    // Floats are rare in documents; prove the form the slow way.
+    const std::string_view token = t_.substr(start, i_ - start);
+    const json parsed = json::parse(token.begin(), token.end(), nullptr, false);
+    return !parsed.is_discarded() && parsed.dump() == token;
+  }
+
+  bool Object(int depth) {
+    if (depth >= kMaxDepth) return false;
+    ++i_;
+    if (i_ < t_.size() && t_[i_] == '}') {
+      ++i_;
+      return true;
+    }
+    std::string_view previous;
+    bool first = true;
+    while (true) {
+      if (i_ >= t_.size() || t_[i_] != '"') return false;
+      std::string_view key;
+      bool plain = false;
+      if (!String(&key, &plain) || !plain) return false;
+      if (!first && !(previous < key)) return false;  // out of order, or repeated
+      previous = key;
+      first = false;
+      if (i_ >= t_.size() || t_[i_] != ':') return false;
+      ++i_;
+      if (!Value(depth + 1)) return false;
+      if (i_ >= t_.size()) return false;
+      if (t_[i_] == '}') {
+        ++i_;
+        return true;
+      }
+      if (t_[i_] != ',') return false;
+      ++i_;
+    }
+  }
+
+  bool Array(int depth) {
+    if (depth >= kMaxDepth) return false;
+    ++i_;
+    if (i_ < t_.size() && t_[i_] == ']') {
+      ++i_;
+      return true;
+    }
+    while (true) {
+      if (!Value(depth + 1)) return false;
+      if (i_ >= t_.size()) return false;
+      if (t_[i_] == ']') {
+        ++i_;
+        return true;
+      }
+      if (t_[i_] != ',') return false;
+      ++i_;
+    }
+  }
+
+  std::string_view t_;
+  size_t i_;
+};
+
+}  // namespace
+
+json ParseJson(std::string_view text) {
+  json out;
+  Parser parser(text, kMaxDepth);
+  if (parser.Parse(&out)) return out;
+  return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return Status::InvalidArgument(std::to_string(text.size()) +
+                                   " bytes, more than the limit of " +
+                                   std::to_string(limits.max_bytes) +
+                                   " bytes (limits.max_document_bytes)");
+  }
+  auto too_deep = [&](size_t at) {
+    return Status::InvalidArgument("nesting deeper than " + std::to_string(limits.max_depth) +
+                                   " levels at byte " + std::to_string(at) +
+                                   " (limits.max_json_depth)");
+  };
+  const int depth = limits.max_depth < kMaxDepth ? limits.max_depth : kMaxDepth;
+  {
+    json out;
+    Parser parser(text, depth);
+    if (parser.Parse(&out)) return out;
+    if (parser.too_deep_at() != std::string_view::npos && depth == limits.max_depth) {
+      return too_deep(parser.too_deep_at());
+    }
+  }
+  // Rare: a byte order mark, a float out of range, invalid text, or a limit
+  // past the fast parser's. nlohmann's parser does not recurse, but the
+  // document it builds must not be deeper than the limit.
+  if (size_t at = FindTooDeep(text, limits.max_depth); at != std::string_view::npos) {
+    return too_deep(at);
+  }
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::exception& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+    std::string msg = e.what();
+    if (size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    return Status::InvalidArgument("not valid JSON: " + msg);
+  }
+}
+
+std::string DumpJson(const json& doc) {
+  std::string out;
+  out.reserve(128);
+  Append(doc, &out);
+  return out;
+}
+
+void AppendJson(const json& doc, std::string* out) { Append(doc, out); }
+
+bool SkipCanonical(std::string_view text, size_t* pos) {
+  CanonicalScanner scanner(text, *pos);
+  if (!scanner.Value(0)) return false;
+  *pos = scanner.pos();
+  return true;
+}
+
+bool SkipCanonicalPlainString(std::string_view text, size_t* pos, std::string_view* content) {
+  if (*pos >= text.size() || text[*pos] != '"') return false;
+  CanonicalScanner scanner(text, *pos);
+  bool plain = false;
+  if (!scanner.String(content, &plain) || !plain) return false;
+  *pos = scanner.pos();
+  return true;
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,522 @@
+#include "engine/graph/compiled_topology.h"
+
+#include <algorithm>
+#include <charconv>
+#include <numeric>
+#include <set>
+
+#include "engine/graph/processor_registry.h"
+
+namespace kcqrs::engine {
+
+const std::vector<std::string>& DecideRoots() {
+  static const std::vector<std::string> roots = {"command", "state", "meta"};
+  return roots;
+}
+const std::vector<std::string>& EvolveRoots() {
+  static const std::vector<std::string> roots = {"state", "event", "meta"};
+  return roots;
+}
+const std::vector<std::string>& ProjectRoots() {
+  static const std::vector<std::string> roots = {"view", "event", "meta"};
+  return roots;
+}
+const std::vector<std::string>& KeyRoots() {
+  static const std::vector<std::string> roots = {"event", "meta"};
+  return roots;
+}
+
+const std::vector<std::string>& TransformRoots() {
+  static const std::vector<std::string> roots = {"record", "meta"};
+  return roots;
+}
+
+namespace {
+
+// Collects errors as "file:line:col: message" lines.
+class Errors {
+ public:
+  void Add(const SourcePosition& where, const std::string& message) {
+    lines_.push_back(where.ToString() + ": " + message);
+  }
+
+  // Expression errors start with "at column N: "; N is turned into the
+  // column in the file.
+  void AddExpression(const SourcePosition& where, const std::string& what,
+                     const std::string& message) {
+    SourcePosition at = where;
+    std::string rest = message;
+    constexpr std::string_view kPrefix = "at column ";
+    if (message.rfind(kPrefix, 0) == 0) {
+      size_t colon = message.find(": ", kPrefix.size());
+      int n = 0;
+      const char* begin = message.data() + kPrefix.size();
+      const char* end = message.data() + (colon == std::string::npos ? kPrefix.size() : colon);
+      if (colon != std::string::npos && std::from_chars(begin, end, n).ec == std::errc() &&
+          at.line > 0) {
+        at.column += n - 1;
+        rest = message.substr(colon + 2);
+      }
+    }
+    Add(at, what + ": " + rest);
+  }
+
+  bool empty() const { return lines_.empty(); }
+  Status ToStatus() const {
+    std::string msg;
+    for (const std::string& l : lines_) {
+      if (!msg.empty()) msg += "\n";
+      msg += l;
+    }
+    return Status::InvalidArgument(msg);
+  }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+std::optional<topology::Expression> CompileExpr(const ExpressionSpec& spec,
+                                                const std::vector<std::string>& roots,
+                                                const std::string& what, Errors* errors) {
+  auto r = topology::Expression::Compile(spec.text, roots);
+  if (!r.ok()) {
+    errors->AddExpression(spec.where, what, r.status().message());
+    return std::nullopt;
+  }
+  return std::move(r).value();
+}
+
+CompiledFields CompileFields(
+    const std::vector<std::pair<std::string, ExpressionSpec>>& fields,
+    const std::vector<std::string>& roots, const std::string& what, Errors* errors) {
+  CompiledFields out;
+  for (const auto& [name, spec] : fields) {
+    if (auto e = CompileExpr(spec, roots, what + "." + name, errors)) {
+      out.emplace_back(name, std::move(*e));
+    }
+  }
+  return out;
+}
+
+void AddUnique(std::vector<std::string>* v, const std::string& s) {
+  if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(s);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
+    const EngineOptions& options) {
+  Errors errors;
+  std::unique_ptr<CompiledTopology> t(new CompiledTopology());
+  t->application_id_ = options.application.id;
+  t->declared_partitions_ = options.topics;
+  t->errors_ = options.topology.errors;
+  if (t->errors_.dead_letter_topic.empty()) {
+    t->errors_.dead_letter_topic = options.application.id + "-dlq";
+  }
+  const TopologySpec& spec = options.topology;
+  // The same ranges as config/ checks, for embedders who fill the struct.
+  if (options.limits.max_json_depth < 1 || options.limits.max_json_depth > 1000) {
+    errors.Add(SourcePosition{}, "limits.max_json_depth: expected 1 to 1000, found " +
+                                     std::to_string(options.limits.max_json_depth));
+  }
+  if (options.limits.max_document_bytes < 1024 ||
+      options.limits.max_document_bytes > 100 * 1024 * 1024) {
+    errors.Add(SourcePosition{}, "limits.max_document_bytes: expected 1024 to 104857600, found " +
+                                     std::to_string(options.limits.max_document_bytes));
+  }
+  t->json_limits_.max_depth = options.limits.max_json_depth;
+  t->json_limits_.max_bytes = static_cast<size_t>(options.limits.max_document_bytes);
+
+  auto add_lua = [&t](const LuaSpec& lua, std::vector<std::string> params) {
+    t->lua_snippets_.push_back(LuaSnippet{lua, std::move(params)});
+    return static_cast<int>(t->lua_snippets_.size() - 1);
+  };
+  auto compile_update = [&](const UpdateSpec& u, const std::vector<std::string>& roots,
+                            const std::string& what) {
+    CompiledUpdate cu;
+    cu.kind = u.kind;
+    if (u.kind == UpdateSpec::Kind::kLua) {
+      if (u.lua) cu.lua = add_lua(*u.lua, roots);
+    } else {
+      cu.fields = CompileFields(u.fields, roots, what, &errors);
+    }
+    return cu;
+  };
+
+  // Which node uses each store, so that a store has one owner.
+  std::map<std::string, std::string> store_owner;
+  auto claim_store = [&](const std::string& store, const std::string& owner,
+                         const SourcePosition& where) {
+    if (store.empty()) return;
+    auto [it, inserted] = store_owner.emplace(store, owner);
+    if (!inserted && it->second != owner) {
+      errors.Add(where, "store '" + store + "' is already used by " + it->second +
+                            "; every aggregate and projection needs a store of its own");
+    }
+  };
+
+  if (spec.aggregates.empty() && spec.projections.empty() && spec.processors.empty() &&
+      spec.transforms.empty()) {
+    errors.Add(SourcePosition{}, "the topology has no aggregates, projections, transforms "
+                                 "or processors: there is nothing to run");
+  }
+
+  for (const AggregateSpec& a : spec.aggregates) {
+    CompiledAggregate ca;
+    ca.spec = a;
+    const std::string what = "aggregates." + a.name;
+    claim_store(a.store, "aggregate '" + a.name + "'", a.where);
+    for (const std::string& topic : a.command_topics) {
+      if (topic == a.event_topic || topic == a.rejection_topic) {
+        errors.Add(a.where, what + ": topic '" + topic +
+                                "' is both a command topic and an output topic");
+      }
+    }
+    if (a.commands.empty()) {
+      errors.Add(a.where, what + ": no commands: list at least one command type under 'commands'");
+    }
+    for (const auto& [type, d] : a.commands) {
+      CompiledDecide cd;
+      const std::string w = what + ".commands." + type;
+      if (d.lua) {
+        cd.lua = add_lua(*d.lua, DecideRoots());
+      } else {
+        for (size_t i = 0; i < d.require.size(); ++i) {
+          const RequireSpec& r = d.require[i];
+          const std::string rw = w + ".require[" + std::to_string(i) + "]";
+          auto that = CompileExpr(r.that, DecideRoots(), rw + ".that", &errors);
+          auto reason = topology::Template::Compile(r.reason.text, DecideRoots());
+          if (!reason.ok()) {
+            errors.AddExpression(r.reason.where, rw + ".reason", reason.status().message());
+          }
+          if (that && reason.ok()) {
+            cd.require.push_back(CompiledRequire{std::move(*that), r.code,
+                                                 std::move(reason).value()});
+          }
+        }
+        for (size_t i = 0; i < d.emit.size(); ++i) {
+          const EmitSpec& e = d.emit[i];
+          CompiledEmit ce;
+          ce.type = e.type;
+          ce.fields = CompileFields(e.fields, DecideRoots(),
+                                    w + ".emit[" + std::to_string(i) + "].with", &errors);
+          cd.emit.push_back(std::move(ce));
+        }
+      }
+      if (!ca.command_types.empty()) ca.command_types += ", ";
+      ca.command_types += type;
+      ca.commands.emplace(type, std::move(cd));
+    }
+    for (const auto& [type, u] : a.events) {
+      ca.events.emplace(type, compile_update(u, EvolveRoots(), what + ".events." + type));
+    }
+    t->aggregates_.push_back(std::move(ca));
+  }
+
+  for (const ProjectionSpec& p : spec.projections) {
+    CompiledProjection cp;
+    cp.spec = p;
+    const std::string what = "projections." + p.name;
+    claim_store(p.store, "projection '" + p.name + "'", p.where);
+    if (p.key) {
+      cp.key = CompileExpr(*p.key, KeyRoots(), what + ".key", &errors);
+      cp.repartition_topic = options.application.id + "-" + p.name + "-repartition";
+    }
+    if (p.events.empty()) {
+      errors.Add(p.where, what + ": no events: list at least one event type under 'events'");
+    }
+    for (const auto& [type, u] : p.events) {
+      cp.events.emplace(type, compile_update(u, ProjectRoots(), what + ".events." + type));
+    }
+    t->projections_.push_back(std::move(cp));
+  }
+
+  for (const CustomProcessorSpec& c : spec.processors) {
+    if (!FindProcessor(c.processor)) {
+      std::string registered;
+      for (const std::string& n : RegisteredProcessors()) {
+        registered += registered.empty() ? n : ", " + n;
+      }
+      errors.Add(c.where, "processors." + c.name + ": no C++ processor is registered as '" +
+                              c.processor + "' (registered: " +
+                              (registered.empty() ? "none" : registered) + ")");
+    }
+    if (auto factory = FindProcessor(c.processor)) {
+      // A trial run: a factory that rejects its configuration says so now.
+      std::string rejected;
+      try {
+        if ((*factory)(c.config) == nullptr) rejected = "it returned no processor";
+      } catch (const std::exception& e) {
+        rejected = e.what();
+      } catch (...) {
+        rejected = "it threw an exception that is not a std::exception";
+      }
+      if (!rejected.empty()) {
+        errors.Add(c.where, "processors." + c.name + ": the C++ processor '" + c.processor +
+                                "' rejected its configuration: " + rejected);
+      }
+    }
+    for (const std::string& s : c.stores) claim_store(s, "processor '" + c.name + "'", c.where);
+    t->custom_.push_back(c);
+  }
+
+  for (const TransformSpec& tr : spec.transforms) {
+    CompiledTransform ct;
+    ct.spec = tr;
+    const std::string what = "transforms." + tr.name;
+    for (const std::string& topic : tr.from) {
+      if (topic == tr.to) {
+        errors.Add(tr.where, what + ": topic '" + topic +
+                                 "' is both read and written; a transform writing to its "
+                                 "own input would loop forever");
+      }
+    }
+    if (tr.filter) ct.filter = CompileExpr(*tr.filter, TransformRoots(), what + ".filter", &errors);
+    if (tr.key) ct.key = CompileExpr(*tr.key, TransformRoots(), what + ".key", &errors);
+    ct.value = CompileFields(tr.value, TransformRoots(), what + ".value", &errors);
+    t->transforms_.push_back(std::move(ct));
+  }
+
+  // Settings of named stores; every store used gets one.
+  std::set<std::string> configured;
+  for (const StoreSpec& s : spec.stores) {
+    if (!store_owner.count(s.name)) {
+      errors.Add(s.where, "stores." + s.name + ": no aggregate, projection or processor "
+                          "uses this store");
+      continue;
+    }
+    configured.insert(s.name);
+    t->stores_.push_back(s);
+  }
+  for (const auto& [name, owner] : store_owner) {
+    if (!configured.count(name)) {
+      StoreSpec s;
+      s.name = name;
+      t->stores_.push_back(s);
+    }
+  }
+
+  if (!errors.empty()) return errors.ToStatus();
+  t->BuildGraph();
+  return t;
+}
+
+void CompiledTopology::BuildGraph() {
+  std::vector<Node> nodes;
+  for (size_t i = 0; i < aggregates_.size(); ++i) {
+    const AggregateSpec& a = aggregates_[i].spec;
+    Node n{NodeKind::kAggregate, a.name, static_cast<int>(i), a.command_topics, {a.store},
+           {a.event_topic, a.rejection_topic}};
+    nodes.push_back(std::move(n));
+  }
+  for (size_t i = 0; i < projections_.size(); ++i) {
+    const CompiledProjection& p = projections_[i];
+    if (!p.repartition_topic.empty()) {
+      nodes.push_back(Node{NodeKind::kRepartition, p.spec.name, static_cast<int>(i),
+                           p.spec.event_topics, {}, {p.repartition_topic}});
+      nodes.push_back(Node{NodeKind::kProjection, p.spec.name, static_cast<int>(i),
+                           {p.repartition_topic}, {p.spec.store}, {}});
+    } else {
+      nodes.push_back(Node{NodeKind::kProjection, p.spec.name, static_cast<int>(i),
+                           p.spec.event_topics, {p.spec.store}, {}});
+    }
+  }
+  for (size_t i = 0; i < custom_.size(); ++i) {
+    nodes.push_back(Node{NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
+                         custom_[i].topics, custom_[i].stores, custom_[i].outputs});
+  }
+  for (size_t i = 0; i < transforms_.size(); ++i) {
+    const TransformSpec& tr = transforms_[i].spec;
+    nodes.push_back(Node{NodeKind::kTransform, tr.name, static_cast<int>(i), tr.from, {},
+                         {tr.to}});
+  }
+  for (Node& n : nodes) n.sinks.push_back(errors_.dead_letter_topic);
+
+  // Union-find: nodes sharing a source topic or a store run in one task.
+  std::vector<size_t> parent(nodes.size());
+  std::iota(parent.begin(), parent.end(), 0);
+  auto find = [&parent](size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  std::map<std::string, size_t> first_user;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto link = [&](const std::string& key) {
+      auto [it, inserted] = first_user.emplace(key, i);
+      if (!inserted) parent[find(i)] = find(it->second);
+    };
+    for (const std::string& s : nodes[i].sources) link("topic:" + s);
+    for (const std::string& s : nodes[i].stores) link("store:" + s);
+  }
+  std::map<size_t, int> sub_of_root;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    size_t root = find(i);
+    auto [it, inserted] = sub_of_root.emplace(root, static_cast<int>(subtopologies_.size()));
+    if (inserted) {
+      SubTopology st;
+      st.id = it->second;
+      subtopologies_.push_back(std::move(st));
+    }
+    SubTopology& st = subtopologies_[static_cast<size_t>(it->second)];
+    for (const std::string& s : nodes[i].sources) AddUnique(&st.sources, s);
+    for (const std::string& s : nodes[i].stores) AddUnique(&st.stores, s);
+    st.nodes.push_back(std::move(nodes[i]));
+  }
+  for (SubTopology& st : subtopologies_) {
+    std::sort(st.sources.begin(), st.sources.end());
+    std::sort(st.stores.begin(), st.stores.end());
+  }
+}
+
+Status CompiledTopology::ResolvePartitions(const std::map<std::string, int>& existing) {
+  partitions_ = existing;
+  to_create_.clear();
+  auto known = [&](const std::string& topic) -> int {
+    if (auto it = partitions_.find(topic); it != partitions_.end()) return it->second;
+    if (auto it = declared_partitions_.find(topic); it != declared_partitions_.end()) {
+      return it->second;
+    }
+    return 0;
+  };
+
+  std::vector<std::string> errors;
+  // A topic that one sub-topology writes and another reads (events,
+  // repartition topics) takes its producer's count when it does not exist
+  // yet, so sub-topologies are resolved in rounds, producers first.
+  std::map<std::string, int> producer;
+  for (const SubTopology& st : subtopologies_) {
+    for (const Node& n : st.nodes) {
+      for (const std::string& sink : n.sinks) producer.emplace(sink, st.id);
+    }
+  }
+  std::vector<bool> done(subtopologies_.size(), false);
+  for (size_t round = 0; round <= subtopologies_.size(); ++round) {
+    for (SubTopology& st : subtopologies_) {
+      if (done[static_cast<size_t>(st.id)]) continue;
+      std::map<int, std::vector<std::string>> counts;
+      bool waiting = false;
+      for (const std::string& s : st.sources) {
+        int n = known(s);
+        if (n > 0) {
+          counts[n].push_back(s);
+        } else if (auto p = producer.find(s); p != producer.end() &&
+                   p->second != st.id && !done[static_cast<size_t>(p->second)] &&
+                   round < subtopologies_.size()) {
+          waiting = true;  // its producer is not settled yet
+        }
+      }
+      if (waiting && counts.empty()) continue;
+      if (counts.size() > 1) {
+        std::string msg = "sub-topology " + std::to_string(st.id) +
+                          " reads topics with different partition counts (";
+        bool first = true;
+        for (const auto& [n, topics] : counts) {
+          for (const std::string& topic : topics) {
+            msg += (first ? "" : ", ") + topic + ": " + std::to_string(n);
+            first = false;
+          }
+        }
+        msg += "); topics read by one task must have the same partition count";
+        errors.push_back(msg);
+        done[static_cast<size_t>(st.id)] = true;
+        continue;
+      }
+      st.partitions = counts.empty() ? 1 : counts.begin()->first;
+      done[static_cast<size_t>(st.id)] = true;
+      for (const Node& n : st.nodes) {
+        for (const std::string& sink : n.sinks) {
+          if (known(sink) == 0 && sink != errors_.dead_letter_topic) {
+            partitions_[sink] = st.partitions;
+            to_create_.push_back(TopicToCreate{sink, st.partitions, {}});
+          }
+        }
+      }
+    }
+  }
+  for (const SubTopology& st : subtopologies_) {
+    for (const std::string& s : st.sources) {
+      if (known(s) == 0) {
+        partitions_[s] = st.partitions;
+        to_create_.push_back(TopicToCreate{s, st.partitions, {}});
+      } else if (!existing.count(s)) {
+        partitions_[s] = known(s);
+        to_create_.push_back(TopicToCreate{s, known(s), {}});
+      }
+    }
+    for (const std::string& store : st.stores) {
+      const std::string changelog = ChangelogTopic(store);
+      int n = known(changelog);
+      if (n == 0) {
+        partitions_[changelog] = st.partitions;
+        to_create_.push_back(TopicToCreate{changelog, st.partitions,
+                                           {{"cleanup.policy", "compact"}}});
+      } else if (n != st.partitions) {
+        errors.push_back("changelog topic " + changelog + " has " + std::to_string(n) +
+                         " partitions but its store has " + std::to_string(st.partitions) +
+                         " tasks; the changelog must match (delete it to rebuild the store)");
+      }
+    }
+  }
+  // Declared sinks not yet created (outputs no sub-topology reads).
+  for (const auto& [topic, n] : declared_partitions_) {
+    if (!partitions_.count(topic)) {
+      partitions_[topic] = n;
+      to_create_.push_back(TopicToCreate{topic, n, {}});
+    }
+  }
+  const std::string& dlq = errors_.dead_letter_topic;
+  if (known(dlq) == 0) {
+    partitions_[dlq] = 1;
+    to_create_.push_back(TopicToCreate{dlq, 1, {}});
+  }
+  // One entry per topic.
+  std::set<std::string> seen;
+  std::vector<TopicToCreate> unique;
+  for (TopicToCreate& tc : to_create_) {
+    if (seen.insert(tc.name).second) unique.push_back(std::move(tc));
+  }
+  to_create_ = std::move(unique);
+
+  if (errors.empty()) return Status::OK();
+  std::string msg;
+  for (const std::string& e : errors) msg += (msg.empty() ? "" : "\n") + e;
+  return Status::InvalidArgument(msg);
+}
+
+int CompiledTopology::partitions(const std::string& topic) const {
+  auto it = partitions_.find(topic);
+  return it == partitions_.end() ? 0 : it->second;
+}
+
+std::vector<std::string> CompiledTopology::SourceTopics() const {
+  std::vector<std::string> out;
+  for (const SubTopology& st : subtopologies_) {
+    for (const std::string& s : st.sources) AddUnique(&out, s);
+  }
+  return out;
+}
+
+const SubTopology* CompiledTopology::SubTopologyOf(const std::string& topic) const {
+  for (const SubTopology& st : subtopologies_) {
+    if (std::binary_search(st.sources.begin(), st.sources.end(), topic)) return &st;
+  }
+  return nullptr;
+}
+
+const SubTopology* CompiledTopology::SubTopologyOfStore(const std::string& store) const {
+  for (const SubTopology& st : subtopologies_) {
+    if (std::binary_search(st.stores.begin(), st.stores.end(), store)) return &st;
+  }
+  return nullptr;
+}
+
+const StoreSpec& CompiledTopology::Store(const std::string& name) const {
+  for (const StoreSpec& s : stores_) {
+    if (s.name == name) return s;
+  }
+  static const StoreSpec kDefault;
+  return kDefault;
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,199 @@
+#include "engine/processors/aggregate_document.h"
+
+#include <charconv>
+#include <system_error>
+#include <utility>
+
+#include "engine/codec/json_codec.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+// Matches `literal` at *i and moves past it.
+bool Expect(std::string_view t, size_t* i, std::string_view literal) {
+  if (t.compare(*i, literal.size(), literal) != 0) return false;
+  *i += literal.size();
+  return true;
+}
+
+}  // namespace
+
+AggregateDocument::AggregateDocument() = default;
+
+std::optional<AggregateDocument> AggregateDocument::FromStored(std::string stored) {
+  AggregateDocument doc;
+  doc.stored_ = std::move(stored);
+  if (doc.Splice()) return doc;
+  doc.outcomes_.clear();
+  doc.state_ = nullptr;
+  doc.version_ = 0;
+  json whole = ParseJson(doc.stored_);
+  if (whole.is_discarded() || !whole.is_object()) return std::nullopt;
+  whole["commands"];  // as the command handler always did: present from here on
+  doc.whole_ = std::move(whole);
+  doc.stored_.clear();
+  return doc;
+}
+
+bool AggregateDocument::Splice() {
+  const std::string_view t = stored_;
+  size_t i = 0;
+  if (!Expect(t, &i, R"({"commands":[)")) return false;
+  if (i < t.size() && t[i] == ']') {
+    ++i;
+  } else {
+    while (true) {
+      Outcome o;
+      o.begin = i;
+      if (i < t.size() && t[i] == '{') {
+        // An object: canonical, and its top-level "id" noted.
+        ++i;
+        if (i < t.size() && t[i] == '}') {
+          ++i;
+        } else {
+          std::string_view previous;
+          bool first = true;
+          while (true) {
+            std::string_view key;
+            if (!SkipCanonicalPlainString(t, &i, &key)) return false;
+            if (!first && !(previous < key)) return false;  // out of order, or repeated
+            previous = key;
+            first = false;
+            if (!Expect(t, &i, ":")) return false;
+            if (key == "id" && i < t.size() && t[i] == '"') {
+              // An id with escapes would need decoding: parse instead.
+              std::string_view id;
+              if (!SkipCanonicalPlainString(t, &i, &id)) return false;
+              o.has_id = true;
+              o.id_begin = static_cast<size_t>(id.data() - t.data());
+              o.id_size = id.size();
+            } else if (!SkipCanonical(t, &i)) {
+              return false;
+            }
+            if (i >= t.size()) return false;
+            if (t[i] == '}') {
+              ++i;
+              break;
+            }
+            if (t[i] != ',') return false;
+            ++i;
+          }
+        }
+      } else if (!SkipCanonical(t, &i)) {
+        return false;
+      }
+      o.size = i - o.begin;
+      outcomes_.push_back(std::move(o));
+      if (i >= t.size()) return false;
+      if (t[i] == ']') {
+        ++i;
+        break;
+      }
+      if (t[i] != ',') return false;
+      ++i;
+    }
+  }
+  if (!Expect(t, &i, R"(,"state":)")) return false;
+  const size_t state_begin = i;
+  if (!SkipCanonical(t, &i)) return false;
+  state_ = ParseJson(t.substr(state_begin, i - state_begin));
+  if (state_.is_discarded()) return false;
+  if (!Expect(t, &i, R"(,"version":)")) return false;
+  const size_t version_begin = i;
+  if (!SkipCanonical(t, &i)) return false;
+  const char* end = t.data() + i;
+  auto [ptr, ec] = std::from_chars(t.data() + version_begin, end, version_);
+  if (ec != std::errc() || ptr != end) return false;  // not an integer
+  return Expect(t, &i, "}") && i == t.size();
+}
+
+std::string_view AggregateDocument::Text(const Outcome& o) const {
+  return o.is_owned ? std::string_view(o.owned) : std::string_view(stored_).substr(o.begin, o.size);
+}
+
+std::string_view AggregateDocument::Id(const Outcome& o) const {
+  return o.is_owned ? std::string_view(o.owned_id)
+                    : std::string_view(stored_).substr(o.id_begin, o.id_size);
+}
+
+json& AggregateDocument::state() { return whole_ ? (*whole_)["state"] : state_; }
+
+int64_t AggregateDocument::version() const {
+  return whole_ ? whole_->value("version", int64_t{0}) : version_;
+}
+
+void AggregateDocument::set_version(int64_t version) {
+  if (whole_) {
+    (*whole_)["version"] = version;
+  } else {
+    version_ = version;
+  }
+}
+
+bool AggregateDocument::HasOutcome(std::string_view command_id) const {
+  if (whole_) {
+    for (const json& c : whole_->at("commands")) {
+      if (!c.is_object()) continue;
+      auto it = c.find("id");
+      if (it != c.end() && it->is_string() && it->get_ref<const std::string&>() == command_id) {
+        return true;
+      }
+    }
+    return false;
+  }
+  for (const Outcome& o : outcomes_) {
+    if (o.has_id && Id(o) == command_id) return true;
+  }
+  return false;
+}
+
+void AggregateDocument::AppendOutcome(const json& outcome, size_t keep) {
+  if (whole_) {
+    json& commands = (*whole_)["commands"];
+    commands.push_back(outcome);
+    if (commands.size() > keep) {
+      commands.erase(commands.begin(),
+                     commands.begin() + static_cast<std::ptrdiff_t>(commands.size() - keep));
+    }
+    return;
+  }
+  Outcome o;
+  o.is_owned = true;
+  o.owned = DumpJson(outcome);
+  if (outcome.is_object()) {
+    auto it = outcome.find("id");
+    if (it != outcome.end() && it->is_string()) {
+      o.has_id = true;
+      o.owned_id = it->get<std::string>();
+    }
+  }
+  outcomes_.push_back(std::move(o));
+  if (outcomes_.size() > keep) {
+    outcomes_.erase(outcomes_.begin(),
+                    outcomes_.begin() + static_cast<std::ptrdiff_t>(outcomes_.size() - keep));
+  }
+}
+
+std::string AggregateDocument::Serialize() const {
+  if (whole_) return DumpJson(*whole_);
+  std::string out;
+  out.reserve(stored_.size() + 256);
+  out.append(R"({"commands":[)");
+  for (size_t k = 0; k < outcomes_.size(); ++k) {
+    if (k > 0) out.push_back(',');
+    out.append(Text(outcomes_[k]));
+  }
+  out.append(R"(],"state":)");
+  AppendJson(state_, &out);
+  out.append(R"(,"version":)");
+  char buf[24];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), version_);
+  (void)ec;
+  out.append(buf, ptr);
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace kcqrs::engine

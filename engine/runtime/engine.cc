@@ -1,0 +1,607 @@
+#include "kcqrs/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "engine/graph/compiled_topology.h"
+#include "engine/http/server.h"
+#include "engine/serving/http_api.h"
+#include "engine/kafka/admin.h"
+#include "engine/kafka/mock_cluster.h"
+#include "engine/processors/lua_functions.h"
+#include "engine/metrics/metrics.h"
+#include "engine/serving/position_log.h"
+#include "engine/serving/store_registry.h"
+#include "engine/runtime/fault_injector.h"
+#include "engine/runtime/state_directory.h"
+#include "engine/runtime/stream_thread.h"
+#include "kcqrs/version.h"
+#include "state/rocksdb_env.h"
+
+namespace kcqrs {
+namespace {
+
+constexpr std::chrono::milliseconds kAdminTimeout{30000};
+constexpr std::chrono::milliseconds kRetryBackoff{2000};
+
+std::string Join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+// Compiles the topology and its Lua snippets, so that every error is found
+// before anything starts.
+Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions& options) {
+  auto compiled = engine::CompiledTopology::Compile(options);
+  if (!compiled.ok()) return compiled.status();
+  auto lua = engine::LuaFunctions::Create(**compiled, lua::Limits{});
+  if (!lua.ok()) return lua.status();
+  return compiled;
+}
+
+// The id of this instance's state directory: stable across restarts, so
+// that the transactional ids it derives fence the previous incarnation at
+// once (rather than waiting for its transaction to time out).
+// An exclusive lock on the state directory for the engine's lifetime. Two
+// processes on one directory share its instance id, so their stream threads
+// have the same transactional ids and fence each other forever; and both
+// would write the same task databases. flock() is released by the kernel
+// when the process dies, so kill -9 leaves no stale lock behind.
+class StateDirLock {
+ public:
+  static Result<std::unique_ptr<StateDirLock>> Acquire(const std::string& state_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
+    const std::string path = state_dir + "/kcqrs.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError("opening " + path + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char pid[32] = {0};
+      (void)!::pread(fd, pid, sizeof pid - 1, 0);
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        std::string holder(pid);
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+          holder.pop_back();
+        }
+        return Status::FailedPrecondition(
+            "the state directory " + state_dir + " is in use by another kcqrs process" +
+            (holder.empty() ? "" : " (pid " + holder + ")") +
+            ": two processes on one state directory would fence each other's transactions "
+            "forever; give each instance its own application.state_dir");
+      }
+      return Status::IoError("locking " + path + ": " + std::strerror(err));
+    }
+    const std::string me = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
+    return std::unique_ptr<StateDirLock>(new StateDirLock(fd));
+  }
+  ~StateDirLock() { ::close(fd_); }  // releases the lock
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+
+ private:
+  explicit StateDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+Result<std::string> InstanceId(const std::string& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
+  const std::string path = state_dir + "/kcqrs.instance";
+  {
+    std::ifstream in(path);
+    std::string id;
+    if (in >> id && !id.empty()) return id;
+  }
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  std::ofstream out(path, std::ios::trunc);
+  out << buf << "\n";
+  if (!out) return Status::IoError("writing " + path);
+  return std::string(buf);
+}
+
+}  // namespace
+
+class Engine::Impl final : public engine::EngineView {
+ public:
+  explicit Impl(EngineOptions options)
+      : options_(std::move(options)), faults_(engine::FaultInjectorForTesting()) {}
+  ~Impl() override { Stop(); }
+
+  Status Start() {
+    auto compiled = CompileAll(options_);
+    if (!compiled.ok()) return compiled.status();
+    compiled_ = std::move(compiled).value();
+    if (!options_.application.state_dir.empty()) {
+      auto lock = StateDirLock::Acquire(options_.application.state_dir);
+      if (!lock.ok()) return lock.status();
+      state_dir_lock_ = std::move(lock).value();
+    }
+
+    if (options_.kafka.embedded) {
+      Result<std::unique_ptr<kafka::MockCluster>> cluster =
+          kafka::MockCluster::Create(options_.kafka.embedded_brokers);
+      if (!cluster.ok()) {
+        return cluster.status().WithContext("starting the embedded Kafka");
+      }
+      embedded_ = std::move(cluster).value();
+      bootstrap_ = embedded_->bootstrap_servers();
+      spdlog::warn(
+          "embedded Kafka (librdkafka's mock cluster) is listening on {} "
+          "(try: kcat -b {} -L). It is for trying kcqrs out: it keeps nothing "
+          "on disk and does not enforce transactional isolation. Production "
+          "runs set kafka.bootstrap_servers to a real Kafka cluster.",
+          bootstrap_, bootstrap_);
+    } else {
+      if (options_.kafka.bootstrap_servers.empty()) {
+        return Status::InvalidArgument(
+            "kafka.bootstrap_servers is empty: give host:port of your brokers "
+            "or 'embedded'");
+      }
+      bootstrap_ = Join(options_.kafka.bootstrap_servers, ",");
+    }
+    KCQRS_RETURN_IF_ERROR(StartHttp());
+    supervisor_ = std::thread([this] { Boot(); });
+    return Status::OK();
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (supervisor_.joinable()) supervisor_.join();
+    // HTTP first: no new request reaches the API once the server stops;
+    // then the API answers what is parked (a no-op for closed connections)
+    // and stops its producer, all while the stream threads still stand.
+    if (http_) http_->Stop();
+    if (api_) api_->Stop();
+    for (auto& t : threads_) t->Stop();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      threads_.clear();
+      registry_.reset();
+      topology_.reset();
+    }
+    http_.reset();
+    api_.reset();
+    embedded_.reset();
+  }
+
+  // A thread that aborts this many transactions in a row without a commit
+  // between them is stuck on something, not having a bad moment.
+  static constexpr int kAbortsNotReady = 3;
+
+  // A thread that has not heard from Kafka for 3 s (its idle probe runs
+  // every second) is waiting for it: stuck in a commit, or cut off.
+  static bool KafkaAnsweredRecently(const engine::StreamThread& t) {
+    if (!t.stats().kafka_reachable.load()) return false;
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    return now - t.stats().kafka_ok_ns.load() < 3'000'000'000;
+  }
+
+  bool ReadyLocked() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (threads_.empty() || !failure_.ok()) return false;
+    for (const auto& t : threads_) {
+      if (t->state() != engine::StreamThread::State::kRunning) return false;
+      if (t->stats().restoring_tasks.load() > 0) return false;
+      if (!KafkaAnsweredRecently(*t)) return false;
+      if (t->stats().consecutive_aborts.load() >= kAbortsNotReady) return false;
+    }
+    return true;
+  }
+
+  Status HealthLocked() const {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!failure_.ok()) return failure_;
+    for (const auto& t : threads_) {
+      if (t->state() == engine::StreamThread::State::kFailed) return t->error();
+    }
+    return Status::OK();
+  }
+
+  EngineStats stats() const {
+    std::lock_guard<std::mutex> l(mu_);
+    EngineStats out;
+    for (const auto& t : threads_) {
+      const engine::StreamThreadStats& s = t->stats();
+      out.records_processed += s.records_processed;
+      out.dead_letters += s.dead_letters;
+      out.commits += s.commits;
+      out.aborts += s.aborts;
+      out.restored_records += s.restored_records;
+      out.rebalances += s.rebalances;
+      out.running_tasks += s.running_tasks;
+      out.restoring_tasks += s.restoring_tasks;
+    }
+    return out;
+  }
+
+  std::shared_ptr<const ReadOnlyKeyValueStore> GetStore(const std::string& name) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return registry_ ? registry_->View(name) : nullptr;
+  }
+
+  // engine::EngineView
+  std::shared_ptr<const engine::CompiledTopology> topology() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return topology_;
+  }
+  engine::StoreRegistry* registry() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return registry_.get();
+  }
+  const engine::PositionLog& positions() const override { return positions_; }
+  metrics::Metrics* metrics() override { return &metrics_; }
+  bool ready() const override { return ReadyLocked(); }
+  Status health() const override { return HealthLocked(); }
+
+  nlohmann::json Readiness() const override {
+    nlohmann::json body;
+    std::lock_guard<std::mutex> l(mu_);
+    nlohmann::json tasks = nlohmann::json::array();
+    bool restoring = false;
+    bool unreachable = false;
+    bool starting = threads_.empty();
+    std::string aborting;
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      const auto& t = threads_[i];
+      if (t->state() != engine::StreamThread::State::kRunning) starting = true;
+      if (!KafkaAnsweredRecently(*t)) unreachable = true;
+      const int aborts = t->stats().consecutive_aborts.load();
+      if (aborts >= kAbortsNotReady && aborting.empty()) {
+        aborting = "stream thread " + std::to_string(i) + " has aborted " +
+                   std::to_string(aborts) + " transactions in a row (last: " +
+                   t->last_abort_reason() + ")";
+      }
+      for (const engine::TaskStatus& ts : t->Tasks()) {
+        if (ts.state != "RUNNING") restoring = true;
+        tasks.push_back({{"task", ts.task},
+                         {"state", ts.state},
+                         {"restored", ts.restored},
+                         {"remaining", ts.remaining}});
+      }
+    }
+    std::string reason;
+    if (!failure_.ok()) {
+      reason = "failed: " + failure_.ToString();
+    } else if (starting) {
+      reason = registry_ ? "stream threads are starting" : "waiting for Kafka at " + bootstrap_;
+    } else if (unreachable) {
+      reason = "Kafka is not reachable";
+    } else if (!aborting.empty()) {
+      reason = aborting;
+    } else if (restoring) {
+      reason = "restoring state";
+    }
+    body["status"] = reason.empty() ? "READY" : "NOT_READY";
+    if (!reason.empty()) body["reason"] = reason;
+    body["tasks"] = std::move(tasks);
+    return body;
+  }
+
+  nlohmann::json Stats() const override {
+    nlohmann::json out;
+    out["application"] = options_.application.id;
+    out["ready"] = ready();
+    EngineStats totals = stats();
+    out["totals"] = {{"records_processed", totals.records_processed},
+                     {"dead_letters", totals.dead_letters},
+                     {"commits", totals.commits},
+                     {"aborts", totals.aborts},
+                     {"restored_records", totals.restored_records},
+                     {"rebalances", totals.rebalances}};
+    std::lock_guard<std::mutex> l(mu_);
+    nlohmann::json threads = nlohmann::json::array();
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      static constexpr const char* kNames[] = {"CREATED", "STARTING", "RUNNING",
+                                               "STOPPING", "STOPPED", "FAILED"};
+      threads.push_back({{"index", i},
+                         {"state", kNames[static_cast<int>(threads_[i]->state())]}});
+    }
+    out["threads"] = std::move(threads);
+    nlohmann::json stores = nlohmann::json::array();
+    if (registry_) {
+      for (const std::string& name : registry_->stores()) {
+        nlohmann::json hosted = nlohmann::json::array();
+        uint64_t keys = 0;
+        for (const auto& [p, reader] : registry_->Hosted(name)) {
+          hosted.push_back(p);
+          keys += reader->ApproximateNumEntries();
+        }
+        stores.push_back({{"name", name},
+                          {"keys", keys},
+                          {"partitions", registry_->partitions(name)},
+                          {"hosted", std::move(hosted)}});
+      }
+    }
+    out["stores"] = std::move(stores);
+    std::map<std::string, uint64_t> node_counts;
+    std::map<std::string, std::map<int32_t, int64_t>> lag;
+    for (const auto& t : threads_) t->Snapshot(&node_counts, &lag);
+    nlohmann::json nodes = nlohmann::json::object();
+    for (const auto& [name, n] : node_counts) nodes[name] = {{"processed", n}};
+    nlohmann::json lag_json = nlohmann::json::object();
+    for (const auto& [topic, parts] : lag) {
+      for (const auto& [p, l] : parts) lag_json[topic][std::to_string(p)] = l;
+    }
+    out["nodes"] = std::move(nodes);
+    out["lag"] = std::move(lag_json);
+    return out;
+  }
+
+  std::string http_address() const {
+    return http_ ? http_->local_address() : std::string();
+  }
+  const std::string& bootstrap_servers() const { return bootstrap_; }
+
+ private:
+  kafka::Properties ClientProperties() const {
+    kafka::Properties props = options_.kafka.properties;
+    props["bootstrap.servers"] = bootstrap_;
+    props["client.id"] = options_.application.id + "-admin";
+    return props;
+  }
+
+  // Sleeps unless stopping; false when stopping.
+  bool Backoff() {
+    std::unique_lock<std::mutex> l(mu_);
+    return !cv_.wait_for(l, kRetryBackoff, [this] { return stopping_; });
+  }
+  bool stopping() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return stopping_;
+  }
+  void Fail(Status s) {
+    spdlog::error("{}", s.ToString());
+    std::lock_guard<std::mutex> l(mu_);
+    failure_ = std::move(s);
+  }
+
+  // In the background: wait for Kafka, create the topics, start the threads.
+  // The topics the topology writes whose own max.message.bytes is below
+  // what the producer allows, with the largest record each takes: the broker
+  // would refuse a larger one only when the transaction commits, and every
+  // retry would meet it again; the tasks dead-letter it instead.
+  Result<std::map<std::string, size_t>> TopicRecordLimits(kafka::Admin& admin) {
+    std::set<std::string> written;
+    for (const engine::SubTopology& st : compiled_->subtopologies()) {
+      written.insert(st.sources.begin(), st.sources.end());  // forwarded commands
+      for (const engine::Node& n : st.nodes) written.insert(n.sinks.begin(), n.sinks.end());
+      for (const std::string& store : st.stores) written.insert(compiled_->ChangelogTopic(store));
+    }
+    const size_t producer_max = engine::MaxRecordBytesFor(options_.kafka.properties);
+    std::map<std::string, size_t> out;
+    for (;;) {
+      auto configs = admin.DescribeTopicConfigs({written.begin(), written.end()}, kAdminTimeout);
+      if (!configs.ok()) {
+        if (!configs.status().IsUnavailable() && !configs.status().IsTimedOut()) {
+          return configs.status();
+        }
+        spdlog::warn("describing topic configs: {}; retrying", configs.status().message());
+        if (!Backoff()) return Status::Aborted("stopping");
+        continue;
+      }
+      for (const auto& [topic, entries] : *configs) {
+        auto m = entries.find("max.message.bytes");
+        if (m == entries.end()) continue;
+        size_t max = 0;
+        try {
+          max = static_cast<size_t>(std::stoull(m->second));
+        } catch (...) {
+          continue;
+        }
+        max = max > engine::kRecordFramingBytes ? max - engine::kRecordFramingBytes : 0;
+        if (max < producer_max) {
+          spdlog::info("topic {} takes records of up to {} bytes (max.message.bytes)", topic,
+                       max);
+          out[topic] = max;
+        }
+      }
+      return out;
+    }
+  }
+
+  void Boot() {
+    auto admin = kafka::Admin::Create(ClientProperties());
+    if (!admin.ok()) return Fail(admin.status().WithContext("Kafka admin client"));
+    std::vector<kafka::Admin::TopicInfo> topics;
+    for (bool logged = false;;) {
+      auto listed = (*admin)->ListTopics(kAdminTimeout);
+      if (listed.ok()) {
+        topics = std::move(listed).value();
+        break;
+      }
+      if (!logged) {
+        spdlog::warn("waiting for Kafka at {}: {} (retrying; /readyz says 503 until then)",
+                     bootstrap_, listed.status().message());
+        logged = true;
+      }
+      if (!Backoff()) return;
+    }
+    std::map<std::string, int> existing;
+    for (const auto& t : topics) existing[t.name] = t.partitions;
+    Status s = compiled_->ResolvePartitions(existing);
+    if (!s.ok()) return Fail(s);
+
+    for (const engine::TopicToCreate& t : compiled_->topics_to_create()) {
+      for (;;) {
+        Status created;
+        if (embedded_) {
+          created = embedded_->CreateTopic(t.name, t.partitions, 1);
+        } else {
+          kafka::Admin::NewTopic nt;
+          nt.name = t.name;
+          nt.partitions = t.partitions;
+          nt.configs = t.configs;
+          created = (*admin)->CreateTopics({nt}, kAdminTimeout, /*ok_if_exists=*/true);
+        }
+        if (created.ok()) {
+          spdlog::info("created topic {} ({} partitions)", t.name, t.partitions);
+          break;
+        }
+        if (!created.IsUnavailable() && !created.IsTimedOut()) {
+          return Fail(created.WithContext("creating topic " + t.name));
+        }
+        spdlog::warn("creating topic {}: {}; retrying", t.name, created.message());
+        if (!Backoff()) return;
+      }
+    }
+    std::map<std::string, size_t> topic_max_bytes;
+    if (!embedded_) {
+      auto limits = TopicRecordLimits(**admin);
+      if (!limits.ok() && limits.status().IsAborted()) return;  // stopping
+      if (!limits.ok()) return Fail(limits.status());
+      topic_max_bytes = std::move(limits).value();
+    }
+    for (const engine::SubTopology& st : compiled_->subtopologies()) {
+      spdlog::info("sub-topology {}: reads {}; stores [{}]; {} task(s)", st.id,
+                   Join(st.sources, ", "), Join(st.stores, ", "), st.partitions);
+    }
+
+    auto instance = InstanceId(options_.application.state_dir);
+    if (!instance.ok()) return Fail(instance.status());
+    std::shared_ptr<const engine::CompiledTopology> topology(std::move(compiled_));
+    std::map<std::string, int> store_partitions;
+    for (const engine::SubTopology& st : topology->subtopologies()) {
+      for (const std::string& store : st.stores) store_partitions[store] = st.partitions;
+    }
+    auto rocksdb = state::RocksDbEnv::Create();
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return;
+    registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+    topology_ = topology;
+    for (int i = 0; i < options_.application.threads; ++i) {
+      engine::StreamThreadConfig c;
+      c.index = i;
+      c.options = options_;
+      c.bootstrap_servers = bootstrap_;
+      c.member_id = options_.application.id + "-" + *instance + "-" + std::to_string(i);
+      c.topology = topology;
+      c.rocksdb = rocksdb;
+      c.registry = registry_.get();
+      c.positions = &positions_;
+      c.metrics = &metrics_;
+      c.faults = faults_;
+      c.state_directory = &state_directory_;
+      c.topic_max_record_bytes = topic_max_bytes;
+      threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
+      threads_.back()->Start();
+    }
+    spdlog::info("started {} stream thread(s) for application {}", threads_.size(),
+                 options_.application.id);
+  }
+
+  Status StartHttp() {
+    engine::HttpApiOptions api_options;
+    api_options.bootstrap_servers = bootstrap_;
+    api_options.kafka_properties = options_.kafka.properties;
+    api_options.application_id = options_.application.id;
+    api_options.command_token = options_.http.command_token;
+    api_options.limits.max_depth = options_.limits.max_json_depth;
+    api_options.limits.max_bytes = static_cast<size_t>(options_.limits.max_document_bytes);
+    auto api = engine::HttpApi::Create(this, api_options);
+    if (!api.ok()) return api.status();
+    api_ = std::move(api).value();
+    http::Router router;
+    api_->Register(router);
+    http::ServerOptions http_options;
+    http_options.listen = options_.http.listen;
+    http_options.threads = options_.http.threads;
+    // A body is one document: one larger is refused (413) before it is read.
+    http_options.max_body_bytes = static_cast<size_t>(options_.limits.max_document_bytes);
+    Result<std::unique_ptr<http::Server>> server =
+        http::Server::Start(http_options, std::move(router));
+    if (!server.ok()) return server.status().WithContext("http.listen");
+    http_ = std::move(server).value();
+    spdlog::info("HTTP server listening on http://{}", http_->local_address());
+    return Status::OK();
+  }
+
+  EngineOptions options_;
+  std::unique_ptr<StateDirLock> state_dir_lock_;  // held while the engine lives
+  // Task directories in use, and the sweep of the others.
+  engine::StateDirectory state_directory_{options_.application.state_dir};
+  std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable
+  // Declared first: everything below may hold metric handles.
+  metrics::Metrics metrics_;
+  std::string bootstrap_;
+  std::unique_ptr<engine::CompiledTopology> compiled_;  // until Boot shares it
+  std::unique_ptr<kafka::MockCluster> embedded_;
+  std::unique_ptr<engine::HttpApi> api_;
+  std::unique_ptr<http::Server> http_;
+  std::thread supervisor_;
+  engine::PositionLog positions_;
+
+  mutable std::mutex mu_;  // guards what follows
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  Status failure_;
+  std::unique_ptr<engine::StoreRegistry> registry_;
+  std::shared_ptr<const engine::CompiledTopology> topology_;
+  std::vector<std::unique_ptr<engine::StreamThread>> threads_;
+
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  Status s = impl->Start();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Status Engine::Validate(const EngineOptions& options) {
+  auto compiled = CompileAll(options);
+  return compiled.ok() ? Status::OK() : compiled.status();
+}
+
+void Engine::Stop() { impl_->Stop(); }
+bool Engine::ready() const { return impl_->ReadyLocked(); }
+Status Engine::health() const { return impl_->HealthLocked(); }
+EngineStats Engine::stats() const { return impl_->stats(); }
+std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string& name) const {
+  return impl_->GetStore(name);
+}
+std::string Engine::http_address() const { return impl_->http_address(); }
+std::string Engine::bootstrap_servers() const { return impl_->bootstrap_servers(); }
+
+}  // namespace kcqrs

@@ -1,0 +1,466 @@
+#include "engine/runtime/task.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine/codec/headers.h"
+#include "engine/codec/partitioner.h"
+#include "engine/processors/processors.h"
+
+namespace kcqrs::engine {
+
+// The ProcessorContext of one task. While a record is processed, its sends
+// and store writes are held here (per-record scope); Task::Process releases
+// them when every processor succeeded and drops them otherwise.
+class Task::Context final : public ProcessorContext {
+ public:
+  Context(Task* task) : task_(task) {}
+
+  KeyValueStore* GetStateStore(const std::string& name) override {
+    auto it = scoped_.find(name);
+    if (it != scoped_.end()) return it->second.get();
+    KeyValueStore* inner = task_->state_->Store(name);
+    if (inner == nullptr) return nullptr;
+    metrics::Metrics* m = task_->metrics_;
+    auto scoped = std::make_unique<ScopedStore>(inner, m ? m->StoreGets(name) : metrics::Counter(),
+                                                m ? m->StorePuts(name) : metrics::Counter());
+    KeyValueStore* p = scoped.get();
+    scoped_.emplace(name, std::move(scoped));
+    return p;
+  }
+
+  Status Send(const std::string& topic, std::optional<std::string> key,
+              std::optional<std::string> value, std::vector<Header> headers) override {
+    // Every topic a node writes is known (declared or inferred) before the
+    // first record, so that it exists: a send anywhere else would fail in
+    // the producer and abort the whole transaction, again and again.
+    // A node may also write back to its own sources (a command forwarded to
+    // its aggregate's partition).
+    auto has = [&topic](const std::vector<std::string>& v) {
+      return std::find(v.begin(), v.end(), topic) != v.end();
+    };
+    if (node_ != nullptr && !has(node_->sinks) && !has(node_->sources)) {
+      std::string declared;
+      for (const std::string& t : node_->sinks) declared += (declared.empty() ? "" : ", ") + t;
+      return Status::InvalidArgument("'" + node_->name + "' sends to topic '" + topic +
+                                     "', which it does not declare as an output (declared: " +
+                                     declared + ")");
+    }
+    sends_.push_back(task_->Outgoing(topic, std::move(key), std::move(value),
+                                     std::move(headers), record_timestamp_));
+    return Status::OK();
+  }
+
+  const std::string& application_id() const override {
+    return task_->topology_->application_id();
+  }
+  const std::string& task_id() const override { return task_->name_; }
+  int32_t partition() const override { return task_->id_.partition; }
+
+  void Begin(int64_t timestamp_ms) { record_timestamp_ = timestamp_ms; }
+  // The node whose Process runs now (its declared outputs), or null.
+  void SetNode(const Node* node) { node_ = node; }
+
+  // Whether every output and store write of the record fits in one Kafka
+  // message: the producer would refuse a larger one only when the
+  // transaction commits, and the abort and rewind would meet the same
+  // record again, forever.
+  Status CheckSizes() const {
+    if (task_->max_record_bytes_ == 0) return Status::OK();
+    for (const kafka::OutgoingRecord& r : sends_) {
+      const size_t max = task_->MaxRecordBytes(r.topic);
+      size_t size = (r.key ? r.key->size() : 0) + (r.value ? r.value->size() : 0);
+      for (const kafka::Header& h : r.headers) size += h.key.size() + (h.value ? h.value->size() : 0);
+      if (size > max) {
+        return Status::InvalidArgument("the record for topic '" + r.topic + "' would be " +
+                                       std::to_string(size) +
+                                       " bytes, above the maximum message size of " +
+                                       std::to_string(max) + " bytes");
+      }
+    }
+    for (const auto& [name, store] : scoped_) {
+      auto changelog = task_->changelog_topics_.find(name);
+      const size_t max = changelog != task_->changelog_topics_.end()
+                             ? task_->MaxRecordBytes(changelog->second)
+                             : task_->max_record_bytes_;
+      if (auto big = store->Oversized(max)) {
+        return Status::InvalidArgument("the new value of '" + *big + "' in store '" + name +
+                                       "' would be above the maximum message size of " +
+                                       std::to_string(max) +
+                                       " bytes (its changelog record could not be written)");
+      }
+    }
+    return Status::OK();
+  }
+
+  // Writes the record's store changes to the task's transactional stores
+  // (which changelog them) and hands its sends to the collector. On failure
+  // nothing of the record stays here: the transaction is aborted and the
+  // record comes again after the rewind, to be decided against the state
+  // without it.
+  Status Release() {
+    Status s = ReleaseAll();
+    Drop();
+    return s;
+  }
+
+  void Drop() {
+    for (auto& [name, store] : scoped_) store->Drop();
+    sends_.clear();
+  }
+
+ private:
+  // A store whose writes wait for the end of the record.
+  class ScopedStore final : public KeyValueStore {
+   public:
+    ScopedStore(KeyValueStore* inner, metrics::Counter gets, metrics::Counter puts)
+        : inner_(inner), gets_(gets), puts_(puts) {}
+
+    const std::string& name() const override { return inner_->name(); }
+
+    Result<std::optional<std::string>> Get(std::string_view key) const override {
+      gets_.Increment();
+      auto it = pending_.find(key);
+      if (it != pending_.end()) return it->second;
+      return inner_->Get(key);
+    }
+
+    std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                            std::string_view to) const override {
+      if (pending_.empty()) return inner_->Range(from, to);
+      return Merged(inner_->Range(from, to), [&](const std::string& k) {
+        return k >= from && (to.empty() || k < to);
+      });
+    }
+
+    std::unique_ptr<KeyValueIterator> Prefix(std::string_view prefix) const override {
+      if (pending_.empty()) return inner_->Prefix(prefix);
+      return Merged(inner_->Prefix(prefix), [&](const std::string& k) {
+        return k.compare(0, prefix.size(), prefix) == 0;
+      });
+    }
+
+    uint64_t ApproximateNumEntries() const override { return inner_->ApproximateNumEntries(); }
+
+    Status Put(std::string_view key, std::string_view value) override {
+      puts_.Increment();
+      pending_[std::string(key)] = std::string(value);
+      return Status::OK();
+    }
+    Status Delete(std::string_view key) override {
+      pending_[std::string(key)] = std::nullopt;
+      return Status::OK();
+    }
+
+    Status Release() {
+      for (auto& [key, value] : pending_) {
+        Status s = value ? inner_->Put(key, *value) : inner_->Delete(key);
+        if (!s.ok()) {
+          pending_.clear();
+          return s;
+        }
+      }
+      pending_.clear();
+      return Status::OK();
+    }
+    void Drop() { pending_.clear(); }
+
+    // A key whose pending value exceeds `max` bytes with its key, if any.
+    std::optional<std::string> Oversized(size_t max) const {
+      for (const auto& [key, value] : pending_) {
+        if (value && key.size() + value->size() > max) return key.substr(0, 64);
+      }
+      return std::nullopt;
+    }
+
+   private:
+    // Rare path (a processor scanning what it wrote for the same record):
+    // materialise the merge of the inner range and the pending writes.
+    class VectorIterator final : public KeyValueIterator {
+     public:
+      VectorIterator(std::vector<std::pair<std::string, std::string>> rows, Status status)
+          : rows_(std::move(rows)), status_(std::move(status)) {}
+      bool Valid() const override { return i_ < rows_.size(); }
+      void Next() override { ++i_; }
+      std::string_view key() const override { return rows_[i_].first; }
+      std::string_view value() const override { return rows_[i_].second; }
+      Status status() const override { return status_; }
+
+     private:
+      std::vector<std::pair<std::string, std::string>> rows_;
+      Status status_;
+      size_t i_ = 0;
+    };
+
+    template <typename InRange>
+    std::unique_ptr<KeyValueIterator> Merged(std::unique_ptr<KeyValueIterator> inner,
+                                             InRange in_range) const {
+      std::map<std::string, std::string, std::less<>> rows;
+      for (; inner->Valid(); inner->Next()) {
+        rows.emplace(std::string(inner->key()), std::string(inner->value()));
+      }
+      for (const auto& [key, value] : pending_) {
+        if (!in_range(key)) continue;
+        if (value) {
+          rows[key] = *value;
+        } else {
+          rows.erase(key);
+        }
+      }
+      return std::make_unique<VectorIterator>(
+          std::vector<std::pair<std::string, std::string>>(rows.begin(), rows.end()),
+          inner->status());
+    }
+
+    KeyValueStore* inner_;
+    metrics::Counter gets_;
+    metrics::Counter puts_;
+    std::map<std::string, std::optional<std::string>, std::less<>> pending_;
+  };
+
+  Status ReleaseAll() {
+    for (auto& [name, store] : scoped_) {
+      KCQRS_RETURN_IF_ERROR(store->Release());
+    }
+    for (kafka::OutgoingRecord& r : sends_) {
+      KCQRS_RETURN_IF_ERROR(task_->collector_->Send(std::move(r)));
+    }
+    return Status::OK();
+  }
+
+  Task* task_;
+  const Node* node_ = nullptr;
+  std::map<std::string, std::unique_ptr<ScopedStore>> scoped_;
+  std::vector<kafka::OutgoingRecord> sends_;
+  int64_t record_timestamp_ = 0;
+};
+
+Task::Task(TaskId id, const SubTopology& subtopology,
+           std::shared_ptr<const CompiledTopology> topology, RecordCollector* collector,
+           metrics::Metrics* metrics)
+    : id_(id),
+      name_(id.ToString()),
+      subtopology_(subtopology),
+      topology_(std::move(topology)),
+      collector_(collector),
+      metrics_(metrics) {
+  if (metrics_ != nullptr) {
+    processed_ = metrics_->RecordsProcessed(name_);
+    latency_ = metrics_->ProcessLatency(name_);
+  }
+  for (const std::string& store : subtopology_.stores) {
+    changelog_topics_.emplace(store, topology_->ChangelogTopic(store));
+  }
+}
+
+Task::~Task() = default;
+
+Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopology,
+                                           std::shared_ptr<const CompiledTopology> topology,
+                                           std::unique_ptr<state::TaskStorage> storage,
+                                           RecordCollector* collector, LuaFunctions* lua,
+                                           metrics::Metrics* metrics) {
+  std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector, metrics));
+  task->parsed_ = std::make_unique<ParsedRecord>(task->topology_->json_limits());
+  state::ChangelogSink* sink = task.get();  // a private base: convert here
+  task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
+  task->context_ = std::make_unique<Context>(task.get());
+  for (const Node& node : subtopology.nodes) {
+    auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());
+    if (!p.ok()) return p.status().WithContext(node.name);
+    task->processors_.push_back(Bound{node.name, &node, std::move(p).value(), node.sources});
+  }
+  return task;
+}
+
+namespace {
+
+// What a processor's exception says, as the status of the record it was
+// processing: a custom processor or a library that throws must cost one
+// record (dead-lettered with the reason), never the process.
+Status FromException(const char* what) {
+  return Status::Internal(std::string("threw an exception: ") + what);
+}
+
+}  // namespace
+
+Status Task::Init() {
+  for (Bound& b : processors_) {
+    Status s;
+    try {
+      s = b.processor->Init(*context_);
+    } catch (const std::exception& e) {
+      s = FromException(e.what());
+    } catch (...) {
+      s = FromException("(not a std::exception)");
+    }
+    if (!s.ok()) return s.WithContext("task " + name_ + ": " + b.name);
+  }
+  return Status::OK();
+}
+
+Status Task::Process(const Record& record) {
+  const auto start = std::chrono::steady_clock::now();
+  if (metrics_ != nullptr) {
+    // A task reads a handful of partitions: a scan finds the counter
+    // without building a key.
+    auto c = std::find_if(consumed_.begin(), consumed_.end(), [&](const Consumed& e) {
+      return e.partition == record.partition && e.topic == record.topic;
+    });
+    if (c == consumed_.end()) {
+      consumed_.push_back({record.topic, record.partition,
+                           metrics_->RecordsConsumed(record.topic, record.partition, name_)});
+      c = consumed_.end() - 1;
+    }
+    c->counter.Increment();
+  }
+  Status s = ProcessInScope(record);
+  processed_.Increment();
+  latency_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return s;
+}
+
+Status Task::ProcessInScope(const Record& record) {
+  context_->Begin(record.timestamp_ms);
+  parsed_->Reset();
+  for (Bound& b : processors_) {
+    if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
+      continue;
+    }
+    ++b.processed;
+    context_->SetNode(b.node);
+    Status s;
+    try {
+      s = b.processor->Process(record, *context_);
+    } catch (const std::exception& e) {
+      s = FromException(e.what());
+    } catch (...) {
+      s = FromException("(not a std::exception)");
+    }
+    context_->SetNode(nullptr);
+    if (!s.ok()) return Failed(record, b.name, s);
+  }
+  Status fits = context_->CheckSizes();
+  if (!fits.ok()) return Failed(record, "", fits);
+  ++stats_.processed;
+  return context_->Release();
+}
+
+Status Task::Failed(const Record& record, const std::string& processor, const Status& error) {
+  context_->Drop();
+  if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
+    return error.WithContext((processor.empty() ? "" : processor + " at ") + record.topic + "-" +
+                             std::to_string(record.partition) + "@" +
+                             std::to_string(record.offset));
+  }
+  ++stats_.dead_letters;
+  if (metrics_ != nullptr) {
+    auto d = dead_letters_.find(processor);
+    if (d == dead_letters_.end()) {
+      d = dead_letters_.emplace(processor, metrics_->DeadLetters(name_, processor)).first;
+    }
+    d->second.Increment();
+  }
+  return DeadLetter(record, processor, error);
+}
+
+void Task::Close() {
+  for (Bound& b : processors_) {
+    try {
+      b.processor->Close();
+    } catch (...) {
+      // Closing must go on for the other processors; the task is going away.
+    }
+  }
+}
+
+void Task::Abort() {
+  context_->Drop();
+  state_->Abort();
+}
+
+Status Task::DeadLetter(const Record& record, const std::string& processor,
+                        const Status& error) {
+  std::vector<Header> h = record.headers;
+  h.push_back({headers::kError, error.message()});
+  h.push_back({headers::kProcessor, processor});
+  h.push_back({headers::kSourceTopic, record.topic});
+  h.push_back({headers::kSourcePartition, std::to_string(record.partition)});
+  h.push_back({headers::kSourceOffset, std::to_string(record.offset)});
+  std::optional<std::string> value = record.value;
+  const size_t max = MaxRecordBytes(topology_->errors().dead_letter_topic);
+  if (max > 0) {
+    size_t size = (record.key ? record.key->size() : 0) + (value ? value->size() : 0);
+    for (const Header& x : h) size += x.key.size() + (x.value ? x.value->size() : 0);
+    if (size > max) {
+      // The dead letter must be writable, or the partition stalls on it: keep
+      // the headers (the reason and where the record is) and drop the value,
+      // which stays readable at its source offset.
+      value.reset();
+      h.push_back({headers::kValueDropped, "the value did not fit in a dead letter"});
+    }
+  }
+  collector_->DeadLettered(record, error.message());
+  return collector_->Send(Outgoing(topology_->errors().dead_letter_topic, record.key,
+                                   std::move(value), std::move(h), record.timestamp_ms));
+}
+
+size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_properties) {
+  // The producer refuses a record above message.max.bytes (librdkafka's
+  // default 1,000,000, below the broker's default max.message.bytes of
+  // 1,048,588); keep a margin for the record's framing.
+  size_t max = 1'000'000;
+  auto it = kafka_properties.find("message.max.bytes");
+  if (it != kafka_properties.end()) {
+    try {
+      max = static_cast<size_t>(std::stoull(it->second));
+    } catch (...) {
+      // librdkafka refuses the setting itself, with its own message.
+    }
+  }
+  return max > kRecordFramingBytes ? max - kRecordFramingBytes : max;
+}
+
+kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std::string> key,
+                                     std::optional<std::string> value,
+                                     std::vector<Header> headers, int64_t timestamp_ms) const {
+  kafka::OutgoingRecord out;
+  out.topic = topic;
+  const int partitions = topology_->partitions(topic);
+  if (key && partitions > 0) out.partition = PartitionForKey(*key, partitions);
+  out.key = std::move(key);
+  out.value = std::move(value);
+  out.headers.reserve(headers.size());
+  for (Header& h : headers) out.headers.push_back({std::move(h.key), std::move(h.value)});
+  out.timestamp_ms = timestamp_ms;
+  return out;
+}
+
+Status Task::Append(const std::string& store, std::string_view key,
+                    std::optional<std::string_view> value) {
+  kafka::OutgoingRecord out;
+  auto topic = changelog_topics_.find(store);
+  out.topic = topic != changelog_topics_.end() ? topic->second : topology_->ChangelogTopic(store);
+  out.partition = id_.partition;
+  out.key = std::string(key);
+  if (value) out.value = std::string(*value);
+  return collector_->Send(std::move(out));
+}
+
+std::vector<state::TopicPartition> Task::ChangelogPartitions() const {
+  std::vector<state::TopicPartition> out;
+  for (const std::string& store : subtopology_.stores) {
+    out.push_back(state::TopicPartition{topology_->ChangelogTopic(store), id_.partition});
+  }
+  return out;
+}
+
+std::string Task::StoreOfChangelog(const std::string& topic) const {
+  for (const std::string& store : subtopology_.stores) {
+    if (topology_->ChangelogTopic(store) == topic) return store;
+  }
+  return "";
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,180 @@
+// Task: one partition of one sub-topology, with its processors and stores.
+//
+// A task takes the records of its source partitions in offset order, runs
+// every processor subscribed to the record's topic, and hands what they
+// produce (events, rejections, repartitioned records, changelog records,
+// dead letters) to a RecordCollector, which puts it in the stream thread's
+// current transaction. Store writes are buffered in the task's TaskState
+// until the engine commits.
+//
+// One record is all or nothing: its sends and store writes are held back
+// until every processor has handled it; when one fails, they are dropped and
+// the record goes to the dead-letter topic (or, under `errors.on_error:
+// fail`, Process returns the error and the stream thread stops).
+//
+// Thread-safety: owned and used by one stream thread (or a test driver).
+#ifndef KCQRS_ENGINE_RUNTIME_TASK_H_
+#define KCQRS_ENGINE_RUNTIME_TASK_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/graph/compiled_topology.h"
+#include "engine/kafka/record.h"
+#include "engine/processors/lua_functions.h"
+#include "engine/metrics/metrics.h"
+#include "kcqrs/processor.h"
+#include "state/task_state.h"
+
+namespace kcqrs::engine {
+
+// Where a task's output goes: the stream thread's transactional producer,
+// or a test driver's queues.
+class RecordCollector {
+ public:
+  virtual ~RecordCollector() = default;
+  virtual Status Send(kafka::OutgoingRecord record) = 0;
+  // Told before the dead letter of `record` is sent, with the reason: the
+  // stream thread remembers it so that a waiting POST /commands can say why.
+  virtual void DeadLettered(const Record& /*record*/, const std::string& /*reason*/) {}
+};
+
+struct TaskId {
+  int subtopology = 0;
+  int32_t partition = 0;
+
+  std::string ToString() const {
+    return std::to_string(subtopology) + "_" + std::to_string(partition);
+  }
+  auto operator<=>(const TaskId&) const = default;
+};
+
+// Bytes kept free for a record's framing in a batch, below a size limit.
+inline constexpr size_t kRecordFramingBytes = 128;
+
+// The largest record a task may produce with these Kafka client properties:
+// the producer's message.max.bytes (default 1,000,000) less framing.
+size_t MaxRecordBytesFor(const std::map<std::string, std::string>& kafka_properties);
+
+struct TaskStats {
+  uint64_t processed = 0;
+  uint64_t dead_letters = 0;
+};
+
+class ParsedRecord;
+
+class Task final : private state::ChangelogSink {
+ public:
+  static Result<std::unique_ptr<Task>> Create(TaskId id, const SubTopology& subtopology,
+                                              std::shared_ptr<const CompiledTopology> topology,
+                                              std::unique_ptr<state::TaskStorage> storage,
+                                              RecordCollector* collector, LuaFunctions* lua,
+                                              metrics::Metrics* metrics = nullptr);
+  ~Task() override;
+
+  // Initialises the processors; call after the stores are restored.
+  Status Init();
+
+  // Processes one record of a source partition of this task. OK when it was
+  // processed or dead-lettered; an error means the task cannot go on.
+  Status Process(const Record& record);
+
+  // Flushes nothing; closes the processors.
+  void Close();
+
+  // Drops everything of the open transaction: the record in flight, if a
+  // failure interrupted it, and the buffered store writes.
+  void Abort();
+
+  // The largest record (key, value and headers, in bytes) the task may hand
+  // to its collector; 0: no limit. An output or store value above it sends
+  // the input record to the dead-letter topic instead.
+  // `per_topic` (nullable; must outlive the task) lowers it for topics whose
+  // own max.message.bytes is smaller.
+  void set_max_record_bytes(size_t max,
+                            const std::map<std::string, size_t>* per_topic = nullptr) {
+    max_record_bytes_ = max;
+    topic_max_record_bytes_ = per_topic;
+  }
+
+  const TaskId& id() const { return id_; }
+  const std::string& name() const { return name_; }
+  const SubTopology& subtopology() const { return subtopology_; }
+  state::TaskState& state() { return *state_; }
+  const TaskStats& stats() const { return stats_; }
+  // Records each node (by name) has processed, for /stats.
+  void AddNodeCounts(std::map<std::string, uint64_t>* out) const {
+    for (const Bound& b : processors_) (*out)[b.name] += b.processed;
+  }
+
+  // The changelog partitions of this task's stores.
+  std::vector<state::TopicPartition> ChangelogPartitions() const;
+  // The store a changelog topic belongs to ("" when none).
+  std::string StoreOfChangelog(const std::string& topic) const;
+
+ private:
+  class Context;
+  Task(TaskId id, const SubTopology& subtopology, std::shared_ptr<const CompiledTopology> topology,
+       RecordCollector* collector, metrics::Metrics* metrics);
+
+  Status Append(const std::string& store, std::string_view key,
+                std::optional<std::string_view> value) override;
+  Status ProcessInScope(const Record& record);
+  // The record failed in `processor` ("" after every processor ran): drops
+  // its effects and dead-letters it, or returns the error under
+  // `errors.on_error: fail`.
+  Status Failed(const Record& record, const std::string& processor, const Status& error);
+  Status DeadLetter(const Record& record, const std::string& processor, const Status& error);
+  kafka::OutgoingRecord Outgoing(const std::string& topic, std::optional<std::string> key,
+                                 std::optional<std::string> value, std::vector<Header> headers,
+                                 int64_t timestamp_ms) const;
+
+  TaskId id_;
+  std::string name_;
+  const SubTopology& subtopology_;
+  std::shared_ptr<const CompiledTopology> topology_;
+  RecordCollector* collector_;
+  std::unique_ptr<state::TaskState> state_;
+  std::unique_ptr<Context> context_;
+  std::unique_ptr<ParsedRecord> parsed_;  // the record's value, parsed once
+  // Per node: the processor and the topics it reads.
+  struct Bound {
+    std::string name;
+    const Node* node;  // in subtopology_
+    std::unique_ptr<Processor> processor;
+    std::vector<std::string> sources;
+    uint64_t processed = 0;
+  };
+  std::vector<Bound> processors_;
+  TaskStats stats_;
+  size_t max_record_bytes_ = 0;
+  const std::map<std::string, size_t>* topic_max_record_bytes_ = nullptr;
+  // The largest record `topic` takes (0: no limit).
+  size_t MaxRecordBytes(const std::string& topic) const {
+    if (topic_max_record_bytes_ != nullptr && !topic_max_record_bytes_->empty()) {
+      auto it = topic_max_record_bytes_->find(topic);
+      if (it != topic_max_record_bytes_->end() && it->second < max_record_bytes_) {
+        return it->second;
+      }
+    }
+    return max_record_bytes_;
+  }
+  metrics::Metrics* metrics_;  // nullable
+  metrics::Counter processed_;
+  metrics::Histogram latency_;
+  struct Consumed {
+    std::string topic;
+    int32_t partition = 0;
+    metrics::Counter counter;
+  };
+  std::vector<Consumed> consumed_;
+  // Store name -> changelog topic, made once rather than per write.
+  std::map<std::string, std::string, std::less<>> changelog_topics_;
+  std::map<std::string, metrics::Counter> dead_letters_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_RUNTIME_TASK_H_

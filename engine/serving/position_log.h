@@ -1,0 +1,99 @@
+// PositionLog: what each commit consumed and produced, for read-your-writes.
+//
+// A position token names a record (say a command at orders.commands-2@1234).
+// A store has applied that record's effects when the task reading it has
+// committed past it and, for stores further down (a projection of the
+// events, a view behind a repartition topic), when their tasks have
+// committed past the records those commits produced, hop by hop. Stream
+// threads append one entry per applied commit: the next offsets it consumed
+// and the last offsets it produced. Applied() follows the record through
+// those entries to the store's inputs.
+//
+// Entries are appended only after the commit's state is applied locally, so
+// "an entry covers it" means a query of this process sees it. Only commits
+// of this process are known: a path through a task hosted elsewhere stays
+// pending (the caller's timeout answers).
+//
+// Thread-safety: all methods lock; Append is called by stream threads,
+// Applied and Wait by HTTP threads.
+#ifndef KCQRS_ENGINE_SERVING_POSITION_LOG_H_
+#define KCQRS_ENGINE_SERVING_POSITION_LOG_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kcqrs::engine {
+
+struct RecordPosition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+
+  auto operator<=>(const RecordPosition&) const = default;
+};
+
+// "eyJ0Ijoi..." <-> RecordPosition: base64url of {"t":topic,"p":p,"o":o}.
+std::string EncodePositionToken(const RecordPosition& position);
+std::optional<RecordPosition> DecodePositionToken(std::string_view token);
+
+class PositionLog {
+ public:
+  using TopicPartition = std::pair<std::string, int32_t>;
+
+  struct Entry {
+    std::map<TopicPartition, int64_t> consumed_next;  // next offset per input
+    std::map<TopicPartition, int64_t> produced_last;  // last offset per output
+    // Records this commit sent to the dead-letter topic, with the reason.
+    std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters;
+  };
+
+  enum class Answer {
+    kApplied,  // every store input on the record's path is past it
+    kPending,  // not yet (or a hop is not hosted here)
+    kTooOld,   // the record is older than what the log remembers
+  };
+
+  // Keeps the last `capacity` entries (at 10 commits a second per thread,
+  // 100,000 entries remember almost three hours).
+  explicit PositionLog(size_t capacity = 100'000) : capacity_(capacity) {}
+
+  void Append(Entry entry);
+
+  // Has a store whose task reads `store_sources` applied `position`?
+  // `path_topics`: the topics on the way from the record to the store (the
+  // store's sources and, hop by hop, the sources of the tasks writing them);
+  // produced records on other topics are not followed.
+  Answer Applied(const RecordPosition& position, const std::set<std::string>& store_sources,
+                 const std::set<std::string>& path_topics) const;
+
+  // Why the record at `position` went to the dead-letter topic, if a
+  // remembered commit of this process dead-lettered it.
+  std::optional<std::string> DeadLetterReason(const RecordPosition& position) const;
+
+  // A counter that changes with every Append, and a wait for it to change.
+  uint64_t version() const;
+  void WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::deque<Entry> entries_;
+  uint64_t version_ = 0;
+  // Partitions of which entries were dropped: a record there older than
+  // every remaining entry cannot be followed any more.
+  std::set<TopicPartition> trimmed_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_SERVING_POSITION_LOG_H_
