@@ -2,19 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -28,7 +20,9 @@
 #include "engine/metrics/metrics.h"
 #include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
+#include "engine/runtime/client_configs.h"
 #include "engine/runtime/fault_injector.h"
+#include "engine/runtime/internal_topics.h"
 #include "engine/runtime/state_directory.h"
 #include "engine/runtime/stream_thread.h"
 #include "kcqrs/version.h"
@@ -37,7 +31,6 @@
 namespace kcqrs {
 namespace {
 
-constexpr std::chrono::milliseconds kAdminTimeout{30000};
 constexpr std::chrono::milliseconds kRetryBackoff{2000};
 
 std::string Join(const std::vector<std::string>& parts, const char* sep) {
@@ -59,74 +52,6 @@ Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions
   return compiled;
 }
 
-// The id of this instance's state directory: stable across restarts, so
-// that the transactional ids it derives fence the previous incarnation at
-// once (rather than waiting for its transaction to time out).
-// An exclusive lock on the state directory for the engine's lifetime. Two
-// processes on one directory share its instance id, so their stream threads
-// have the same transactional ids and fence each other forever; and both
-// would write the same task databases. flock() is released by the kernel
-// when the process dies, so kill -9 leaves no stale lock behind.
-class StateDirLock {
- public:
-  static Result<std::unique_ptr<StateDirLock>> Acquire(const std::string& state_dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(state_dir, ec);
-    if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
-    const std::string path = state_dir + "/kcqrs.lock";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IoError("opening " + path + ": " + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      char pid[32] = {0};
-      (void)!::pread(fd, pid, sizeof pid - 1, 0);
-      ::close(fd);
-      if (err == EWOULDBLOCK) {
-        std::string holder(pid);
-        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
-          holder.pop_back();
-        }
-        return Status::FailedPrecondition(
-            "the state directory " + state_dir + " is in use by another kcqrs process" +
-            (holder.empty() ? "" : " (pid " + holder + ")") +
-            ": two processes on one state directory would fence each other's transactions "
-            "forever; give each instance its own application.state_dir");
-      }
-      return Status::IoError("locking " + path + ": " + std::strerror(err));
-    }
-    const std::string me = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
-    return std::unique_ptr<StateDirLock>(new StateDirLock(fd));
-  }
-  ~StateDirLock() { ::close(fd_); }  // releases the lock
-  StateDirLock(const StateDirLock&) = delete;
-  StateDirLock& operator=(const StateDirLock&) = delete;
-
- private:
-  explicit StateDirLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-Result<std::string> InstanceId(const std::string& state_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) return Status::IoError("creating state_dir " + state_dir + ": " + ec.message());
-  const std::string path = state_dir + "/kcqrs.instance";
-  {
-    std::ifstream in(path);
-    std::string id;
-    if (in >> id && !id.empty()) return id;
-  }
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
-  std::ofstream out(path, std::ios::trunc);
-  out << buf << "\n";
-  if (!out) return Status::IoError("writing " + path);
-  return std::string(buf);
-}
-
 }  // namespace
 
 class Engine::Impl final : public engine::EngineView {
@@ -140,7 +65,7 @@ class Engine::Impl final : public engine::EngineView {
     if (!compiled.ok()) return compiled.status();
     compiled_ = std::move(compiled).value();
     if (!options_.application.state_dir.empty()) {
-      auto lock = StateDirLock::Acquire(options_.application.state_dir);
+      auto lock = state_directory_.Lock();
       if (!lock.ok()) return lock.status();
       state_dir_lock_ = std::move(lock).value();
     }
@@ -370,13 +295,6 @@ class Engine::Impl final : public engine::EngineView {
   const std::string& bootstrap_servers() const { return bootstrap_; }
 
  private:
-  kafka::Properties ClientProperties() const {
-    kafka::Properties props = options_.kafka.properties;
-    props["bootstrap.servers"] = bootstrap_;
-    props["client.id"] = options_.application.id + "-admin";
-    return props;
-  }
-
   // Sleeps unless stopping; false when stopping.
   bool Backoff() {
     std::unique_lock<std::mutex> l(mu_);
@@ -392,108 +310,24 @@ class Engine::Impl final : public engine::EngineView {
     failure_ = std::move(s);
   }
 
-  // In the background: wait for Kafka, create the topics, start the threads.
-  // The topics the topology writes whose own max.message.bytes is below
-  // what the producer allows, with the largest record each takes: the broker
-  // would refuse a larger one only when the transaction commits, and every
-  // retry would meet it again; the tasks dead-letter it instead.
-  Result<std::map<std::string, size_t>> TopicRecordLimits(kafka::Admin& admin) {
-    std::set<std::string> written;
-    for (const engine::SubTopology& st : compiled_->subtopologies()) {
-      written.insert(st.sources.begin(), st.sources.end());  // forwarded commands
-      for (const engine::Node& n : st.nodes) written.insert(n.sinks.begin(), n.sinks.end());
-      for (const std::string& store : st.stores) written.insert(compiled_->ChangelogTopic(store));
-    }
-    const size_t producer_max = engine::MaxRecordBytesFor(options_.kafka.properties);
-    std::map<std::string, size_t> out;
-    for (;;) {
-      auto configs = admin.DescribeTopicConfigs({written.begin(), written.end()}, kAdminTimeout);
-      if (!configs.ok()) {
-        if (!configs.status().IsUnavailable() && !configs.status().IsTimedOut()) {
-          return configs.status();
-        }
-        spdlog::warn("describing topic configs: {}; retrying", configs.status().message());
-        if (!Backoff()) return Status::Aborted("stopping");
-        continue;
-      }
-      for (const auto& [topic, entries] : *configs) {
-        auto m = entries.find("max.message.bytes");
-        if (m == entries.end()) continue;
-        size_t max = 0;
-        try {
-          max = static_cast<size_t>(std::stoull(m->second));
-        } catch (...) {
-          continue;
-        }
-        max = max > engine::kRecordFramingBytes ? max - engine::kRecordFramingBytes : 0;
-        if (max < producer_max) {
-          spdlog::info("topic {} takes records of up to {} bytes (max.message.bytes)", topic,
-                       max);
-          out[topic] = max;
-        }
-      }
-      return out;
-    }
-  }
-
+  // In the background: wait for Kafka, make the topics ready, start the
+  // threads.
   void Boot() {
-    auto admin = kafka::Admin::Create(ClientProperties());
+    auto admin = kafka::Admin::Create(engine::AdminConfig(options_, bootstrap_).properties);
     if (!admin.ok()) return Fail(admin.status().WithContext("Kafka admin client"));
-    std::vector<kafka::Admin::TopicInfo> topics;
-    for (bool logged = false;;) {
-      auto listed = (*admin)->ListTopics(kAdminTimeout);
-      if (listed.ok()) {
-        topics = std::move(listed).value();
-        break;
-      }
-      if (!logged) {
-        spdlog::warn("waiting for Kafka at {}: {} (retrying; /readyz says 503 until then)",
-                     bootstrap_, listed.status().message());
-        logged = true;
-      }
-      if (!Backoff()) return;
-    }
-    std::map<std::string, int> existing;
-    for (const auto& t : topics) existing[t.name] = t.partitions;
-    Status s = compiled_->ResolvePartitions(existing);
-    if (!s.ok()) return Fail(s);
-
-    for (const engine::TopicToCreate& t : compiled_->topics_to_create()) {
-      for (;;) {
-        Status created;
-        if (embedded_) {
-          created = embedded_->CreateTopic(t.name, t.partitions, 1);
-        } else {
-          kafka::Admin::NewTopic nt;
-          nt.name = t.name;
-          nt.partitions = t.partitions;
-          nt.configs = t.configs;
-          created = (*admin)->CreateTopics({nt}, kAdminTimeout, /*ok_if_exists=*/true);
-        }
-        if (created.ok()) {
-          spdlog::info("created topic {} ({} partitions)", t.name, t.partitions);
-          break;
-        }
-        if (!created.IsUnavailable() && !created.IsTimedOut()) {
-          return Fail(created.WithContext("creating topic " + t.name));
-        }
-        spdlog::warn("creating topic {}: {}; retrying", t.name, created.message());
-        if (!Backoff()) return;
-      }
-    }
-    std::map<std::string, size_t> topic_max_bytes;
-    if (!embedded_) {
-      auto limits = TopicRecordLimits(**admin);
-      if (!limits.ok() && limits.status().IsAborted()) return;  // stopping
-      if (!limits.ok()) return Fail(limits.status());
-      topic_max_bytes = std::move(limits).value();
+    engine::InternalTopics internal(admin->get(), embedded_.get(), bootstrap_,
+                                   [this] { return Backoff(); });
+    auto topic_max_bytes = internal.Setup(compiled_.get(), options_.kafka.properties);
+    if (!topic_max_bytes.ok()) {
+      if (topic_max_bytes.status().IsAborted()) return;  // stopping
+      return Fail(topic_max_bytes.status());
     }
     for (const engine::SubTopology& st : compiled_->subtopologies()) {
       spdlog::info("sub-topology {}: reads {}; stores [{}]; {} task(s)", st.id,
                    Join(st.sources, ", "), Join(st.stores, ", "), st.partitions);
     }
 
-    auto instance = InstanceId(options_.application.state_dir);
+    auto instance = state_directory_.InstanceId();
     if (!instance.ok()) return Fail(instance.status());
     std::shared_ptr<const engine::CompiledTopology> topology(std::move(compiled_));
     std::map<std::string, int> store_partitions;
@@ -518,7 +352,7 @@ class Engine::Impl final : public engine::EngineView {
       c.metrics = &metrics_;
       c.faults = faults_;
       c.state_directory = &state_directory_;
-      c.topic_max_record_bytes = topic_max_bytes;
+      c.topic_max_record_bytes = *topic_max_bytes;
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }
@@ -553,7 +387,7 @@ class Engine::Impl final : public engine::EngineView {
   }
 
   EngineOptions options_;
-  std::unique_ptr<StateDirLock> state_dir_lock_;  // held while the engine lives
+  std::unique_ptr<engine::StateDirectoryLock> state_dir_lock_;  // held while the engine lives
   // Task directories in use, and the sweep of the others.
   engine::StateDirectory state_directory_{options_.application.state_dir};
   std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable

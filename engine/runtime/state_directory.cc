@@ -2,7 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <random>
 
 namespace kcqrs::engine {
 namespace {
@@ -19,7 +27,63 @@ bool IsTaskName(const std::string& name) {
   return true;
 }
 
+Status CreateDirectory(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::IoError("creating state_dir " + dir + ": " + ec.message());
+  return Status::OK();
+}
+
 }  // namespace
+
+StateDirectoryLock::~StateDirectoryLock() { ::close(fd_); }
+
+Result<std::unique_ptr<StateDirectoryLock>> StateDirectory::Lock() {
+  KCQRS_RETURN_IF_ERROR(CreateDirectory(dir_));
+  const std::string path = dir_ + "/kcqrs.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("opening " + path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = {0};
+    (void)!::pread(fd, pid, sizeof pid - 1, 0);
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      std::string holder(pid);
+      while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+        holder.pop_back();
+      }
+      return Status::FailedPrecondition(
+          "the state directory " + dir_ + " is in use by another kcqrs process" +
+          (holder.empty() ? "" : " (pid " + holder + ")") +
+          ": two processes on one state directory would fence each other's transactions "
+          "forever; give each instance its own application.state_dir");
+    }
+    return Status::IoError("locking " + path + ": " + std::strerror(err));
+  }
+  const std::string me = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, me.data(), me.size(), 0);
+  return std::unique_ptr<StateDirectoryLock>(new StateDirectoryLock(fd));
+}
+
+Result<std::string> StateDirectory::InstanceId() {
+  std::lock_guard<std::mutex> lock(mu_);
+  KCQRS_RETURN_IF_ERROR(CreateDirectory(dir_));
+  const std::string path = dir_ + "/kcqrs.instance";
+  {
+    std::ifstream in(path);
+    std::string id;
+    if (in >> id && !id.empty()) return id;
+  }
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+  std::ofstream out(path, std::ios::trunc);
+  out << buf << "\n";
+  if (!out) return Status::IoError("writing " + path);
+  return std::string(buf);
+}
 
 std::string StateDirectory::Claim(const std::string& task) {
   std::lock_guard<std::mutex> lock(mu_);

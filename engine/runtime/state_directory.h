@@ -18,22 +18,55 @@
 // for directories found from an earlier run, last modified) longer than the
 // delay ago. Other files (kcqrs.instance, kcqrs.lock) are never touched.
 //
+// Lock() takes the process-wide lock on the directory (kcqrs.lock), and
+// InstanceId() the id this directory gives its instance (kcqrs.instance).
+//
 // Thread-safety: all methods lock; called from every stream thread.
 #ifndef KCQRS_ENGINE_RUNTIME_STATE_DIRECTORY_H_
 #define KCQRS_ENGINE_RUNTIME_STATE_DIRECTORY_H_
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "kcqrs/status.h"
+
 namespace kcqrs::engine {
+
+// An exclusive lock on a state directory for an engine's lifetime. Two
+// processes on one directory share its instance id, so their stream threads
+// have the same transactional ids and fence each other forever; and both
+// would write the same task databases. flock() is released by the kernel
+// when the process dies, so kill -9 leaves no stale lock behind.
+class StateDirectoryLock {
+ public:
+  ~StateDirectoryLock();  // releases the lock
+  StateDirectoryLock(const StateDirectoryLock&) = delete;
+  StateDirectoryLock& operator=(const StateDirectoryLock&) = delete;
+
+ private:
+  friend class StateDirectory;
+  explicit StateDirectoryLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 class StateDirectory {
  public:
   explicit StateDirectory(std::string dir) : dir_(std::move(dir)) {}
+
+  // Locks the directory (creating it) for this process, or says which
+  // process holds it (FailedPrecondition).
+  Result<std::unique_ptr<StateDirectoryLock>> Lock();
+
+  // The id of this instance: stable across restarts of the directory, so
+  // that the transactional ids derived from it fence the previous
+  // incarnation at once (rather than waiting for its transaction to time
+  // out). Made on first use.
+  Result<std::string> InstanceId();
 
   // The directory of task `task` ("0_1"); claimed until Release.
   std::string Claim(const std::string& task);

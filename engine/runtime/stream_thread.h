@@ -1,10 +1,17 @@
 // StreamThread: one thread of consume-process-produce, as in Kafka Streams.
 //
-// A stream thread alone owns its consumer (a member of the application's
-// consumer group), its producer (transactional under exactly-once), a
-// restore consumer, its Lua runtime, and the tasks the group assigns it with
-// their stores. Nothing of it is shared with other threads except through
-// the StoreRegistry (committed-data readers) and atomics for status.
+// A stream thread alone owns its Kafka clients (a consumer in the
+// application's group, a producer, transactional under exactly-once, and a
+// restore consumer), its Lua runtime, and through its TaskManager the tasks
+// the group assigns it with their stores. Nothing of it is shared with other
+// threads except through the StoreRegistry (committed-data readers) and
+// atomics for status.
+//
+// This class is the loop and the lives of the clients; the parts are:
+//   client_configs.h    what each client is configured with
+//   StreamsProducer     the producer and its transactions
+//   TaskManager         the tasks: assign, revoke, route, commit locally
+//   ChangelogReader     restore from changelogs
 //
 // The loop: poll a record, run it through its task, and every
 // commit_interval_ms commit: send the consumed offsets to the transaction,
@@ -14,11 +21,6 @@
 // offsets; a fenced producer or a lost assignment closes the tasks and
 // starts over with new clients. Kafka being unreachable only makes the loop
 // wait and retry.
-//
-// Partition assignment: the consumer uses the range assignor. Every member
-// subscribes to the same topics, so for topics with equal partition counts
-// the range assignor gives each member the same partition numbers of every
-// topic: the co-partitioned sources of a task always land together.
 //
 // Thread-safety: Start/Stop/accessors from any thread; everything else runs
 // on the thread itself.
@@ -30,21 +32,22 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "engine/graph/compiled_topology.h"
-#include "engine/runtime/fault_injector.h"
 #include "engine/kafka/consumer.h"
-#include "engine/kafka/producer.h"
-#include "engine/processors/lua_functions.h"
 #include "engine/metrics/metrics.h"
-#include "engine/serving/position_log.h"
+#include "engine/processors/lua_functions.h"
+#include "engine/runtime/changelog_reader.h"
+#include "engine/runtime/clients.h"
+#include "engine/runtime/fault_injector.h"
 #include "engine/runtime/state_directory.h"
+#include "engine/runtime/streams_producer.h"
+#include "engine/runtime/task_manager.h"
+#include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
-#include "engine/runtime/task.h"
 #include "kcqrs/options.h"
 #include "state/rocksdb_env.h"
 
@@ -68,8 +71,10 @@ struct StreamThreadConfig {
   std::shared_ptr<FaultInjector> faults;  // tests only; nullable
   StateDirectory* state_directory = nullptr;  // not owned; outlives the thread
   // Topics whose max.message.bytes is below the producer's limit, with the
-  // largest record each takes (Engine::TopicRecordLimits).
+  // largest record each takes (InternalTopics::RecordLimits).
   std::map<std::string, size_t> topic_max_record_bytes;
+  // Where the clients come from; null: the real ones (KafkaClientSupplier).
+  std::shared_ptr<ClientSupplier> clients;
 };
 
 struct StreamThreadStats {
@@ -92,15 +97,7 @@ struct StreamThreadStats {
   std::atomic<int64_t> kafka_ok_ns{0};
 };
 
-// What /readyz says of one task.
-struct TaskStatus {
-  std::string task;     // "0_1"
-  std::string state;    // "RESTORING" or "RUNNING"
-  uint64_t restored = 0;   // changelog records replayed so far
-  int64_t remaining = 0;   // changelog records still to replay (estimate)
-};
-
-class StreamThread final : private kafka::RebalanceListener, private RecordCollector {
+class StreamThread final : private kafka::RebalanceListener {
  public:
   enum class State { kCreated, kStarting, kRunning, kStopping, kStopped, kFailed };
 
@@ -125,13 +122,13 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
                 std::map<std::string, std::map<int32_t, int64_t>>* lag) const;
 
  private:
-  using TopicPartition = std::pair<std::string, int32_t>;
-
   void Main();
   // One life of the clients: returns when stopping (OK) or when the clients
   // must be recreated (Fenced, fatal errors), or with a fatal error.
   Status RunClients();
   Status CreateClients();
+  // Ends a life of the clients: what is open is discarded unless `clean`.
+  void DropClients(bool clean);
   Status Process(kafka::ConsumedRecord record);
   Status MaybeCommit(bool force);
   Status Commit();
@@ -139,41 +136,25 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   // consumer to the committed offsets and backs off; `why` is logged once
   // per burst of aborts.
   Status AbortTransaction(const std::string& why);
-  Status Rewind();
   Status RestorePending();
   // While Kafka is unreachable, asks it something cheap now and then to
   // notice when it is back, even when no record flows.
   void ProbeKafka();
-  // Restores the changelog tail past the task's checkpoint. FailedPrecondition
-  // when the checkpoint does not fit the changelog (the state must be wiped).
-  Status RestoreTask(Task* task);
-  // Opens a task's storage (wiping it first when asked) and the task.
-  Result<std::unique_ptr<Task>> OpenTask(const TaskId& id, const SubTopology& st, bool wipe);
-  // Replaces a task that is pending restore with one on wiped storage.
-  Status WipeTask(const TaskId& id);
-  // The positions a restored task's state reaches, into the registry and
-  // the position log.
-  Status RestorePositions(Task* task);
-  void CloseTasks(bool clean);
-  void CloseTask(const TaskId& id);
+  void KafkaAnswered();
+  // Lag and store sizes, at most once a second.
+  void UpdateGauges();
+  // Thread 0 removes task directories unused for the cleanup delay.
+  void MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_point now);
+  void SyncTaskCounts();
 
   // kafka::RebalanceListener
   void OnPartitionsAssigned(const std::vector<kafka::TopicPartitionOffset>& parts) override;
   void OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOffset>& parts) override;
   void OnPartitionsLost(const std::vector<kafka::TopicPartitionOffset>& parts) override;
 
-  // RecordCollector
-  Status Send(kafka::OutgoingRecord record) override;
-  void DeadLettered(const Record& record, const std::string& reason) override;
-  // What the fault injector (tests) says at `point`; OK without one.
-  Status FaultPoint(FaultInjector::Point point);
-
   bool exactly_once() const {
     return config_.options.application.guarantee == Guarantee::kExactlyOnce;
   }
-  kafka::Properties BaseProperties() const;
-  // The largest output record a task may produce (key, value, headers).
-  size_t MaxRecordBytes() const;
 
   StreamThreadConfig config_;
   std::thread thread_;
@@ -181,38 +162,22 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
   std::atomic<bool> stop_{false};
   mutable std::mutex error_mu_;
   Status error_;
+  std::string last_abort_reason_;  // guarded by error_mu_
   StreamThreadStats stats_;
 
-  // Owned by the thread while it runs.
+  // Owned by the thread while it runs. The clients live for one life
+  // (RunClients); the task manager for the thread's.
   std::unique_ptr<LuaFunctions> lua_;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<kafka::Consumer> restore_consumer_;
-  std::map<TaskId, std::unique_ptr<Task>> tasks_;
-  std::map<TopicPartition, Task*> task_of_partition_;
-  std::set<TaskId> pending_restore_;
-  bool in_transaction_ = false;
+  std::unique_ptr<TaskManager> tasks_;
+  std::unique_ptr<ThreadConsumer> consumer_;
+  std::unique_ptr<StreamsProducer> producer_;
+  std::unique_ptr<ChangelogReader> reader_;
   bool assigned_ = false;  // between an assignment and the next revocation
-  Status producer_error_;  // a Send failure, handled at the next commit
-  // Dead letters of the open transaction: source partition -> offset ->
-  // reason, handed to the PositionLog with the commit.
-  std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters_;
   int aborts_in_burst_ = 0;
-  std::string last_abort_reason_;  // guarded by error_mu_
-  // Next offsets to read: what the group has committed, and what this
-  // transaction has consumed.
-  std::map<TopicPartition, int64_t> committed_;
-  std::map<TopicPartition, int64_t> consumed_;
+  Status rebalance_error_;
   std::chrono::steady_clock::time_point last_commit_;
   std::chrono::steady_clock::time_point last_probe_;
   std::chrono::steady_clock::time_point last_kafka_ok_;
-  void KafkaAnswered();
-  Status rebalance_error_;
-
-  // Lag and store sizes, at most once a second.
-  void UpdateGauges();
-  // Thread 0 removes task directories unused for the cleanup delay.
-  void MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_point now);
   std::chrono::steady_clock::time_point last_gauges_;
   std::chrono::steady_clock::time_point last_cleanup_;
   struct ThreadMetrics {
@@ -223,15 +188,6 @@ class StreamThread final : private kafka::RebalanceListener, private RecordColle
     metrics::Gauge running;
     metrics::Gauge restoring;
   } m_;
-  std::map<std::string, metrics::Counter, std::less<>> produced_;
-  std::map<std::string, uint64_t> closed_node_counts_;  // of tasks closed
-
-  void SetTaskStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
-  void ClearTaskStatus(const TaskId& id);
-  mutable std::mutex task_status_mu_;  // guards the three below
-  std::map<TaskId, TaskStatus> task_status_;
-  std::map<std::string, uint64_t> node_counts_;  // closed tasks' counts included
-  std::map<std::string, std::map<int32_t, int64_t>> lag_;
 };
 
 }  // namespace kcqrs::engine

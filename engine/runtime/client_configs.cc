@@ -1,0 +1,127 @@
+#include "engine/runtime/client_configs.h"
+
+namespace kcqrs::engine {
+namespace {
+
+// Defaults first, then the user's properties over them.
+ClientConfig Base(const EngineOptions& options, const std::string& bootstrap_servers,
+                  const std::string& client_id, const kafka::Properties& defaults) {
+  ClientConfig c;
+  c.properties = defaults;
+  for (const auto& [k, v] : options.kafka.properties) c.properties[k] = v;
+  c.properties["bootstrap.servers"] = bootstrap_servers;
+  c.properties["client.id"] = client_id;
+  return c;
+}
+
+// A setting the runtime depends on; a different user value is overridden
+// and named.
+void Require(ClientConfig* c, const EngineOptions& options, const std::string& key,
+             const std::string& value, const char* why) {
+  auto user = options.kafka.properties.find(key);
+  if (user != options.kafka.properties.end() && user->second != value) {
+    c->overridden.push_back(key + "=" + user->second + " (kcqrs needs " + value + ": " + why +
+                            ")");
+  }
+  c->properties[key] = value;
+}
+
+std::string ThreadClientId(const EngineOptions& options, const StreamThreadIdentity& who) {
+  return options.application.id + "-stream-" + std::to_string(who.thread_index);
+}
+
+bool ExactlyOnce(const EngineOptions& options) {
+  return options.application.guarantee == Guarantee::kExactlyOnce;
+}
+
+// librdkafka stops fetching a partition once 100,000 messages wait locally
+// and then backs off; a stream thread drains that in well under the
+// back-off, so it sat idle and capped a stateless topology at about 125,000
+// records/s (3x more with this; docs/benchmarks.md). Memory stays bounded
+// by queued.max.messages.kbytes, per partition: under a backlog that is what
+// a thread holds (docs/benchmarks.md has the cost). Restore is a drain too.
+constexpr const char* kQueuedMinMessages = "1000000";
+
+}  // namespace
+
+ClientConfig ProducerConfig(const EngineOptions& options, const StreamThreadIdentity& who) {
+  ClientConfig c = Base(options, who.bootstrap_servers, ThreadClientId(options, who),
+                        {
+                            // Small batches, soon: a command's answer waits
+                            // for its transaction, not for a full batch.
+                            {"linger.ms", "5"},
+                            // A crashed instance's open transaction blocks
+                            // read_committed readers until it times out;
+                            // keep that short.
+                            {"transaction.timeout.ms", "10000"},
+                        });
+  Require(&c, options, "enable.idempotence", "true",
+          "a retried send must not duplicate a record");
+  if (ExactlyOnce(options)) {
+    // Fences a previous incarnation of this thread (same member id) and
+    // aborts its open transaction.
+    Require(&c, options, "transactional.id", who.member_id, "exactly-once");
+  } else if (!options.kafka.properties.count("transaction.timeout.ms")) {
+    c.properties.erase("transaction.timeout.ms");  // kcqrs' default is for transactions
+  }
+  return c;
+}
+
+ClientConfig MainConsumerConfig(const EngineOptions& options, const StreamThreadIdentity& who) {
+  ClientConfig c = Base(options, who.bootstrap_servers, ThreadClientId(options, who),
+                        {
+                            // Static membership: a restart after kill -9
+                            // takes its partitions back at once instead of
+                            // waiting for the dead member's session.
+                            {"group.instance.id", who.member_id},
+                            // How long a vanished instance keeps its
+                            // partitions (librdkafka's default is 45 s).
+                            {"session.timeout.ms", "10000"},
+                            {"queued.min.messages", kQueuedMinMessages},
+                        });
+  Require(&c, options, "group.id", options.application.id, "one group per application");
+  Require(&c, options, "enable.auto.commit", "false",
+          "offsets commit with the transaction that processed them");
+  Require(&c, options, "enable.auto.offset.store", "false",
+          "offsets commit with the transaction that processed them");
+  // A fresh application reads its inputs from the start: commands already
+  // in the topic are decided, not skipped.
+  Require(&c, options, "auto.offset.reset", "earliest",
+          "a new application processes what is already in its topics");
+  Require(&c, options, "isolation.level", "read_committed",
+          "aborted transactions must not be processed");
+  // Every member subscribes to the same topics, so for topics with equal
+  // partition counts the range assignor gives each member the same
+  // partition numbers of every topic: co-partitioned sources land together.
+  Require(&c, options, "partition.assignment.strategy", "range",
+          "co-partitioned sources of a task must land on one thread");
+  return c;
+}
+
+ClientConfig RestoreConsumerConfig(const EngineOptions& options,
+                                   const StreamThreadIdentity& who) {
+  ClientConfig c = Base(options, who.bootstrap_servers, ThreadClientId(options, who) + "-restore",
+                        {
+                            // Restore reads to the end and stops: do not let
+                            // the broker hold an empty fetch for the default
+                            // 500 ms at every task.
+                            {"fetch.wait.max.ms", "10"},
+                            {"queued.min.messages", kQueuedMinMessages},
+                        });
+  // librdkafka wants a group id for offset calls; assigned by hand, the
+  // restore consumer never joins it.
+  c.properties["group.id"] = options.application.id + "-restore";
+  c.properties.erase("group.instance.id");
+  Require(&c, options, "enable.auto.commit", "false", "the restore consumer commits nothing");
+  Require(&c, options, "auto.offset.reset", "earliest", "a changelog is replayed from its start");
+  Require(&c, options, "isolation.level", "read_committed",
+          "aborted state writes must not be restored");
+  c.properties["enable.partition.eof"] = "true";
+  return c;
+}
+
+ClientConfig AdminConfig(const EngineOptions& options, const std::string& bootstrap_servers) {
+  return Base(options, bootstrap_servers, options.application.id + "-admin", {});
+}
+
+}  // namespace kcqrs::engine

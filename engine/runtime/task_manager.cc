@@ -1,0 +1,397 @@
+#include "engine/runtime/task_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace kcqrs::engine {
+namespace {
+
+constexpr std::chrono::milliseconds kKafkaTimeout{30000};
+
+}  // namespace
+
+TaskManager::TaskManager(TaskManagerConfig config) : config_(std::move(config)) {}
+
+TaskManager::~TaskManager() { CloseAll(/*clean=*/false); }
+
+void TaskManager::SetClients(ThreadConsumer* consumer, StreamsProducer* producer,
+                             ChangelogReader* reader) {
+  consumer_ = consumer;
+  producer_ = producer;
+  reader_ = reader;
+}
+
+Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  std::vector<kafka::TopicPartitionOffset> query;
+  for (const kafka::TopicPartitionOffset& p : parts) {
+    const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
+    if (st == nullptr) continue;
+    TaskId id{st->id, p.partition};
+    auto it = tasks_.find(id);
+    if (it == tasks_.end()) {
+      auto task = OpenTask(id, *st, /*wipe=*/false);
+      if (!task.ok()) return task.status();
+      it = tasks_.emplace(id, std::move(task).value()).first;
+      restoring_.insert(id);
+      SetStatus(id, "RESTORING", 0, 0);
+    }
+    task_of_partition_[{p.topic, p.partition}] = it->second.get();
+    query.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
+  }
+  auto committed = consumer_->Committed(query, kKafkaTimeout);
+  if (!committed.ok()) return committed.status().WithContext("reading committed offsets");
+  for (const kafka::TopicPartitionOffset& c : *committed) {
+    if (c.offset >= 0) committed_[{c.topic, c.partition}] = c.offset;
+  }
+  return Status::OK();
+}
+
+void TaskManager::HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts) {
+  std::set<TaskId> closing;
+  for (const kafka::TopicPartitionOffset& p : parts) {
+    auto it = task_of_partition_.find({p.topic, p.partition});
+    if (it != task_of_partition_.end()) closing.insert(it->second->id());
+  }
+  for (const TaskId& id : closing) CloseTask(id);
+}
+
+Task* TaskManager::TaskFor(const std::string& topic, int32_t partition) const {
+  auto it = task_of_partition_.find({topic, partition});
+  return it == task_of_partition_.end() ? nullptr : it->second;
+}
+
+std::optional<TaskManager::TopicPartition> TaskManager::AnyPartition() const {
+  if (task_of_partition_.empty()) return std::nullopt;
+  return task_of_partition_.begin()->first;
+}
+
+Status TaskManager::Process(Task* task, const Record& record) {
+  const TopicPartition tp{record.topic, record.partition};
+  const int64_t next = record.offset + 1;
+  KCQRS_RETURN_IF_ERROR(task->Process(record));
+  consumed_[tp] = next;
+  return Status::OK();
+}
+
+Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(record); }
+
+void TaskManager::DeadLettered(const Record& record, const std::string& reason) {
+  dead_letters_[{record.topic, record.partition}][record.offset] = reason;
+}
+
+size_t TaskManager::BufferedBytes() const {
+  size_t buffered = 0;
+  for (const auto& [id, task] : tasks_) buffered += task->state().buffered_bytes();
+  return buffered;
+}
+
+std::vector<kafka::TopicPartitionOffset> TaskManager::OffsetsToCommit() {
+  // A transactional input ends every transaction with a commit marker that
+  // takes an offset but is never handed to us. Committing "last record + 1"
+  // would leave a lag of one record per partition forever, and tools that
+  // wait for a group to catch up (or alert on lag) would never see it done
+  // (KAFKA-6607). Every record polled is processed before the next poll, so
+  // a consumer position beyond `next` can only have skipped markers and
+  // aborted records: commit the position.
+  for (auto& [tp, next] : consumed_) {
+    auto pos = consumer_->Position(tp.first, tp.second);
+    if (pos.ok() && *pos > next) next = *pos;
+  }
+  std::vector<kafka::TopicPartitionOffset> offsets;
+  for (const auto& [tp, next] : consumed_) offsets.push_back({tp.first, tp.second, next});
+  return offsets;
+}
+
+Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& delivered) {
+  for (auto& [id, task] : tasks_) {
+    state::Checkpoint cp;
+    for (const state::TopicPartition& tp : task->ChangelogPartitions()) {
+      auto d = delivered.find({tp.topic, tp.partition});
+      if (d != delivered.end()) cp.changelog_offsets[tp] = d->second + 1;
+    }
+    for (const std::string& source : task->subtopology().sources) {
+      auto c = consumed_.find({source, id.partition});
+      if (c != consumed_.end()) {
+        cp.metadata["position." + source + "." + std::to_string(id.partition)] =
+            std::to_string(c->second);
+      }
+    }
+    Status applied = config_.faults != nullptr
+                         ? config_.faults->Check(FaultInjector::Point::kApplyState)
+                         : Status::OK();
+    if (applied.ok()) applied = task->state().Commit(cp);
+    if (!applied.ok()) {
+      // Kafka holds the writes, and the local checkpoint still names where
+      // this state ends: new clients and a new assignment restore the tail
+      // from the changelog. Nothing of this transaction is open any more.
+      consumed_.clear();
+      dead_letters_.clear();
+      return Status::Aborted("task " + task->name() + ": applying committed state: " +
+                             applied.ToString() + "; restoring it from the changelog");
+    }
+    // Only now may queries see the new positions.
+    for (const std::string& source : task->subtopology().sources) {
+      auto c = consumed_.find({source, id.partition});
+      if (c == consumed_.end()) continue;
+      for (const std::string& store : task->subtopology().stores) {
+        config_.registry->SetPosition(store, id.partition, source, c->second);
+      }
+    }
+  }
+  if (config_.positions != nullptr) {
+    // For read-your-writes: what this commit consumed, and what it produced
+    // on topics that some task reads.
+    PositionLog::Entry entry;
+    entry.consumed_next = consumed_;
+    entry.dead_letters = std::move(dead_letters_);
+    for (const auto& [tp, last] : delivered) {
+      if (config_.topology->SubTopologyOf(tp.first) != nullptr) entry.produced_last[tp] = last;
+    }
+    config_.positions->Append(std::move(entry));
+  }
+  for (const auto& [tp, next] : consumed_) committed_[tp] = next;
+  consumed_.clear();
+  dead_letters_.clear();
+  return Status::OK();
+}
+
+void TaskManager::AbortAll() {
+  for (auto& [id, task] : tasks_) task->Abort();
+  consumed_.clear();
+  dead_letters_.clear();
+}
+
+Status TaskManager::Rewind() {
+  for (const auto& [tp, task] : task_of_partition_) {
+    auto c = committed_.find(tp);
+    int64_t offset = c == committed_.end() ? kafka::kOffsetBeginning : c->second;
+    KCQRS_RETURN_IF_ERROR(consumer_->Seek({tp.first, tp.second, offset}, kKafkaTimeout));
+  }
+  return Status::OK();
+}
+
+void TaskManager::CloseAll(bool clean) {
+  if (!clean) AbortAll();
+  std::vector<TaskId> ids;
+  for (const auto& [id, task] : tasks_) ids.push_back(id);
+  for (const TaskId& id : ids) CloseTask(id);
+  consumed_.clear();
+  committed_.clear();
+}
+
+void TaskManager::CloseTask(const TaskId& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task* task = it->second.get();
+  for (const std::string& store : task->subtopology().stores) {
+    config_.registry->Remove(store, id.partition);
+  }
+  restoring_.erase(id);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status_.erase(id);
+  }
+  task->AddNodeCounts(&closed_node_counts_);
+  if (config_.metrics != nullptr) {
+    // Gauges of work that moved away must not linger in /metrics.
+    config_.metrics->RemoveTask(task->name());
+    for (const std::string& store : task->subtopology().stores) {
+      config_.metrics->RemoveStorePartition(store, id.partition);
+    }
+    for (const std::string& source : task->subtopology().sources) {
+      config_.metrics->RemovePartition(source, id.partition);
+    }
+  }
+  task->Close();
+  task->Abort();
+  Status s = task->state().storage().Close();
+  if (!s.ok()) spdlog::warn("task {}: closing its stores: {}", task->name(), s.ToString());
+  if (config_.state_directory != nullptr) config_.state_directory->Release(task->name());
+  for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
+    if (p->second == task) {
+      committed_.erase(p->first);
+      p = task_of_partition_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  tasks_.erase(it);
+}
+
+Result<std::unique_ptr<Task>> TaskManager::OpenTask(const TaskId& id, const SubTopology& st,
+                                                    bool wipe) {
+  std::unique_ptr<state::TaskStorage> storage;
+  const std::string dir =
+      config_.state_directory != nullptr
+          ? config_.state_directory->Claim(id.ToString())
+          : config_.options.application.state_dir + "/" + id.ToString();
+  bool memory = std::all_of(st.stores.begin(), st.stores.end(), [&](const std::string& s) {
+    return config_.topology->Store(s).kind == StoreSpec::Kind::kMemory;
+  });
+  if (memory) {
+    storage = state::TaskStorage::OpenMemory(st.stores);
+  } else {
+    if (wipe) (void)state::TaskStorage::Destroy(dir);
+    auto opened = state::TaskStorage::OpenRocksDb(dir, st.stores, config_.rocksdb);
+    if (!opened.ok() && opened.status().code() == Status::Code::kCorruption) {
+      spdlog::warn("task {}: local state is damaged ({}); wiping it and restoring from "
+                   "the changelog", id.ToString(), opened.status().message());
+      (void)state::TaskStorage::Destroy(dir);
+      opened = state::TaskStorage::OpenRocksDb(dir, st.stores, config_.rocksdb);
+    }
+    if (!opened.ok()) return opened.status().WithContext("task " + id.ToString());
+    storage = std::move(opened).value();
+  }
+  auto task =
+      Task::Create(id, st, config_.topology, std::move(storage), this, lua_, config_.metrics);
+  if (!task.ok()) return task.status();
+  (*task)->set_max_record_bytes(MaxRecordBytesFor(config_.options.kafka.properties),
+                                &config_.topic_max_record_bytes);
+  return task;
+}
+
+Status TaskManager::WipeTask(const TaskId& id) {
+  auto it = tasks_.find(id);
+  Task* old = it->second.get();
+  const SubTopology& st = old->subtopology();
+  old->Close();
+  old->Abort();
+  (void)old->state().storage().Close();
+  auto task = OpenTask(id, st, /*wipe=*/true);
+  if (!task.ok()) return task.status();
+  for (auto& [tp, t] : task_of_partition_) {
+    if (t == old) t = task->get();
+  }
+  it->second = std::move(task).value();
+  return Status::OK();
+}
+
+Result<uint64_t> TaskManager::RestorePending(const std::atomic<bool>& stop) {
+  uint64_t total = 0;
+  while (!restoring_.empty() && !stop) {
+    TaskId id = *restoring_.begin();
+    Task* task = tasks_.at(id).get();
+    auto restored = reader_->Restore(task);
+    if (!restored.ok() && restored.status().code() == Status::Code::kFailedPrecondition) {
+      // The local state does not belong to the changelog as it is now
+      // (recreated, truncated, or deleted below the checkpoint): reusing it
+      // would serve and decide against stale state. Kafka Streams does the
+      // same (TaskCorruptedException): wipe it and restore from scratch.
+      spdlog::warn("task {}: {}; wiping the local state and restoring it from the changelog",
+                   task->name(), restored.status().message());
+      KCQRS_RETURN_IF_ERROR(WipeTask(id));
+      task = tasks_.at(id).get();
+      restored = reader_->Restore(task);
+    }
+    if (!restored.ok()) return restored.status();
+    total += *restored;
+    KCQRS_RETURN_IF_ERROR(task->Init());
+    KCQRS_RETURN_IF_ERROR(RestorePositions(task));
+    for (const std::string& store : task->subtopology().stores) {
+      config_.registry->Add(store, id.partition, task->state().storage().Reader(store));
+    }
+    restoring_.erase(id);
+    SetStatus(id, "RUNNING", 0, 0);
+  }
+  return total;
+}
+
+Status TaskManager::RestorePositions(Task* task) {
+  // After a restart (or a move) the position log knows nothing of this
+  // task: without an entry, the first new commit past a token's record
+  // would answer for it, although that record was processed earlier (by the
+  // previous incarnation or another instance), whose outputs the new commit
+  // does not name. The restored state reaches the group's committed offsets,
+  // and whatever the records before them produced lies below the current end
+  // of the topics the task writes: an entry saying so is a safe upper bound.
+  PositionLog::Entry entry;
+  for (const std::string& source : task->subtopology().sources) {
+    auto c = committed_.find({source, task->id().partition});
+    if (c == committed_.end()) continue;
+    entry.consumed_next[c->first] = c->second;
+    for (const std::string& store : task->subtopology().stores) {
+      config_.registry->SetPosition(store, c->first.second, source, c->second);
+    }
+  }
+  if (config_.positions == nullptr || entry.consumed_next.empty()) return Status::OK();
+  std::set<std::string> outputs;
+  for (const Node& node : task->subtopology().nodes) {
+    for (const std::string& sink : node.sinks) {
+      if (config_.topology->SubTopologyOf(sink) != nullptr) outputs.insert(sink);
+    }
+  }
+  for (const std::string& topic : outputs) {
+    for (int32_t p = 0; p < config_.topology->partitions(topic); ++p) {
+      auto end = reader_->EndOffset(topic, p);
+      if (!end.ok()) return end.status().WithContext("the end of " + topic);
+      // Under exactly-once every transaction that wrote here ends with its
+      // commit marker, so the records committed before now lie below the
+      // last offset (the marker), which no consumer position ever passes
+      // for certain; without transactions the last offset is a record.
+      const int64_t last = *end - (exactly_once() ? 2 : 1);
+      if (last >= 0) entry.produced_last[{topic, p}] = last;
+    }
+  }
+  config_.positions->Append(std::move(entry));
+  return Status::OK();
+}
+
+void TaskManager::SetStatus(const TaskId& id, std::string state, uint64_t restored,
+                            int64_t remaining) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_[id] = TaskStatus{id.ToString(), std::move(state), restored, remaining};
+}
+
+std::vector<TaskStatus> TaskManager::Statuses() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  std::vector<TaskStatus> out;
+  for (const auto& [id, status] : status_) out.push_back(status);
+  return out;
+}
+
+void TaskManager::Snapshot(std::map<std::string, uint64_t>* nodes,
+                           std::map<std::string, std::map<int32_t, int64_t>>* lag) const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  for (const auto& [name, n] : node_counts_) (*nodes)[name] += n;
+  for (const auto& [topic, parts] : lag_) {
+    for (const auto& [p, l] : parts) (*lag)[topic][p] = l;
+  }
+}
+
+void TaskManager::UpdateGauges() {
+  // Lag from the watermarks the consumer already knows (no request).
+  std::map<std::string, std::map<int32_t, int64_t>> lag;
+  for (const auto& [tp, task] : task_of_partition_) {
+    if (consumer_ == nullptr) break;
+    auto wm = consumer_->CachedWatermarks(tp.first, tp.second);
+    auto pos = consumer_->Position(tp.first, tp.second);
+    if (wm.ok() && pos.ok() && *pos >= 0 && wm->second >= 0) {
+      const int64_t l = std::max<int64_t>(0, wm->second - *pos);
+      lag[tp.first][tp.second] = l;
+      if (config_.metrics != nullptr) {
+        config_.metrics->ConsumerLag(tp.first, tp.second).Set(static_cast<double>(l));
+      }
+    }
+  }
+  std::map<std::string, uint64_t> nodes = closed_node_counts_;
+  for (const auto& [id, task] : tasks_) task->AddNodeCounts(&nodes);
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    node_counts_ = std::move(nodes);
+    lag_ = std::move(lag);
+  }
+  if (config_.metrics == nullptr) return;
+  for (const auto& [id, task] : tasks_) {
+    if (restoring_.count(id)) continue;
+    for (const std::string& store : task->subtopology().stores) {
+      auto reader = task->state().storage().Reader(store);
+      if (reader) {
+        config_.metrics->StoreKeys(store, id.partition)
+            .Set(static_cast<double>(reader->ApproximateNumEntries()));
+      }
+    }
+  }
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,175 @@
+// TaskManager: the tasks of one stream thread (Kafka Streams: TaskManager
+// with its Tasks). It opens a task when the group assigns its partitions
+// (RESTORING until the ChangelogReader has brought its stores up to date),
+// closes it when they are revoked or lost, routes each polled record to its
+// task, and carries the commit's local half: the offsets a transaction
+// consumed, and, once Kafka has committed, the state writes and positions
+// each task applies. It is the tasks' RecordCollector: their sends go to the
+// StreamsProducer, their dead letters into the open transaction's account.
+//
+// Thread-safety: the stream thread's only, except Statuses() and Snapshot(),
+// which any thread may call.
+#ifndef KCQRS_ENGINE_RUNTIME_TASK_MANAGER_H_
+#define KCQRS_ENGINE_RUNTIME_TASK_MANAGER_H_
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/graph/compiled_topology.h"
+#include "engine/metrics/metrics.h"
+#include "engine/processors/lua_functions.h"
+#include "engine/runtime/changelog_reader.h"
+#include "engine/runtime/clients.h"
+#include "engine/runtime/fault_injector.h"
+#include "engine/runtime/state_directory.h"
+#include "engine/runtime/streams_producer.h"
+#include "engine/runtime/task.h"
+#include "engine/serving/position_log.h"
+#include "engine/serving/store_registry.h"
+#include "kcqrs/options.h"
+#include "state/rocksdb_env.h"
+
+namespace kcqrs::engine {
+
+// What /readyz says of one task.
+struct TaskStatus {
+  std::string task;     // "0_1"
+  std::string state;    // "RESTORING" or "RUNNING"
+  uint64_t restored = 0;   // changelog records replayed so far
+  int64_t remaining = 0;   // changelog records still to replay (estimate)
+};
+
+struct TaskManagerConfig {
+  EngineOptions options;
+  std::shared_ptr<const CompiledTopology> topology;
+  std::shared_ptr<state::RocksDbEnv> rocksdb;  // null: memory stores only
+  StoreRegistry* registry = nullptr;          // not owned; outlives the manager
+  PositionLog* positions = nullptr;           // not owned; nullable
+  metrics::Metrics* metrics = nullptr;        // not owned; nullable
+  FaultInjector* faults = nullptr;            // not owned; nullable
+  StateDirectory* state_directory = nullptr;  // not owned; nullable
+  // Topics whose max.message.bytes is below the producer's limit, with the
+  // largest record each takes.
+  std::map<std::string, size_t> topic_max_record_bytes;
+};
+
+class TaskManager final : private RecordCollector {
+ public:
+  using TopicPartition = std::pair<std::string, int32_t>;
+
+  explicit TaskManager(TaskManagerConfig config);
+  ~TaskManager() override;
+
+  // The thread's Lua runtime, made on the thread before any task opens.
+  void set_lua(LuaFunctions* lua) { lua_ = lua; }
+
+  // The clients of the current life of the thread (none owned); cleared
+  // with nullptr after CloseAll.
+  void SetClients(ThreadConsumer* consumer, StreamsProducer* producer, ChangelogReader* reader);
+
+  // The group's decisions. Assignment opens the new tasks (to restore) and
+  // reads the group's committed offsets of their partitions. Revocation and
+  // loss close the tasks of `parts`; the caller has committed (revocation)
+  // or discarded (loss) the open transaction first.
+  Status HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts);
+  void HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts);
+
+  // Restores the tasks still RESTORING, one after the other, and makes
+  // them RUNNING. Returns the records replayed.
+  Result<uint64_t> RestorePending(const std::atomic<bool>& stop);
+  // The ChangelogReader's progress on a restoring task, for /readyz.
+  void RestoreProgress(const TaskId& id, uint64_t restored, int64_t remaining) {
+    SetStatus(id, "RESTORING", restored, remaining);
+  }
+
+  // The task of a polled record's partition (null: revoked meanwhile), and
+  // whether it is still restoring.
+  Task* TaskFor(const std::string& topic, int32_t partition) const;
+  bool Restoring(const TaskId& id) const { return restoring_.count(id) != 0; }
+
+  // Runs one record through its task, within the open transaction.
+  Status Process(Task* task, const Record& record);
+
+  // The offsets the open transaction commits: each consumed partition's
+  // next offset, or the consumer's position where that is further (past
+  // transaction markers).
+  std::vector<kafka::TopicPartitionOffset> OffsetsToCommit();
+  // After Kafka committed: each task applies its buffered writes with the
+  // changelog offsets they reach (from `delivered`), queries see the new
+  // positions, and the position log learns what the commit consumed and
+  // produced. Aborted when a task cannot apply (its state is restored from
+  // the changelog with new clients).
+  Status CompleteCommit(const std::map<TopicPartition, int64_t>& delivered);
+  // The open transaction is discarded: every task drops its buffered work.
+  void AbortAll();
+  // Puts the consumer back on the committed offset of every owned partition.
+  Status Rewind();
+  // Closes every task; `clean` false discards their open work first.
+  void CloseAll(bool clean);
+
+  size_t BufferedBytes() const;
+  bool HasTasks() const { return !task_of_partition_.empty(); }
+  // Any partition owned, for a cheap probe of the group coordinator.
+  std::optional<TopicPartition> AnyPartition() const;
+  int running() const { return static_cast<int>(tasks_.size() - restoring_.size()); }
+  int restoring() const { return static_cast<int>(restoring_.size()); }
+
+  // Lag, node counts and store sizes, into the snapshot and the metrics.
+  void UpdateGauges();
+
+  // Safe from any thread.
+  std::vector<TaskStatus> Statuses() const;
+  void Snapshot(std::map<std::string, uint64_t>* nodes,
+                std::map<std::string, std::map<int32_t, int64_t>>* lag) const;
+
+ private:
+  // RecordCollector
+  Status Send(kafka::OutgoingRecord record) override;
+  void DeadLettered(const Record& record, const std::string& reason) override;
+
+  bool exactly_once() const {
+    return config_.options.application.guarantee == Guarantee::kExactlyOnce;
+  }
+  // Opens a task's storage (wiping it first when asked) and the task.
+  Result<std::unique_ptr<Task>> OpenTask(const TaskId& id, const SubTopology& st, bool wipe);
+  // Replaces a task that is restoring with one on wiped storage.
+  Status WipeTask(const TaskId& id);
+  // The positions a restored task's state reaches, into the registry and
+  // the position log.
+  Status RestorePositions(Task* task);
+  void CloseTask(const TaskId& id);
+  void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
+
+  TaskManagerConfig config_;
+  LuaFunctions* lua_ = nullptr;  // the thread's
+  ThreadConsumer* consumer_ = nullptr;
+  StreamsProducer* producer_ = nullptr;
+  ChangelogReader* reader_ = nullptr;
+
+  std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  std::map<TopicPartition, Task*> task_of_partition_;
+  std::set<TaskId> restoring_;
+  // Next offsets to read: what the group has committed, and what the open
+  // transaction has consumed.
+  std::map<TopicPartition, int64_t> committed_;
+  std::map<TopicPartition, int64_t> consumed_;
+  // Dead letters of the open transaction: source partition -> offset ->
+  // reason, handed to the PositionLog with the commit.
+  std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters_;
+  std::map<std::string, uint64_t> closed_node_counts_;  // of tasks closed
+
+  mutable std::mutex status_mu_;  // guards the three below
+  std::map<TaskId, TaskStatus> status_;
+  std::map<std::string, uint64_t> node_counts_;  // closed tasks' counts included
+  std::map<std::string, std::map<int32_t, int64_t>> lag_;
+};
+
+}  // namespace kcqrs::engine
+
+#endif  // KCQRS_ENGINE_RUNTIME_TASK_MANAGER_H_
