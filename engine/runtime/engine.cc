@@ -112,6 +112,8 @@ class Engine::Impl final : public engine::EngineView {
     // and stops its producer, all while the stream threads still stand.
     if (http_) http_->Stop();
     if (api_) api_->Stop();
+    // All threads finish their transactions at once, not one after another.
+    for (auto& t : threads_) t->RequestStop();
     for (auto& t : threads_) t->Stop();
     {
       std::lock_guard<std::mutex> l(mu_);

@@ -105,7 +105,10 @@ class StreamThread final : private kafka::RebalanceListener {
   ~StreamThread() override;
 
   void Start();
-  // Asks the thread to finish its transaction and stop; waits for it.
+  // Asks the thread to finish its transaction and stop, without waiting
+  // (an engine asks all its threads first, then waits for each).
+  void RequestStop() { stop_ = true; }
+  // RequestStop, and waits for the thread.
   void Stop();
 
   State state() const { return state_.load(); }

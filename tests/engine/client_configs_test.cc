@@ -1,0 +1,109 @@
+// The configuration of every Kafka client a stream thread makes: kcqrs'
+// defaults give way to the user's kafka.properties, and the user's
+// properties give way to what exactly-once depends on, with a warning
+// naming each.
+#include "engine/runtime/client_configs.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace kcqrs::engine {
+namespace {
+
+EngineOptions Options(Guarantee guarantee, std::map<std::string, std::string> properties = {}) {
+  EngineOptions o;
+  o.application.id = "shop";
+  o.application.guarantee = guarantee;
+  o.kafka.properties = std::move(properties);
+  return o;
+}
+
+const StreamThreadIdentity kWho{"b1:9092,b2:9092", 1, "shop-abc-1"};
+
+bool Names(const ClientConfig& c, const std::string& key) {
+  return std::any_of(c.overridden.begin(), c.overridden.end(),
+                     [&](const std::string& o) { return o.rfind(key + "=", 0) == 0; });
+}
+
+TEST(ClientConfigsTest, ExactlyOnceMakesTheProducerTransactionalUnderTheMemberId) {
+  const ClientConfig p = ProducerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(p.properties.at("transactional.id"), "shop-abc-1");
+  EXPECT_EQ(p.properties.at("enable.idempotence"), "true");
+  EXPECT_EQ(p.properties.at("transaction.timeout.ms"), "10000");
+  EXPECT_EQ(p.properties.at("bootstrap.servers"), "b1:9092,b2:9092");
+  EXPECT_EQ(p.properties.at("client.id"), "shop-stream-1");
+  EXPECT_TRUE(p.overridden.empty());
+}
+
+TEST(ClientConfigsTest, AtLeastOnceHasNoTransactions) {
+  const ClientConfig p = ProducerConfig(Options(Guarantee::kAtLeastOnce), kWho);
+  EXPECT_EQ(p.properties.count("transactional.id"), 0u);
+  EXPECT_EQ(p.properties.count("transaction.timeout.ms"), 0u);
+}
+
+TEST(ClientConfigsTest, TheUsersPropertiesOverrideKcqrsDefaults) {
+  const auto o = Options(Guarantee::kExactlyOnce, {{"linger.ms", "20"},
+                                                   {"transaction.timeout.ms", "60000"},
+                                                   {"session.timeout.ms", "45000"},
+                                                   {"security.protocol", "SASL_SSL"}});
+  const ClientConfig p = ProducerConfig(o, kWho);
+  EXPECT_EQ(p.properties.at("linger.ms"), "20");
+  EXPECT_EQ(p.properties.at("transaction.timeout.ms"), "60000");
+  EXPECT_EQ(p.properties.at("security.protocol"), "SASL_SSL");
+  const ClientConfig c = MainConsumerConfig(o, kWho);
+  EXPECT_EQ(c.properties.at("session.timeout.ms"), "45000");
+  EXPECT_EQ(c.properties.at("security.protocol"), "SASL_SSL");
+  EXPECT_TRUE(p.overridden.empty());
+  EXPECT_TRUE(c.overridden.empty());
+}
+
+TEST(ClientConfigsTest, WhatExactlyOnceDependsOnOverridesTheUserAndSaysSo) {
+  const auto o = Options(Guarantee::kExactlyOnce, {{"enable.auto.commit", "true"},
+                                                   {"isolation.level", "read_uncommitted"},
+                                                   {"enable.idempotence", "false"},
+                                                   {"partition.assignment.strategy",
+                                                    "cooperative-sticky"}});
+  const ClientConfig c = MainConsumerConfig(o, kWho);
+  EXPECT_EQ(c.properties.at("enable.auto.commit"), "false");
+  EXPECT_EQ(c.properties.at("isolation.level"), "read_committed");
+  EXPECT_EQ(c.properties.at("partition.assignment.strategy"), "range");
+  EXPECT_TRUE(Names(c, "enable.auto.commit"));
+  EXPECT_TRUE(Names(c, "isolation.level"));
+  EXPECT_TRUE(Names(c, "partition.assignment.strategy"));
+  const ClientConfig p = ProducerConfig(o, kWho);
+  EXPECT_EQ(p.properties.at("enable.idempotence"), "true");
+  ASSERT_EQ(p.overridden.size(), 1u);
+  EXPECT_NE(p.overridden[0].find("enable.idempotence=false (kcqrs needs true"),
+            std::string::npos)
+      << p.overridden[0];
+}
+
+TEST(ClientConfigsTest, TheMainConsumerIsAStaticMemberOfTheApplicationsGroup) {
+  const ClientConfig c = MainConsumerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(c.properties.at("group.id"), "shop");
+  EXPECT_EQ(c.properties.at("group.instance.id"), "shop-abc-1");
+  EXPECT_EQ(c.properties.at("auto.offset.reset"), "earliest");
+  EXPECT_EQ(c.properties.at("enable.auto.offset.store"), "false");
+}
+
+TEST(ClientConfigsTest, TheRestoreConsumerNeverJoinsTheGroup) {
+  const auto o = Options(Guarantee::kExactlyOnce, {{"group.instance.id", "mine"}});
+  const ClientConfig r = RestoreConsumerConfig(o, kWho);
+  EXPECT_EQ(r.properties.count("group.instance.id"), 0u);
+  EXPECT_EQ(r.properties.at("group.id"), "shop-restore");
+  EXPECT_EQ(r.properties.at("client.id"), "shop-stream-1-restore");
+  EXPECT_EQ(r.properties.at("isolation.level"), "read_committed");
+  EXPECT_EQ(r.properties.at("enable.partition.eof"), "true");
+}
+
+TEST(ClientConfigsTest, TheAdminClientCarriesTheUsersSecuritySettings) {
+  const ClientConfig a = AdminConfig(
+      Options(Guarantee::kExactlyOnce, {{"security.protocol", "SSL"}}), "b1:9092");
+  EXPECT_EQ(a.properties.at("security.protocol"), "SSL");
+  EXPECT_EQ(a.properties.at("client.id"), "shop-admin");
+  EXPECT_EQ(a.properties.at("bootstrap.servers"), "b1:9092");
+}
+
+}  // namespace
+}  // namespace kcqrs::engine

@@ -1,0 +1,247 @@
+// A real StreamThread on scripted Kafka clients (tests/support/fake_kafka.h):
+// the commit, abort, rewind, fence, wipe and stop paths of the runtime, each
+// checked by what a user would see: the events written, the balances
+// served, the offsets the group commits. The same paths against a real
+// broker are in tests/integration/fault_injection_test.cc; here each
+// failure lands exactly where the test puts it, in milliseconds.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "engine/graph/compiled_topology.h"
+#include "engine/runtime/stream_thread.h"
+#include "engine/serving/position_log.h"
+#include "engine/serving/store_registry.h"
+#include "state/rocksdb_env.h"
+#include "tests/support/examples.h"
+#include "tests/support/fake_kafka.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using kcqrs::testing::FakeKafka;
+
+class StreamThreadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("kcqrs-stream-thread-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    options_ = kcqrs::testing::LoadExample(
+        "bank", {"application.state_dir=" + dir_.string(), "application.commit_interval_ms=20"});
+    auto compiled = CompiledTopology::Compile(options_);
+    ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+    ASSERT_TRUE((*compiled)->ResolvePartitions({{"bank.commands", 1}, {"bank.events", 1}}).ok());
+    topology_ = std::move(compiled).value();
+    rocksdb_ = state::RocksDbEnv::Create();
+    NewKafka();
+  }
+  void TearDown() override {
+    if (thread_) thread_->Stop();
+    thread_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A new Kafka (the old one's logs are gone); one member owns everything.
+  void NewKafka() {
+    kafka_ = std::make_shared<FakeKafka>();
+    kafka_->SetAssignment({{"bank.commands", 0}, {"bank.events", 0}});
+  }
+
+  void Start() {
+    registry_ = std::make_unique<StoreRegistry>(
+        std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
+    StreamThreadConfig c;
+    c.options = options_;
+    c.bootstrap_servers = "fake:9092";
+    c.member_id = "bank-test-0";
+    c.topology = topology_;
+    c.rocksdb = rocksdb_;
+    c.registry = registry_.get();
+    c.positions = &positions_;
+    c.clients = kafka_->Supplier();
+    thread_ = std::make_unique<StreamThread>(std::move(c));
+    thread_->Start();
+  }
+  void Stop() {
+    thread_->Stop();
+    thread_.reset();
+  }
+
+  void Command(const std::string& json) {
+    const auto doc = nlohmann::json::parse(json);
+    kafka_->Produce("bank.commands", 0, doc["accountId"].get<std::string>(), json);
+  }
+
+  // Waits until `done` holds (10 s at most).
+  template <typename Pred>
+  bool WaitFor(Pred done) {
+    for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         std::chrono::steady_clock::now() < until;) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  }
+  bool CommandsCommitted(int64_t next) {
+    return WaitFor([&] {
+      const int64_t events = static_cast<int64_t>(kafka_->Read("bank.events").size());
+      return kafka_->GroupOffset("bank.commands", 0) == next &&
+             kafka_->GroupOffset("bank.events", 0) == (events == 0 ? -1 : events);
+    });
+  }
+
+  std::vector<std::string> Events() {
+    std::vector<std::string> types;
+    for (const auto& r : kafka_->Read("bank.events")) {
+      types.push_back(nlohmann::json::parse(*r.value)["type"].get<std::string>());
+    }
+    return types;
+  }
+  std::vector<std::string> Rejections() {
+    std::vector<std::string> codes;
+    for (const auto& r : kafka_->Read("bank.rejections")) {
+      codes.push_back(nlohmann::json::parse(*r.value)["code"].get<std::string>());
+    }
+    return codes;
+  }
+  // The balance the balances store serves, or -1 when it has no row.
+  int64_t Balance(const std::string& account) {
+    auto view = registry_->View("balances");
+    if (!view) return -1;
+    auto got = view->Get(account);
+    if (!got.ok() || !got->has_value()) return -1;
+    return nlohmann::json::parse(**got)["balance"].get<int64_t>();
+  }
+
+  std::filesystem::path dir_;
+  EngineOptions options_;
+  std::shared_ptr<const CompiledTopology> topology_;
+  std::shared_ptr<state::RocksDbEnv> rocksdb_;
+  std::shared_ptr<FakeKafka> kafka_;
+  std::unique_ptr<StoreRegistry> registry_;
+  PositionLog positions_;
+  std::unique_ptr<StreamThread> thread_;
+};
+
+constexpr char kOpen[] =
+    R"({"type":"OpenAccount","accountId":"a-1","owner":"ada","commandId":"c-1"})";
+constexpr char kDeposit50[] =
+    R"({"type":"Deposit","accountId":"a-1","amount":50,"commandId":"c-2"})";
+constexpr char kDeposit25[] =
+    R"({"type":"Deposit","accountId":"a-1","amount":25,"commandId":"c-3"})";
+
+TEST_F(StreamThreadTest, EventsStateAndOffsetsCommitTogether) {
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 50; })) << Balance("a-1");
+  EXPECT_EQ(Events(), (std::vector<std::string>{"AccountOpened", "MoneyDeposited"}));
+  EXPECT_EQ(kafka_->aborts(), 0);
+  EXPECT_EQ(thread_->stats().running_tasks.load(), 2);
+}
+
+TEST_F(StreamThreadTest, AnAbortedCommitRewindsAndDoublesNothing) {
+  // The first commit fails as a transaction Kafka aborts: its events, its
+  // state writes and its offsets must all be gone, and the records must
+  // come again from the committed offsets.
+  kafka_->FailCommits({Status::Aborted("injected: transaction aborted by the coordinator")});
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 50; })) << Balance("a-1");
+  EXPECT_EQ(Events(), (std::vector<std::string>{"AccountOpened", "MoneyDeposited"}));
+  EXPECT_TRUE(Rejections().empty());  // not "already_open": the aborted state is gone
+  EXPECT_GE(kafka_->aborts(), 1);
+  EXPECT_GE(thread_->stats().aborts.load(), 1u);
+  const auto seeks = kafka_->seeks();
+  EXPECT_NE(std::find(seeks.begin(), seeks.end(),
+                      kafka::TopicPartitionOffset{"bank.commands", 0, kafka::kOffsetBeginning}),
+            seeks.end());
+  EXPECT_NE(thread_->last_abort_reason().find("injected"), std::string::npos)
+      << thread_->last_abort_reason();
+}
+
+TEST_F(StreamThreadTest, AFencedProducerStartsOverWithNewClientsAndLosesNothing) {
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_EQ(kafka_->producers_created(), 1);
+  // Another incarnation with this transactional id appears: this one's
+  // next transaction is refused, and it must start over with new clients,
+  // its tasks closed and restored, without deciding twice.
+  kafka_->Fence();
+  Command(kDeposit25);
+  ASSERT_TRUE(CommandsCommitted(3));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 75; })) << Balance("a-1");
+  EXPECT_EQ(kafka_->producers_created(), 2);
+  EXPECT_EQ(Events(),
+            (std::vector<std::string>{"AccountOpened", "MoneyDeposited", "MoneyDeposited"}));
+}
+
+TEST_F(StreamThreadTest, AFatalCommitErrorDropsTheUnappliedWritesAndStartsOver) {
+  // A fatal commit error (not an abort) costs the clients; the new life
+  // must not apply the failed transaction's writes, and decides its
+  // commands again, once.
+  Command(kOpen);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(1));
+  kafka_->FailCommits({Status::Fenced("injected: producer fenced at commit")});
+  Command(kDeposit50);
+  Command(kDeposit25);
+  ASSERT_TRUE(CommandsCommitted(3));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 75; })) << Balance("a-1");
+  EXPECT_EQ(Events(),
+            (std::vector<std::string>{"AccountOpened", "MoneyDeposited", "MoneyDeposited"}));
+  EXPECT_EQ(kafka_->producers_created(), 2);
+}
+
+TEST_F(StreamThreadTest, StateThatDoesNotFitItsChangelogIsWipedNotServed) {
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 50; }));
+  Stop();
+  // The cluster is replaced by an empty one (topics recreated): the local
+  // stores' checkpoints point past the end of the new changelogs. Serving
+  // or deciding against that state would resurrect an account Kafka no
+  // longer knows.
+  NewKafka();
+  Command(kDeposit25);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(1));
+  EXPECT_EQ(Rejections(), (std::vector<std::string>{"not_found"}));
+  EXPECT_TRUE(Events().empty());
+  EXPECT_EQ(Balance("a-1"), -1);
+}
+
+TEST_F(StreamThreadTest, AStopDuringAnAssignmentProcessesNothingOfAnUnrestoredTask) {
+  Command(kOpen);
+  // The engine is asked to stop inside the poll that brings the
+  // assignment: the tasks are open but not restored, and the record polled
+  // with it must be neither processed (against unrestored state) nor
+  // committed past.
+  kafka_->OnNextAssignment([this] { thread_->RequestStop(); });
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return thread_->state() == StreamThread::State::kStopped; }));
+  Stop();
+  EXPECT_TRUE(Events().empty());
+  EXPECT_EQ(kafka_->GroupOffset("bank.commands", 0), -1);
+  // The next start decides it, once.
+  Start();
+  ASSERT_TRUE(CommandsCommitted(1));
+  EXPECT_EQ(Events(), (std::vector<std::string>{"AccountOpened"}));
+}
+
+}  // namespace
+}  // namespace kcqrs::engine
