@@ -47,14 +47,19 @@ void Waiter::Park(Parked p) {
 }
 
 void Waiter::Stop() {
-  std::list<Parked> left;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    left.swap(parked_);
   }
   if (thread_.joinable()) thread_.join();
+  // Taken after the join: a round of Run() in progress puts back what it
+  // has not answered, and that must be answered too, not dropped.
+  std::list<Parked> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    left.swap(parked_);
+  }
   for (Parked& p : left) Guard([&] { p.on_give_up(PositionLog::Answer::kPending); });
 }
 
