@@ -76,6 +76,10 @@ std::string PrefixEnd(std::string prefix) {
   return prefix;
 }
 
+http::Response UnknownStore(const std::string& store) {
+  return Problem(404, "unknown-store", "Unknown store", "no store named '" + store + "'");
+}
+
 // The topics on the way from any record to `store`: its task's sources,
 // and hop by hop the sources of the tasks that write them.
 std::set<std::string> PathTopics(const CompiledTopology& t, const SubTopology& st) {
@@ -153,8 +157,7 @@ void QueryRoutes::Query(const http::Request& req, http::Responder respond, bool 
   const std::string store = req.path_params.at("store");
   const SubTopology* st = topology->SubTopologyOfStore(store);
   if (st == nullptr || !registry->View(store)) {
-    return respond(Problem(404, "unknown-store", "Unknown store",
-                           "no store named '" + store + "'"));
+    return respond(UnknownStore(store));
   }
   // Validate everything before waiting, so a bad request fails at once.
   http::Response bad;
@@ -200,7 +203,7 @@ void QueryRoutes::Query(const http::Request& req, http::Responder respond, bool 
 http::Response QueryRoutes::Get(StoreRegistry* registry, const std::string& store,
                                 const std::string& key) const {
   auto view = registry->View(store);
-  if (!view) return Problem(404, "unknown-store", "Unknown store", "no store named '" + store + "'");
+  if (!view) return UnknownStore(store);
   auto v = view->Get(key);
   if (!v.ok()) {
     return Unavailable("store-unavailable", "Store unavailable", v.status().message());
@@ -259,7 +262,7 @@ http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& sto
                                  const http::Request& req) const {
   std::vector<int32_t> missing;
   auto view = registry->View(store, &missing);
-  if (!view) return Problem(404, "unknown-store", "Unknown store", "no store named '" + store + "'");
+  if (!view) return UnknownStore(store);
   // A scan that cannot see every partition says so: never a partial page
   // that looks whole.
   const bool partial = req.Query("partial").value_or("false") == "true";
