@@ -197,10 +197,9 @@ class Engine::Impl final : public engine::EngineView {
   bool ready() const override { return ReadyLocked(); }
   Status health() const override { return HealthLocked(); }
 
-  nlohmann::json Readiness() const override {
-    nlohmann::json body;
+  engine::ReadinessReport Readiness() const override {
+    engine::ReadinessReport report;
     std::lock_guard<std::mutex> l(mu_);
-    nlohmann::json tasks = nlohmann::json::array();
     bool restoring = false;
     bool unreachable = false;
     bool starting = threads_.empty();
@@ -217,13 +216,10 @@ class Engine::Impl final : public engine::EngineView {
       }
       for (const engine::TaskStatus& ts : t->Tasks()) {
         if (ts.state != "RUNNING") restoring = true;
-        tasks.push_back({{"task", ts.task},
-                         {"state", ts.state},
-                         {"restored", ts.restored},
-                         {"remaining", ts.remaining}});
+        report.tasks.push_back({ts.task, ts.state, ts.restored, ts.remaining});
       }
     }
-    std::string reason;
+    std::string& reason = report.not_ready_reason;
     if (!failure_.ok()) {
       reason = "failed: " + failure_.ToString();
     } else if (starting) {
@@ -235,60 +231,22 @@ class Engine::Impl final : public engine::EngineView {
     } else if (restoring) {
       reason = "restoring state";
     }
-    body["status"] = reason.empty() ? "READY" : "NOT_READY";
-    if (!reason.empty()) body["reason"] = reason;
-    body["tasks"] = std::move(tasks);
-    return body;
+    return report;
   }
 
-  nlohmann::json Stats() const override {
-    nlohmann::json out;
-    out["application"] = options_.application.id;
-    out["ready"] = ready();
-    EngineStats totals = stats();
-    out["totals"] = {{"records_processed", totals.records_processed},
-                     {"dead_letters", totals.dead_letters},
-                     {"commits", totals.commits},
-                     {"aborts", totals.aborts},
-                     {"restored_records", totals.restored_records},
-                     {"rebalances", totals.rebalances}};
+  engine::StatsReport Stats() const override {
+    engine::StatsReport report;
+    report.application = options_.application.id;
+    report.ready = ready();
+    report.totals = stats();
     std::lock_guard<std::mutex> l(mu_);
-    nlohmann::json threads = nlohmann::json::array();
-    for (size_t i = 0; i < threads_.size(); ++i) {
+    for (const auto& t : threads_) {
       static constexpr const char* kNames[] = {"CREATED", "STARTING", "RUNNING",
                                                "STOPPING", "STOPPED", "FAILED"};
-      threads.push_back({{"index", i},
-                         {"state", kNames[static_cast<int>(threads_[i]->state())]}});
+      report.thread_states.push_back(kNames[static_cast<int>(t->state())]);
     }
-    out["threads"] = std::move(threads);
-    nlohmann::json stores = nlohmann::json::array();
-    if (registry_) {
-      for (const std::string& name : registry_->stores()) {
-        nlohmann::json hosted = nlohmann::json::array();
-        uint64_t keys = 0;
-        for (const auto& [p, reader] : registry_->Hosted(name)) {
-          hosted.push_back(p);
-          keys += reader->ApproximateNumEntries();
-        }
-        stores.push_back({{"name", name},
-                          {"keys", keys},
-                          {"partitions", registry_->partitions(name)},
-                          {"hosted", std::move(hosted)}});
-      }
-    }
-    out["stores"] = std::move(stores);
-    std::map<std::string, uint64_t> node_counts;
-    std::map<std::string, std::map<int32_t, int64_t>> lag;
-    for (const auto& t : threads_) t->Snapshot(&node_counts, &lag);
-    nlohmann::json nodes = nlohmann::json::object();
-    for (const auto& [name, n] : node_counts) nodes[name] = {{"processed", n}};
-    nlohmann::json lag_json = nlohmann::json::object();
-    for (const auto& [topic, parts] : lag) {
-      for (const auto& [p, l] : parts) lag_json[topic][std::to_string(p)] = l;
-    }
-    out["nodes"] = std::move(nodes);
-    out["lag"] = std::move(lag_json);
-    return out;
+    for (const auto& t : threads_) t->Snapshot(&report.processed_by_node, &report.lag);
+    return report;
   }
 
   std::string http_address() const {

@@ -4,7 +4,10 @@
 //   GET  /stores/{store}/keys/{key}       one value (?position=TOKEN waits)
 //   GET  /stores/{store}/keys             prefix / range scans with paging
 //   POST /commands/{aggregate}            produce a command (?wait=true)
-//   GET  /healthz, /readyz, /stats, /metrics
+//   GET  /healthz, /readyz, /stats, /metrics, /topology, /  (the page)
+//
+// One class for the runtime to construct; the routes live in families of
+// their own: query_routes.h, command_routes.h, operations_routes.h.
 //
 // How stores are read concurrently and safely: handlers read committed
 // state only, through StoreRegistry readers (RocksDB gets and snapshot
@@ -21,41 +24,17 @@
 #ifndef KCQRS_ENGINE_SERVING_HTTP_API_H_
 #define KCQRS_ENGINE_SERVING_HTTP_API_H_
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
 
-#include "engine/graph/compiled_topology.h"
-#include "engine/http/server.h"
 #include "engine/codec/json_codec.h"
+#include "engine/http/server.h"
 #include "engine/kafka/properties.h"
-#include "engine/metrics/metrics.h"
-#include "engine/serving/position_log.h"
-#include "engine/serving/store_registry.h"
+#include "engine/serving/engine_view.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::engine {
-
-// What the HTTP API needs from the running engine; implemented by the
-// engine. Every method is safe from any thread.
-class EngineView {
- public:
-  virtual ~EngineView() = default;
-  // Null until the engine has resolved its topics and started its threads.
-  virtual std::shared_ptr<const CompiledTopology> topology() const = 0;
-  virtual StoreRegistry* registry() const = 0;
-  virtual const PositionLog& positions() const = 0;
-  virtual bool ready() const = 0;
-  virtual Status health() const = 0;
-  // /readyz's body: {"status", "reason", "tasks": [{task, state, restored, remaining}]}.
-  virtual nlohmann::json Readiness() const = 0;
-  // /stats's body (see engine/ui_page.h).
-  virtual nlohmann::json Stats() const = 0;
-  // The engine's metrics, served at /metrics; HTTP requests are counted in it.
-  virtual metrics::Metrics* metrics() = 0;
-};
 
 struct HttpApiOptions {
   std::string bootstrap_servers;

@@ -1,11 +1,13 @@
 // The engine's web page, served at GET /: the topology graph with per-node
 // rates, consumer lag, store sizes, readiness and a store key lookup.
 //
-// One self-contained HTML document (inline CSS and JavaScript; no external
-// scripts, fonts or CDNs, so it works on closed networks; no build step).
+// One self-contained HTML document, engine/serving/page/index.html (inline
+// CSS and JavaScript; no external scripts, fonts or CDNs, so it works on
+// closed networks), compiled into the binary at build time by
+// page/embed.cmake: the binary needs no files at run time.
 // It reads, with URLs relative to the page (so it also works behind a path
 // prefix):
-//   GET topology                 the Describe JSON (engine/describe.h)
+//   GET topology                 the Describe JSON (engine/graph/describe.h)
 //   GET stats                    {"application", "ready", "threads",
 //                                 "totals", "nodes", "lag", "stores"}
 //   GET stores/{store}/keys/{key} a JSON value, or a problem+json detail

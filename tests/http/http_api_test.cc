@@ -111,10 +111,13 @@ class FakeEngine final : public EngineView {
   StoreRegistry* registry() const override { return registry_.get(); }
   const PositionLog& positions() const override { return positions_; }
   PositionLog& mutable_positions() { return positions_; }
-  bool ready() const override { return true; }
+  bool ready() const override { return ready_; }
   Status health() const override { return Status::OK(); }
-  json Readiness() const override { return json::object(); }
-  json Stats() const override { return json::object(); }
+  ReadinessReport Readiness() const override { return readiness_; }
+  StatsReport Stats() const override { return stats_; }
+  bool ready_ = true;
+  ReadinessReport readiness_;
+  StatsReport stats_;
   metrics::Metrics* metrics() override { return &metrics_; }
 
  private:
@@ -180,6 +183,63 @@ class HttpApiTest : public ::testing::Test {
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<http::Server> server_;
 };
+
+// /readyz as orchestrators and the page read it, byte for byte: the engine
+// hands over data, serving alone decides the JSON.
+TEST_F(HttpApiTest, ReadyzSaysWhyNotReadyAndListsTheTasks) {
+  engine_.ready_ = false;
+  engine_.readiness_.not_ready_reason = "restoring state";
+  engine_.readiness_.tasks = {{"0_0", "RUNNING", 0, 0}, {"0_1", "RESTORING", 7, 5}};
+  HttpResult r = Get("/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(ContentType(r), "application/json");
+  EXPECT_EQ(r.body,
+            R"({"reason":"restoring state","status":"NOT_READY","tasks":[)"
+            R"({"remaining":0,"restored":0,"state":"RUNNING","task":"0_0"},)"
+            R"({"remaining":5,"restored":7,"state":"RESTORING","task":"0_1"}]})");
+
+  engine_.ready_ = true;
+  engine_.readiness_.not_ready_reason.clear();
+  engine_.readiness_.tasks = {{"0_1", "RUNNING", 12, 0}};
+  HttpResult ready = Get("/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(ready.body,
+            R"({"status":"READY","tasks":[)"
+            R"({"remaining":0,"restored":12,"state":"RUNNING","task":"0_1"}]})");
+}
+
+// /stats, byte for byte (the page's graph, rates and lag read it): the
+// engine's counters, and the stores as the registry hosts them now.
+TEST_F(HttpApiTest, StatsJoinsTheEnginesCountersWithTheHostedStores) {
+  StatsReport& s = engine_.stats_;
+  s.application = "http-api-test";
+  s.ready = true;
+  s.totals.records_processed = 5;
+  s.totals.dead_letters = 3;
+  s.totals.commits = 2;
+  s.totals.aborts = 1;
+  s.totals.restored_records = 6;
+  s.totals.rebalances = 4;
+  s.totals.running_tasks = 9;  // not part of /stats
+  s.thread_states = {"RUNNING", "STARTING"};
+  s.processed_by_node = {{"ticket", 9}, {"views", 11}};
+  s.lag = {{"tickets.commands", {{0, 4}, {2, 0}}}};
+  Host("tickets", {{0, {{"t-1", "{}"}, {"t-2", "{}"}}}, {2, {{"t-3", "{}"}}}});
+  HttpResult r = Get("/stats");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(ContentType(r), "application/json");
+  EXPECT_EQ(r.body,
+            R"({"application":"http-api-test",)"
+            R"("lag":{"tickets.commands":{"0":4,"2":0}},)"
+            R"("nodes":{"ticket":{"processed":9},"views":{"processed":11}},)"
+            R"("ready":true,)"
+            R"("stores":[{"hosted":[0,2],"keys":3,"name":"tickets","partitions":3},)"
+            R"({"hosted":[],"keys":0,"name":"views","partitions":3}],)"
+            R"("threads":[{"index":0,"state":"RUNNING"},{"index":1,"state":"STARTING"}],)"
+            R"("totals":{"aborts":1,"commits":2,"dead_letters":3,"rebalances":4,)"
+            R"("records_processed":5,"restored_records":6}})");
+}
 
 // Issue 9, seen 1: ?key=%FF went to Kafka as the key and crashed the engine
 // when it wrote the rejection. Refused at the edge, naming the parameter.

@@ -1,0 +1,304 @@
+#include "engine/serving/command_routes.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "engine/codec/json_codec.h"
+#include "engine/codec/partitioner.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+std::string NewCommandId() {
+  static thread_local std::mt19937_64 gen(std::random_device{}());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+}  // namespace
+
+Status CommandRoutes::Start() {
+  auto producer = NewProducer();
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(producer).value();
+  // Delivery reports answer POST /commands; this thread serves them.
+  poller_ = std::thread([this] {
+    while (!stopping_) Producer()->Poll(std::chrono::milliseconds(20));
+  });
+  return Status::OK();
+}
+
+void CommandRoutes::Stop() {
+  if (stopped_.exchange(true)) return;
+  if (auto p = Producer()) (void)p->Flush(std::chrono::seconds(5));
+  stopping_ = true;
+  if (poller_.joinable()) poller_.join();
+  std::lock_guard<std::mutex> lock(producer_mu_);
+  producer_.reset();
+}
+
+void CommandRoutes::Register(RouteTable& routes) {
+  routes.AddAsync("POST", "/commands/{aggregate}",
+                  [this](const http::Request& req, http::Responder respond) {
+                    PostCommand(req, std::move(respond));
+                  });
+}
+
+void CommandRoutes::PostCommand(const http::Request& req, http::Responder respond) {
+  http::Response bad;
+  if (!options_->command_token.empty()) {
+    auto auth = req.Header("authorization");
+    if (!auth || *auth != "Bearer " + options_->command_token) {
+      http::Response r = Problem(401, "unauthorized", "Unauthorized",
+                                 "POST /commands needs 'Authorization: Bearer <token>'");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return respond(std::move(r));
+    }
+  }
+  auto topology = engine_->topology();
+  if (!topology) {
+    return respond(Unavailable("not-ready", "Not ready", "the engine is still starting"));
+  }
+  const std::string name = req.path_params.at("aggregate");
+  const CompiledAggregate* agg = nullptr;
+  for (const CompiledAggregate& a : topology->aggregates()) {
+    if (a.spec.name == name) agg = &a;
+  }
+  if (agg == nullptr) {
+    return respond(Problem(404, "unknown-aggregate", "Unknown aggregate",
+                           "no aggregate named '" + name + "'"));
+  }
+  const AggregateSpec& spec = agg->spec;
+  if (req.body.size() > options_->limits.max_bytes) {
+    return respond(Problem(413, "too-large", "Command too large",
+                           "the body is " + std::to_string(req.body.size()) +
+                               " bytes, more than the limit of " +
+                               std::to_string(options_->limits.max_bytes) +
+                               " bytes (limits.max_document_bytes)"));
+  }
+  // Within the limits, so that nothing deeper is ever built, copied or
+  // written (each of those recurses per level).
+  auto parsed = ParseJson(req.body, options_->limits);
+  if (!parsed.ok()) {
+    const std::string why = parsed.status().message();
+    return respond(Problem(400, "bad-command", "Bad command",
+                           why.rfind("not valid JSON", 0) == 0
+                               ? "the body must be a JSON object (the command); it is " + why
+                               : "the body: " + why));
+  }
+  json command = std::move(parsed).value();
+  if (!command.is_object()) {
+    return respond(Problem(400, "bad-command", "Bad command",
+                           "the body must be a JSON object (the command)"));
+  }
+  auto type = command.find(spec.type_field);
+  if (type == command.end() || !type->is_string()) {
+    return respond(Problem(400, "bad-command", "Bad command",
+                           "the command has no '" + spec.type_field + "' field (a string)"));
+  }
+  if (!agg->commands.count(type->get<std::string>())) {
+    return respond(Problem(400, "bad-command", "Bad command",
+                           "unknown command type '" + type->get<std::string>() +
+                               "' for aggregate '" + name + "' (known: " +
+                               agg->command_types + ")"));
+  }
+  std::string id;
+  if (!spec.id_field.empty()) {
+    auto f = command.find(spec.id_field);
+    if (f != command.end() && f->is_string()) id = f->get<std::string>();
+    if (f != command.end() && f->is_number_integer()) id = f->dump();
+    if (id.empty()) {
+      return respond(Problem(400, "bad-command", "Bad command",
+                             "the command has no '" + spec.id_field +
+                                 "' field (the aggregate id)"));
+    }
+  } else {
+    id = req.Query("key").value_or("");
+    if (id.empty()) {
+      return respond(Problem(400, "bad-command", "Bad command",
+                             "aggregate '" + name +
+                                 "' takes its id from the record key: pass ?key=ID"));
+    }
+    if (auto why = NotUtf8("key", id, "the aggregate id (the command's Kafka key)")) {
+      return respond(Problem(400, "bad-parameter", "Bad parameter", *why));
+    }
+  }
+  const auto timeout_or =
+      WaitTimeout(req, options_->default_wait, options_->max_wait, &bad);
+  if (!timeout_or) return respond(std::move(bad));
+  const std::chrono::milliseconds timeout = *timeout_or;
+  const bool wait = req.Query("wait").value_or("false") == "true";
+  std::string command_id;
+  auto cid = command.find(spec.command_id_field);
+  if (cid != command.end() && cid->is_string() && !cid->get<std::string>().empty()) {
+    command_id = cid->get<std::string>();
+  } else {
+    command_id = NewCommandId();
+    command[spec.command_id_field] = command_id;
+  }
+
+  kafka::OutgoingRecord record;
+  record.topic = spec.command_topics.front();
+  const int partitions = topology->partitions(record.topic);
+  if (partitions > 0) record.partition = PartitionForKey(id, partitions);
+  record.key = id;
+  record.value = command.dump();
+  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  std::shared_ptr<kafka::Producer> producer = Producer();
+  Status sent = producer->Send(
+      record, [this, shared_respond, command_id, wait, timeout, topology, agg, id,
+               topic = record.topic, producer_of_record = producer.get()](
+                  const Status& s, int32_t partition, int64_t offset) {
+        // Runs on the producer's poll thread, inside librdkafka: nothing
+        // may escape. A failure drops the responder, which answers 500.
+        try {
+          if (s.IsFenced()) ReplaceProducer(producer_of_record);
+          if (!s.ok()) {
+            // With the commandId, the client can retry safely: the same
+            // id is decided once.
+            return (*shared_respond)(
+                ProblemWith(503, "kafka-unavailable", "Command not written",
+                            "writing the command to " + topic + " failed: " + s.message() +
+                                "; retry with the same commandId",
+                            {{"commandId", command_id}}));
+          }
+          RecordPosition position{topic, partition, offset};
+          const std::string token = EncodePositionToken(position);
+          if (!wait) {
+            return (*shared_respond)(http::Response::Json(
+                202, json{{"commandId", command_id}, {"position", token}}.dump()));
+          }
+          AwaitDecision(shared_respond, position, token, command_id, *agg, id, topology,
+                        timeout);
+        } catch (const std::exception& e) {
+          spdlog::error("http: POST /commands: answering command {} failed: {}", command_id,
+                        e.what());
+        }
+      });
+  if (!sent.ok()) {
+    if (sent.IsFenced()) ReplaceProducer(producer.get());
+    (*shared_respond)(ProblemWith(503, "kafka-unavailable", "Command not written",
+                                  sent.message() + "; retry with the same commandId",
+                                  {{"commandId", command_id}}));
+  }
+}
+
+// Answers once the aggregate's task has committed past the command: with
+// its events (200) or its rejection (409), read from the aggregate's
+// remembered outcomes.
+void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
+                                  RecordPosition position, std::string token,
+                                  std::string command_id, const CompiledAggregate& agg,
+                                  std::string id,
+                                  std::shared_ptr<const CompiledTopology> topology,
+                                  std::chrono::milliseconds timeout) {
+  const PositionLog* log = &engine_->positions();
+  StoreRegistry* registry = engine_->registry();
+  const std::set<std::string> sources = {position.topic};
+  const std::string store = agg.spec.store;
+  const int window = agg.spec.dedup_window;
+  waiter_->Park(Waiter::Parked{
+      [log, position, sources] { return log->Applied(position, sources, sources); },
+      [respond, registry, store, id, command_id, token, window, topology, log, position] {
+        auto view = registry->View(store);
+        auto v = view ? view->Get(id) : Result<std::optional<std::string>>(
+                                            Status::Unavailable("store not hosted"));
+        if (!v.ok()) {
+          return (*respond)(Unavailable("store-unavailable", "Store unavailable",
+                                        v.status().message()));
+        }
+        json aggregate = v->has_value() ? json::parse(**v, nullptr, false) : json();
+        if (aggregate.is_object()) {
+          for (const json& c : aggregate.value("commands", json::array())) {
+            if (c.value("id", "") != command_id) continue;
+            if (c.contains("rejected")) {
+              return (*respond)(ProblemWith(409, "rejected", "Command rejected",
+                                            c["rejected"].value("reason", ""),
+                                            {{"code", c["rejected"].value("code", "")},
+                                             {"commandId", command_id},
+                                             {"position", token}}));
+            }
+            return (*respond)(http::Response::Json(
+                200, json{{"commandId", command_id},
+                          {"position", token},
+                          {"events", c.value("events", json::array())}}
+                         .dump()));
+          }
+        }
+        if (auto reason = log->DeadLetterReason(position)) {
+          return (*respond)(ProblemWith(
+              422, "dead-lettered", "Command dead-lettered",
+              "the command went to the dead-letter topic: " + *reason,
+              {{"reason", *reason}, {"commandId", command_id}, {"position", token}}));
+        }
+        if (window == 0) {
+          return (*respond)(http::Response::Json(
+              200, json{{"commandId", command_id}, {"position", token}, {"decided", true}}
+                       .dump()));
+        }
+        // Decided here, not dead-lettered by a commit this process
+        // remembers: its outcome was kept with the aggregate and has left
+        // the window of the last `dedup_window` outcomes since (or it was
+        // dead-lettered by an earlier run of the application).
+        http::Response r = http::Response::Json(
+            200, json{{"commandId", command_id},
+                      {"position", token},
+                      {"decided", true},
+                      {"outcome", "unknown"},
+                      {"detail", "the command was decided, but its outcome is no longer "
+                                 "remembered: the aggregate keeps the last " +
+                                     std::to_string(window) +
+                                     " outcomes (dedup_window); read the event and "
+                                     "rejection topics for it"}}
+                     .dump());
+        (*respond)(std::move(r));
+      },
+      [respond, token, timeout, command_id](PositionLog::Answer) {
+        (*respond)(ProblemWith(503, "not-decided-in-time", "Command not decided in time",
+                               "the command is written but was not decided within " +
+                                   std::to_string(timeout.count()) +
+                                   " ms; query with its position to see its effects, or "
+                                   "post it again with the same commandId for its outcome",
+                               {{"commandId", command_id}, {"position", token}}));
+      },
+      Clock::now() + timeout});
+}
+
+Result<std::unique_ptr<kafka::Producer>> CommandRoutes::NewProducer() const {
+  kafka::Properties p = options_->kafka_properties;
+  p["bootstrap.servers"] = options_->bootstrap_servers;
+  p["client.id"] = options_->application_id + "-http-commands";
+  p["enable.idempotence"] = "true";
+  p["acks"] = "all";
+  p["linger.ms"] = "1";
+  auto producer = kafka::Producer::Create(p);
+  if (!producer.ok()) return producer.status().WithContext("the command producer");
+  return producer;
+}
+std::shared_ptr<kafka::Producer> CommandRoutes::Producer() const {
+  std::lock_guard<std::mutex> lock(producer_mu_);
+  return producer_;
+}
+void CommandRoutes::ReplaceProducer(const kafka::Producer* failed) {
+  std::lock_guard<std::mutex> lock(producer_mu_);
+  if (producer_.get() != failed || stopping_) return;
+  auto fresh = NewProducer();
+  if (!fresh.ok()) {
+    spdlog::error("http: replacing the command producer: {}", fresh.status().ToString());
+    return;
+  }
+  spdlog::warn("http: the command producer failed for good; replaced it");
+  producer_ = std::move(fresh).value();
+}
+
+}  // namespace kcqrs::engine

@@ -1,0 +1,110 @@
+#include "engine/serving/operations_routes.h"
+
+#include <nlohmann/json.hpp>
+
+#include <utility>
+
+#include "engine/graph/describe.h"
+#include "engine/serving/ui_page.h"
+
+namespace kcqrs::engine {
+
+using nlohmann::json;
+
+std::string ReadinessJson(const ReadinessReport& report) {
+  json tasks = json::array();
+  for (const TaskReadiness& t : report.tasks) {
+    tasks.push_back({{"task", t.task},
+                     {"state", t.state},
+                     {"restored", t.restored},
+                     {"remaining", t.remaining}});
+  }
+  json body;
+  body["status"] = report.not_ready_reason.empty() ? "READY" : "NOT_READY";
+  if (!report.not_ready_reason.empty()) body["reason"] = report.not_ready_reason;
+  body["tasks"] = std::move(tasks);
+  return body.dump();
+}
+
+std::string StatsJson(const StatsReport& report, const StoreRegistry* registry) {
+  json out;
+  out["application"] = report.application;
+  out["ready"] = report.ready;
+  const EngineStats& totals = report.totals;
+  out["totals"] = {{"records_processed", totals.records_processed},
+                   {"dead_letters", totals.dead_letters},
+                   {"commits", totals.commits},
+                   {"aborts", totals.aborts},
+                   {"restored_records", totals.restored_records},
+                   {"rebalances", totals.rebalances}};
+  json threads = json::array();
+  for (size_t i = 0; i < report.thread_states.size(); ++i) {
+    threads.push_back({{"index", i}, {"state", report.thread_states[i]}});
+  }
+  out["threads"] = std::move(threads);
+  json stores = json::array();
+  if (registry != nullptr) {
+    for (const std::string& name : registry->stores()) {
+      const HostedSummary hosted = SummarizeHosted(*registry, name);
+      stores.push_back({{"name", name},
+                        {"keys", hosted.approximate_keys},
+                        {"partitions", registry->partitions(name)},
+                        {"hosted", hosted.partitions}});
+    }
+  }
+  out["stores"] = std::move(stores);
+  json nodes = json::object();
+  for (const auto& [name, n] : report.processed_by_node) nodes[name] = {{"processed", n}};
+  json lag = json::object();
+  for (const auto& [topic, parts] : report.lag) {
+    for (const auto& [p, l] : parts) lag[topic][std::to_string(p)] = l;
+  }
+  out["nodes"] = std::move(nodes);
+  out["lag"] = std::move(lag);
+  return out.dump();
+}
+
+void OperationsRoutes::Register(RouteTable& routes) {
+  routes.Add("GET", "/healthz", [this](const http::Request&) { return Healthz(); });
+  routes.Add("GET", "/readyz", [this](const http::Request&) { return Readyz(); });
+  routes.Add("GET", "/stats", [this](const http::Request&) {
+    return http::Response::Json(200, StatsJson(engine_->Stats(), engine_->registry()));
+  });
+  routes.Add("GET", "/metrics", [this](const http::Request&) {
+    return http::Response::Text(200, engine_->metrics()->Serialize(),
+                                std::string(metrics::Metrics::kContentType));
+  });
+  routes.Add("GET", "/topology", [this](const http::Request& req) { return Topology(req); });
+  routes.Add("GET", "/", [](const http::Request&) {
+    return http::Response::Text(200, std::string(UiPageHtml()), "text/html; charset=utf-8");
+  });
+}
+
+http::Response OperationsRoutes::Healthz() const {
+  Status s = engine_->health();
+  if (!s.ok()) return Problem(500, "failed", "The engine has stopped", s.ToString());
+  return http::Response::Json(200, R"({"status":"UP"})");
+}
+
+http::Response OperationsRoutes::Readyz() const {
+  std::string body = ReadinessJson(engine_->Readiness());
+  if (engine_->ready()) return http::Response::Json(200, std::move(body));
+  http::Response r = http::Response::Json(503, std::move(body));
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+http::Response OperationsRoutes::Topology(const http::Request& req) const {
+  auto format = ParseDescribeFormat(req.Query("format").value_or("json"));
+  if (!format) {
+    return Problem(400, "bad-parameter", "Bad parameter",
+                   "format: expected json, mermaid or text");
+  }
+  auto topology = engine_->topology();
+  if (!topology) return Unavailable("not-ready", "Not ready", "the engine is still starting");
+  std::string body = Describe(*topology, *format);
+  if (*format == DescribeFormat::kJson) return http::Response::Json(200, std::move(body));
+  return http::Response::Text(200, std::move(body));
+}
+
+}  // namespace kcqrs::engine

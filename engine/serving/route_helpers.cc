@@ -1,0 +1,145 @@
+#include "engine/serving/route_helpers.h"
+
+#include <charconv>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "util/utf8.h"
+
+namespace kcqrs::engine {
+
+using nlohmann::json;
+
+namespace {
+constexpr char kProblemBase[] = "urn:kcqrs:problem:";
+}  // namespace
+
+http::Response Problem(int status, const std::string& slug, std::string_view title,
+                       std::string_view detail) {
+  return http::Response::Problem(status, title, detail, kProblemBase + slug);
+}
+
+http::Response Unavailable(const std::string& slug, std::string_view title,
+                           std::string_view detail) {
+  http::Response r = Problem(503, slug, title, detail);
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+http::Response ProblemWith(int status, const std::string& slug, std::string_view title,
+                           std::string_view detail, json extra) {
+  json body = {{"type", kProblemBase + slug},
+               {"title", title},
+               {"status", status},
+               {"detail", detail}};
+  body.update(extra);
+  http::Response r =
+      http::Response::Json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+  r.content_type = "application/problem+json";
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+std::optional<std::string> NotUtf8(std::string_view name, std::string_view value,
+                                   std::string_view use) {
+  const size_t at = util::FindInvalidUtf8(value);
+  if (at == std::string_view::npos) return std::nullopt;
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(value[at]));
+  return std::string(name) + ": not valid UTF-8 (byte " + std::to_string(at) + " is " + byte +
+         "); " + std::string(use) + " must be UTF-8 text";
+}
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,
+                                                     std::chrono::milliseconds fallback,
+                                                     std::chrono::milliseconds max,
+                                                     http::Response* bad) {
+  auto t = req.Query("timeout_ms");
+  if (!t) return fallback;
+  auto v = ParseInt(*t);
+  if (!v || *v < 0 || *v > max.count()) {
+    *bad = Problem(400, "bad-parameter", "Bad parameter",
+                   "timeout_ms: expected 0 to " + std::to_string(max.count()) + ", found '" +
+                       *t + "'");
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(*v);
+}
+
+HostedSummary SummarizeHosted(const StoreRegistry& registry, const std::string& store) {
+  HostedSummary out;
+  for (const auto& [p, reader] : registry.Hosted(store)) {
+    out.partitions.push_back(p);
+    out.approximate_keys += reader->ApproximateNumEntries();
+  }
+  return out;
+}
+
+namespace {
+
+// The request counters of one route, by status, made on first use: the
+// registry lookup allocates label strings, this only takes a short lock.
+struct RouteCounters {
+  metrics::Metrics* metrics;
+  std::string method;
+  std::string pattern;
+  metrics::Histogram duration;
+  std::mutex mu;
+  std::map<int, metrics::Counter> by_status;
+
+  void Count(int status, double seconds) {
+    duration.Observe(seconds);
+    metrics::Counter c;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = by_status.find(status);
+      if (it == by_status.end()) {
+        it = by_status.emplace(status, metrics->HttpRequests(pattern, method, status)).first;
+      }
+      c = it->second;
+    }
+    c.Increment();
+  }
+};
+
+}  // namespace
+
+void RouteTable::Add(const std::string& method, const std::string& pattern,
+                     http::Handler handler) {
+  AddAsync(method, pattern,
+           [handler = std::move(handler)](const http::Request& req, http::Responder respond) {
+             respond(handler(req));
+           });
+}
+
+void RouteTable::AddAsync(const std::string& method, const std::string& pattern,
+                          http::AsyncHandler handler) {
+  auto counters = std::make_shared<RouteCounters>();
+  counters->metrics = metrics_;
+  counters->method = method;
+  counters->pattern = pattern;
+  counters->duration = counters->metrics->HttpDuration(pattern);
+  router_->AddAsync(method, pattern,
+                    [counters, handler = std::move(handler)](const http::Request& req,
+                                                             http::Responder respond) {
+                      const auto start = Clock::now();
+                      handler(req, [counters, start,
+                                    respond = std::move(respond)](http::Response r) {
+                        counters->Count(
+                            r.status, std::chrono::duration<double>(Clock::now() - start).count());
+                        respond(std::move(r));
+                      });
+                    });
+}
+
+}  // namespace kcqrs::engine
