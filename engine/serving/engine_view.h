@@ -17,6 +17,7 @@
 
 #include "engine/graph/compiled_topology.h"
 #include "engine/metrics/metrics.h"
+#include "engine/serving/instance_directory.h"
 #include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
 #include "kcqrs/engine.h"
@@ -71,6 +72,10 @@ class EngineView {
   virtual StatsReport Stats() const = 0;
   // The engine's metrics, served at /metrics; HTTP requests are counted in it.
   virtual metrics::Metrics* metrics() = 0;
+  // The application's instances and what each holds; null until the engine
+  // has started its threads (and in a process that runs alone and was told
+  // so). Lives until HttpApi::Stop().
+  virtual const InstanceDirectory* instances() const { return nullptr; }
 };
 
 }  // namespace kcqrs::engine
