@@ -1,6 +1,9 @@
 #include "engine/processors/command_handler.h"
 
+#include <chrono>
 #include <map>
+
+#include <spdlog/spdlog.h>
 
 #include "engine/codec/command_envelope.h"
 #include "engine/codec/headers.h"
@@ -41,7 +44,8 @@ class CommandHandler final : public Processor {
         lua_(lua),
         metrics_(metrics),
         limits_(topology.json_limits()),
-        evolve_(MakeUpdateRules(aggregate.events, aggregate.spec.name, topology)) {
+        evolve_(MakeUpdateRules(aggregate.events, aggregate.spec.name, topology)),
+        changelog_topic_(topology.ChangelogTopic(aggregate.spec.store)) {
     for (const auto& [type, decide] : aggregate.commands) {
       commands_[type] =
           CommandRules{&decide, spec_.name + "." + type, DecideUsesMeta(decide, topology)};
@@ -140,7 +144,27 @@ class CommandHandler final : public Processor {
     if (!command_id.empty() && spec_.dedup_window > 0) {
       aggregate.AppendOutcome(outcome, static_cast<size_t>(spec_.dedup_window));
     }
-    return store_->Put(aggregate_id, aggregate.Serialize());
+    std::string value = aggregate.Serialize();
+    // The stored aggregate is one record of the store's changelog: kept
+    // within the limit by dropping the oldest outcomes, which only shortens
+    // the dedup window of this aggregate, rather than dead-lettering every
+    // command from here on. A state too large on its own is written as it
+    // is, and the task dead-letters the command.
+    const size_t max = ctx.MaxRecordBytes(changelog_topic_);
+    if (max > 0 && aggregate_id.size() + value.size() > max &&
+        aggregate_id.size() < max) {
+      const size_t kept_before = aggregate.outcome_count();
+      const size_t dropped = aggregate.DropOldestOutcomesToFit(max - aggregate_id.size());
+      if (dropped > 0) {
+        value = aggregate.Serialize();
+        // Still too large: the state alone is; the command is dead-lettered
+        // with this write, and the dead letter says why.
+        if (aggregate_id.size() + value.size() <= max) {
+          Trimmed(aggregate_id, dropped, kept_before - dropped, max);
+        }
+      }
+    }
+    return store_->Put(aggregate_id, value);
   }
 
  private:
@@ -171,6 +195,23 @@ class CommandHandler final : public Processor {
       it = rejected_.emplace(key, c).first;
     }
     return it->second;
+  }
+
+  // Says that outcomes were dropped: at once the first time, then at most
+  // once a minute for all the aggregates of this task, with their count.
+  void Trimmed(const std::string& id, size_t dropped, size_t kept, size_t max) {
+    ++trimmed_.aggregates;
+    trimmed_.outcomes += dropped;
+    const auto now = std::chrono::steady_clock::now();
+    if (trimmed_.logged && now - *trimmed_.logged < std::chrono::minutes(1)) return;
+    spdlog::warn(
+        "aggregate {}: the stored aggregate '{}' would be above the maximum message size of "
+        "{} bytes of its store's changelog, so it keeps only its last {} command outcomes "
+        "(dedup_window: {}); a retry of an older command id is decided again. Dropped so "
+        "far by this task: {} outcomes, in {} writes{}",
+        spec_.name, id.substr(0, 64), max, kept, spec_.dedup_window, trimmed_.outcomes,
+        trimmed_.aggregates, trimmed_.logged ? " (logged at most once a minute)" : "");
+    trimmed_.logged = now;
   }
 
   // A command on the wrong partition: forwarded to its aggregate's
@@ -217,6 +258,12 @@ class CommandHandler final : public Processor {
   std::map<std::string, TypeCounters, std::less<>> counters_;
   std::map<std::pair<std::string, std::string>, metrics::Counter> rejected_;
   KeyValueStore* store_ = nullptr;
+  const std::string changelog_topic_;
+  struct {
+    uint64_t aggregates = 0;  // writes that dropped outcomes
+    uint64_t outcomes = 0;
+    std::optional<std::chrono::steady_clock::time_point> logged;
+  } trimmed_;
 };
 
 }  // namespace

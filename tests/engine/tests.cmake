@@ -19,3 +19,5 @@ kcqrs_test(aggregate_document_test SOURCES engine/aggregate_document_test.cc
 kcqrs_test(hardening_test SOURCES engine/hardening_test.cc
            LIBS kcqrs_engine kcqrs_config)
 kcqrs_test(state_directory_test SOURCES engine/state_directory_test.cc LIBS kcqrs_engine)
+kcqrs_test(command_handler_test SOURCES engine/command_handler_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
