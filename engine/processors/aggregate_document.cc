@@ -176,6 +176,36 @@ void AggregateDocument::AppendOutcome(const json& outcome, size_t keep) {
   }
 }
 
+size_t AggregateDocument::outcome_count() const {
+  if (!whole_) return outcomes_.size();
+  const json& commands = whole_->at("commands");
+  return commands.is_array() ? commands.size() : 0;
+}
+
+size_t AggregateDocument::DropOldestOutcomesToFit(size_t max_bytes) {
+  if (whole_) {
+    // Stored text of another form: rare (it is canonical from its first
+    // write by kcqrs on), so measure by writing it out.
+    json& commands = (*whole_)["commands"];
+    if (!commands.is_array()) return 0;
+    size_t dropped = 0;
+    while (!commands.empty() && DumpJson(*whole_).size() > max_bytes) {
+      commands.erase(commands.begin());
+      ++dropped;
+    }
+    return dropped;
+  }
+  // The outcomes are text: the size falls by each one's length and its comma.
+  size_t size = Serialize().size();
+  size_t dropped = 0;
+  while (dropped < outcomes_.size() && size > max_bytes) {
+    size -= Text(outcomes_[dropped]).size() + (dropped + 1 < outcomes_.size() ? 1 : 0);
+    ++dropped;
+  }
+  outcomes_.erase(outcomes_.begin(), outcomes_.begin() + static_cast<std::ptrdiff_t>(dropped));
+  return dropped;
+}
+
 std::string AggregateDocument::Serialize() const {
   if (whole_) return DumpJson(*whole_);
   std::string out;

@@ -48,6 +48,14 @@ class AggregateDocument {
   // Appends `outcome` to the commands and keeps only the last `keep`.
   void AppendOutcome(const nlohmann::json& outcome, size_t keep);
 
+  // Drops the oldest outcomes until Serialize() is at most `max_bytes` long,
+  // or none is left; returns how many it dropped. The state and version are
+  // never touched, so the result may still be longer when they alone are.
+  size_t DropOldestOutcomesToFit(size_t max_bytes);
+
+  // How many outcomes are kept.
+  size_t outcome_count() const;
+
   // The document as text, to store.
   std::string Serialize() const;
 

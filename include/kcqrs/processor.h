@@ -16,6 +16,7 @@
 #ifndef KCQRS_PROCESSOR_H_
 #define KCQRS_PROCESSOR_H_
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,6 +45,14 @@ class ProcessorContext {
   virtual Status Send(const std::string& topic, std::optional<std::string> key,
                       std::optional<std::string> value,
                       std::vector<Header> headers = {}) = 0;
+
+  // The largest record, in bytes (key, value and headers), that this task
+  // can write to `topic`; 0 when there is no known limit. A send above it,
+  // or a store value above the limit of the store's changelog topic, sends
+  // the input record to the dead-letter topic. The producer's
+  // message.max.bytes less framing, or the topic's own max.message.bytes
+  // when that is lower.
+  virtual size_t MaxRecordBytes(const std::string& /*topic*/) const { return 0; }
 
   virtual const std::string& application_id() const = 0;
   // "<subtopology>_<partition>", as Kafka Streams names tasks.

@@ -152,3 +152,50 @@ TEST(AggregateDocumentTest, WritesWhatParsingAndDumpingWrote) {
 
 }  // namespace
 }  // namespace kcqrs::engine
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+// The command handler keeps a stored aggregate within the record size limit
+// by dropping its oldest outcomes: the longest tail of outcomes that fits,
+// the same bytes whether the outcomes were kept as text or parsed.
+TEST(AggregateDocumentDropTest, DropsTheOldestOutcomesUntilItFits) {
+  json doc = {{"version", 9}, {"state", {{"n", 9}}}, {"commands", json::array()}};
+  for (int i = 0; i < 9; ++i) {
+    doc["commands"].push_back({{"events", json::array({{{"type", "E"}, {"i", i}}})},
+                               {"id", "c-" + std::to_string(i)}});
+  }
+  const std::string canonical = doc.dump();
+  const std::string other = doc.dump(1);  // parsed whole
+  for (size_t max : {canonical.size() + 10, canonical.size(), canonical.size() - 1,
+                     size_t{200}, size_t{60}, size_t{10}}) {
+    auto spliced = AggregateDocument::FromStored(canonical);
+    auto whole = AggregateDocument::FromStored(other);
+    ASSERT_TRUE(spliced && whole);
+    ASSERT_TRUE(spliced->spliced());
+    ASSERT_FALSE(whole->spliced());
+    const size_t dropped = spliced->DropOldestOutcomesToFit(max);
+    EXPECT_EQ(whole->DropOldestOutcomesToFit(max), dropped) << max;
+    const std::string text = spliced->Serialize();
+    EXPECT_EQ(whole->Serialize(), text) << max;
+    EXPECT_EQ(spliced->outcome_count(), 9 - dropped);
+    // Fits, unless no outcome is left; and no more was dropped than needed.
+    if (spliced->outcome_count() > 0) {
+      EXPECT_LE(text.size(), max);
+    }
+    if (dropped > 0) {
+      json longer = json::parse(canonical);
+      longer["commands"].erase(longer["commands"].begin(),
+                               longer["commands"].begin() + static_cast<long>(dropped - 1));
+      EXPECT_GT(longer.dump().size(), max) << max;
+    }
+    // The newest outcome is the last to go.
+    EXPECT_EQ(spliced->HasOutcome("c-8"), spliced->outcome_count() > 0);
+    EXPECT_EQ(json::parse(text)["state"], doc["state"]);
+  }
+}
+
+}  // namespace
+}  // namespace kcqrs::engine

@@ -24,3 +24,5 @@ kcqrs_test(stream_thread_test SOURCES engine/stream_thread_test.cc
 target_compile_definitions(stream_thread_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
 target_include_directories(stream_thread_test PRIVATE ${KCQRS_SOURCE_ROOT})
 kcqrs_test(client_configs_test SOURCES engine/client_configs_test.cc LIBS kcqrs_engine)
+kcqrs_test(command_handler_test SOURCES engine/command_handler_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)

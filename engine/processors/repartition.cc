@@ -1,0 +1,49 @@
+#include "engine/processors/repartition.h"
+
+#include "engine/processors/parsed_record.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+class Repartition final : public Processor {
+ public:
+  Repartition(const CompiledProjection& projection, ParsedRecord* parsed)
+      : proj_(projection), parsed_(parsed), key_uses_meta_(projection.key->UsesRoot(1)) {}
+
+  Status Process(const Record& r, ProcessorContext& ctx) override {
+    auto parsed = ParseEvent(r, proj_.spec.type_field, parsed_);
+    if (!parsed.ok()) return parsed.status();
+    const json& event = *parsed->value;
+    const std::string* type = parsed->type;
+    // Only the events the view folds travel through the repartition topic.
+    if (!proj_.events.count(*type)) return Status::OK();
+    LazyMeta meta(r);
+    const json* roots[] = {&event, &meta.Get(key_uses_meta_)};
+    auto key = proj_.key->Evaluate(topology::Expression::Context{roots, 2, r.timestamp_ms});
+    if (!key.ok()) return key.status().WithContext(proj_.spec.name + ".key");
+    std::optional<std::string> k = KeyString(*key);
+    if (!k) {
+      return Status::InvalidArgument(proj_.spec.name + ".key: '" + proj_.key->text() +
+                                     "' is " + std::string(TypeName(*key)) + " for event " +
+                                     *type + "; a view key must be a string or an integer");
+    }
+    return ctx.Send(proj_.repartition_topic, *k, *r.value, r.headers);
+  }
+
+ private:
+  const CompiledProjection& proj_;
+  ParsedRecord* parsed_;
+  const bool key_uses_meta_;
+};
+
+
+}  // namespace
+
+std::unique_ptr<Processor> MakeRepartition(const CompiledProjection& projection,
+                                           ParsedRecord* parsed) {
+  return std::make_unique<Repartition>(projection, parsed);
+}
+
+}  // namespace kcqrs::engine

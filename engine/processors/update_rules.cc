@@ -1,0 +1,106 @@
+#include "engine/processors/update_rules.h"
+
+#include <utility>
+#include <vector>
+
+#include "engine/processors/parsed_record.h"
+
+namespace kcqrs::engine {
+
+using nlohmann::json;
+
+Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
+                      const std::string& what, json* out) {
+  for (const auto& [name, expr] : fields) {
+    auto v = expr.Evaluate(ctx);
+    if (!v.ok()) return v.status().WithContext(what + "." + name);
+    (*out)[name] = std::move(v).value();
+  }
+  return Status::OK();
+}
+
+Result<json> ApplyUpdate(const CompiledUpdate& u, json doc, const json& event,
+                         const json& meta, int64_t now_ms, LuaFunctions* lua,
+                         const std::string& what) {
+  const json* roots[] = {&doc, &event, &meta};
+  topology::Expression::Context ctx{roots, 3, now_ms};
+  switch (u.kind) {
+    case UpdateSpec::Kind::kSet: {
+      json out = json::object();
+      KCQRS_RETURN_IF_ERROR(EvaluateFields(u.fields, ctx, what, &out));
+      return out;
+    }
+    case UpdateSpec::Kind::kMerge: {
+      // Every field reads the document as it was before the merge.
+      std::vector<json> values;
+      values.reserve(u.fields.size());
+      for (const auto& [name, expr] : u.fields) {
+        auto v = expr.Evaluate(ctx);
+        if (!v.ok()) return v.status().WithContext(what + "." + name);
+        values.push_back(std::move(v).value());
+      }
+      json out = doc.is_object() ? std::move(doc) : json::object();
+      for (size_t i = 0; i < values.size(); ++i) out[u.fields[i].first] = std::move(values[i]);
+      return out;
+    }
+    case UpdateSpec::Kind::kDelete:
+      return json(nullptr);
+    case UpdateSpec::Kind::kLua: {
+      auto r = lua->Call(u.lua, {&doc, &event, &meta}, now_ms);
+      if (!r.ok()) return r.status().WithContext(what);
+      if (!r->is_null() && !r->is_object()) {
+        return Status::InvalidArgument(what + ": the Lua snippet returned " +
+                                       std::string(TypeName(*r)) +
+                                       "; expected a table (the new document) or nil (delete)");
+      }
+      return std::move(r).value();
+    }
+  }
+  return Status::Internal("unknown update kind");
+}
+
+// Whether a Lua snippet can see its `meta` argument: only by that name or
+// through the chunk's varargs (the sandbox has no debug library). Passing nil
+// to a snippet that cannot see it spares building and converting the table.
+bool LuaSeesMeta(const CompiledTopology& topology, int snippet) {
+  const std::string& code = topology.lua_snippets()[static_cast<size_t>(snippet)].spec.code;
+  if (code.find("...") != std::string::npos) return true;
+  auto is_name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  for (size_t p = code.find("meta"); p != std::string::npos; p = code.find("meta", p + 1)) {
+    const bool starts = p == 0 || !is_name_char(code[p - 1]);
+    const bool ends = p + 4 == code.size() || !is_name_char(code[p + 4]);
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+bool FieldsUseRoot(const CompiledFields& fields, size_t root) {
+  for (const auto& [name, expr] : fields) {
+    if (expr.UsesRoot(root)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+// Whether an evolve or projection update reads `meta` (root 2).
+bool UpdateUsesMeta(const CompiledUpdate& u, const CompiledTopology& topology) {
+  if (u.kind == UpdateSpec::Kind::kLua) return LuaSeesMeta(topology, u.lua);
+  return FieldsUseRoot(u.fields, 2);
+}
+
+}  // namespace
+
+std::map<std::string, UpdateRules, std::less<>> MakeUpdateRules(
+    const std::map<std::string, CompiledUpdate, std::less<>>& updates, const std::string& owner,
+    const CompiledTopology& topology) {
+  std::map<std::string, UpdateRules, std::less<>> out;
+  for (const auto& [type, update] : updates) {
+    out[type] = UpdateRules{&update, owner + ".events." + type, UpdateUsesMeta(update, topology)};
+  }
+  return out;
+}
+
+}  // namespace kcqrs::engine

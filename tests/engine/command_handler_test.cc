@@ -1,0 +1,259 @@
+// The command handler on its own (MakeProcessor, as the runtime makes it),
+// with a ProcessorContext that plays the task's part: it holds the store,
+// collects the sends and tells the record size limit. What the handler
+// writes is checked against that limit the way the task checks it before a
+// record is released (Task::Context::CheckSizes): a store value whose key
+// and value exceed the limit of the store's changelog topic would send the
+// command to the dead-letter topic.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+#include "engine/graph/compiled_topology.h"
+#include "engine/processors/processors.h"
+#include "kcqrs/processor.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kLedger[] = R"(application:
+  id: ledger
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  account:
+    command_topics: [accounts.commands]
+    id_field: account
+    event_topic: accounts.events
+    rejection_topic: accounts.rejections
+    store: accounts
+    dedup_window: 100
+    commands:
+      Post:
+        emit:
+          - type: Posted
+            with:
+              note: command.note
+      Grow:
+        emit:
+          - type: Grew
+            with:
+              blob: command.blob
+    events:
+      Posted:
+        merge:
+          posts: coalesce(state.posts, 0) + 1
+      Grew:
+        merge:
+          blob: event.blob
+)";
+
+class MapStore final : public KeyValueStore {
+ public:
+  class Empty final : public KeyValueIterator {
+   public:
+    bool Valid() const override { return false; }
+    void Next() override {}
+    std::string_view key() const override { return {}; }
+    std::string_view value() const override { return {}; }
+    Status status() const override { return Status::OK(); }
+  };
+  explicit MapStore(std::string name) : name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+  Result<std::optional<std::string>> Get(std::string_view key) const override {
+    auto it = rows_.find(std::string(key));
+    if (it == rows_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::unique_ptr<KeyValueIterator> Range(std::string_view, std::string_view) const override {
+    return std::make_unique<Empty>();
+  }
+  std::unique_ptr<KeyValueIterator> Prefix(std::string_view) const override {
+    return std::make_unique<Empty>();
+  }
+  uint64_t ApproximateNumEntries() const override { return rows_.size(); }
+  Status Put(std::string_view key, std::string_view value) override {
+    rows_[std::string(key)] = std::string(value);
+    return Status::OK();
+  }
+  Status Delete(std::string_view key) override {
+    rows_.erase(std::string(key));
+    return Status::OK();
+  }
+
+ private:
+  std::string name_;
+  std::map<std::string, std::string> rows_;
+};
+
+class TaskLikeContext final : public ProcessorContext {
+ public:
+  TaskLikeContext(std::string changelog, size_t limit)
+      : changelog_(std::move(changelog)), limit_(limit) {}
+  KeyValueStore* GetStateStore(const std::string& name) override {
+    return name == store.name() ? &store : nullptr;
+  }
+  Status Send(const std::string& topic, std::optional<std::string> key,
+              std::optional<std::string> value, std::vector<Header> headers) override {
+    Record r;
+    r.topic = topic;
+    r.key = std::move(key);
+    r.value = std::move(value);
+    r.headers = std::move(headers);
+    sent.push_back(std::move(r));
+    return Status::OK();
+  }
+  size_t MaxRecordBytes(const std::string& topic) const override {
+    return topic == changelog_ ? limit_ : 0;
+  }
+  const std::string& application_id() const override { return id_; }
+  const std::string& task_id() const override { return id_; }
+  int32_t partition() const override { return 0; }
+
+  MapStore store{"accounts"};
+  std::vector<Record> sent;
+
+ private:
+  std::string changelog_;
+  size_t limit_;
+  std::string id_ = "0_0";
+};
+
+class CommandHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config::LoadOptions load;
+    auto options = config::LoadEngineOptionsFromString(kLedger, "ledger.yaml", load);
+    ASSERT_TRUE(options.ok()) << options.status().ToString();
+    auto compiled = CompiledTopology::Compile(*options);
+    ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+    topology_ = std::move(compiled).value();
+    ASSERT_TRUE(topology_->ResolvePartitions({{"accounts.commands", 1},
+                                              {"accounts.events", 1},
+                                              {"accounts.rejections", 1},
+                                              {topology_->ChangelogTopic("accounts"), 1}})
+                    .ok());
+  }
+
+  // The handler, with a limit of `limit` bytes on the store's changelog.
+  void Start(size_t limit) {
+    ctx_ = std::make_unique<TaskLikeContext>(topology_->ChangelogTopic("accounts"), limit);
+    const Node* node = nullptr;
+    for (const SubTopology& st : topology_->subtopologies()) {
+      for (const Node& n : st.nodes) {
+        if (n.kind == NodeKind::kAggregate) node = &n;
+      }
+    }
+    ASSERT_NE(node, nullptr);
+    auto p = MakeProcessor(*node, *topology_, nullptr, nullptr, &parsed_);
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    handler_ = std::move(p).value();
+    ASSERT_TRUE(handler_->Init(*ctx_).ok());
+  }
+
+  // Processes one command; the status the task would see, the size check
+  // included.
+  Status Command(const json& command) {
+    Record r;
+    r.topic = "accounts.commands";
+    r.partition = 0;
+    r.offset = offset_++;
+    r.key = command.value("account", "");
+    r.value = command.dump();
+    parsed_.Reset();
+    Status s = handler_->Process(r, *ctx_);
+    if (!s.ok()) return s;
+    auto stored = ctx_->store.Get(*r.key);
+    const size_t limit = ctx_->MaxRecordBytes(topology_->ChangelogTopic("accounts"));
+    if (limit > 0 && stored.ok() && stored->has_value() &&
+        r.key->size() + (*stored)->size() > limit) {
+      return Status::InvalidArgument("the new value of '" + *r.key +
+                                     "' in store 'accounts' would be above the maximum "
+                                     "message size of " + std::to_string(limit) + " bytes");
+    }
+    return s;
+  }
+
+  json Stored(const std::string& account) {
+    auto v = ctx_->store.Get(account);
+    return v.ok() && v->has_value() ? json::parse(**v) : json();
+  }
+
+  size_t EventsSent() const {
+    size_t n = 0;
+    for (const Record& r : ctx_->sent) n += r.topic == "accounts.events";
+    return n;
+  }
+
+  static json Post(const std::string& command_id) {
+    return {{"type", "Post"}, {"account", "a-1"}, {"commandId", command_id},
+            {"note", std::string(200, 'n')}};
+  }
+
+  std::unique_ptr<CompiledTopology> topology_;
+  ParsedRecord parsed_;
+  std::unique_ptr<TaskLikeContext> ctx_;
+  std::unique_ptr<Processor> handler_;
+  int64_t offset_ = 0;
+};
+
+// Issue 9: a busy aggregate's last `dedup_window` outcomes (each with its
+// events) outgrow one Kafka message; its commands were dead-lettered from
+// then on. The handler now drops the oldest outcomes instead.
+TEST_F(CommandHandlerTest, OutcomesThatOutgrowTheRecordLimitLoseTheOldestNotTheCommand) {
+  constexpr size_t kLimit = 4000;
+  Start(kLimit);
+  for (int i = 0; i < 60; ++i) {
+    Status s = Command(Post("c-" + std::to_string(i)));
+    ASSERT_TRUE(s.ok()) << "command " << i << ": " << s.ToString();
+  }
+  EXPECT_EQ(EventsSent(), 60u);
+  const json account = Stored("a-1");
+  EXPECT_EQ(account["state"]["posts"], 60);
+  EXPECT_EQ(account["version"], 60);
+  const json& kept = account["commands"];
+  // As many of the newest as fit, in order, the last one included.
+  ASSERT_GT(kept.size(), 5u);
+  ASSERT_LT(kept.size(), 60u);
+  EXPECT_EQ(kept.back()["id"], "c-59");
+  for (size_t k = 0; k < kept.size(); ++k) {
+    EXPECT_EQ(kept[k]["id"], "c-" + std::to_string(60 - kept.size() + k));
+  }
+  // A kept outcome still deduplicates a retry ...
+  ASSERT_TRUE(Command(Post("c-59")).ok());
+  EXPECT_EQ(EventsSent(), 60u);
+  // ... and a dropped one is past the window: decided again, as a retry
+  // older than `dedup_window` commands always was.
+  ASSERT_TRUE(Command(Post("c-0")).ok());
+  EXPECT_EQ(EventsSent(), 61u);
+}
+
+TEST_F(CommandHandlerTest, WithoutALimitEveryOutcomeOfTheWindowIsKept) {
+  Start(0);
+  for (int i = 0; i < 120; ++i) ASSERT_TRUE(Command(Post("c-" + std::to_string(i))).ok());
+  EXPECT_EQ(Stored("a-1")["commands"].size(), 100u);
+}
+
+// Dropping outcomes cannot help a state that does not fit on its own: the
+// handler writes it whole, and the task dead-letters the command (the state
+// is never cut).
+TEST_F(CommandHandlerTest, AStateAboveTheLimitOnItsOwnIsStillRefused) {
+  Start(4000);
+  ASSERT_TRUE(Command(Post("c-0")).ok());
+  Status s = Command({{"type", "Grow"}, {"account", "a-1"}, {"commandId", "g-1"},
+                      {"blob", std::string(5000, 'b')}});
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("above the maximum message size"), std::string::npos)
+      << s.ToString();
+}
+
+}  // namespace
+}  // namespace kcqrs::engine
