@@ -51,6 +51,10 @@ class Task::Context final : public ProcessorContext {
     return Status::OK();
   }
 
+  size_t MaxRecordBytes(const std::string& topic) const override {
+    return task_->MaxRecordBytes(topic);
+  }
+
   const std::string& application_id() const override {
     return task_->topology_->application_id();
   }

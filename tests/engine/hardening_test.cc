@@ -286,3 +286,84 @@ TEST(HardeningTest, ASecondEngineOnOneStateDirectoryRefusesToStart) {
 
 }  // namespace
 }  // namespace kcqrs
+
+namespace kcqrs {
+namespace {
+
+// Issue 9: an aggregate whose last `dedup_window` outcomes outgrow one
+// Kafka message dead-lettered every command from then on. Through the whole
+// task (the size check the stream thread makes before a record is
+// released): the aggregate keeps fewer outcomes and every command passes;
+// only a state too large on its own is still a dead letter.
+constexpr char kBusyAccount[] = R"(application:
+  id: busy
+kafka:
+  bootstrap_servers: embedded
+  properties:
+    message.max.bytes: "4096"
+aggregates:
+  account:
+    command_topics: [accounts.commands]
+    id_field: account
+    event_topic: accounts.events
+    rejection_topic: accounts.rejections
+    store: accounts
+    dedup_window: 100
+    commands:
+      Post:
+        emit:
+          - type: Posted
+            with:
+              note: command.note
+      Grow:
+        emit:
+          - type: Grew
+            with:
+              blob: command.blob
+    events:
+      Posted:
+        merge:
+          posts: coalesce(state.posts, 0) + 1
+      Grew:
+        merge:
+          blob: event.blob
+          copy: event.blob
+)";
+
+TEST(HardeningTest, ABusyAggregateKeepsFewerOutcomesRatherThanDeadLetteringItsCommands) {
+  auto driver = testing::TopologyTestDriver::Create(Load(kBusyAccount));
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  auto post = [&](const std::string& command_id) {
+    return (*driver)->PipeInput("accounts.commands", "a-1",
+                                R"({"type":"Post","account":"a-1","commandId":")" + command_id +
+                                    R"(","note":")" + std::string(200, 'n') + R"("})");
+  };
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(post("c-" + std::to_string(i)).ok());
+  EXPECT_TRUE((*driver)->ReadOutput("busy-dlq").empty());
+  EXPECT_EQ((*driver)->ReadOutput("accounts.events").size(), 60u);
+  auto stored = (*driver)->GetStore("accounts")->Get("a-1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_LE((*stored)->size() + 3, 4096u - 128u);
+  EXPECT_NE((*stored)->find(R"("posts":60)"), std::string::npos);
+  // The newest outcome still deduplicates its retry.
+  ASSERT_TRUE(post("c-59").ok());
+  EXPECT_TRUE((*driver)->ReadOutput("accounts.events").empty());
+
+  // A state that does not fit on its own (its event does): dead-lettered,
+  // and nothing of it stays.
+  ASSERT_TRUE((*driver)
+                  ->PipeInput("accounts.commands", "a-1",
+                              R"({"type":"Grow","account":"a-1","commandId":"g","blob":")" +
+                                  std::string(2500, 'b') + R"("})")
+                  .ok());
+  auto dead = (*driver)->ReadOutput("busy-dlq");
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(HeaderOf(dead[0], engine::headers::kError).find("store 'accounts'"),
+            std::string::npos);
+  auto after = (*driver)->GetStore("accounts")->Get("a-1");
+  ASSERT_TRUE(after.ok() && after->has_value());
+  EXPECT_EQ(**after, **stored);
+}
+
+}  // namespace
+}  // namespace kcqrs
