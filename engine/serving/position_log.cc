@@ -6,10 +6,6 @@
 #include <cstring>
 
 namespace kcqrs::engine {
-namespace {
-
-
-}  // namespace
 
 std::string EncodePositionToken(const RecordPosition& position) {
   return util::Base64UrlEncode(
@@ -36,6 +32,7 @@ std::optional<RecordPosition> DecodePositionToken(std::string_view token) {
 }
 
 void PositionLog::Append(Entry entry) {
+  if (entry.local && listener_) listener_(entry);
   {
     std::lock_guard<std::mutex> lock(mu_);
     entries_.push_back(std::move(entry));
@@ -63,7 +60,10 @@ PositionLog::Answer PositionLog::Applied(const RecordPosition& position,
     // effects and what it produced.
     const Entry* covering = nullptr;
     bool any_entry_for_tp = false;
+    // The queried store's own input counts only what this process applied.
+    const bool last_hop = store_sources.count(r.topic) != 0;
     for (const Entry& e : entries_) {
+      if (last_hop && !e.local) continue;
       auto it = e.consumed_next.find(tp);
       if (it == e.consumed_next.end()) continue;
       if (!any_entry_for_tp && it->second > r.offset && trimmed_.count(tp)) {
@@ -78,7 +78,7 @@ PositionLog::Answer PositionLog::Applied(const RecordPosition& position,
       }
     }
     if (covering == nullptr) return Answer::kPending;
-    if (store_sources.count(r.topic)) continue;  // the store's task is past it
+    if (last_hop) continue;  // the store's task is past it
     for (const auto& [out, last] : covering->produced_last) {
       if (path_topics.count(out.first)) {
         frontier.push_back(RecordPosition{out.first, out.second, last});

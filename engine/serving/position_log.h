@@ -9,10 +9,13 @@
 // and the last offsets it produced. Applied() follows the record through
 // those entries to the store's inputs.
 //
-// Entries are appended only after the commit's state is applied locally, so
-// "an entry covers it" means a query of this process sees it. Only commits
-// of this process are known: a path through a task hosted elsewhere stays
-// pending (the caller's timeout answers).
+// Local entries are appended only after the commit's state is applied
+// locally, so "a local entry covers it" means a query of this process sees
+// it. Other instances' commits arrive as remote entries (the runtime reads
+// them from Kafka, engine/runtime/instance_metadata.h): they carry a record
+// across the hops other instances made (a command decided elsewhere, whose
+// events this instance's projection reads), but the last hop, into the
+// queried store, counts only local entries.
 //
 // Thread-safety: all methods lock; Append is called by stream threads,
 // Applied and Wait by HTTP threads.
@@ -23,6 +26,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -54,6 +58,8 @@ class PositionLog {
     std::map<TopicPartition, int64_t> produced_last;  // last offset per output
     // Records this commit sent to the dead-letter topic, with the reason.
     std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters;
+    // A commit of this process (else another instance's, read from Kafka).
+    bool local = true;
   };
 
   enum class Answer {
@@ -67,6 +73,13 @@ class PositionLog {
   explicit PositionLog(size_t capacity = 100'000) : capacity_(capacity) {}
 
   void Append(Entry entry);
+
+  // Called with every local entry as it is appended (on the appending
+  // thread, outside the log's lock): the runtime publishes them for the
+  // other instances. Set once, before the first Append.
+  void SetLocalListener(std::function<void(const Entry&)> listener) {
+    listener_ = std::move(listener);
+  }
 
   // Has a store whose task reads `store_sources` applied `position`?
   // `path_topics`: the topics on the way from the record to the store (the
@@ -85,6 +98,7 @@ class PositionLog {
 
  private:
   const size_t capacity_;
+  std::function<void(const Entry&)> listener_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::deque<Entry> entries_;

@@ -7,3 +7,8 @@ kcqrs_test(http_server_test
 kcqrs_test(http_api_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_api_test.cc
   LIBS kcqrs_engine kcqrs_http kcqrs_kafka kcqrs_config kcqrs_metrics nlohmann_json::nlohmann_json)
+
+# PositionLog: read-your-writes across hops made here and elsewhere.
+kcqrs_test(position_log_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/position_log_test.cc
+  LIBS kcqrs_serving)
