@@ -279,7 +279,24 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
 
 void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
   if (!d.ExpectMap(n, "http")) return;
-  d.CheckKeys(n, "http", {"listen", "threads", "command_token"});
+  d.CheckKeys(n, "http", {"listen", "threads", "command_token", "advertised_url"});
+  if (n["advertised_url"]) {
+    if (auto v = r.String(n["advertised_url"], "http.advertised_url")) {
+      std::string url = *v;
+      while (!url.empty() && url.back() == '/') url.pop_back();
+      const size_t scheme = url.find("://");
+      const std::string prefix = scheme == std::string::npos ? "" : url.substr(0, scheme);
+      const std::string rest = scheme == std::string::npos ? "" : url.substr(scheme + 3);
+      if ((prefix != "http" && prefix != "https") || rest.empty() ||
+          rest.find_first_of("/?# ") != std::string::npos) {
+        d.Error(n["advertised_url"].Mark(),
+                "http.advertised_url: expected http://host:port (how other instances reach "
+                "this one, no path), found '" + *v + "'");
+      } else {
+        out->advertised_url = url;
+      }
+    }
+  }
   if (n["command_token"]) {
     if (auto v = r.String(n["command_token"], "http.command_token")) out->command_token = *v;
   }

@@ -120,6 +120,39 @@ ClientConfig RestoreConsumerConfig(const EngineOptions& options,
   return c;
 }
 
+ClientConfig MetadataProducerConfig(const EngineOptions& options,
+                                    const std::string& bootstrap_servers,
+                                    const std::string& who) {
+  ClientConfig c = Base(options, bootstrap_servers, who,
+                        {
+                            // A commit's record is what another instance's
+                            // read-your-writes waits for: send it soon.
+                            {"linger.ms", "5"},
+                        });
+  Require(&c, options, "enable.idempotence", "true",
+          "a retried send must not duplicate or reorder what an instance says");
+  c.properties.erase("transactional.id");
+  c.properties.erase("transaction.timeout.ms");
+  return c;
+}
+
+ClientConfig MetadataConsumerConfig(const EngineOptions& options,
+                                    const std::string& bootstrap_servers,
+                                    const std::string& who) {
+  ClientConfig c = Base(options, bootstrap_servers, who,
+                        {
+                            // Another instance's commit is waited for by a
+                            // request: do not let the broker hold an empty
+                            // fetch for the default 500 ms.
+                            {"fetch.wait.max.ms", "50"},
+                        });
+  c.properties.erase("group.id");
+  c.properties.erase("group.instance.id");
+  c.properties["enable.auto.commit"] = "false";
+  c.properties["enable.partition.eof"] = "false";
+  return c;
+}
+
 ClientConfig AdminConfig(const EngineOptions& options, const std::string& bootstrap_servers) {
   return Base(options, bootstrap_servers, options.application.id + "-admin", {});
 }

@@ -54,6 +54,18 @@ ClientConfig MainConsumerConfig(const EngineOptions& options, const StreamThread
 ClientConfig RestoreConsumerConfig(const EngineOptions& options,
                                    const StreamThreadIdentity& who);
 
+// The clients of InstanceMetadata (engine/runtime/instance_metadata.h),
+// which tell the instances of the application about each other: an
+// idempotent producer, never transactional (the records describe, they
+// change no state), and a consumer assigned by hand, never a group member.
+// `who` names the instance ("<application.id>-<instance>-metadata").
+ClientConfig MetadataProducerConfig(const EngineOptions& options,
+                                    const std::string& bootstrap_servers,
+                                    const std::string& who);
+ClientConfig MetadataConsumerConfig(const EngineOptions& options,
+                                    const std::string& bootstrap_servers,
+                                    const std::string& who);
+
 // The admin client that creates and checks the topics.
 ClientConfig AdminConfig(const EngineOptions& options, const std::string& bootstrap_servers);
 

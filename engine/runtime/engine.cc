@@ -21,6 +21,8 @@
 #include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
 #include "engine/runtime/client_configs.h"
+#include "engine/runtime/engine_internals.h"
+#include "engine/runtime/instance_metadata.h"
 #include "engine/runtime/fault_injector.h"
 #include "engine/runtime/internal_topics.h"
 #include "engine/runtime/state_directory.h"
@@ -107,6 +109,10 @@ class Engine::Impl final : public engine::EngineView {
     }
     cv_.notify_all();
     if (supervisor_.joinable()) supervisor_.join();
+    // The tombstone first: the other instances stop sending requests here
+    // before this server stops answering them. The directory itself keeps
+    // answering until the API is stopped.
+    if (auto* m = metadata(); m != nullptr) m->Stop();
     // HTTP first: no new request reaches the API once the server stops;
     // then the API answers what is parked (a no-op for closed connections)
     // and stops its producer, all while the stream threads still stand.
@@ -123,6 +129,10 @@ class Engine::Impl final : public engine::EngineView {
     }
     http_.reset();
     api_.reset();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      metadata_.reset();
+    }
     embedded_.reset();
   }
 
@@ -195,6 +205,7 @@ class Engine::Impl final : public engine::EngineView {
   const engine::PositionLog& positions() const override { return positions_; }
   metrics::Metrics* metrics() override { return &metrics_; }
   bool ready() const override { return ReadyLocked(); }
+  const engine::InstanceDirectory* instances() const override { return metadata(); }
   Status health() const override { return HealthLocked(); }
 
   engine::ReadinessReport Readiness() const override {
@@ -294,8 +305,11 @@ class Engine::Impl final : public engine::EngineView {
     for (const engine::SubTopology& st : topology->subtopologies()) {
       for (const std::string& store : st.stores) store_partitions[store] = st.partitions;
     }
+    auto metadata = StartInstanceMetadata(*topology, *instance);
+    if (!metadata.ok()) return Fail(metadata.status());
     auto rocksdb = state::RocksDbEnv::Create();
     std::lock_guard<std::mutex> l(mu_);
+    metadata_ = std::move(metadata).value();
     if (stopping_) return;
     registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
     topology_ = topology;
@@ -318,6 +332,48 @@ class Engine::Impl final : public engine::EngineView {
     }
     spdlog::info("started {} stream thread(s) for application {}", threads_.size(),
                  options_.application.id);
+  }
+
+  engine::InstanceMetadata* metadata() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return metadata_.get();
+  }
+
+  // Tells the other instances what this one holds, and learns what they
+  // hold and commit. Before the threads start: their commits go to the
+  // others from the first one on.
+  Result<std::unique_ptr<engine::InstanceMetadata>> StartInstanceMetadata(
+      const engine::CompiledTopology& topology, const std::string& instance) {
+    engine::InstanceMetadataConfig c;
+    c.application_id = options_.application.id;
+    c.instance_id = instance;
+    c.url = engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address());
+    const std::string who = options_.application.id + "-" + instance + "-metadata";
+    c.producer_properties = engine::MetadataProducerConfig(options_, bootstrap_, who).properties;
+    c.consumer_properties = engine::MetadataConsumerConfig(options_, bootstrap_, who).properties;
+    c.held = [this] {
+      engine::HeldTasks held;
+      std::lock_guard<std::mutex> l(mu_);
+      for (const auto& t : threads_) {
+        for (const engine::TaskStatus& ts : t->Tasks()) held.active.push_back(ts.task);
+      }
+      return held;
+    };
+    c.positions = &positions_;
+    for (const engine::SubTopology& st : topology.subtopologies()) {
+      for (const std::string& store : st.stores) {
+        c.unfollowed_topics.insert(topology.ChangelogTopic(store));
+      }
+    }
+    auto m = engine::InstanceMetadata::Start(std::move(c));
+    if (!m.ok()) return m.status().WithContext("instance metadata");
+    engine::InstanceMetadata* raw = m->get();
+    positions_.SetLocalListener([raw](const engine::PositionLog::Entry& e) {
+      raw->PublishCommit(e);
+    });
+    spdlog::info("instance {} advertises {}", instance,
+                 engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address()));
+    return m;
   }
 
   Status StartHttp() {
@@ -368,6 +424,8 @@ class Engine::Impl final : public engine::EngineView {
   std::unique_ptr<engine::StoreRegistry> registry_;
   std::shared_ptr<const engine::CompiledTopology> topology_;
   std::vector<std::unique_ptr<engine::StreamThread>> threads_;
+  // Lives until after the API stops (serving routes by it).
+  std::unique_ptr<engine::InstanceMetadata> metadata_;
 
   std::mutex stop_mu_;
   bool stopped_ = false;
@@ -397,5 +455,9 @@ std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string&
 }
 std::string Engine::http_address() const { return impl_->http_address(); }
 std::string Engine::bootstrap_servers() const { return impl_->bootstrap_servers(); }
+
+engine::EngineView* engine::EngineInternals::View(Engine& engine) {
+  return engine.impl_.get();
+}
 
 }  // namespace kcqrs

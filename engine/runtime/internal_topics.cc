@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "engine/runtime/instance_metadata.h"
 #include "engine/runtime/task.h"
 
 namespace kcqrs::engine {
@@ -43,7 +44,22 @@ Result<std::map<std::string, size_t>> InternalTopics::Setup(
   for (const auto& t : topics) existing[t.name] = t.partitions;
   KCQRS_RETURN_IF_ERROR(topology->ResolvePartitions(existing));
 
-  for (const TopicToCreate& t : topology->topics_to_create()) {
+  std::vector<TopicToCreate> to_create = topology->topics_to_create();
+  // Where the instances tell each other what they hold and what they
+  // committed (engine/runtime/instance_metadata.h). One partition each:
+  // every instance reads all of both. Segments roll every 10 minutes so that
+  // compaction and retention can act on them (they work on closed
+  // segments only): the heartbeats of a day would otherwise be read again
+  // at every start.
+  const std::string app = topology->application_id();
+  to_create.push_back({InstancesTopic(app), 1,
+                       {{"cleanup.policy", "compact"}, {"segment.ms", "600000"}}});
+  to_create.push_back({CommitsTopic(app), 1,
+                       {{"cleanup.policy", "delete"},
+                        {"retention.ms", "3600000"},
+                        {"segment.ms", "600000"}}});
+  for (const TopicToCreate& t : to_create) {
+    if (existing.count(t.name)) continue;
     for (;;) {
       Status created = Create(t);
       if (created.ok()) {

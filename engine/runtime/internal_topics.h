@@ -1,8 +1,11 @@
 // InternalTopics: the topics an application needs, made ready before its
 // stream threads start (Kafka Streams: InternalTopicManager). It waits for
 // Kafka, settles every topic's partition count (CompiledTopology::
-// ResolvePartitions), creates what is missing (changelogs compacted),
-// checks what exists, and learns the per-topic record size limits.
+// ResolvePartitions), creates what is missing (changelogs compacted; and
+// the application's own `<application.id>-instances` and
+// `<application.id>-commits`, through which its instances learn about each
+// other: engine/runtime/instance_metadata.h), checks what exists, and learns
+// the per-topic record size limits.
 //
 // Checked on existing topics, each a clear error that names the topic and
 // the fix: a changelog whose partition count differs from its store's tasks

@@ -36,6 +36,10 @@ struct EngineStats {
   int restoring_tasks = 0;
 };
 
+namespace engine {
+struct EngineInternals;  // engine/runtime/engine_internals.h
+}  // namespace engine
+
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
@@ -75,6 +79,7 @@ class Engine {
   std::string bootstrap_servers() const;
 
  private:
+  friend struct engine::EngineInternals;
   class Impl;
   explicit Engine(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -66,6 +66,14 @@ struct HttpOptions {
   // Default: empty (no check). Read it from the environment:
   // `command_token: ${KCQRS_COMMAND_TOKEN}`.
   std::string command_token;
+  // The base URL other instances of the application (and `kcqrs describe
+  // --live`) use to reach this instance's HTTP API, as
+  // "http[s]://host[:port]", no path: set it when instances see each other
+  // through a container network or NAT ("http://orders-1.orders:8080").
+  // Default: empty, meaning "http://" + the address the server is bound
+  // to; when it listens on every interface (0.0.0.0 or [::]), the
+  // machine's hostname with the bound port instead.
+  std::string advertised_url;
 };
 
 // Bounds on what kcqrs accepts from outside: the values of the records it

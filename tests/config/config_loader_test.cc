@@ -142,6 +142,26 @@ http:
             std::string::npos);
 }
 
+TEST(ConfigLoaderTest, AdvertisedUrlIsCheckedAndLosesItsTrailingSlash) {
+  auto r = LoadEngineOptionsFromString(R"(application: {id: app}
+kafka: {bootstrap_servers: [k:9092]}
+http: {advertised_url: "http://orders-1.orders:8080/"}
+)",
+                                       "t.yaml", WithEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->http.advertised_url, "http://orders-1.orders:8080");
+
+  auto errors = Errors("application: {id: app}\nkafka: {bootstrap_servers: [k:9092]}\n"
+                       "http:\n  advertised_url: orders-1:8080\n  advertized_url: x\n");
+  ASSERT_EQ(errors.size(), 2u);
+  const std::string all = errors[0] + "\n" + errors[1];
+  EXPECT_NE(all.find("t.yaml:4:19: http.advertised_url: expected http://host:port"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("found 'orders-1:8080'"), std::string::npos) << all;
+  EXPECT_NE(all.find("did you mean 'advertised_url'?"), std::string::npos) << all;
+}
+
 TEST(ConfigLoaderTest, MissingSectionsAreNamed) {
   auto errors = Errors("http:\n  listen: 127.0.0.1:1\n");
   ASSERT_EQ(errors.size(), 2u);

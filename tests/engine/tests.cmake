@@ -26,3 +26,5 @@ target_include_directories(stream_thread_test PRIVATE ${KCQRS_SOURCE_ROOT})
 kcqrs_test(client_configs_test SOURCES engine/client_configs_test.cc LIBS kcqrs_engine)
 kcqrs_test(command_handler_test SOURCES engine/command_handler_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+kcqrs_test(instance_metadata_test SOURCES engine/instance_metadata_test.cc
+           LIBS kcqrs_engine)
