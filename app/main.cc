@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "config/config_loader.h"
 #include "engine/graph/describe.h"
+#include "engine/runtime/live_instances.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/version.h"
 
@@ -84,6 +86,27 @@ int DescribeFile(const std::string& file, const std::string& format,
   if (!text.ok()) return ReportTopologyErrors(text.status());
   std::fputs(text->c_str(), stdout);
   if (*parsed == kcqrs::engine::DescribeFormat::kJson) std::fputs("\n", stdout);
+  return 0;
+}
+
+// Prints the application's live instances, their URLs and tasks, as its
+// `<application.id>-instances` topic says (engine/runtime/live_instances.h).
+int DescribeLive(const std::string& file, const std::string& format,
+                 const std::vector<std::string>& sets) {
+  if (format == "mermaid") {
+    std::fprintf(stderr, "--live: expected --format text or json, found 'mermaid'\n");
+    return kExitUsage;
+  }
+  kcqrs::EngineOptions options;
+  if (int rc = LoadAndValidate(file, sets, &options); rc != 0) return rc;
+  auto live = kcqrs::engine::ReadLiveInstances(options, std::chrono::seconds(15));
+  if (!live.ok()) {
+    std::fprintf(stderr, "error: %s\n", live.status().message().c_str());
+    return live.status().IsInvalidArgument() ? kExitUsage : kExitRuntime;
+  }
+  std::fputs(
+      kcqrs::engine::FormatLiveInstances(options.application.id, *live, format == "json").c_str(),
+      stdout);
   return 0;
 }
 
@@ -171,6 +194,10 @@ int main(int argc, char** argv) {
                        "/topology serves it) or mermaid (a graph for Markdown)")
       ->check(CLI::IsMember({"text", "json", "mermaid"}));
   describe->add_option("--set", describe_sets, "Override a value in the file");
+  bool describe_live = false;
+  describe->add_flag("--live", describe_live,
+                     "Instead: the application's live instances, their advertised URLs "
+                     "and active and standby tasks, as Kafka says (text or json)");
 
   try {
     app.parse(argc, argv);
@@ -192,6 +219,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*validate) return Validate(validate_file, validate_sets);
+  if (*describe && describe_live) return DescribeLive(describe_file, describe_format, describe_sets);
   if (*describe) return DescribeFile(describe_file, describe_format, describe_sets);
   if (*run) return Run(run_file, run_sets);
   return kExitUsage;

@@ -46,3 +46,11 @@ add_dependencies(cluster_integration_test kcqrs)
 gtest_discover_tests(cluster_integration_test DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
   PROPERTIES FIXTURES_REQUIRED kafka_cluster LABELS integration TIMEOUT 300
              ENVIRONMENT "KCQRS_TEST_CLUSTER_DIR=${KCQRS_TEST_CLUSTER_DIR}")
+
+# Several instances of one application in one process: what they learn of
+# each other through Kafka, and `kcqrs describe --live`.
+kcqrs_test(instances_integration_test SOURCES integration/instances_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(instances_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(instances_integration_test kcqrs)
