@@ -275,6 +275,21 @@ TEST(KcqrsCliTest, DescribeWithAnUnknownFormatIsAUsageError) {
   EXPECT_EQ(o.output.find("Topology:"), std::string::npos) << o.output;
 }
 
+// The live instances are read from Kafka (tests/integration/instances_test.cc
+// lists them); the embedded broker lives inside `kcqrs run` and cannot be
+// asked from here, and that is said, not a hang or an empty list.
+TEST(KcqrsCliTest, DescribeLiveOnTheEmbeddedBrokerSaysWhyNotAndExitsTwo) {
+  Outcome o = RunCli("describe --live " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml");
+  EXPECT_EQ(o.exit_code, 2) << o.output;
+  EXPECT_NE(o.output.find("kafka.bootstrap_servers is 'embedded'"), std::string::npos)
+      << o.output;
+  Outcome m = RunCli("describe --live --format mermaid " KCQRS_SOURCE_DIR
+                     "/examples/orders/topology.yaml");
+  EXPECT_EQ(m.exit_code, 2) << m.output;
+  EXPECT_NE(m.output.find("--live: expected --format text or json"), std::string::npos)
+      << m.output;
+}
+
 TEST(KcqrsCliTest, DescribeABadFilePrintsPositionedErrorsAndExitsTwo) {
   std::string file = WriteTemp("bad-describe", "application:\n  idd: x\nkafka:\n  bootstrap_servers: [nohost]\n");
   Outcome o = RunCli("describe " + file);
