@@ -12,3 +12,8 @@ kcqrs_test(http_api_test
 kcqrs_test(position_log_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/position_log_test.cc
   LIBS kcqrs_serving)
+
+# http::Client against the server (and raw sockets) on loopback.
+kcqrs_test(http_client_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/client_test.cc
+  LIBS kcqrs_http)
