@@ -185,7 +185,10 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
                     raw_respond);
           });
       return;
-    } else {
+    } else if (auto self = forwarder_->directory()->ActiveHolder(TaskIdOf(*st, partition));
+               !self || !(self->self || self->id == forwarder_->SelfId())) {
+      // (A task of this instance that is still restoring decides it here
+      // soon: that one waits as on a single instance.)
       not_here = "no instance decides " + where + " now (between owners, or restoring)";
     }
   }
