@@ -3,27 +3,21 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <map>
-#include <optional>
-#include <vector>
 
 namespace kcqrs::engine {
 namespace {
 
 constexpr std::chrono::milliseconds kKafkaTimeout{30000};
-constexpr std::chrono::milliseconds kPollTimeout{50};
+// One restore consumer poll; a Step polls until its budget is spent.
+constexpr std::chrono::milliseconds kPollTimeout{10};
 // Rows written to the store (with their checkpoint) at a time.
 constexpr size_t kRestoreBatch = 1000;
 
 }  // namespace
 
 ChangelogReader::ChangelogReader(std::unique_ptr<ThreadConsumer> restore_consumer,
-                                 metrics::Metrics* metrics, const std::atomic<bool>* stop,
-                                 Progress progress)
-    : consumer_(std::move(restore_consumer)),
-      metrics_(metrics),
-      stop_(stop),
-      progress_(std::move(progress)) {}
+                                 metrics::Metrics* metrics, Progress progress)
+    : consumer_(std::move(restore_consumer)), metrics_(metrics), progress_(std::move(progress)) {}
 
 Result<int64_t> ChangelogReader::EndOffset(const std::string& topic, int32_t partition) {
   auto wm = consumer_->QueryWatermarks(topic, partition, kKafkaTimeout);
@@ -31,90 +25,140 @@ Result<int64_t> ChangelogReader::EndOffset(const std::string& topic, int32_t par
   return wm->second;
 }
 
-Result<uint64_t> ChangelogReader::Restore(Task* task) {
+Status ChangelogReader::Register(Task* task) {
   auto checkpoint = task->state().storage().ReadCheckpoint();
   if (!checkpoint.ok()) return checkpoint.status().WithContext("task " + task->name());
-  struct Target {
-    state::TopicPartition tp;
-    std::string store;
-    int64_t end = 0;
-    bool done = false;
-  };
-  std::vector<Target> targets;
-  std::vector<kafka::TopicPartitionOffset> assign;
+  Restoring r;
+  r.task = task;
   for (const state::TopicPartition& tp : task->ChangelogPartitions()) {
     auto wm = consumer_->QueryWatermarks(tp.topic, tp.partition, kKafkaTimeout);
     if (!wm.ok()) return wm.status().WithContext("changelog " + tp.topic);
     auto c = checkpoint->changelog_offsets.find(tp);
-    int64_t start = c == checkpoint->changelog_offsets.end() ? wm->first : c->second;
+    const int64_t start = c == checkpoint->changelog_offsets.end() ? wm->first : c->second;
     if (c != checkpoint->changelog_offsets.end() && (start > wm->second || start < wm->first)) {
       return Status::FailedPrecondition(
           "the checkpoint of changelog " + tp.topic + "-" + std::to_string(tp.partition) +
           " is at offset " + std::to_string(start) + " but the changelog holds offsets " +
           std::to_string(wm->first) + " to " + std::to_string(wm->second));
     }
-    if (start >= wm->second) continue;
-    targets.push_back(Target{tp, task->StoreOfChangelog(tp.topic), wm->second, false});
-    assign.push_back({tp.topic, tp.partition, start});
+    Changelog cl;
+    cl.tp = tp;
+    cl.store = task->StoreOfChangelog(tp.topic);
+    cl.end = wm->second;
+    cl.next = start;
+    cl.done = start >= wm->second;
+    r.total += std::max<int64_t>(0, wm->second - start);
+    if (!cl.done) owner_[{tp.topic, tp.partition}] = task->id();
+    r.changelogs.push_back(std::move(cl));
   }
-  if (targets.empty()) return uint64_t{0};
-  int64_t total = 0;
-  for (size_t i = 0; i < targets.size(); ++i) total += targets[i].end - assign[i].offset;
-  progress_(task->id(), 0, total);
-  KCQRS_RETURN_IF_ERROR(consumer_->Assign(assign));
-  uint64_t restored = 0;
-  std::map<std::string, std::vector<std::pair<std::string, std::optional<std::string>>>> batch;
-  auto flush = [&](Target& t, int64_t next) -> Status {
-    auto& rows = batch[t.tp.topic];
-    Status s = task->state().RestoreBatch(t.store, rows, t.tp, next);
-    rows.clear();
-    return s;
-  };
-  spdlog::info("task {}: restoring {} changelog partition(s) from the checkpoint", task->name(),
-               targets.size());
+  if (r.total > 0) {
+    spdlog::info("task {}: restoring {} records from its changelog(s)", task->name(), r.total);
+  }
+  progress_(task->id(), 0, r.total);
+  tasks_[task->id()] = std::move(r);
+  reassign_ = true;
+  return Status::OK();
+}
+
+Status ChangelogReader::Unregister(const TaskId& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return Status::OK();
+  for (const Changelog& c : it->second.changelogs) owner_.erase({c.tp.topic, c.tp.partition});
+  tasks_.erase(it);
+  reassign_ = true;
+  return Status::OK();
+}
+
+Status ChangelogReader::Reassign() {
+  std::vector<kafka::TopicPartitionOffset> assign;
+  for (const auto& [id, r] : tasks_) {
+    for (const Changelog& c : r.changelogs) {
+      if (!c.done) assign.push_back({c.tp.topic, c.tp.partition, c.next});
+    }
+  }
+  reassign_ = false;
+  return consumer_->Assign(assign);
+}
+
+Status ChangelogReader::Flush(Restoring& r, Changelog& c) {
+  if (c.rows.empty()) return Status::OK();
+  Status s = r.task->state().RestoreBatch(c.store, c.rows, c.tp, c.next);
+  c.rows.clear();
+  return s;
+}
+
+Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budget) {
+  std::vector<TaskId> completed;
+  const auto deadline = std::chrono::steady_clock::now() + budget;
   for (;;) {
-    bool all_done = true;
-    for (Target& t : targets) {
-      if (t.done) continue;
-      auto pos = consumer_->Position(t.tp.topic, t.tp.partition);
-      if (pos.ok() && *pos >= t.end) {
-        KCQRS_RETURN_IF_ERROR(flush(t, *pos));
-        t.done = true;
+    // Changelogs at their end are written and done; tasks whose changelogs
+    // are all done are restored.
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      Restoring& r = it->second;
+      bool all_done = true;
+      for (Changelog& c : r.changelogs) {
+        if (c.done) continue;
+        auto pos = consumer_->Position(c.tp.topic, c.tp.partition);
+        // Past the last record there may be transaction markers the
+        // consumer skips: its position says where reading really stands.
+        if (pos.ok() && *pos > c.next) c.next = *pos;
+        if (c.next >= c.end) {
+          KCQRS_RETURN_IF_ERROR(Flush(r, c));
+          c.done = true;
+          owner_.erase({c.tp.topic, c.tp.partition});
+          reassign_ = true;
+        } else {
+          all_done = false;
+        }
+      }
+      if (all_done) {
+        if (r.restored > 0) {
+          spdlog::info("task {}: restored {} records", r.task->name(), r.restored);
+        }
+        completed.push_back(it->first);
+        it = tasks_.erase(it);
       } else {
-        all_done = false;
+        ++it;
       }
     }
-    if (all_done) break;
-    if (*stop_) return Status::Aborted("stopping during restore");
+    if (reassign_) KCQRS_RETURN_IF_ERROR(Reassign());
+    if (owner_.empty() || std::chrono::steady_clock::now() >= deadline) break;
     auto polled = consumer_->Poll(kPollTimeout);
     if (!polled.ok()) {
       if (polled.status().IsFenced()) return polled.status();
-      continue;
+      continue;  // a broker is away: librdkafka retries, the next Step goes on
     }
     if (!polled->has_value()) continue;
-    kafka::ConsumedRecord& r = **polled;
-    for (Target& t : targets) {
-      if (t.tp.topic != r.topic || t.done) continue;
-      if (!r.key) break;
-      auto& rows = batch[r.topic];
-      rows.emplace_back(std::move(*r.key), std::move(r.value));
-      ++restored;
+    kafka::ConsumedRecord& rec = **polled;
+    auto owner = owner_.find({rec.topic, rec.partition});
+    if (owner == owner_.end()) continue;  // unassigned meanwhile
+    Restoring& r = tasks_.at(owner->second);
+    for (Changelog& c : r.changelogs) {
+      if (c.tp.topic != rec.topic || c.tp.partition != rec.partition) continue;
+      c.next = rec.offset + 1;
+      if (!rec.key) break;  // not a store record: nothing to restore
+      c.rows.emplace_back(std::move(*rec.key), std::move(rec.value));
+      ++r.restored;
+      ++restored_records_;
       if (metrics_ != nullptr) {
-        metrics_->RestoredRecords(t.store).Increment();
-        metrics_->RestoreRemaining(t.store, t.tp.partition)
-            .Set(static_cast<double>(std::max<int64_t>(0, t.end - r.offset - 1)));
+        metrics_->RestoredRecords(c.store).Increment();
+        metrics_->RestoreRemaining(c.store, c.tp.partition)
+            .Set(static_cast<double>(std::max<int64_t>(0, c.end - c.next)));
       }
-      if (rows.size() >= kRestoreBatch) {
-        KCQRS_RETURN_IF_ERROR(flush(t, r.offset + 1));
-        progress_(task->id(), restored,
-                  std::max<int64_t>(0, total - static_cast<int64_t>(restored)));
+      if (c.rows.size() >= kRestoreBatch) {
+        KCQRS_RETURN_IF_ERROR(Flush(r, c));
+        progress_(r.task->id(), r.restored,
+                  std::max<int64_t>(0, r.total - static_cast<int64_t>(r.restored)));
       }
       break;
     }
   }
-  KCQRS_RETURN_IF_ERROR(consumer_->Assign({}));
-  spdlog::info("task {}: restored {} records", task->name(), restored);
-  return restored;
+  // What this step read is kept (with its checkpoint) even if the thread
+  // stops before the next.
+  for (auto& [id, r] : tasks_) {
+    for (Changelog& c : r.changelogs) KCQRS_RETURN_IF_ERROR(Flush(r, c));
+  }
+  return completed;
 }
 
 }  // namespace kcqrs::engine

@@ -1,23 +1,36 @@
-// ChangelogReader: brings a task's stores up to the end of their changelogs
-// (Kafka Streams: StoreChangelogReader). It reads from the task's
-// checkpoint (or the changelog's start without one) to the end, on the
-// thread's restore consumer, which is assigned by hand and never joins the
-// group.
+// ChangelogReader: brings tasks' stores up to the end of their changelogs
+// (Kafka Streams: StoreChangelogReader), beside the stream thread's poll
+// loop rather than before it: the thread calls Step() between polls, so a
+// long restore neither costs the thread its group membership (it keeps
+// polling) nor stops its running tasks (they keep processing). Every task
+// being restored shares the thread's restore consumer, which is assigned by
+// hand and never joins the group.
+//
+// A restore reads from the task's checkpoint (or the changelog's start
+// without one) to the end the changelog had when the task was registered,
+// in batches each written atomically with its checkpoint, so a stop or a
+// crash midway keeps what was restored.
 //
 // A checkpoint outside the changelog's offsets (the topic was recreated,
-// truncated, or compacted away below it) is FailedPrecondition: the local
-// state does not belong to the changelog as it is now, and the task manager
-// wipes it and restores in full (Kafka Streams: TaskCorruptedException).
+// truncated, or compacted away below it) is FailedPrecondition at Register:
+// the local state does not belong to the changelog as it is now, and the
+// task manager wipes it and registers again (Kafka Streams:
+// TaskCorruptedException).
 //
 // Thread-safety: the stream thread's only.
 #ifndef KCQRS_ENGINE_RUNTIME_CHANGELOG_READER_H_
 #define KCQRS_ENGINE_RUNTIME_CHANGELOG_READER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/metrics/metrics.h"
 #include "engine/runtime/clients.h"
@@ -31,24 +44,58 @@ class ChangelogReader {
   // Called as a restore moves on: records replayed so far, records left.
   using Progress = std::function<void(const TaskId&, uint64_t restored, int64_t remaining)>;
 
-  // `metrics` may be null; `stop` is the thread's stop flag.
+  // `metrics` may be null.
   ChangelogReader(std::unique_ptr<ThreadConsumer> restore_consumer, metrics::Metrics* metrics,
-                  const std::atomic<bool>* stop, Progress progress);
+                  Progress progress);
 
-  // Restores `task`'s stores from their changelogs to the ends they have
-  // now; returns the records replayed. Aborted when stopping midway (the
-  // batches applied so far stay, with their checkpoint).
-  Result<uint64_t> Restore(Task* task);
+  // Starts restoring `task` (which must outlive its registration).
+  // FailedPrecondition when its checkpoint does not fit the changelog.
+  Status Register(Task* task);
+  // Stops restoring a task (closed before its restore ended).
+  Status Unregister(const TaskId& id);
+  bool restoring() const { return !tasks_.empty(); }
+
+  // Reads for up to `budget` and returns the tasks whose stores have
+  // reached the changelog ends (and are unregistered).
+  Result<std::vector<TaskId>> Step(std::chrono::milliseconds budget);
+
+  // Records replayed since the reader was made.
+  uint64_t restored_records() const { return restored_records_; }
 
   // The offset after the last record of a partition (its end), asked of
   // the leader.
   Result<int64_t> EndOffset(const std::string& topic, int32_t partition);
 
  private:
+  using Rows = std::vector<std::pair<std::string, std::optional<std::string>>>;
+  struct Changelog {
+    state::TopicPartition tp;
+    std::string store;
+    int64_t end = 0;   // restore up to here
+    int64_t next = 0;  // the next offset to read
+    Rows rows;         // read, not yet written
+    bool done = false;
+  };
+  struct Restoring {
+    Task* task = nullptr;
+    std::vector<Changelog> changelogs;
+    int64_t total = 0;  // records to replay, estimated at Register
+    uint64_t restored = 0;
+  };
+
+  // Writes a changelog's rows with its checkpoint.
+  Status Flush(Restoring& r, Changelog& c);
+  // Assigns the restore consumer every changelog partition still to read.
+  Status Reassign();
+
   std::unique_ptr<ThreadConsumer> consumer_;
   metrics::Metrics* metrics_;
-  const std::atomic<bool>* stop_;
   Progress progress_;
+  std::map<TaskId, Restoring> tasks_;
+  // (topic, partition) -> the task restoring it.
+  std::map<std::pair<std::string, int32_t>, TaskId> owner_;
+  bool reassign_ = false;
+  uint64_t restored_records_ = 0;
 };
 
 }  // namespace kcqrs::engine

@@ -11,6 +11,12 @@ namespace {
 
 constexpr std::chrono::milliseconds kKafkaTimeout{30000};
 constexpr std::chrono::milliseconds kPollTimeout{50};
+// Restore beside processing: with records flowing, a restore step of
+// kBusyRestoreBudget at most every kBusyRestoreInterval (a third of the
+// thread); with none, steps of kIdleRestoreBudget back to back.
+constexpr std::chrono::milliseconds kBusyRestoreBudget{10};
+constexpr std::chrono::milliseconds kBusyRestoreInterval{30};
+constexpr std::chrono::milliseconds kIdleRestoreBudget{50};
 constexpr std::chrono::milliseconds kRetryBackoff{1000};
 // Commit early when a transaction buffers this much state.
 constexpr size_t kMaxBufferedBytes = 64u << 20;
@@ -179,7 +185,7 @@ Status StreamThread::CreateClients() {
   if (!restore.ok()) return restore.status();
   TaskManager* tasks = tasks_.get();
   reader_ = std::make_unique<ChangelogReader>(
-      std::move(restore).value(), config_.metrics, &stop_,
+      std::move(restore).value(), config_.metrics,
       [tasks](const TaskId& id, uint64_t restored, int64_t remaining) {
         tasks->RestoreProgress(id, restored, remaining);
       });
@@ -193,7 +199,9 @@ Status StreamThread::RunClients() {
   last_commit_ = std::chrono::steady_clock::now();
   Status last_poll_error;
   while (!stop_) {
-    auto polled = consumer_->Poll(kPollTimeout);
+    // While tasks restore, the poll only looks: the restore step waits.
+    auto polled =
+        consumer_->Poll(tasks_->restoring() > 0 ? std::chrono::milliseconds(0) : kPollTimeout);
     if (!rebalance_error_.ok()) {
       Status s = rebalance_error_;
       rebalance_error_ = Status::OK();
@@ -214,7 +222,7 @@ Status StreamThread::RunClients() {
     } else {
       ProbeKafka();
     }
-    KCQRS_RETURN_IF_ERROR(RestorePending());
+    KCQRS_RETURN_IF_ERROR(RestorePending(/*idle=*/!polled->has_value()));
     if (polled->has_value()) {
       KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
     }
@@ -386,9 +394,12 @@ Status StreamThread::AbortTransaction(const std::string& why) {
   return Status::OK();
 }
 
-Status StreamThread::RestorePending() {
-  if (tasks_->restoring() == 0) return Status::OK();
-  auto restored = tasks_->RestorePending(stop_);
+Status StreamThread::RestorePending(bool idle) {
+  if (tasks_->restoring() == 0 || stop_) return Status::OK();
+  const auto now = std::chrono::steady_clock::now();
+  if (!idle && now - last_restore_ < kBusyRestoreInterval) return Status::OK();
+  last_restore_ = now;
+  auto restored = tasks_->RestoreStep(idle ? kIdleRestoreBudget : kBusyRestoreBudget);
   SyncTaskCounts();
   if (!restored.ok()) return restored.status();
   stats_.restored_records += *restored;

@@ -139,7 +139,9 @@ class StreamThread final : private kafka::RebalanceListener {
   // consumer to the committed offsets and backs off; `why` is logged once
   // per burst of aborts.
   Status AbortTransaction(const std::string& why);
-  Status RestorePending();
+  // Gives restoring tasks a slice of the thread: all of it when no record
+  // came (`idle`), a share of it between records otherwise.
+  Status RestorePending(bool idle);
   // While Kafka is unreachable, asks it something cheap now and then to
   // notice when it is back, even when no record flows.
   void ProbeKafka();
@@ -183,6 +185,7 @@ class StreamThread final : private kafka::RebalanceListener {
   std::chrono::steady_clock::time_point last_kafka_ok_;
   std::chrono::steady_clock::time_point last_gauges_;
   std::chrono::steady_clock::time_point last_cleanup_;
+  std::chrono::steady_clock::time_point last_restore_;
   struct ThreadMetrics {
     metrics::Histogram commit_latency;
     metrics::Counter committed;

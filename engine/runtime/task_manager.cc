@@ -24,6 +24,7 @@ void TaskManager::SetClients(ThreadConsumer* consumer, StreamsProducer* producer
 
 Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts) {
   std::vector<kafka::TopicPartitionOffset> query;
+  std::vector<kafka::TopicPartitionOffset> pause;
   for (const kafka::TopicPartitionOffset& p : parts) {
     const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
     if (st == nullptr) continue;
@@ -34,11 +35,16 @@ Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffs
       if (!task.ok()) return task.status();
       it = tasks_.emplace(id, std::move(task).value()).first;
       restoring_.insert(id);
+      to_register_.insert(id);
       SetStatus(id, "RESTORING", 0, 0);
     }
     task_of_partition_[{p.topic, p.partition}] = it->second.get();
     query.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
+    // Nothing of a task is processed before its stores are restored; the
+    // thread keeps polling (and processing its other tasks) meanwhile.
+    if (restoring_.count(id)) pause.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
   }
+  if (!pause.empty()) KCQRS_RETURN_IF_ERROR(consumer_->Pause(pause));
   auto committed = consumer_->Committed(query, kKafkaTimeout);
   if (!committed.ok()) return committed.status().WithContext("reading committed offsets");
   for (const kafka::TopicPartitionOffset& c : *committed) {
@@ -187,7 +193,8 @@ void TaskManager::CloseTask(const TaskId& id) {
   for (const std::string& store : task->subtopology().stores) {
     config_.registry->Remove(store, id.partition);
   }
-  restoring_.erase(id);
+  if (restoring_.erase(id) && reader_ != nullptr) (void)reader_->Unregister(id);
+  to_register_.erase(id);
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_.erase(id);
@@ -267,25 +274,36 @@ Status TaskManager::WipeTask(const TaskId& id) {
   return Status::OK();
 }
 
-Result<uint64_t> TaskManager::RestorePending(const std::atomic<bool>& stop) {
-  uint64_t total = 0;
-  while (!restoring_.empty() && !stop) {
-    TaskId id = *restoring_.begin();
-    Task* task = tasks_.at(id).get();
-    auto restored = reader_->Restore(task);
-    if (!restored.ok() && restored.status().code() == Status::Code::kFailedPrecondition) {
+Status TaskManager::PauseTask(Task* task, bool pause) {
+  std::vector<kafka::TopicPartitionOffset> parts;
+  for (const auto& [tp, t] : task_of_partition_) {
+    if (t == task) parts.push_back({tp.first, tp.second, kafka::kOffsetInvalid});
+  }
+  if (parts.empty()) return Status::OK();
+  return pause ? consumer_->Pause(parts) : consumer_->Resume(parts);
+}
+
+Result<uint64_t> TaskManager::RestoreStep(std::chrono::milliseconds budget) {
+  for (const TaskId& id : std::set<TaskId>(to_register_)) {
+    Status registered = reader_->Register(tasks_.at(id).get());
+    if (registered.code() == Status::Code::kFailedPrecondition) {
       // The local state does not belong to the changelog as it is now
       // (recreated, truncated, or deleted below the checkpoint): reusing it
       // would serve and decide against stale state. Kafka Streams does the
       // same (TaskCorruptedException): wipe it and restore from scratch.
       spdlog::warn("task {}: {}; wiping the local state and restoring it from the changelog",
-                   task->name(), restored.status().message());
+                   id.ToString(), registered.message());
       KCQRS_RETURN_IF_ERROR(WipeTask(id));
-      task = tasks_.at(id).get();
-      restored = reader_->Restore(task);
+      registered = reader_->Register(tasks_.at(id).get());
     }
-    if (!restored.ok()) return restored.status();
-    total += *restored;
+    KCQRS_RETURN_IF_ERROR(registered);
+    to_register_.erase(id);
+  }
+  const uint64_t before = reader_->restored_records();
+  auto done = reader_->Step(budget);
+  if (!done.ok()) return done.status();
+  for (const TaskId& id : *done) {
+    Task* task = tasks_.at(id).get();
     KCQRS_RETURN_IF_ERROR(task->Init());
     KCQRS_RETURN_IF_ERROR(RestorePositions(task));
     for (const std::string& store : task->subtopology().stores) {
@@ -293,8 +311,9 @@ Result<uint64_t> TaskManager::RestorePending(const std::atomic<bool>& stop) {
     }
     restoring_.erase(id);
     SetStatus(id, "RUNNING", 0, 0);
+    KCQRS_RETURN_IF_ERROR(PauseTask(task, /*pause=*/false));
   }
-  return total;
+  return reader_->restored_records() - before;
 }
 
 Status TaskManager::RestorePositions(Task* task) {

@@ -1,6 +1,7 @@
 // TaskManager: the tasks of one stream thread (Kafka Streams: TaskManager
 // with its Tasks). It opens a task when the group assigns its partitions
-// (RESTORING until the ChangelogReader has brought its stores up to date),
+// (RESTORING, its partitions paused on the consumer, until the
+// ChangelogReader has brought its stores up to date beside the poll loop),
 // closes it when they are revoked or lost, routes each polled record to its
 // task, and carries the commit's local half: the offsets a transaction
 // consumed, and, once Kafka has committed, the state writes and positions
@@ -80,9 +81,10 @@ class TaskManager final : private RecordCollector {
   Status HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts);
   void HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts);
 
-  // Restores the tasks still RESTORING, one after the other, and makes
-  // them RUNNING. Returns the records replayed.
-  Result<uint64_t> RestorePending(const std::atomic<bool>& stop);
+  // Restores the tasks still RESTORING for up to `budget`, and makes those
+  // whose stores are up to date RUNNING (their partitions resumed). Returns
+  // the records replayed.
+  Result<uint64_t> RestoreStep(std::chrono::milliseconds budget);
   // The ChangelogReader's progress on a restoring task, for /readyz.
   void RestoreProgress(const TaskId& id, uint64_t restored, int64_t remaining) {
     SetStatus(id, "RESTORING", restored, remaining);
@@ -144,6 +146,8 @@ class TaskManager final : private RecordCollector {
   // the position log.
   Status RestorePositions(Task* task);
   void CloseTask(const TaskId& id);
+  // Pauses or resumes fetching the source partitions of a task.
+  Status PauseTask(Task* task, bool pause);
   void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
 
   TaskManagerConfig config_;
@@ -155,6 +159,7 @@ class TaskManager final : private RecordCollector {
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
   std::map<TopicPartition, Task*> task_of_partition_;
   std::set<TaskId> restoring_;
+  std::set<TaskId> to_register_;  // restoring, not yet given to the reader
   // Next offsets to read: what the group has committed, and what the open
   // transaction has consumed.
   std::map<TopicPartition, int64_t> committed_;

@@ -3,12 +3,15 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <exception>
 #include <random>
 #include <set>
 #include <utility>
 
+#include "engine/codec/command_envelope.h"
 #include "engine/codec/json_codec.h"
 #include "engine/codec/partitioner.h"
 
@@ -54,7 +57,11 @@ void CommandRoutes::Register(RouteTable& routes) {
                   });
 }
 
-void CommandRoutes::PostCommand(const http::Request& req, http::Responder respond) {
+void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_respond) {
+  const Forwarder* forwarder = forwarder_;
+  auto respond = [forwarder, raw_respond](http::Response r) {
+    raw_respond(forwarder->ServedHere(std::move(r)));
+  };
   http::Response bad;
   if (!options_->command_token.empty()) {
     auto auth = req.Header("authorization");
@@ -101,48 +108,39 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder respon
     return respond(Problem(400, "bad-command", "Bad command",
                            "the body must be a JSON object (the command)"));
   }
-  auto type = command.find(spec.type_field);
-  if (type == command.end() || !type->is_string()) {
-    return respond(Problem(400, "bad-command", "Bad command",
-                           "the command has no '" + spec.type_field + "' field (a string)"));
+  // The envelope is read as the command handler reads it (command_envelope.h),
+  // so a command refused here is refused for the same reason there.
+  auto type = ReadCommandType(command, spec);
+  if (!type.ok()) {
+    return respond(Problem(400, "bad-command", "Bad command", type.status().message()));
   }
-  if (!agg->commands.count(type->get<std::string>())) {
+  if (!agg->commands.count(*type)) {
     return respond(Problem(400, "bad-command", "Bad command",
-                           "unknown command type '" + type->get<std::string>() +
-                               "' for aggregate '" + name + "' (known: " +
-                               agg->command_types + ")"));
+                           UnknownCommandType(spec, *type, agg->command_types).message()));
   }
-  std::string id;
-  if (!spec.id_field.empty()) {
-    auto f = command.find(spec.id_field);
-    if (f != command.end() && f->is_string()) id = f->get<std::string>();
-    if (f != command.end() && f->is_number_integer()) id = f->dump();
-    if (id.empty()) {
-      return respond(Problem(400, "bad-command", "Bad command",
-                             "the command has no '" + spec.id_field +
-                                 "' field (the aggregate id)"));
-    }
-  } else {
-    id = req.Query("key").value_or("");
-    if (id.empty()) {
-      return respond(Problem(400, "bad-command", "Bad command",
-                             "aggregate '" + name +
-                                 "' takes its id from the record key: pass ?key=ID"));
-    }
-    if (auto why = NotUtf8("key", id, "the aggregate id (the command's Kafka key)")) {
+  const std::optional<std::string> key = req.Query("key");
+  if (key) {
+    if (auto why = NotUtf8("key", *key, "the aggregate id (the command's Kafka key)")) {
       return respond(Problem(400, "bad-parameter", "Bad parameter", *why));
     }
   }
+  auto id_or = ReadAggregateId(command, spec, key);
+  if (!id_or.ok()) {
+    std::string why = id_or.status().message();
+    if (spec.id_field.empty()) why += ": pass ?key=ID";
+    return respond(Problem(400, "bad-command", "Bad command", why));
+  }
+  std::string id = std::move(id_or).value();
   const auto timeout_or =
       WaitTimeout(req, options_->default_wait, options_->max_wait, &bad);
   if (!timeout_or) return respond(std::move(bad));
   const std::chrono::milliseconds timeout = *timeout_or;
   const bool wait = req.Query("wait").value_or("false") == "true";
-  std::string command_id;
-  auto cid = command.find(spec.command_id_field);
-  if (cid != command.end() && cid->is_string() && !cid->get<std::string>().empty()) {
-    command_id = cid->get<std::string>();
-  } else {
+  // Set here, before the command may be forwarded: if the holder writes it
+  // but its answer is lost and the command is written here too, the
+  // aggregate decides it once.
+  std::string command_id = ReadCommandId(command, spec);
+  if (command_id.empty()) {
     command_id = NewCommandId();
     command[spec.command_id_field] = command_id;
   }
@@ -153,10 +151,70 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder respon
   if (partitions > 0) record.partition = PartitionForKey(id, partitions);
   record.key = id;
   record.value = command.dump();
-  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+
+  // Is the command's partition decided here? Its aggregate store's
+  // partition is hosted exactly where its task runs.
+  std::string not_here;
+  StoreRegistry* registry = engine_->registry();
+  const SubTopology* st = topology->SubTopologyOf(record.topic);
+  std::vector<int32_t> missing;
+  if (registry != nullptr) (void)registry->View(spec.store, &missing);
+  const int32_t partition = record.partition == kafka::kAnyPartition ? 0 : record.partition;
+  const bool hosted = registry != nullptr && std::find(missing.begin(), missing.end(),
+                                                       partition) == missing.end();
+  if (!hosted && st != nullptr && forwarder_->directory() != nullptr) {
+    const std::string where = "partition " + std::to_string(partition) + " of " + record.topic;
+    if (Forwarder::WasForwarded(req)) {
+      not_here = "the command was forwarded here by " +
+                 req.Header(kForwardedByHeader).value_or("") + ", but " + where +
+                 " is not decided here (the directory is a moment behind a rebalance)";
+    } else if (auto holder = forwarder_->OtherHolder(TaskIdOf(*st, partition))) {
+      std::vector<std::pair<std::string, std::string>> headers = {
+          {"Content-Type", "application/json"}};
+      if (auto auth = req.Header("authorization")) headers.emplace_back("Authorization", *auth);
+      std::string body = record.value.value_or("");
+      forwarder_->Send(
+          *holder, "POST", req.target, std::move(headers), std::move(body),
+          (wait ? timeout : std::chrono::milliseconds(0)) + std::chrono::milliseconds(5000),
+          [this, raw_respond, record = std::move(record), command_id, wait, timeout, topology,
+           agg, id, holder = *holder, where](Result<http::ClientResponse> answer) mutable {
+            if (answer.ok()) return raw_respond(Forwarder::Relay(*answer, holder));
+            Produce(std::move(record), command_id, wait, timeout, topology, agg, id,
+                    "instance " + holder.id + ", which decides " + where +
+                        ", did not answer (" + answer.status().message() + ")",
+                    raw_respond);
+          });
+      return;
+    } else if (auto self = forwarder_->directory()->ActiveHolder(TaskIdOf(*st, partition));
+               !self || !(self->self || self->id == forwarder_->SelfId())) {
+      // (A task of this instance that is still restoring decides it here
+      // soon: that one waits as on a single instance.)
+      not_here = "no instance decides " + where + " now (between owners, or restoring)";
+    }
+  }
+  Produce(std::move(record), std::move(command_id), wait, timeout, std::move(topology), agg,
+          std::move(id), std::move(not_here), std::move(raw_respond));
+}
+
+void CommandRoutes::Produce(kafka::OutgoingRecord record, std::string command_id, bool wait,
+                            std::chrono::milliseconds timeout,
+                            std::shared_ptr<const CompiledTopology> topology,
+                            const CompiledAggregate* agg, std::string id, std::string not_here,
+                            http::Responder raw_respond) {
+  const Forwarder* forwarder = forwarder_;
+  auto shared_respond = std::make_shared<http::Responder>(
+      [forwarder, raw_respond = std::move(raw_respond)](http::Response r) {
+        raw_respond(forwarder->ServedHere(std::move(r)));
+      });
   std::shared_ptr<kafka::Producer> producer = Producer();
+  if (!producer) {
+    return (*shared_respond)(ProblemWith(503, "kafka-unavailable", "Command not written",
+                                         "the command producer is stopped; retry with the "
+                                         "same commandId",
+                                         {{"commandId", command_id}}));
+  }
   Status sent = producer->Send(
-      record, [this, shared_respond, command_id, wait, timeout, topology, agg, id,
+      record, [this, shared_respond, command_id, wait, timeout, topology, agg, id, not_here,
                topic = record.topic, producer_of_record = producer.get()](
                   const Status& s, int32_t partition, int64_t offset) {
         // Runs on the producer's poll thread, inside librdkafka: nothing
@@ -174,6 +232,21 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder respon
           }
           RecordPosition position{topic, partition, offset};
           const std::string token = EncodePositionToken(position);
+          if (!not_here.empty()) {
+            // Its decision is made, and remembered, by another instance:
+            // waiting here would only time out.
+            return (*shared_respond)(http::Response::Json(
+                202, json{{"commandId", command_id},
+                          {"position", token},
+                          {"decided", false},
+                          {"detail", "the command is written and will be decided, but not "
+                                     "answered from here: " +
+                                         not_here +
+                                         "; query with its position to see its effects, or "
+                                         "post it again with the same commandId for its "
+                                         "outcome"}}
+                         .dump(-1, ' ', false, json::error_handler_t::replace)));
+          }
           if (!wait) {
             return (*shared_respond)(http::Response::Json(
                 202, json{{"commandId", command_id}, {"position", token}}.dump()));

@@ -7,6 +7,12 @@
 //                                lettered 422), read from the aggregate's
 //                                remembered outcomes
 //
+// A command whose partition another instance holds is forwarded to it (one
+// hop, forwarding.h), which answers; when the holder is unknown or does not
+// answer, the command is written here anyway (it is safe in Kafka, and its
+// commandId, set here before forwarding, keeps a retry from deciding it
+// twice) and answered 202 with its position, saying why.
+//
 // Owns the idempotent producer of commands and the thread that polls it
 // (delivery reports answer the requests). Owned by HttpApi.
 // Thread-safety: handlers run on the server's I/O threads, delivery
@@ -24,6 +30,7 @@
 
 #include "engine/kafka/producer.h"
 #include "engine/serving/engine_view.h"
+#include "engine/serving/forwarding.h"
 #include "engine/serving/http_api.h"
 #include "engine/serving/route_helpers.h"
 #include "engine/serving/waiter.h"
@@ -34,8 +41,9 @@ namespace kcqrs::engine {
 class CommandRoutes {
  public:
   // Every argument must outlive the routes.
-  CommandRoutes(EngineView* engine, const HttpApiOptions* options, Waiter* waiter)
-      : engine_(engine), options_(options), waiter_(waiter) {}
+  CommandRoutes(EngineView* engine, const HttpApiOptions* options, Waiter* waiter,
+                const Forwarder* forwarder)
+      : engine_(engine), options_(options), waiter_(waiter), forwarder_(forwarder) {}
   ~CommandRoutes() { Stop(); }
 
   // Creates the producer and starts its poll thread.
@@ -48,6 +56,14 @@ class CommandRoutes {
 
  private:
   void PostCommand(const http::Request& req, http::Responder respond);
+  // Writes the command to its partition and answers. `not_here`: why the
+  // command is produced here although its partition's holder is elsewhere
+  // (unknown, unreachable); the answer then says so instead of waiting for
+  // a decision this instance cannot see.
+  void Produce(kafka::OutgoingRecord record, std::string command_id, bool wait,
+               std::chrono::milliseconds timeout,
+               std::shared_ptr<const CompiledTopology> topology, const CompiledAggregate* agg,
+               std::string id, std::string not_here, http::Responder respond);
   void AwaitDecision(std::shared_ptr<http::Responder> respond, RecordPosition position,
                      std::string token, std::string command_id, const CompiledAggregate& agg,
                      std::string id, std::shared_ptr<const CompiledTopology> topology,
@@ -67,6 +83,7 @@ class CommandRoutes {
   EngineView* engine_;
   const HttpApiOptions* options_;
   Waiter* waiter_;
+  const Forwarder* forwarder_;
   mutable std::mutex producer_mu_;
   std::shared_ptr<kafka::Producer> producer_;  // guarded by producer_mu_
   std::thread poller_;

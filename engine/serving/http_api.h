@@ -48,6 +48,14 @@ struct HttpApiOptions {
   // Scans: default and maximum page size.
   int default_limit = 100;
   int max_limit = 1000;
+  // This instance's id in answers (Kcqrs-Served-By, GET /instances) when
+  // the engine has no InstanceDirectory; the directory's self_id wins.
+  std::string instance_id;
+  // Requests forwarded to the instance that holds a partition: how long
+  // to wait for a connection (a dead holder costs no more), and the
+  // longest answer taken from it, in bytes.
+  std::chrono::milliseconds forward_connect_timeout{1000};
+  size_t forward_max_response_bytes = 64u << 20;
   // POST /commands bodies: EngineOptions::limits. Deeper is answered 400,
   // larger 413 (the server's own body limit should be the same, so that a
   // larger body is not even read).

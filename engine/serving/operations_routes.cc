@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "engine/graph/describe.h"
@@ -74,10 +76,40 @@ void OperationsRoutes::Register(RouteTable& routes) {
     return http::Response::Text(200, engine_->metrics()->Serialize(),
                                 std::string(metrics::Metrics::kContentType));
   });
+  routes.Add("GET", "/instances", [this](const http::Request&) { return Instances(); });
   routes.Add("GET", "/topology", [this](const http::Request& req) { return Topology(req); });
   routes.Add("GET", "/", [](const http::Request&) {
     return http::Response::Text(200, std::string(UiPageHtml()), "text/html; charset=utf-8");
   });
+}
+
+std::string InstancesJson(const std::vector<InstanceInfo>& instances) {
+  json list = json::array();
+  for (const InstanceInfo& i : instances) {
+    list.push_back({{"id", i.id},
+                    {"url", i.url},
+                    {"active_tasks", i.active_tasks},
+                    {"standby_tasks", i.standby_tasks},
+                    {"updated_ms", i.updated_ms},
+                    {"self", i.self}});
+  }
+  return json{{"instances", list}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+http::Response OperationsRoutes::Instances() const {
+  if (const InstanceDirectory* d = forwarder_->directory()) {
+    return http::Response::Json(200, InstancesJson(d->Instances()));
+  }
+  // A process alone (or not started yet): itself, with the tasks it runs.
+  InstanceInfo self;
+  self.id = forwarder_->SelfId();
+  for (const TaskReadiness& t : engine_->Readiness().tasks) self.active_tasks.push_back(t.task);
+  std::sort(self.active_tasks.begin(), self.active_tasks.end());
+  self.updated_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  self.self = true;
+  return http::Response::Json(200, InstancesJson({self}));
 }
 
 http::Response OperationsRoutes::Healthz() const {

@@ -15,8 +15,10 @@
 #define KCQRS_ENGINE_SERVING_OPERATIONS_ROUTES_H_
 
 #include <string>
+#include <vector>
 
 #include "engine/serving/engine_view.h"
+#include "engine/serving/forwarding.h"
 #include "engine/serving/route_helpers.h"
 
 namespace kcqrs::engine {
@@ -25,11 +27,15 @@ namespace kcqrs::engine {
 // the engine has started its threads): no stores then.
 std::string ReadinessJson(const ReadinessReport& report);
 std::string StatsJson(const StatsReport& report, const StoreRegistry* registry);
+// The body of GET /instances: {"instances":[{id, url, active_tasks,
+// standby_tasks, updated_ms, self}]}, ordered by id.
+std::string InstancesJson(const std::vector<InstanceInfo>& instances);
 
 class OperationsRoutes {
  public:
-  // `engine` must outlive the routes.
-  explicit OperationsRoutes(EngineView* engine) : engine_(engine) {}
+  // Both must outlive the routes.
+  OperationsRoutes(EngineView* engine, const Forwarder* forwarder)
+      : engine_(engine), forwarder_(forwarder) {}
 
   void Register(RouteTable& routes);
 
@@ -37,8 +43,10 @@ class OperationsRoutes {
   http::Response Healthz() const;
   http::Response Readyz() const;
   http::Response Topology(const http::Request& req) const;
+  http::Response Instances() const;
 
   EngineView* engine_;
+  const Forwarder* forwarder_;
 };
 
 }  // namespace kcqrs::engine

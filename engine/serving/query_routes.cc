@@ -2,8 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -11,6 +15,7 @@
 #include <vector>
 
 #include "engine/codec/json_codec.h"
+#include "engine/codec/partitioner.h"
 #include "util/base64url.h"
 #include "util/utf8.h"
 
@@ -104,6 +109,122 @@ std::set<std::string> PathTopics(const CompiledTopology& t, const SubTopology& s
   return out;
 }
 
+
+// The internal parameter of a scan one instance asks of a holder: answer
+// for these partitions only ("0,2").
+constexpr char kOnlyPartitions[] = "only_partitions";
+// What a forwarded request may take beyond the wait the client asked for:
+// the hop itself.
+constexpr std::chrono::milliseconds kForwardMargin{5000};
+
+// "0,2" -> {0, 2}; every entry a partition of the store, none twice.
+Result<std::set<int32_t>> ParsePartitionList(std::string_view list, int partitions) {
+  std::set<int32_t> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    const std::string_view item = list.substr(start, comma - start);
+    auto v = ParseInt(item);
+    if (!v || *v < 0 || *v >= partitions) {
+      return Status::InvalidArgument("expected partition numbers 0 to " +
+                                     std::to_string(partitions - 1) +
+                                     " separated by commas, found '" + std::string(item) + "'");
+    }
+    if (!out.insert(static_cast<int32_t>(*v)).second) {
+      return Status::InvalidArgument("partition " + std::string(item) + " is listed twice");
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string JoinPartitions(const std::vector<int32_t>& partitions) {
+  std::string list;
+  for (int32_t p : partitions) list += (list.empty() ? "" : ", ") + std::to_string(p);
+  return list;
+}
+
+// 503 naming the partitions a scan could not see, and why when known.
+http::Response MissingPartitions(const std::string& store, const std::vector<int32_t>& missing,
+                                 const std::vector<std::string>& why) {
+  std::string detail = "the scan cannot see partition(s) " + JoinPartitions(missing) +
+                       " of store '" + store + "' (";
+  if (why.empty()) {
+    detail += "restoring, or hosted by another instance";
+  } else {
+    for (size_t i = 0; i < why.size(); ++i) detail += (i > 0 ? "; " : "") + why[i];
+  }
+  detail += "); retry, or pass partial=true for what can be seen";
+  return ProblemWith(503, "partitions-unavailable", "Partitions unavailable", detail,
+                     {{"missing_partitions", missing}});
+}
+
+// A page as the client sees it: items, the cursor of the next page, and,
+// when asked for partial answers, what was missing.
+http::Response RenderPage(const QueryRoutes::ScanPage& page, bool partial) {
+  std::string body = "{\"items\":[";
+  for (size_t i = 0; i < page.items.size(); ++i) {
+    if (i > 0) body += ',';
+    body += page.items[i].second;
+  }
+  body += "],\"next\":";
+  body += page.more && !page.items.empty()
+              ? "\"" + util::Base64UrlEncode(page.items.back().first) + "\""
+              : "null";
+  if (partial) {
+    body += ",\"partial\":";
+    body += page.missing.empty() ? "false" : "true";
+    body += ",\"missing_partitions\":" + json(page.missing).dump();
+  }
+  body += "}";
+  return http::Response::Json(200, std::move(body));
+}
+
+// Standard padded base64 (as Base64 writes it) back to bytes.
+std::optional<std::string> FromBase64(std::string s) {
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+    else if (c == '-' || c == '_') return std::nullopt;
+  }
+  return util::Base64UrlDecode(s);
+}
+
+// A holder's answer to a scan for some of its partitions (RenderPage's,
+// with partial=true) back into a page.
+Result<QueryRoutes::ScanPage> ParsePage(int status, const std::string& body) {
+  json doc = json::parse(body, nullptr, false);
+  if (status != 200) {
+    std::string detail = doc.is_object() ? doc.value("detail", "") : "";
+    return Status::Unavailable("answered " + std::to_string(status) +
+                               (detail.empty() ? "" : ": " + detail));
+  }
+  if (!doc.is_object() || !doc.contains("items") || !doc["items"].is_array()) {
+    return Status::Unavailable("answered 200 without a page of items");
+  }
+  QueryRoutes::ScanPage page;
+  for (const json& item : doc["items"]) {
+    std::optional<std::string> key;
+    if (item.is_object() && item.contains("key") && item["key"].is_string()) {
+      key = item["key"].get<std::string>();
+    } else if (item.is_object() && item.contains("key_base64") &&
+               item["key_base64"].is_string()) {
+      key = FromBase64(item["key_base64"].get<std::string>());
+    }
+    if (!key) return Status::Unavailable("answered an item without a key");
+    page.items.emplace_back(std::move(*key),
+                            item.dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  page.more = doc.contains("next") && doc["next"].is_string();
+  if (doc.contains("missing_partitions") && doc["missing_partitions"].is_array()) {
+    for (const json& p : doc["missing_partitions"]) {
+      if (p.is_number_integer()) page.missing.push_back(p.get<int32_t>());
+    }
+  }
+  return page;
+}
+
 }  // namespace
 
 void QueryRoutes::Register(RouteTable& routes) {
@@ -148,7 +269,13 @@ http::Response QueryRoutes::ListStores() const {
                .dump());
 }
 
-void QueryRoutes::Query(const http::Request& req, http::Responder respond, bool scan) {
+void QueryRoutes::Query(const http::Request& req, http::Responder raw_respond, bool scan) {
+  // Every answer made here says so; the answers relayed from a holder
+  // carry the holder's id instead (see ForwardGet and FanOutScan).
+  const Forwarder* forwarder = forwarder_;
+  auto respond = [forwarder, raw_respond](http::Response r) {
+    raw_respond(forwarder->ServedHere(std::move(r)));
+  };
   auto topology = engine_->topology();
   StoreRegistry* registry = engine_->registry();
   if (!topology || !registry) {
@@ -159,45 +286,132 @@ void QueryRoutes::Query(const http::Request& req, http::Responder respond, bool 
   if (st == nullptr || !registry->View(store)) {
     return respond(UnknownStore(store));
   }
-  // Validate everything before waiting, so a bad request fails at once.
+  // Validate everything before waiting or forwarding, so a bad request
+  // fails at once, here.
   http::Response bad;
-  if (scan && !ValidateScan(req, &bad)) return respond(std::move(bad));
+  std::optional<std::set<int32_t>> only;
+  if (scan && !ValidateScan(req, registry->partitions(store), &only, &bad)) {
+    return respond(std::move(bad));
+  }
   const auto timeout_or =
       WaitTimeout(req, options_->default_wait, options_->max_wait, &bad);
   if (!timeout_or) return respond(std::move(bad));
   const std::chrono::milliseconds timeout = *timeout_or;
-  auto run = [this, registry, store, scan, req]() {
-    return scan ? Scan(registry, store, req) : Get(registry, store, req.path_params.at("key"));
-  };
-  auto token = req.Query("position");
-  if (!token) return respond(run());
-  auto position = DecodePositionToken(*token);
-  if (!position) {
-    return respond(Problem(400, "bad-position", "Bad position token",
-                           "position: not a token returned by POST /commands"));
+  std::optional<RecordPosition> position;
+  if (auto token = req.Query("position")) {
+    position = DecodePositionToken(*token);
+    if (!position) {
+      return respond(Problem(400, "bad-position", "Bad position token",
+                             "position: not a token returned by POST /commands"));
+    }
   }
-  std::set<std::string> sources(st->sources.begin(), st->sources.end());
-  std::set<std::string> path = PathTopics(*topology, *st);
-  auto shared_respond = std::make_shared<http::Responder>(std::move(respond));
+  std::vector<int32_t> missing;
+  std::shared_ptr<const ReadOnlyKeyValueStore> view = registry->View(store, &missing);
+  const bool forwarded = Forwarder::WasForwarded(req);
+
+  if (!scan) {
+    const std::string key = req.path_params.at("key");
+    const int partitions = registry->partitions(store);
+    const int32_t p = partitions > 0 ? PartitionForKey(key, partitions) : 0;
+    const bool hosted = std::find(missing.begin(), missing.end(), p) == missing.end();
+    if (!hosted) {
+      // A key that producers not partitioning by murmur2 put into a
+      // partition hosted here is answered here (RoutingView looks).
+      if (!position) {
+        auto v = view->Get(key);
+        if (v.ok() && v->has_value()) return respond(Get(registry, store, key));
+      }
+      if (forwarded) {
+        return respond(ProblemWith(
+            503, "partition-not-hosted", "Partition not hosted here",
+            "partition " + std::to_string(p) + " of store '" + store +
+                "' is not hosted by this instance; the request was forwarded by " +
+                req.Header(kForwardedByHeader).value_or("") +
+                ", whose directory is a moment behind a rebalance; retry",
+            {{"partition", p}}));
+      }
+      if (forwarder_->directory() != nullptr) {
+        return ForwardGet(req, *st, p, timeout, std::move(raw_respond));
+      }
+      // A process alone: the partition is restoring, or another process's
+      // that this one knows nothing of; the view says which partition.
+    }
+    auto run = [this, registry, store, key] { return Get(registry, store, key); };
+    if (!position) return respond(run());
+    auto shared = std::make_shared<decltype(respond)>(std::move(respond));
+    return AfterPosition(*position, *st, store, timeout, [shared, run] { (*shared)(run()); },
+                         [shared](http::Response r) { (*shared)(std::move(r)); });
+  }
+
+  // A scan. A holder answering for some partitions (only_partitions), or a
+  // request another instance forwarded, is answered from here alone.
+  if (!only && !forwarded && !missing.empty() && forwarder_->directory() != nullptr) {
+    std::set<int32_t> hosted;
+    for (int32_t p = 0; p < registry->partitions(store); ++p) hosted.insert(p);
+    for (int32_t p : missing) hosted.erase(p);
+    return FanOutScan(req, registry, *st, std::move(hosted), std::move(missing), timeout,
+                      std::move(raw_respond));
+  }
+  auto run = [this, registry, store, req, only] { return Scan(registry, store, req, only); };
+  if (!position) return respond(run());
+  auto shared = std::make_shared<decltype(respond)>(std::move(respond));
+  AfterPosition(*position, *st, store, timeout, [shared, run] { (*shared)(run()); },
+                [shared](http::Response r) { (*shared)(std::move(r)); });
+}
+
+void QueryRoutes::AfterPosition(const RecordPosition& position, const SubTopology& st,
+                                const std::string& store, std::chrono::milliseconds timeout,
+                                std::function<void()> run,
+                                std::function<void(http::Response)> respond) const {
+  auto topology = engine_->topology();
+  std::set<std::string> sources(st.sources.begin(), st.sources.end());
+  std::set<std::string> path = PathTopics(*topology, st);
   const PositionLog* log = &engine_->positions();
   waiter_->Park(Waiter::Parked{
-      [log, position = *position, sources, path] {
-        return log->Applied(position, sources, path);
-      },
-      [shared_respond, run] { (*shared_respond)(run()); },
-      [shared_respond, store, timeout](PositionLog::Answer answer) {
+      [log, position, sources, path] { return log->Applied(position, sources, path); },
+      std::move(run),
+      [respond, store, timeout](PositionLog::Answer answer) {
         if (answer == PositionLog::Answer::kTooOld) {
-          return (*shared_respond)(Problem(
+          return respond(Problem(
               410, "position-too-old", "Position too old",
               "this instance no longer remembers that position; query without it"));
         }
-        (*shared_respond)(Unavailable(
+        respond(Unavailable(
             "position-not-reached", "Position not reached",
             "store '" + store + "' has not applied the position within " +
                 std::to_string(timeout.count()) +
                 " ms (still processing, or its task is on another instance)"));
       },
       Clock::now() + timeout});
+}
+
+void QueryRoutes::ForwardGet(const http::Request& req, const SubTopology& st, int32_t partition,
+                             std::chrono::milliseconds timeout,
+                             http::Responder respond) const {
+  const std::string store = req.path_params.at("store");
+  const std::string task = TaskIdOf(st, partition);
+  std::optional<InstanceInfo> holder = forwarder_->OtherHolder(task);
+  if (!holder) {
+    return respond(forwarder_->ServedHere(ProblemWith(
+        503, "partition-unavailable", "Partition unavailable",
+        "partition " + std::to_string(partition) + " of store '" + store + "' (task " + task +
+            ") has no active holder that can answer now (between owners, or restoring); retry",
+        {{"partition", partition}})));
+  }
+  // The holder may wait for ?position up to the same timeout; the margin
+  // is for the hop itself.
+  forwarder_->Send(
+      *holder, "GET", req.target, {}, "", timeout + kForwardMargin,
+      [forwarder = forwarder_, respond = std::move(respond), holder = *holder, partition, store,
+       task](Result<http::ClientResponse> answer) {
+        if (answer.ok()) return respond(Forwarder::Relay(*answer, holder));
+        respond(forwarder->ServedHere(ProblemWith(503, "partition-unavailable", "Partition unavailable",
+                            "partition " + std::to_string(partition) + " of store '" + store +
+                                "' (task " + task + ") is held by instance " + holder.id +
+                                ", which did not answer: " + answer.status().message() +
+                                "; retry",
+                            {{"partition", partition}, {"holder", holder.id}})));
+      });
 }
 
 http::Response QueryRoutes::Get(StoreRegistry* registry, const std::string& store,
@@ -223,7 +437,9 @@ http::Response QueryRoutes::Get(StoreRegistry* registry, const std::string& stor
   return http::Response::Text(200, std::move(raw), "application/octet-stream");
 }
 
-bool QueryRoutes::ValidateScan(const http::Request& req, http::Response* bad) const {
+bool QueryRoutes::ValidateScan(const http::Request& req, int partitions,
+                               std::optional<std::set<int32_t>>* only,
+                               http::Response* bad) const {
   if (auto l = req.Query("limit")) {
     auto v = ParseInt(*l);
     if (!v || *v < 1 || *v > options_->max_limit) {
@@ -242,7 +458,8 @@ bool QueryRoutes::ValidateScan(const http::Request& req, http::Response* bad) co
   }
   for (const auto& [name, value] : req.query) {
     if (name != "prefix" && name != "from" && name != "to" && name != "limit" &&
-        name != "cursor" && name != "position" && name != "timeout_ms" && name != "partial") {
+        name != "cursor" && name != "position" && name != "timeout_ms" && name != "partial" &&
+        name != kOnlyPartitions) {
       *bad = Problem(400, "bad-parameter", "Bad parameter",
                      "unknown parameter '" + name +
                          "' (expected prefix, from, to, limit, cursor, partial, position, "
@@ -255,25 +472,33 @@ bool QueryRoutes::ValidateScan(const http::Request& req, http::Response* bad) co
                    "partial: expected true or false, found '" + *partial + "'");
     return false;
   }
+  if (auto list = req.Query(kOnlyPartitions)) {
+    auto parsed = ParsePartitionList(*list, partitions);
+    if (!parsed.ok()) {
+      *bad = Problem(400, "bad-parameter", "Bad parameter",
+                     std::string(kOnlyPartitions) + ": " + parsed.status().message());
+      return false;
+    }
+    *only = std::move(parsed).value();
+  }
   return true;
 }
 
-http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& store,
-                                 const http::Request& req) const {
-  std::vector<int32_t> missing;
-  auto view = registry->View(store, &missing);
-  if (!view) return UnknownStore(store);
-  // A scan that cannot see every partition says so: never a partial page
-  // that looks whole.
-  const bool partial = req.Query("partial").value_or("false") == "true";
-  if (!missing.empty() && !partial) {
-    std::string list;
-    for (int32_t p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
-    return ProblemWith(503, "partitions-unavailable", "Partitions unavailable",
-                       "the scan cannot see partition(s) " + list + " of store '" + store +
-                           "' (restoring, or hosted by another instance); retry, or pass "
-                           "partial=true for what this instance has",
-                       {{"missing_partitions", missing}});
+int QueryRoutes::Limit(const http::Request& req) const {
+  return static_cast<int>(
+      ParseInt(req.Query("limit").value_or("")).value_or(options_->default_limit));
+}
+
+QueryRoutes::ScanPage QueryRoutes::LocalScan(StoreRegistry* registry, const std::string& store,
+                                             const http::Request& req,
+                                             const std::optional<std::set<int32_t>>& only,
+                                             http::Response* error) const {
+  ScanPage page;
+  auto view = only ? registry->ViewOf(store, *only, &page.missing)
+                   : registry->View(store, &page.missing);
+  if (!view) {
+    *error = UnknownStore(store);
+    return page;
   }
   std::string from = req.Query("from").value_or("");
   std::string to = req.Query("to").value_or("");
@@ -287,43 +512,192 @@ http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& sto
     std::string after = *util::Base64UrlDecode(*cursor) + std::string(1, '\0');
     if (after > from) from = after;
   }
-  const int limit =
-      static_cast<int>(ParseInt(req.Query("limit").value_or("")).value_or(options_->default_limit));
-  std::string body = "{\"items\":[";
-  int n = 0;
-  std::string last;
-  bool more = false;
+  const size_t limit = static_cast<size_t>(Limit(req));
   auto it = view->Range(from, to);
   for (; it->Valid(); it->Next()) {
-    if (n == limit) {
-      more = true;
+    if (page.items.size() == limit) {
+      page.more = true;
       break;
     }
-    if (n > 0) body += ',';
-    body += '{';
-    body += KeyMember(it->key());
+    std::string item = "{" + KeyMember(it->key());
     if (auto doc = StoredJson(it->value(), options_->limits)) {
-      body += ",\"value\":";
-      body += *doc;
+      item += ",\"value\":";
+      item += *doc;
     } else {
-      body += ",\"value_base64\":\"" + Base64(it->value()) + "\"";
+      item += ",\"value_base64\":\"" + Base64(it->value()) + "\"";
     }
-    body += '}';
-    last = std::string(it->key());
-    ++n;
+    item += '}';
+    page.items.emplace_back(std::string(it->key()), std::move(item));
   }
   if (!it->status().ok()) {
-    return Unavailable("store-unavailable", "Store unavailable", it->status().message());
+    *error = Unavailable("store-unavailable", "Store unavailable", it->status().message());
   }
-  body += "],\"next\":";
-  body += more ? "\"" + util::Base64UrlEncode(last) + "\"" : "null";
-  if (partial) {
-    body += ",\"partial\":";
-    body += missing.empty() ? "false" : "true";
-    body += ",\"missing_partitions\":" + json(missing).dump();
-  }
-  body += "}";
-  return http::Response::Json(200, std::move(body));
+  return page;
 }
 
+http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& store,
+                                 const http::Request& req,
+                                 const std::optional<std::set<int32_t>>& only) const {
+  http::Response error;
+  ScanPage page = LocalScan(registry, store, req, only, &error);
+  if (error.status != 200) return error;
+  // A scan that cannot see every partition says so: never a partial page
+  // that looks whole.
+  const bool partial = req.Query("partial").value_or("false") == "true";
+  if (!page.missing.empty() && !partial) return MissingPartitions(store, page.missing, {});
+  return RenderPage(page, partial);
+}
+
+// What a fanned-out scan waits for: the local part and one answer per
+// holder, each delivered once, from any thread.
+struct QueryRoutes::Gather {
+  std::mutex mu;
+  int pending = 0;
+  std::vector<ScanPage> pages;
+  std::vector<int32_t> unanswered;
+  std::vector<std::string> why;
+  std::optional<http::Response> failure;  // answered as it is
+  bool failure_relayed = false;            // a holder's, with its Served-By
+  const Forwarder* forwarder = nullptr;
+  std::function<void(http::Response)> respond;
+  std::string store;
+  size_t limit = 0;
+  bool partial = false;
+
+  void Page(ScanPage page) {
+    Done([&] { pages.push_back(std::move(page)); });
+  }
+  void Unanswered(const std::vector<int32_t>& partitions, std::string reason) {
+    Done([&] {
+      unanswered.insert(unanswered.end(), partitions.begin(), partitions.end());
+      why.push_back(std::move(reason));
+    });
+  }
+  void Fail(http::Response r, bool relayed) {
+    Done([&] {
+      if (failure) return;
+      failure = std::move(r);
+      failure_relayed = relayed;
+    });
+  }
+
+ private:
+  template <typename F>
+  void Done(F add) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      add();
+      if (--pending > 0) return;
+    }
+    const bool relayed = failure && failure_relayed;
+    http::Response r = Finish();
+    respond(relayed ? std::move(r) : forwarder->ServedHere(std::move(r)));
+  }
+  http::Response Finish() {
+    if (failure) return std::move(*failure);
+    for (const ScanPage& p : pages) {
+      unanswered.insert(unanswered.end(), p.missing.begin(), p.missing.end());
+    }
+    std::sort(unanswered.begin(), unanswered.end());
+    unanswered.erase(std::unique(unanswered.begin(), unanswered.end()), unanswered.end());
+    if (!unanswered.empty() && !partial) return MissingPartitions(store, unanswered, why);
+    // Each source gave its first `limit` items past the cursor, so the
+    // first `limit` of them all are the first `limit` of the store.
+    ScanPage merged;
+    for (ScanPage& p : pages) {
+      merged.more = merged.more || p.more;
+      std::move(p.items.begin(), p.items.end(), std::back_inserter(merged.items));
+    }
+    std::sort(merged.items.begin(), merged.items.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (merged.items.size() > limit) {
+      merged.items.resize(limit);
+      merged.more = true;
+    }
+    merged.missing = unanswered;
+    return RenderPage(merged, partial);
+  }
+};
+
+void QueryRoutes::FanOutScan(const http::Request& req, StoreRegistry* registry,
+                             const SubTopology& st, std::set<int32_t> hosted,
+                             std::vector<int32_t> elsewhere, std::chrono::milliseconds timeout,
+                             http::Responder respond) const {
+  const std::string store = req.path_params.at("store");
+  auto gather = std::make_shared<Gather>();
+  gather->store = store;
+  gather->limit = static_cast<size_t>(Limit(req));
+  gather->partial = req.Query("partial").value_or("false") == "true";
+  gather->forwarder = forwarder_;
+  gather->respond = std::move(respond);
+
+  // Who answers for what. A partition nobody holds fails the scan at once
+  // (unless partial): no waiting on the others for a 503.
+  std::map<std::string, std::pair<InstanceInfo, std::vector<int32_t>>> by_holder;
+  std::vector<int32_t> orphans;
+  for (int32_t p : elsewhere) {
+    if (auto holder = forwarder_->OtherHolder(TaskIdOf(st, p))) {
+      auto& entry = by_holder[holder->id];
+      entry.first = *holder;
+      entry.second.push_back(p);
+    } else {
+      orphans.push_back(p);
+    }
+  }
+  if (!orphans.empty() && !gather->partial) {
+    return gather->respond(forwarder_->ServedHere(MissingPartitions(
+        store, orphans, {"no instance holds them as active tasks now (between owners, or "
+                         "restoring)"})));
+  }
+  gather->pending = 1 + static_cast<int>(by_holder.size()) + (orphans.empty() ? 0 : 1);
+
+  // What every holder is asked: the same page, for its partitions, with
+  // what it lacks listed rather than refused.
+  std::string query;
+  for (const auto& [name, value] : req.query) {
+    if (name == "partial" || name == kOnlyPartitions) continue;
+    query += UrlEncode(name) + "=" + UrlEncode(value) + "&";
+  }
+  query += "partial=true&";
+  query += kOnlyPartitions;
+  query += "=";
+  const std::string base = "/stores/" + UrlEncode(store) + "/keys?" + query;
+  for (auto& [id, entry] : by_holder) {
+    std::string list;
+    for (int32_t p : entry.second) list += (list.empty() ? "" : ",") + std::to_string(p);
+    forwarder_->Send(
+        entry.first, "GET", base + list, {}, "", timeout + kForwardMargin,
+        [gather, holder = entry.first, partitions = entry.second](
+            Result<http::ClientResponse> answer) {
+          if (!answer.ok()) {
+            return gather->Unanswered(partitions, "instance " + holder.id + " did not answer: " +
+                                                      answer.status().message());
+          }
+          if (answer->status >= 400 && answer->status < 500) {
+            return gather->Fail(Forwarder::Relay(*answer, holder), /*relayed=*/true);
+          }
+          auto page = ParsePage(answer->status, answer->body);
+          if (!page.ok()) {
+            return gather->Unanswered(partitions, "instance " + holder.id + ": " +
+                                                      page.status().message());
+          }
+          gather->Page(std::move(page).value());
+        });
+  }
+  if (!orphans.empty()) {
+    gather->Unanswered(orphans, "no instance holds them as active tasks now");
+  }
+
+  auto local = [this, registry, store, req, hosted, gather] {
+    http::Response error;
+    ScanPage page = LocalScan(registry, store, req, std::optional<std::set<int32_t>>(hosted),
+                              &error);
+    if (error.status != 200) return gather->Fail(std::move(error), /*relayed=*/false);
+    gather->Page(std::move(page));
+  };
+  auto token = req.Query("position");
+  if (!token) return local();
+  AfterPosition(*DecodePositionToken(*token), st, store, timeout, local,
+                [gather](http::Response r) { gather->Fail(std::move(r), /*relayed=*/false); });
+}
 }  // namespace kcqrs::engine

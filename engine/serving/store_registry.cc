@@ -153,6 +153,28 @@ std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(
   return ViewLocked(store, p->second);
 }
 
+std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::ViewOf(
+    const std::string& store, const std::set<int32_t>& only,
+    std::vector<int32_t>* missing) const {
+  missing->clear();
+  auto p = partitions_.find(store);
+  if (p == partitions_.end()) return nullptr;
+  std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>> hosted;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto readers = readers_.find(store);
+  for (int32_t partition : only) {
+    if (readers != readers_.end()) {
+      auto r = readers->second.find(partition);
+      if (r != readers->second.end()) {
+        hosted.emplace(partition, r->second);
+        continue;
+      }
+    }
+    missing->push_back(partition);
+  }
+  return std::make_shared<RoutingView>(store, p->second, std::move(hosted));
+}
+
 std::shared_ptr<const ReadOnlyKeyValueStore> StoreRegistry::View(const std::string& store) const {
   auto p = partitions_.find(store);
   if (p == partitions_.end()) return nullptr;

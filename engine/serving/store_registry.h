@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ class StoreRegistry {
   // of the same moment: a scan over the view sees exactly the others.
   std::shared_ptr<const ReadOnlyKeyValueStore> View(const std::string& store,
                                                     std::vector<int32_t>* missing) const;
+
+  // As View(store, missing), over the partitions `only` of the store (a
+  // holder answering another instance's scan for some partitions):
+  // *missing is those of `only` not hosted here. Not cached.
+  std::shared_ptr<const ReadOnlyKeyValueStore> ViewOf(const std::string& store,
+                                                      const std::set<int32_t>& only,
+                                                      std::vector<int32_t>* missing) const;
 
   // The partitions of `store` hosted here now, with their readers.
   std::map<int32_t, std::shared_ptr<const ReadOnlyKeyValueStore>> Hosted(

@@ -243,5 +243,31 @@ TEST_F(StreamThreadTest, AStopDuringAnAssignmentProcessesNothingOfAnUnrestoredTa
   EXPECT_EQ(Events(), (std::vector<std::string>{"AccountOpened"}));
 }
 
+TEST_F(StreamThreadTest, ALongRestoreNeitherStopsTheOtherTasksNorThePoll) {
+  // The balances store's changelog holds 3,000 rows, replayed at 1 ms each:
+  // a restore of some 3 s. The aggregate's task (nothing to restore) must
+  // decide commands meanwhile, and the thread must keep polling.
+  const std::string changelog = topology_->ChangelogTopic("balances");
+  for (int i = 0; i < 3000; ++i) {
+    const std::string id = "acc-" + std::to_string(i);
+    kafka_->Produce(changelog, 0, id, R"({"accountId":")" + id + R"(","balance":1})");
+  }
+  kafka_->SetRestoreDelay(std::chrono::milliseconds(1));
+  Command(kOpen);
+  Start();
+  ASSERT_TRUE(WaitFor([&] { return kafka_->GroupOffset("bank.commands", 0) == 1; }));
+  std::string projection_state;
+  for (const TaskStatus& t : thread_->Tasks()) {
+    if (t.task == "1_0") projection_state = t.state;
+  }
+  EXPECT_EQ(projection_state, "RESTORING");
+  EXPECT_EQ(Events(), (std::vector<std::string>{"AccountOpened"}));
+  EXPECT_EQ(Balance("a-1"), -1);  // not served before its store is restored
+  // Then it is restored, and catches up with what it was held back from.
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 0; })) << Balance("a-1");
+  EXPECT_EQ(Balance("acc-2999"), 1);
+  EXPECT_EQ(thread_->stats().restored_records.load(), 3000u);
+}
+
 }  // namespace
 }  // namespace kcqrs::engine

@@ -12,3 +12,14 @@ kcqrs_test(http_api_test
 kcqrs_test(position_log_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/position_log_test.cc
   LIBS kcqrs_serving)
+
+# http::Client against the server (and raw sockets) on loopback.
+kcqrs_test(http_client_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/client_test.cc
+  LIBS kcqrs_http)
+
+# Any instance answers any query: three HttpApi instances on loopback over
+# fake engines and one fake InstanceDirectory.
+kcqrs_test(http_routing_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/routing_test.cc
+  LIBS kcqrs_engine kcqrs_http kcqrs_kafka kcqrs_config kcqrs_metrics nlohmann_json::nlohmann_json)

@@ -11,6 +11,7 @@
 #ifndef KCQRS_TESTS_SUPPORT_FAKE_KAFKA_H_
 #define KCQRS_TESTS_SUPPORT_FAKE_KAFKA_H_
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -18,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -70,6 +72,13 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
     after_assignment_ = std::move(then);
   }
 
+  // Each record a restore consumer returns takes this long (a big
+  // changelog, a slow network).
+  void SetRestoreDelay(std::chrono::microseconds per_record) {
+    std::lock_guard<std::mutex> lock(mu_);
+    restore_delay_ = per_record;
+  }
+
   // The next CommitTransaction calls return these, in order (then OK).
   void FailCommits(std::vector<Status> results) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -106,6 +115,7 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
   std::vector<TopicPartition> assignment_;
   std::function<void()> after_assignment_;
   std::deque<Status> commit_results_;
+  std::chrono::microseconds restore_delay_{0};
   int producers_ = 0;
   int commits_ = 0;
   int aborts_ = 0;
@@ -150,15 +160,22 @@ class FakeKafka::Consumer final : public engine::ThreadConsumer {
       listener_->OnPartitionsAssigned(assigned);
       if (then) then();
     }
-    std::lock_guard<std::mutex> lock(k_->mu_);
-    for (auto& [tp, pos] : position_) {
-      if (paused_.count(tp)) continue;
-      auto& log = k_->logs_[tp];
-      if (pos < static_cast<int64_t>(log.size())) {
-        return std::optional<kafka::ConsumedRecord>(log[static_cast<size_t>(pos++)]);
+    std::chrono::microseconds delay{0};
+    std::optional<kafka::ConsumedRecord> record;
+    {
+      std::lock_guard<std::mutex> lock(k_->mu_);
+      for (auto& [tp, pos] : position_) {
+        if (paused_.count(tp)) continue;
+        auto& log = k_->logs_[tp];
+        if (pos < static_cast<int64_t>(log.size())) {
+          record = log[static_cast<size_t>(pos++)];
+          if (!group_) delay = k_->restore_delay_;
+          break;
+        }
       }
     }
-    return std::optional<kafka::ConsumedRecord>();
+    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    return record;
   }
   Status CommitSync(const std::vector<kafka::TopicPartitionOffset>& offsets) override {
     std::lock_guard<std::mutex> lock(k_->mu_);

@@ -1,0 +1,505 @@
+// Any instance answers any query, broker-free: three HttpApi instances on
+// loopback, each over a fake engine hosting some partitions, all sharing one
+// fake InstanceDirectory (what the runtime's instance metadata would say).
+// Commands go to the embedded mock cluster. What a client of any one
+// instance sees: the holder's answer and who served it, scans merged across
+// instances, one hop only, fast 503s for holders unknown or dead.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+#include "engine/codec/partitioner.h"
+#include "engine/kafka/mock_cluster.h"
+#include "engine/serving/http_api.h"
+#include "tests/support/http_client.h"
+
+namespace kcqrs::engine {
+namespace {
+
+using nlohmann::json;
+using kcqrs::testing::HttpRequest;
+using kcqrs::testing::HttpResult;
+using SteadyClock = std::chrono::steady_clock;
+
+class MapStore final : public ReadOnlyKeyValueStore {
+ public:
+  explicit MapStore(std::map<std::string, std::string> data) : data_(std::move(data)) {}
+  const std::string& name() const override { return name_; }
+  Result<std::optional<std::string>> Get(std::string_view key) const override {
+    auto it = data_.find(std::string(key));
+    if (it == data_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::unique_ptr<KeyValueIterator> Range(std::string_view from,
+                                          std::string_view to) const override {
+    auto begin = data_.lower_bound(std::string(from));
+    auto end = to.empty() ? data_.end() : data_.lower_bound(std::string(to));
+    return std::make_unique<Iterator>(begin, end);
+  }
+  std::unique_ptr<KeyValueIterator> Prefix(std::string_view prefix) const override {
+    return Range(prefix, "");
+  }
+  uint64_t ApproximateNumEntries() const override { return data_.size(); }
+
+ private:
+  using It = std::map<std::string, std::string>::const_iterator;
+  class Iterator final : public KeyValueIterator {
+   public:
+    Iterator(It it, It end) : it_(it), end_(end) {}
+    bool Valid() const override { return it_ != end_; }
+    void Next() override { ++it_; }
+    std::string_view key() const override { return it_->first; }
+    std::string_view value() const override { return it_->second; }
+    Status status() const override { return Status::OK(); }
+
+   private:
+    It it_, end_;
+  };
+  std::string name_ = "map";
+  std::map<std::string, std::string> data_;
+};
+
+constexpr char kTopology[] = R"(application:
+  id: routing-test
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  ticket:
+    command_topics: [tickets.commands]
+    event_topic: tickets.events
+    rejection_topic: tickets.rejections
+    store: tickets
+    commands:
+      Open:
+        emit:
+          - type: Opened
+    events:
+      Opened:
+        set:
+          open: "true"
+projections:
+  views:
+    event_topics: [tickets.events]
+    store: views
+    events:
+      Opened:
+        merge:
+          n: "1"
+)";
+
+// What every instance's directory says: one list, shared.
+struct Cluster {
+  std::mutex mu;
+  std::vector<InstanceInfo> instances;
+};
+
+class FakeDirectory final : public InstanceDirectory {
+ public:
+  FakeDirectory(Cluster* cluster, std::string self) : cluster_(cluster), self_(std::move(self)) {}
+  std::vector<InstanceInfo> Instances() const override {
+    std::lock_guard<std::mutex> lock(cluster_->mu);
+    std::vector<InstanceInfo> out = cluster_->instances;
+    for (InstanceInfo& i : out) i.self = i.id == self_;
+    return out;
+  }
+  std::optional<InstanceInfo> ActiveHolder(const std::string& task) const override {
+    for (const InstanceInfo& i : Instances()) {
+      if (std::count(i.active_tasks.begin(), i.active_tasks.end(), task)) return i;
+    }
+    return std::nullopt;
+  }
+  std::vector<InstanceInfo> StandbyHolders(const std::string&) const override { return {}; }
+  std::string self_id() const override { return self_; }
+
+ private:
+  Cluster* cluster_;
+  std::string self_;
+};
+
+class FakeEngine final : public EngineView {
+ public:
+  FakeEngine(Cluster* cluster, std::string id) : directory_(cluster, std::move(id)) {
+    auto options = config::LoadEngineOptionsFromString(kTopology, "t.yaml", {});
+    EXPECT_TRUE(options.ok()) << options.status().ToString();
+    auto compiled = CompiledTopology::Compile(*options);
+    EXPECT_TRUE(compiled.ok()) << compiled.status().ToString();
+    EXPECT_TRUE((*compiled)->ResolvePartitions({{"tickets.commands", 3}}).ok());
+    topology_ = std::shared_ptr<const CompiledTopology>(std::move(compiled).value());
+    registry_ = std::make_unique<StoreRegistry>(
+        std::map<std::string, int>{{"tickets", 3}, {"views", 3}});
+  }
+  std::shared_ptr<const CompiledTopology> topology() const override { return topology_; }
+  StoreRegistry* registry() const override { return registry_.get(); }
+  const PositionLog& positions() const override { return positions_; }
+  PositionLog& mutable_positions() { return positions_; }
+  bool ready() const override { return true; }
+  Status health() const override { return Status::OK(); }
+  ReadinessReport Readiness() const override { return {}; }
+  StatsReport Stats() const override { return {}; }
+  metrics::Metrics* metrics() override { return &metrics_; }
+  const InstanceDirectory* instances() const override {
+    return with_directory_ ? &directory_ : nullptr;
+  }
+  bool with_directory_ = true;
+
+ private:
+  FakeDirectory directory_;
+  std::shared_ptr<const CompiledTopology> topology_;
+  std::unique_ptr<StoreRegistry> registry_;
+  PositionLog positions_;
+  metrics::Metrics metrics_;
+};
+
+struct Instance {
+  std::unique_ptr<FakeEngine> engine;
+  std::unique_ptr<HttpApi> api;
+  std::unique_ptr<http::Server> server;
+  std::string address() const { return server->local_address(); }
+};
+
+// A port nobody listens on.
+std::string DeadUrl() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+}
+
+class RoutingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = kafka::MockCluster::Create(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    kafka_ = std::move(cluster).value();
+    ASSERT_TRUE(kafka_->CreateTopic("tickets.commands", 3, 1).ok());
+    for (const std::string id : {"a", "b", "c"}) {
+      Instance in;
+      in.engine = std::make_unique<FakeEngine>(&cluster_, id);
+      HttpApiOptions options;
+      options.bootstrap_servers = kafka_->bootstrap_servers();
+      options.application_id = "routing-test";
+      auto api = HttpApi::Create(in.engine.get(), options);
+      ASSERT_TRUE(api.ok()) << api.status().ToString();
+      in.api = std::move(api).value();
+      http::Router router;
+      in.api->Register(router);
+      http::ServerOptions server_options;
+      server_options.listen = "127.0.0.1:0";
+      auto server = http::Server::Start(server_options, std::move(router));
+      ASSERT_TRUE(server.ok()) << server.status().ToString();
+      in.server = std::move(server).value();
+      InstanceInfo info;
+      info.id = id;
+      info.url = "http://" + in.address();
+      cluster_.instances.push_back(info);
+      instances_[id] = std::move(in);
+    }
+    const auto& topology = *instances_["a"].engine->topology();
+    views_st_ = topology.SubTopologyOfStore("views")->id;
+    tickets_st_ = topology.SubTopologyOfStore("tickets")->id;
+  }
+  void TearDown() override {
+    for (auto& [id, in] : instances_) in.server->Stop();
+    for (auto& [id, in] : instances_) in.api->Stop();
+  }
+
+  // `id` hosts and holds partition p of `store`, with `data`.
+  void Hold(const std::string& id, const std::string& store, int32_t p,
+            std::map<std::string, std::string> data) {
+    instances_[id].engine->registry()->Add(store, p, std::make_shared<MapStore>(std::move(data)));
+    Say(id, store, p);
+  }
+  // The directory says `id` holds partition p of `store` (whatever it hosts).
+  void Say(const std::string& id, const std::string& store, int32_t p) {
+    const int st = store == "views" ? views_st_ : tickets_st_;
+    const std::string task = std::to_string(st) + "_" + std::to_string(p);
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    for (InstanceInfo& i : cluster_.instances) {
+      auto& t = i.active_tasks;
+      t.erase(std::remove(t.begin(), t.end(), task), t.end());
+      if (i.id == id) {
+        t.push_back(task);
+        std::sort(t.begin(), t.end());
+      }
+    }
+  }
+  void AddInstance(const std::string& id, const std::string& url) {
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    InstanceInfo info;
+    info.id = id;
+    info.url = url;
+    cluster_.instances.push_back(info);
+  }
+
+  // Keys a..z spread over the 3 partitions of views, held by a, b, c.
+  std::map<std::string, std::string> SpreadViews() {
+    std::map<int32_t, std::map<std::string, std::string>> parts;
+    std::map<std::string, std::string> all;
+    for (char c = 'a'; c <= 'z'; ++c) {
+      const std::string key(1, c);
+      const std::string value = "{\"k\":\"" + key + "\"}";
+      parts[PartitionForKey(key, 3)][key] = value;
+      all[key] = value;
+    }
+    Hold("a", "views", 0, parts[0]);
+    Hold("b", "views", 1, parts[1]);
+    Hold("c", "views", 2, parts[2]);
+    return all;
+  }
+  static std::string KeyIn(int32_t partition) {
+    for (char c = 'a'; c <= 'z'; ++c) {
+      if (PartitionForKey(std::string(1, c), 3) == partition) return std::string(1, c);
+    }
+    return "";
+  }
+
+  HttpResult Get(const std::string& id, const std::string& target,
+                 const std::map<std::string, std::string>& headers = {}) {
+    return HttpRequest(instances_[id].address(), "GET", target, "", headers);
+  }
+  static json Body(const HttpResult& r) { return json::parse(r.body, nullptr, false); }
+
+  std::unique_ptr<kafka::MockCluster> kafka_;
+  Cluster cluster_;
+  std::map<std::string, Instance> instances_;
+  int views_st_ = 0;
+  int tickets_st_ = 0;
+};
+
+TEST_F(RoutingTest, KeyHostedElsewhereIsAnsweredByItsHolderSayingWhoServedIt) {
+  SpreadViews();
+  for (char c = 'a'; c <= 'z'; ++c) {
+    const std::string key(1, c);
+    const std::string holder = std::string(1, "abc"[PartitionForKey(key, 3)]);
+    HttpResult r = Get("a", "/stores/views/keys/" + key);
+    ASSERT_EQ(r.status, 200) << key << ": " << r.body;
+    EXPECT_EQ(r.body, "{\"k\":\"" + key + "\"}");
+    EXPECT_EQ(r.headers["content-type"], "application/json");
+    EXPECT_EQ(r.headers["kcqrs-served-by"], holder) << key;
+  }
+  // The holder's 404 is the answer: the key does not exist, and who says so.
+  Hold("b", "views", 1, {});
+  HttpResult missing = Get("a", "/stores/views/keys/" + KeyIn(1));
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  EXPECT_EQ(missing.headers["content-type"], "application/problem+json");
+  EXPECT_EQ(missing.headers["kcqrs-served-by"], "b");
+}
+
+TEST_F(RoutingTest, ScanMergesEveryInstanceInKeyOrderWithOneCursor) {
+  const auto all = SpreadViews();
+  for (const std::string from : {"a", "b", "c"}) {
+    std::vector<std::string> keys;
+    std::string cursor;
+    int pages = 0;
+    while (true) {
+      HttpResult r = Get(from, "/stores/views/keys?limit=4" +
+                                   (cursor.empty() ? "" : "&cursor=" + cursor));
+      ASSERT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(r.headers["kcqrs-served-by"], from);
+      json body = Body(r);
+      EXPECT_LE(body["items"].size(), 4u);
+      for (const json& item : body["items"]) {
+        keys.push_back(item["key"]);
+        EXPECT_EQ(item["value"]["k"], item["key"]);
+      }
+      ++pages;
+      if (body["next"].is_null()) break;
+      cursor = body["next"];
+      ASSERT_LT(pages, 20) << "the cursor does not advance";
+    }
+    std::vector<std::string> expected;
+    for (const auto& [k, v] : all) expected.push_back(k);
+    EXPECT_EQ(keys, expected) << "from " << from;
+    EXPECT_EQ(pages, 7);  // 26 keys, 4 a page
+  }
+  // Ranges and prefixes as a scan of one instance would answer them.
+  HttpResult range = Get("b", "/stores/views/keys?from=d&to=h");
+  ASSERT_EQ(range.status, 200) << range.body;
+  json items = Body(range)["items"];
+  ASSERT_EQ(items.size(), 4u) << range.body;
+  EXPECT_EQ(items[0]["key"], "d");
+  EXPECT_EQ(items[3]["key"], "g");
+  EXPECT_TRUE(Body(range)["next"].is_null());
+}
+
+TEST_F(RoutingTest, AForwardedRequestIsNeverForwardedAgain) {
+  SpreadViews();
+  const std::string key = KeyIn(1);
+  // The directory is behind: it says c holds partition 1, which c does not
+  // host; c must not send the request on (to b, or back to a).
+  Say("c", "views", 1);
+  HttpResult r = Get("a", "/stores/views/keys/" + key);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "c");
+  EXPECT_EQ(Body(r).value("type", ""), "urn:kcqrs:problem:partition-not-hosted") << r.body;
+  EXPECT_EQ(Body(r)["partition"], 1);
+  EXPECT_NE(Body(r).value("detail", "").find("forwarded by a"), std::string::npos) << r.body;
+
+  // Same for a request that says it was forwarded, sent straight to an
+  // instance that does not host the key (the directory is right this time).
+  Say("b", "views", 1);
+  HttpResult direct =
+      Get("a", "/stores/views/keys/" + key, {{"Kcqrs-Forwarded-By", "x"}});
+  EXPECT_EQ(direct.status, 503) << direct.body;
+  EXPECT_EQ(direct.headers["kcqrs-served-by"], "a");
+  // A forwarded scan is answered from what is here, never fanned out.
+  HttpResult scan = Get("a", "/stores/views/keys", {{"Kcqrs-Forwarded-By", "x"}});
+  EXPECT_EQ(scan.status, 503) << scan.body;
+  EXPECT_EQ(Body(scan)["missing_partitions"], json::array({1, 2})) << scan.body;
+}
+
+TEST_F(RoutingTest, UnknownOrDeadHolderIs503WithRetryAfterAtOnce) {
+  SpreadViews();
+  const std::string key = KeyIn(1);
+  AddInstance("dead", DeadUrl());
+  Say("dead", "views", 1);
+  auto start = SteadyClock::now();
+  HttpResult dead = Get("a", "/stores/views/keys/" + key);
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::milliseconds(2000));
+  EXPECT_EQ(dead.status, 503) << dead.body;
+  EXPECT_EQ(dead.headers["retry-after"], "1");
+  EXPECT_EQ(dead.headers["kcqrs-served-by"], "a");
+  EXPECT_EQ(Body(dead)["partition"], 1);
+  EXPECT_NE(Body(dead).value("detail", "").find("held by instance dead, which did not answer"),
+            std::string::npos)
+      << dead.body;
+
+  // A scan names the partition it could not get; partial=true has the rest.
+  HttpResult scan = Get("a", "/stores/views/keys");
+  EXPECT_EQ(scan.status, 503) << scan.body;
+  EXPECT_EQ(scan.headers["retry-after"], "1");
+  EXPECT_EQ(Body(scan)["missing_partitions"], json::array({1})) << scan.body;
+  HttpResult partial = Get("a", "/stores/views/keys?partial=true");
+  ASSERT_EQ(partial.status, 200) << partial.body;
+  EXPECT_EQ(Body(partial)["partial"], true);
+  EXPECT_EQ(Body(partial)["missing_partitions"], json::array({1}));
+  size_t expected = 0;
+  for (char c = 'a'; c <= 'z'; ++c) expected += PartitionForKey(std::string(1, c), 3) != 1;
+  EXPECT_EQ(Body(partial)["items"].size(), expected);
+
+  // Between owners: nobody holds partition 1.
+  {
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    cluster_.instances.pop_back();
+  }
+  start = SteadyClock::now();
+  HttpResult unknown = Get("a", "/stores/views/keys/" + key);
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(unknown.status, 503) << unknown.body;
+  EXPECT_EQ(unknown.headers["retry-after"], "1");
+  EXPECT_EQ(Body(unknown).value("type", ""), "urn:kcqrs:problem:partition-unavailable");
+  EXPECT_NE(Body(unknown).value("detail", "").find("partition 1 of store 'views'"),
+            std::string::npos)
+      << unknown.body;
+}
+
+TEST_F(RoutingTest, PositionTravelsWithTheForwardedQuery) {
+  SpreadViews();
+  const std::string key = KeyIn(1);
+  const std::string token = EncodePositionToken({"tickets.events", 1, 41});
+  // b has not applied it: b waits, then says so.
+  HttpResult pending =
+      Get("a", "/stores/views/keys/" + key + "?position=" + token + "&timeout_ms=200");
+  EXPECT_EQ(pending.status, 503) << pending.body;
+  EXPECT_EQ(pending.headers["kcqrs-served-by"], "b");
+  EXPECT_EQ(Body(pending).value("type", ""), "urn:kcqrs:problem:position-not-reached");
+  // b applies it.
+  PositionLog::Entry entry;
+  entry.consumed_next[{"tickets.events", 1}] = 42;
+  instances_["b"].engine->mutable_positions().Append(entry);
+  HttpResult applied = Get("a", "/stores/views/keys/" + key + "?position=" + token);
+  EXPECT_EQ(applied.status, 200) << applied.body;
+  EXPECT_EQ(applied.headers["kcqrs-served-by"], "b");
+}
+
+TEST_F(RoutingTest, CommandForAPartitionHeldElsewhereIsAnsweredByTheHolder) {
+  // The key's command partition and its aggregate are b's; b has decided
+  // the command already, so only b can answer 200 with its events.
+  const std::string key = KeyIn(1);
+  Hold("b", "tickets", 1,
+       {{key, R"({"commands":[{"id":"c-1","events":[{"type":"Opened"}]}],"state":{}})"}});
+  Hold("a", "tickets", 0, {});
+  PositionLog::Entry entry;
+  entry.consumed_next[{"tickets.commands", 1}] = int64_t{1} << 40;
+  instances_["b"].engine->mutable_positions().Append(entry);
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true",
+                             R"({"type":"Open","commandId":"c-1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "b");
+  EXPECT_EQ(Body(r)["events"], json::parse(R"([{"type":"Opened"}])")) << r.body;
+
+  // Bad commands are refused where they arrive, with the command handler's
+  // words (command_envelope.h).
+  HttpResult bad = HttpRequest(instances_["a"].address(), "POST",
+                               "/commands/ticket?key=" + key, R"({"kind":"Open"})");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.headers["kcqrs-served-by"], "a");
+  EXPECT_EQ(Body(bad).value("detail", ""),
+            "the command has no 'type' field (a string naming the command type)");
+}
+
+TEST_F(RoutingTest, CommandWhoseHolderIsDeadIsWrittenHereAndSaysWhy) {
+  const std::string key = KeyIn(2);
+  AddInstance("dead", DeadUrl());
+  Say("dead", "tickets", 2);
+  const auto start = SteadyClock::now();
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true",
+                             R"({"type":"Open"})");
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::milliseconds(3000));
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
+  json body = Body(r);
+  EXPECT_EQ(body.value("commandId", "").size(), 32u) << r.body;
+  auto position = DecodePositionToken(body.value("position", ""));
+  ASSERT_TRUE(position.has_value()) << r.body;
+  EXPECT_EQ(position->partition, 2);
+  EXPECT_EQ(body["decided"], false);
+  EXPECT_NE(body.value("detail", "").find("instance dead, which decides partition 2 of "
+                                          "tickets.commands, did not answer"),
+            std::string::npos)
+      << r.body;
+}
+
+TEST_F(RoutingTest, InstancesListsTheDirectory) {
+  Hold("b", "views", 1, {});
+  HttpResult r = Get("c", "/instances");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json list = Body(r)["instances"];
+  ASSERT_EQ(list.size(), 3u) << r.body;
+  EXPECT_EQ(list[1]["id"], "b");
+  EXPECT_EQ(list[1]["url"], "http://" + instances_["b"].address());
+  EXPECT_EQ(list[1]["active_tasks"], json::array({std::to_string(views_st_) + "_1"}));
+  EXPECT_EQ(list[1]["self"], false);
+  EXPECT_EQ(list[2]["self"], true);
+
+  instances_["c"].engine->with_directory_ = false;
+  HttpResult alone = Get("c", "/instances");
+  ASSERT_EQ(alone.status, 200) << alone.body;
+  ASSERT_EQ(Body(alone)["instances"].size(), 1u) << alone.body;
+  EXPECT_EQ(Body(alone)["instances"][0]["self"], true);
+}
+
+}  // namespace
+}  // namespace kcqrs::engine
