@@ -164,7 +164,7 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
               {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
-               "state_cleanup_delay_ms"});
+               "state_cleanup_delay_ms", "standby_replicas"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -210,6 +210,11 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
     if (auto v = r.Int(n["state_cleanup_delay_ms"], "application.state_cleanup_delay_ms", 0,
                        int64_t{7} * 24 * 3'600'000)) {
       out->state_cleanup_delay_ms = *v;
+    }
+  }
+  if (n["standby_replicas"]) {
+    if (auto v = r.Int(n["standby_replicas"], "application.standby_replicas", 0, 16)) {
+      out->standby_replicas = static_cast<int>(*v);
     }
   }
   if (out->state_dir.empty() && !out->id.empty()) {

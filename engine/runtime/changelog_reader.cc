@@ -25,12 +25,24 @@ Result<int64_t> ChangelogReader::EndOffset(const std::string& topic, int32_t par
   return wm->second;
 }
 
-Status ChangelogReader::Register(Task* task) {
-  auto checkpoint = task->state().storage().ReadCheckpoint();
-  if (!checkpoint.ok()) return checkpoint.status().WithContext("task " + task->name());
-  Restoring r;
-  r.task = task;
+RestoreTarget RestoreTarget::Of(Task* task) {
+  RestoreTarget t;
+  t.id = task->id();
+  t.name = task->name();
+  t.state = &task->state();
   for (const state::TopicPartition& tp : task->ChangelogPartitions()) {
+    t.changelogs.emplace_back(tp, task->StoreOfChangelog(tp.topic));
+  }
+  return t;
+}
+
+Status ChangelogReader::Register(const RestoreTarget& target, bool standby) {
+  auto checkpoint = target.state->storage().ReadCheckpoint();
+  if (!checkpoint.ok()) return checkpoint.status().WithContext("task " + target.name);
+  Restoring r;
+  r.target = target;
+  r.standby = standby;
+  for (const auto& [tp, store] : target.changelogs) {
     auto wm = consumer_->QueryWatermarks(tp.topic, tp.partition, kKafkaTimeout);
     if (!wm.ok()) return wm.status().WithContext("changelog " + tp.topic);
     auto c = checkpoint->changelog_offsets.find(tp);
@@ -43,19 +55,20 @@ Status ChangelogReader::Register(Task* task) {
     }
     Changelog cl;
     cl.tp = tp;
-    cl.store = task->StoreOfChangelog(tp.topic);
+    cl.store = store;
     cl.end = wm->second;
     cl.next = start;
-    cl.done = start >= wm->second;
+    cl.done = !standby && start >= wm->second;
     r.total += std::max<int64_t>(0, wm->second - start);
-    if (!cl.done) owner_[{tp.topic, tp.partition}] = task->id();
+    if (!cl.done) owner_[{tp.topic, tp.partition}] = target.id;
     r.changelogs.push_back(std::move(cl));
   }
   if (r.total > 0) {
-    spdlog::info("task {}: restoring {} records from its changelog(s)", task->name(), r.total);
+    spdlog::info("{} {}: restoring {} records from its changelog(s)",
+                 standby ? "standby" : "task", target.name, r.total);
   }
-  progress_(task->id(), 0, r.total);
-  tasks_[task->id()] = std::move(r);
+  if (progress_) progress_(target.id, 0, r.total);
+  tasks_[target.id] = std::move(r);
   reassign_ = true;
   return Status::OK();
 }
@@ -82,7 +95,7 @@ Status ChangelogReader::Reassign() {
 
 Status ChangelogReader::Flush(Restoring& r, Changelog& c) {
   if (c.rows.empty()) return Status::OK();
-  Status s = r.task->state().RestoreBatch(c.store, c.rows, c.tp, c.next);
+  Status s = r.target.state->RestoreBatch(c.store, c.rows, c.tp, c.next);
   c.rows.clear();
   return s;
 }
@@ -95,6 +108,10 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
     // are all done are restored.
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       Restoring& r = it->second;
+      if (r.standby) {
+        ++it;
+        continue;
+      }
       bool all_done = true;
       for (Changelog& c : r.changelogs) {
         if (c.done) continue;
@@ -113,7 +130,7 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
       }
       if (all_done) {
         if (r.restored > 0) {
-          spdlog::info("task {}: restored {} records", r.task->name(), r.restored);
+          spdlog::info("task {}: restored {} records", r.target.name, r.restored);
         }
         completed.push_back(it->first);
         it = tasks_.erase(it);
@@ -128,7 +145,10 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
       if (polled.status().IsFenced()) return polled.status();
       continue;  // a broker is away: librdkafka retries, the next Step goes on
     }
-    if (!polled->has_value()) continue;
+    if (!polled->has_value()) {
+      if (!active_left()) break;  // standbys only, and they are caught up
+      continue;
+    }
     kafka::ConsumedRecord& rec = **polled;
     auto owner = owner_.find({rec.topic, rec.partition});
     if (owner == owner_.end()) continue;  // unassigned meanwhile
@@ -147,8 +167,10 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
       }
       if (c.rows.size() >= kRestoreBatch) {
         KCQRS_RETURN_IF_ERROR(Flush(r, c));
-        progress_(r.task->id(), r.restored,
-                  std::max<int64_t>(0, r.total - static_cast<int64_t>(r.restored)));
+        if (progress_) {
+          progress_(r.target.id, r.restored,
+                    std::max<int64_t>(0, r.total - static_cast<int64_t>(r.restored)));
+        }
       }
       break;
     }

@@ -17,7 +17,11 @@
 // task manager wipes it and registers again (Kafka Streams:
 // TaskCorruptedException).
 //
-// Thread-safety: the stream thread's only.
+// A standby (Kafka Streams: StandbyTask) is registered the same way but
+// never completes: the reader follows its changelogs as they grow, so the
+// copy stays warm, and a later owner restores only what it missed.
+//
+// Thread-safety: the owning thread's only.
 #ifndef KCQRS_ENGINE_RUNTIME_CHANGELOG_READER_H_
 #define KCQRS_ENGINE_RUNTIME_CHANGELOG_READER_H_
 
@@ -39,6 +43,19 @@
 
 namespace kcqrs::engine {
 
+// What a restore needs of a task: its stores' state (the checkpoint is
+// read from it, restored rows are written to it) and their changelogs.
+struct RestoreTarget {
+  TaskId id;
+  std::string name;
+  state::TaskState* state = nullptr;  // outlives the registration
+  // Changelog partition, and the store it belongs to.
+  std::vector<std::pair<state::TopicPartition, std::string>> changelogs;
+
+  // An active task's.
+  static RestoreTarget Of(Task* task);
+};
+
 class ChangelogReader {
  public:
   // Called as a restore moves on: records replayed so far, records left.
@@ -48,15 +65,16 @@ class ChangelogReader {
   ChangelogReader(std::unique_ptr<ThreadConsumer> restore_consumer, metrics::Metrics* metrics,
                   Progress progress);
 
-  // Starts restoring `task` (which must outlive its registration).
+  // Starts restoring `target`; a standby is followed until Unregister.
   // FailedPrecondition when its checkpoint does not fit the changelog.
-  Status Register(Task* task);
+  Status Register(const RestoreTarget& target, bool standby = false);
   // Stops restoring a task (closed before its restore ended).
   Status Unregister(const TaskId& id);
   bool restoring() const { return !tasks_.empty(); }
 
-  // Reads for up to `budget` and returns the tasks whose stores have
-  // reached the changelog ends (and are unregistered).
+  // Reads for up to `budget` and returns the active tasks whose stores
+  // have reached the changelog ends (and are unregistered). With only
+  // standbys left, returns as soon as nothing more is there to read.
   Result<std::vector<TaskId>> Step(std::chrono::milliseconds budget);
 
   // Records replayed since the reader was made.
@@ -77,7 +95,8 @@ class ChangelogReader {
     bool done = false;
   };
   struct Restoring {
-    Task* task = nullptr;
+    RestoreTarget target;
+    bool standby = false;
     std::vector<Changelog> changelogs;
     int64_t total = 0;  // records to replay, estimated at Register
     uint64_t restored = 0;
@@ -87,6 +106,12 @@ class ChangelogReader {
   Status Flush(Restoring& r, Changelog& c);
   // Assigns the restore consumer every changelog partition still to read.
   Status Reassign();
+  bool active_left() const {
+    for (const auto& [id, r] : tasks_) {
+      if (!r.standby) return true;
+    }
+    return false;
+  }
 
   std::unique_ptr<ThreadConsumer> consumer_;
   metrics::Metrics* metrics_;

@@ -25,6 +25,8 @@
 #include "engine/runtime/instance_metadata.h"
 #include "engine/runtime/fault_injector.h"
 #include "engine/runtime/internal_topics.h"
+#include "engine/runtime/standby_assignor.h"
+#include "engine/runtime/standby_thread.h"
 #include "engine/runtime/state_directory.h"
 #include "engine/runtime/stream_thread.h"
 #include "kcqrs/version.h"
@@ -120,9 +122,13 @@ class Engine::Impl final : public engine::EngineView {
     if (api_) api_->Stop();
     // All threads finish their transactions at once, not one after another.
     for (auto& t : threads_) t->RequestStop();
+    // The standbys let go of their directories (a thread taking a task over
+    // may be waiting for one).
+    if (standby_) standby_->Stop();
     for (auto& t : threads_) t->Stop();
     {
       std::lock_guard<std::mutex> l(mu_);
+      standby_.reset();
       threads_.clear();
       registry_.reset();
       topology_.reset();
@@ -330,8 +336,32 @@ class Engine::Impl final : public engine::EngineView {
       threads_.push_back(std::make_unique<engine::StreamThread>(std::move(c)));
       threads_.back()->Start();
     }
-    spdlog::info("started {} stream thread(s) for application {}", threads_.size(),
-                 options_.application.id);
+    if (options_.application.standby_replicas > 0) {
+      engine::StandbyThreadConfig sc;
+      sc.options = options_;
+      sc.bootstrap_servers = bootstrap_;
+      sc.member_id = options_.application.id + "-" + *instance;
+      sc.topology = topology;
+      sc.rocksdb = rocksdb;
+      sc.state_directory = &state_directory_;
+      sc.metrics = &metrics_;
+      std::vector<std::string> all_tasks;
+      for (const engine::SubTopology& st : topology->subtopologies()) {
+        for (int32_t p = 0; p < st.partitions; ++p) {
+          all_tasks.push_back(engine::TaskId{st.id, p}.ToString());
+        }
+      }
+      const int replicas = options_.application.standby_replicas;
+      sc.desired = [this, all_tasks, replicas] {
+        engine::InstanceMetadata* m = this->metadata();
+        if (m == nullptr) return std::set<std::string>();
+        return engine::StandbyTasksFor(m->self_id(), m->Instances(), all_tasks, replicas);
+      };
+      standby_ = std::make_unique<engine::StandbyThread>(std::move(sc));
+      standby_->Start();
+    }
+    spdlog::info("started {} stream thread(s){} for application {}", threads_.size(),
+                 standby_ ? " and a standby thread" : "", options_.application.id);
   }
 
   engine::InstanceMetadata* metadata() const {
@@ -357,6 +387,7 @@ class Engine::Impl final : public engine::EngineView {
       for (const auto& t : threads_) {
         for (const engine::TaskStatus& ts : t->Tasks()) held.active.push_back(ts.task);
       }
+      if (standby_) held.standby = standby_->Tasks();
       return held;
     };
     c.positions = &positions_;
@@ -424,6 +455,7 @@ class Engine::Impl final : public engine::EngineView {
   std::unique_ptr<engine::StoreRegistry> registry_;
   std::shared_ptr<const engine::CompiledTopology> topology_;
   std::vector<std::unique_ptr<engine::StreamThread>> threads_;
+  std::unique_ptr<engine::StandbyThread> standby_;
   // Lives until after the API stops (serving routes by it).
   std::unique_ptr<engine::InstanceMetadata> metadata_;
 

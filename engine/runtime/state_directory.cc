@@ -85,16 +85,42 @@ Result<std::string> StateDirectory::InstanceId() {
   return std::string(buf);
 }
 
-std::string StateDirectory::Claim(const std::string& task) {
-  std::lock_guard<std::mutex> lock(mu_);
+std::string StateDirectory::Claim(const std::string& task, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (standby_.count(task)) {
+    release_requested_.insert(task);
+    if (!released_cv_.wait_for(lock, wait, [&] { return !standby_.count(task); })) {
+      spdlog::warn("state directory: the standby of task {} did not let go within {} ms", task,
+                   wait.count());
+    }
+    release_requested_.erase(task);
+  }
   claimed_.insert(task);
   released_.erase(task);
   return dir_ + "/" + task;
 }
 
-void StateDirectory::Release(const std::string& task) {
+std::optional<std::string> StateDirectory::ClaimStandby(const std::string& task) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (claimed_.erase(task)) released_[task] = std::chrono::system_clock::now();
+  if (claimed_.count(task)) return std::nullopt;
+  claimed_.insert(task);
+  standby_.insert(task);
+  released_.erase(task);
+  return dir_ + "/" + task;
+}
+
+bool StateDirectory::ReleaseRequested(const std::string& task) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return release_requested_.count(task) != 0;
+}
+
+void StateDirectory::Release(const std::string& task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (claimed_.erase(task)) released_[task] = std::chrono::system_clock::now();
+    standby_.erase(task);
+  }
+  released_cv_.notify_all();
 }
 
 std::vector<std::string> StateDirectory::CleanUp(std::chrono::milliseconds delay) {

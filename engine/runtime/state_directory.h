@@ -26,6 +26,8 @@
 #define KCQRS_ENGINE_RUNTIME_STATE_DIRECTORY_H_
 
 #include <chrono>
+#include <condition_variable>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,9 +70,19 @@ class StateDirectory {
   // out). Made on first use.
   Result<std::string> InstanceId();
 
-  // The directory of task `task` ("0_1"); claimed until Release.
-  std::string Claim(const std::string& task);
+  // The directory of task `task` ("0_1") for an active task; claimed until
+  // Release. A standby of this process that holds it is asked to let go,
+  // and Claim waits for it (up to `wait`): the active task then starts
+  // from the standby's copy.
+  std::string Claim(const std::string& task,
+                    std::chrono::milliseconds wait = std::chrono::seconds(30));
   void Release(const std::string& task);
+
+  // The directory for a standby of `task`, unless an active task of this
+  // process holds it. Released with Release.
+  std::optional<std::string> ClaimStandby(const std::string& task);
+  // Whether an active task waits for the standby of `task` to let go.
+  bool ReleaseRequested(const std::string& task) const;
 
   // Removes the task directories unclaimed for longer than `delay`; returns
   // the names removed (a crash in the middle leaves a partly removed
@@ -79,8 +91,11 @@ class StateDirectory {
 
  private:
   const std::string dir_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::condition_variable released_cv_;
   std::set<std::string> claimed_;
+  std::set<std::string> standby_;            // claimed by a standby
+  std::set<std::string> release_requested_;  // standbys asked to let go
   std::map<std::string, std::chrono::system_clock::time_point> released_;
 };
 

@@ -285,7 +285,7 @@ Status TaskManager::PauseTask(Task* task, bool pause) {
 
 Result<uint64_t> TaskManager::RestoreStep(std::chrono::milliseconds budget) {
   for (const TaskId& id : std::set<TaskId>(to_register_)) {
-    Status registered = reader_->Register(tasks_.at(id).get());
+    Status registered = reader_->Register(RestoreTarget::Of(tasks_.at(id).get()));
     if (registered.code() == Status::Code::kFailedPrecondition) {
       // The local state does not belong to the changelog as it is now
       // (recreated, truncated, or deleted below the checkpoint): reusing it
@@ -294,7 +294,7 @@ Result<uint64_t> TaskManager::RestoreStep(std::chrono::milliseconds budget) {
       spdlog::warn("task {}: {}; wiping the local state and restoring it from the changelog",
                    id.ToString(), registered.message());
       KCQRS_RETURN_IF_ERROR(WipeTask(id));
-      registered = reader_->Register(tasks_.at(id).get());
+      registered = reader_->Register(RestoreTarget::Of(tasks_.at(id).get()));
     }
     KCQRS_RETURN_IF_ERROR(registered);
     to_register_.erase(id);

@@ -39,6 +39,11 @@ struct ApplicationOptions {
   // Streams: state.cleanup.delay.ms). A task that comes back within it
   // restores only the changelog tail. Default: 600000 (10 minutes).
   int64_t state_cleanup_delay_ms = 600'000;
+  // Warm copies of each task's stores that other instances keep, following
+  // its changelogs, so that an instance taking the task over restores only
+  // what its copy missed (Kafka Streams: num.standby.replicas). Capped at
+  // the number of other live instances. Default: 0.
+  int standby_replicas = 0;
 };
 
 struct KafkaOptions {

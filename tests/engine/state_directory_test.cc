@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <thread>
 
 namespace kcqrs::engine {
 namespace {
@@ -62,6 +63,29 @@ TEST_F(StateDirectoryTest, AReleasedDirectoryStaysForTheDelay) {
   sd.Release("0_1");
   (void)sd.CleanUp(milliseconds(0));
   EXPECT_FALSE(Has("0_1"));
+}
+
+TEST_F(StateDirectoryTest, AnActiveTaskTakesItsDirectoryOverFromTheStandby) {
+  StateDirectory sd(dir_);
+  ASSERT_EQ(sd.ClaimStandby("0_1"), dir_ + "/0_1");
+  EXPECT_FALSE(sd.ReleaseRequested("0_1"));
+  // The stream thread that gets the task waits for the standby to let go;
+  // the standby sees the request and releases.
+  std::thread standby([&] {
+    while (!sd.ReleaseRequested("0_1")) std::this_thread::sleep_for(milliseconds(1));
+    sd.Release("0_1");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(sd.Claim("0_1", std::chrono::seconds(10)), dir_ + "/0_1");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  standby.join();
+  EXPECT_FALSE(sd.ReleaseRequested("0_1"));
+  // And a standby cannot take an active task's directory.
+  EXPECT_FALSE(sd.ClaimStandby("0_1").has_value());
+  // Nor is a claimed directory swept.
+  const auto removed = sd.CleanUp(milliseconds(0));
+  EXPECT_EQ(std::count(removed.begin(), removed.end(), "0_1"), 0);
+  EXPECT_TRUE(Has("0_1"));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine/graph/compiled_topology.h"
+#include "engine/runtime/standby_thread.h"
 #include "engine/runtime/stream_thread.h"
 #include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
@@ -55,6 +56,7 @@ class StreamThreadTest : public ::testing::Test {
   }
 
   void Start() {
+    state_directory_ = std::make_unique<StateDirectory>(dir_.string());
     registry_ = std::make_unique<StoreRegistry>(
         std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
     StreamThreadConfig c;
@@ -65,6 +67,7 @@ class StreamThreadTest : public ::testing::Test {
     c.rocksdb = rocksdb_;
     c.registry = registry_.get();
     c.positions = &positions_;
+    c.state_directory = state_directory_.get();
     c.clients = kafka_->Supplier();
     thread_ = std::make_unique<StreamThread>(std::move(c));
     thread_->Start();
@@ -125,6 +128,7 @@ class StreamThreadTest : public ::testing::Test {
   std::shared_ptr<const CompiledTopology> topology_;
   std::shared_ptr<state::RocksDbEnv> rocksdb_;
   std::shared_ptr<FakeKafka> kafka_;
+  std::unique_ptr<StateDirectory> state_directory_;
   std::unique_ptr<StoreRegistry> registry_;
   PositionLog positions_;
   std::unique_ptr<StreamThread> thread_;
@@ -267,6 +271,58 @@ TEST_F(StreamThreadTest, ALongRestoreNeitherStopsTheOtherTasksNorThePoll) {
   ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 0; })) << Balance("a-1");
   EXPECT_EQ(Balance("acc-2999"), 1);
   EXPECT_EQ(thread_->stats().restored_records.load(), 3000u);
+}
+
+TEST_F(StreamThreadTest, TheNewOwnerOfATaskStartsFromItsStandbysCopy) {
+  // Another instance owns the projection's task and has written 2,000 rows
+  // to its changelog; this instance keeps a standby of it.
+  const std::string changelog = topology_->ChangelogTopic("balances");
+  auto row = [&](int i) {
+    const std::string id = "acc-" + std::to_string(i);
+    kafka_->Produce(changelog, 0, id, R"({"accountId":")" + id + R"(","balance":1})");
+  };
+  for (int i = 0; i < 2000; ++i) row(i);
+  state_directory_ = std::make_unique<StateDirectory>(dir_.string());
+  StandbyThreadConfig sc;
+  sc.options = options_;
+  sc.bootstrap_servers = "fake:9092";
+  sc.member_id = "bank-test";
+  sc.topology = topology_;
+  sc.rocksdb = rocksdb_;
+  sc.state_directory = state_directory_.get();
+  sc.clients = kafka_->Supplier();
+  sc.desired = [] { return std::set<std::string>{"1_0"}; };
+  StandbyThread standby(std::move(sc));
+  standby.Start();
+  ASSERT_TRUE(WaitFor([&] { return standby.Tasks() == std::vector<std::string>{"1_0"}; }));
+  // The owner goes on writing while the standby follows.
+  for (int i = 2000; i < 2100; ++i) row(i);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The owner dies; the group gives the task to this instance. Its stream
+  // thread takes the directory over from the standby and restores only
+  // what the copy has not got, not the whole changelog.
+  const auto state_directory = std::move(state_directory_);
+  registry_ = std::make_unique<StoreRegistry>(
+      std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
+  StreamThreadConfig c;
+  c.options = options_;
+  c.bootstrap_servers = "fake:9092";
+  c.member_id = "bank-test-0";
+  c.topology = topology_;
+  c.rocksdb = rocksdb_;
+  c.registry = registry_.get();
+  c.positions = &positions_;
+  c.state_directory = state_directory.get();
+  c.clients = kafka_->Supplier();
+  thread_ = std::make_unique<StreamThread>(std::move(c));
+  thread_->Start();
+  ASSERT_TRUE(WaitFor([&] { return Balance("acc-2099") == 1; })) << Balance("acc-2099");
+  EXPECT_EQ(Balance("acc-0"), 1);
+  EXPECT_LT(thread_->stats().restored_records.load(), 2000u);
+  EXPECT_TRUE(standby.Tasks().empty());
+  standby.Stop();
+  thread_->Stop();
+  thread_.reset();
 }
 
 }  // namespace
