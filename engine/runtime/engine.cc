@@ -129,6 +129,7 @@ class Engine::Impl final : public engine::EngineView {
     {
       std::lock_guard<std::mutex> l(mu_);
       standby_.reset();
+      standby_registry_.reset();
       threads_.clear();
       registry_.reset();
       topology_.reset();
@@ -207,6 +208,10 @@ class Engine::Impl final : public engine::EngineView {
   engine::StoreRegistry* registry() const override {
     std::lock_guard<std::mutex> l(mu_);
     return registry_.get();
+  }
+  engine::StoreRegistry* standby_registry() const override {
+    std::lock_guard<std::mutex> l(mu_);
+    return standby_registry_.get();
   }
   const engine::PositionLog& positions() const override { return positions_; }
   metrics::Metrics* metrics() override { return &metrics_; }
@@ -344,6 +349,8 @@ class Engine::Impl final : public engine::EngineView {
       sc.topology = topology;
       sc.rocksdb = rocksdb;
       sc.state_directory = &state_directory_;
+      standby_registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+      sc.registry = standby_registry_.get();
       sc.metrics = &metrics_;
       std::vector<std::string> all_tasks;
       for (const engine::SubTopology& st : topology->subtopologies()) {
@@ -455,6 +462,7 @@ class Engine::Impl final : public engine::EngineView {
   std::unique_ptr<engine::StoreRegistry> registry_;
   std::shared_ptr<const engine::CompiledTopology> topology_;
   std::vector<std::unique_ptr<engine::StreamThread>> threads_;
+  std::unique_ptr<engine::StoreRegistry> standby_registry_;  // with standby_
   std::unique_ptr<engine::StandbyThread> standby_;
   // Lives until after the API stops (serving routes by it).
   std::unique_ptr<engine::InstanceMetadata> metadata_;

@@ -171,7 +171,12 @@ Status StandbyThread::Open(const std::string& task) {
     return registered;
   }
   spdlog::info("standby {}: keeping a warm copy", task);
-  standbys_[task] = Standby{id, std::move(state).value()};
+  if (config_.registry != nullptr) {
+    for (const std::string& store : st->stores) {
+      config_.registry->Add(store, id.partition, (*state)->storage().Reader(store));
+    }
+  }
+  standbys_[task] = Standby{id, st->stores, std::move(state).value()};
   return Status::OK();
 }
 
@@ -179,6 +184,11 @@ void StandbyThread::Close(const std::string& task) {
   auto it = standbys_.find(task);
   if (it == standbys_.end()) return;
   (void)reader_->Unregister(it->second.id);
+  if (config_.registry != nullptr) {
+    for (const std::string& store : it->second.stores) {
+      config_.registry->Remove(store, it->second.id.partition);
+    }
+  }
   Status s = it->second.state->storage().Close();
   if (!s.ok()) spdlog::warn("standby {}: closing its stores: {}", task, s.ToString());
   standbys_.erase(it);

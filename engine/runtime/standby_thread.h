@@ -32,6 +32,7 @@
 #include "engine/runtime/changelog_reader.h"
 #include "engine/runtime/clients.h"
 #include "engine/runtime/state_directory.h"
+#include "engine/serving/store_registry.h"
 #include "kcqrs/options.h"
 #include "state/rocksdb_env.h"
 #include "state/task_state.h"
@@ -45,6 +46,9 @@ struct StandbyThreadConfig {
   std::shared_ptr<const CompiledTopology> topology;
   std::shared_ptr<state::RocksDbEnv> rocksdb;
   StateDirectory* state_directory = nullptr;  // not owned; outlives the thread
+  // Where the standbys' stores are offered to queries whose holder cannot
+  // answer (serving marks such answers). Not owned; nullable.
+  StoreRegistry* registry = nullptr;
   metrics::Metrics* metrics = nullptr;        // not owned; nullable
   std::shared_ptr<ClientSupplier> clients;    // null: the real ones
   // The tasks ("0_1") to keep standbys of now; called from this thread.
@@ -72,6 +76,7 @@ class StandbyThread {
  private:
   struct Standby {
     TaskId id;
+    std::vector<std::string> stores;
     std::unique_ptr<state::TaskState> state;
   };
 

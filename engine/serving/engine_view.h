@@ -63,6 +63,9 @@ class EngineView {
   virtual std::shared_ptr<const CompiledTopology> topology() const = 0;
   // Null until then too; lives until HttpApi::Stop().
   virtual StoreRegistry* registry() const = 0;
+  // The stores of this instance's standby replicas (stale by a moment),
+  // for queries whose active holder cannot answer; null without standbys.
+  virtual StoreRegistry* standby_registry() const { return nullptr; }
   virtual const PositionLog& positions() const = 0;
   virtual bool ready() const = 0;
   virtual Status health() const = 0;

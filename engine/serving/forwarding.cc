@@ -91,7 +91,8 @@ http::Response Forwarder::Relay(const http::ClientResponse& answer, const Instan
   bool served_by = false;
   for (const auto& [name, value] : answer.headers) {
     if (EqualsNoCase(name, kServedByHeader)) served_by = true;
-    if (EqualsNoCase(name, kServedByHeader) || EqualsNoCase(name, "Retry-After") ||
+    if (EqualsNoCase(name, kServedByHeader) || EqualsNoCase(name, kStandbyHeader) ||
+        EqualsNoCase(name, "Retry-After") ||
         EqualsNoCase(name, "WWW-Authenticate") || EqualsNoCase(name, "Allow")) {
       r.headers.emplace_back(name, value);
     }

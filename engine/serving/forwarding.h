@@ -34,6 +34,10 @@ namespace kcqrs::engine {
 
 inline constexpr char kForwardedByHeader[] = "Kcqrs-Forwarded-By";
 inline constexpr char kServedByHeader[] = "Kcqrs-Served-By";
+// On a request between instances: a standby's copy may answer it.
+inline constexpr char kStandbyOkHeader[] = "Kcqrs-Standby-Ok";
+// On an answer: it came from a standby copy, a moment behind the holder.
+inline constexpr char kStandbyHeader[] = "Kcqrs-Standby";
 
 // "<sub-topology>_<partition>", the task id the directory lists (as the
 // runtime's TaskId prints it).

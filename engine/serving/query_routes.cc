@@ -321,6 +321,9 @@ void QueryRoutes::Query(const http::Request& req, http::Responder raw_respond, b
         auto v = view->Get(key);
         if (v.ok() && v->has_value()) return respond(Get(registry, store, key));
       }
+      if (forwarded && req.Header(kStandbyOkHeader) && !position) {
+        if (auto answer = FromStandby(store, key, p)) return respond(std::move(*answer));
+      }
       if (forwarded) {
         return respond(ProblemWith(
             503, "partition-not-hosted", "Partition not hosted here",
@@ -392,25 +395,85 @@ void QueryRoutes::ForwardGet(const http::Request& req, const SubTopology& st, in
   const std::string task = TaskIdOf(st, partition);
   std::optional<InstanceInfo> holder = forwarder_->OtherHolder(task);
   if (!holder) {
-    return respond(forwarder_->ServedHere(ProblemWith(
-        503, "partition-unavailable", "Partition unavailable",
-        "partition " + std::to_string(partition) + " of store '" + store + "' (task " + task +
-            ") has no active holder that can answer now (between owners, or restoring); retry",
-        {{"partition", partition}})));
+    return OrFromStandby(req, st, partition,
+                         ProblemWith(503, "partition-unavailable", "Partition unavailable",
+                                     "partition " + std::to_string(partition) + " of store '" +
+                                         store + "' (task " + task +
+                                         ") has no active holder that can answer now (between "
+                                         "owners, or restoring); retry",
+                                     {{"partition", partition}}),
+                         std::move(respond));
   }
   // The holder may wait for ?position up to the same timeout; the margin
   // is for the hop itself.
   forwarder_->Send(
       *holder, "GET", req.target, {}, "", timeout + kForwardMargin,
-      [forwarder = forwarder_, respond = std::move(respond), holder = *holder, partition, store,
-       task](Result<http::ClientResponse> answer) {
-        if (answer.ok()) return respond(Forwarder::Relay(*answer, holder));
-        respond(forwarder->ServedHere(ProblemWith(503, "partition-unavailable", "Partition unavailable",
-                            "partition " + std::to_string(partition) + " of store '" + store +
-                                "' (task " + task + ") is held by instance " + holder.id +
-                                ", which did not answer: " + answer.status().message() +
-                                "; retry",
-                            {{"partition", partition}, {"holder", holder.id}})));
+      [this, req, st, respond = std::move(respond), holder = *holder, partition, store,
+       task](Result<http::ClientResponse> answer) mutable {
+        if (answer.ok() && answer->status != 503) {
+          return respond(Forwarder::Relay(*answer, holder));
+        }
+        http::Response unavailable =
+            answer.ok() ? Forwarder::Relay(*answer, holder)
+                        : ProblemWith(503, "partition-unavailable", "Partition unavailable",
+                                      "partition " + std::to_string(partition) + " of store '" +
+                                          store + "' (task " + task +
+                                          ") is held by instance " + holder.id +
+                                          ", which did not answer: " +
+                                          answer.status().message() + "; retry",
+                                      {{"partition", partition}, {"holder", holder.id}});
+        OrFromStandby(req, st, partition, std::move(unavailable), std::move(respond));
+      });
+}
+
+std::optional<http::Response> QueryRoutes::FromStandby(const std::string& store,
+                                                       const std::string& key,
+                                                       int32_t partition) const {
+  StoreRegistry* standby = engine_->standby_registry();
+  if (standby == nullptr) return std::nullopt;
+  std::vector<int32_t> missing;
+  if (!standby->View(store, &missing)) return std::nullopt;
+  if (std::find(missing.begin(), missing.end(), partition) != missing.end()) return std::nullopt;
+  http::Response r = Get(standby, store, key);
+  r.headers.emplace_back(kStandbyHeader, "true");
+  return r;
+}
+
+void QueryRoutes::OrFromStandby(const http::Request& req, const SubTopology& st,
+                                int32_t partition, http::Response unavailable,
+                                http::Responder respond) const {
+  // A read that must see a write (?position) waits for the holder; any
+  // other read may be answered from a standby copy, a moment behind, and
+  // says so: the key stays answerable while its task moves.
+  const std::string store = req.path_params.at("store");
+  const std::string key = req.path_params.at("key");
+  if (req.Query("position")) return respond(forwarder_->ServedHere(std::move(unavailable)));
+  if (auto here = FromStandby(store, key, partition)) {
+    return respond(forwarder_->ServedHere(std::move(*here)));
+  }
+  std::vector<InstanceInfo> standbys;
+  if (const InstanceDirectory* d = forwarder_->directory()) {
+    for (InstanceInfo& i : d->StandbyHolders(TaskIdOf(st, partition))) {
+      if (i.id != forwarder_->SelfId()) standbys.push_back(std::move(i));
+    }
+  }
+  TryStandbys(req.target, std::move(standbys), 0, std::move(unavailable), std::move(respond));
+}
+
+void QueryRoutes::TryStandbys(std::string target, std::vector<InstanceInfo> standbys,
+                              size_t next, http::Response unavailable,
+                              http::Responder respond) const {
+  if (next >= standbys.size()) return respond(forwarder_->ServedHere(std::move(unavailable)));
+  const InstanceInfo standby = standbys[next];
+  forwarder_->Send(
+      standby, "GET", target, {{kStandbyOkHeader, "1"}}, "", std::chrono::seconds(2),
+      [this, target, standbys = std::move(standbys), next, unavailable = std::move(unavailable),
+       respond = std::move(respond), standby](Result<http::ClientResponse> answer) mutable {
+        if (answer.ok() && answer->status != 503) {
+          return respond(Forwarder::Relay(*answer, standby));
+        }
+        TryStandbys(std::move(target), std::move(standbys), next + 1, std::move(unavailable),
+                    std::move(respond));
       });
 }
 

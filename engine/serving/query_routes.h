@@ -59,6 +59,16 @@ class QueryRoutes {
                      const std::string& key) const;
   void ForwardGet(const http::Request& req, const SubTopology& st, int32_t partition,
                   std::chrono::milliseconds timeout, http::Responder respond) const;
+  // The key's answer from this instance's standby copy of `partition`
+  // (marked Kcqrs-Standby), if it keeps one.
+  std::optional<http::Response> FromStandby(const std::string& store, const std::string& key,
+                                            int32_t partition) const;
+  // The holder of a key's partition cannot answer: a standby copy here or
+  // on another instance answers instead, else `unavailable` does.
+  void OrFromStandby(const http::Request& req, const SubTopology& st, int32_t partition,
+                     http::Response unavailable, http::Responder respond) const;
+  void TryStandbys(std::string target, std::vector<InstanceInfo> standbys, size_t next,
+                   http::Response unavailable, http::Responder respond) const;
   // `only`: the only_partitions asked for, when the request has them.
   bool ValidateScan(const http::Request& req, int partitions,
                     std::optional<std::set<int32_t>>* only, http::Response* bad) const;
