@@ -70,6 +70,12 @@ class KcqrsChild {
     pid_ = -1;
   }
 
+  // Sends `sig` and returns at once (a clean stop the test times from the
+  // signal, not from the exit); Running() or Kill() reaps the process.
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+
   // True while the process has not ended (it may have crashed on its own).
   bool Running() {
     if (pid_ <= 0) return false;
