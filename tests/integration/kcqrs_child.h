@@ -36,6 +36,9 @@ class KcqrsChild {
   KcqrsChild(const std::string& binary, const std::string& topology,
              const std::vector<std::string>& sets, const std::string& log) {
     const pid_t parent = getpid();
+    // The child inherits the test's unwritten stdio buffers; freopen below
+    // would write them out a second time.
+    std::fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -440,30 +440,48 @@ class ScaleOutTest : public ::testing::Test {
   }
 
   // Every key of `keys` (store, key) answers 200 from every one of
-  // `running`; `why` names the first that does not.
+  // `running`; `why` names the first that does not. Each answer other than
+  // 200 is counted in `tally` by status and problem type; one that is not
+  // an honest "not now" (a 503 with Retry-After) also in `dishonest`: a
+  // 404 for a key that exists, a 500, no answer from a running instance.
   static bool AllAnswer(const std::vector<Instance*>& running,
                         const std::vector<std::pair<std::string, std::string>>& keys,
-                        std::string* why) {
+                        std::string* why, std::map<std::string, int>* tally = nullptr,
+                        std::vector<std::string>* dishonest = nullptr) {
+    auto note = [&](const Instance* i, const std::string& what, const HttpResult& r) {
+      json problem = ParseJson(r.body);
+      const std::string type = problem.is_object() ? problem.value("type", "") : "";
+      if (tally != nullptr) {
+        (*tally)[std::to_string(r.status) + " " + type.substr(type.rfind(':') + 1)]++;
+      }
+      if (dishonest != nullptr && (r.status != 503 || Header(r, "retry-after").empty())) {
+        dishonest->push_back(i->name + " " + what + ": " + std::to_string(r.status) + " " +
+                             r.body.substr(0, 300));
+      }
+    };
+    // Every key and scan is asked each round (not only up to the first
+    // miss), so that the tally sees every answer of the failover.
+    bool all = true;
+    auto miss = [&](const Instance* i, const std::string& what, const HttpResult& r) {
+      note(i, what, r);
+      if (all) {
+        *why = i->name + ": " + what + " answered " + std::to_string(r.status) + " " +
+               r.body.substr(0, 300);
+      }
+      all = false;
+    };
     for (const Instance* i : running) {
       for (const auto& [store, key] : keys) {
         HttpResult r = HttpRequest(i->http, "GET", "/stores/" + store + "/keys/" + key);
-        if (r.status != 200) {
-          *why = i->name + ": " + store + "/" + key + " answered " + std::to_string(r.status) +
-                 " " + r.body.substr(0, 300);
-          return false;
-        }
+        if (r.status != 200) miss(i, store + "/" + key, r);
       }
       // A scan that sees every partition.
       for (const std::string& store : kStores) {
         HttpResult r = HttpRequest(i->http, "GET", "/stores/" + store + "/keys?limit=1");
-        if (r.status != 200) {
-          *why = i->name + ": a scan of " + store + " answered " + std::to_string(r.status) +
-                 " " + r.body.substr(0, 300);
-          return false;
-        }
+        if (r.status != 200) miss(i, "a scan of " + store, r);
       }
     }
-    return true;
+    return all;
   }
 
   // For each partition of `orders` and `order-aggregates`, one key that
@@ -732,13 +750,15 @@ TEST_F(ScaleOutTest, Kill9OfOneOfThreeUnderLoadLosesAndDoublesNothing) {
   ASSERT_TRUE(WIFSIGNALED(b->child->exit_status()));
   long long unlisted_ms = -1;
   int unanswered = 0;
+  std::map<std::string, int> tally;
+  std::vector<std::string> dishonest;
   const bool back = WaitFor(
       [&] {
         if (unlisted_ms < 0) {
           json listed = ParseJson(HttpRequest(a->http, "GET", "/instances").body);
           if (listed.is_object() && listed["instances"].size() == 2) unlisted_ms = MsSince(killed);
         }
-        if (AllAnswer({a, c}, sample, &why)) return true;
+        if (AllAnswer({a, c}, sample, &why, &tally, &dishonest)) return true;
         ++unanswered;
         return false;
       },
@@ -751,6 +771,13 @@ TEST_F(ScaleOutTest, Kill9OfOneOfThreeUnderLoadLosesAndDoublesNothing) {
       "last: %s)\n",
       answerable_ms, unlisted_ms, unanswered, why.c_str());
   RecordProperty("kill9_until_every_key_answerable_ms", static_cast<int>(answerable_ms));
+  std::string answers;
+  for (const auto& [what, n] : tally) answers += " " + std::to_string(n) + " x " + what + ";";
+  std::printf("answers other than 200 meanwhile:%s\n", answers.c_str());
+  // Between owners a key is "not now" (503, Retry-After), never "no such
+  // key" (404), an error, or silence from a running instance.
+  EXPECT_TRUE(dishonest.empty()) << dishonest.size() << " answers, the first: "
+                                 << (dishonest.empty() ? "" : dishonest.front());
 
   // The two carry the load a while, then b comes back on its state directory.
   std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -819,6 +846,8 @@ TEST_F(ScaleOutTest, ScaleOneToThreeToOneWhileCommandsFlow) {
     leaving->child->Signal(SIGTERM);
     long long exited_ms = -1, decided_ms = -1, answerable_ms = -1;
     int tries = 0;
+    std::map<std::string, int> tally;  // answers to the command and to the keys
+    std::vector<std::string> dishonest;
     const std::string body = CreateOrder(key, "p-2", 2, "stop-" + leaving->name);
     const bool done = WaitFor(
         [&] {
@@ -831,11 +860,24 @@ TEST_F(ScaleOutTest, ScaleOneToThreeToOneWhileCommandsFlow) {
             // decided it on its way out, the survivor that took the
             // partition over answers the same outcome once it holds it.
             const std::string by = Header(r, "kcqrs-served-by");
+            json answer = ParseJson(r.body);
+            tally["command " + std::to_string(r.status) +
+                  (answer.is_object() && answer.contains("decided") ? " decided=" +
+                   answer["decided"].dump() : "")]++;
+            // Not decided yet is 202 (written to Kafka by the instance
+            // asked) or 503 with the command id; a 409 would be this command
+            // id decided a second time (already_exists), anything else
+            // not an answer a client can act on.
+            if (r.status != 200 && r.status != 202 &&
+                !(r.status == 503 && answer.is_object() && answer.contains("commandId"))) {
+              dishonest.push_back("command: " + std::to_string(r.status) + " " + r.body);
+            }
             if (r.status == 200 && !by.empty() && by != leaving->id) {
               decided_ms = MsSince(stopping);
             }
           }
-          if (decided_ms >= 0 && answerable_ms < 0 && AllAnswer(running, sample, &why)) {
+          // Once it has exited, every answer is a survivor's.
+          if (exited_ms >= 0 && answerable_ms < 0 && AllAnswer(running, sample, &why, &tally, &dishonest)) {
             answerable_ms = MsSince(stopping);
           }
           return exited_ms >= 0 && decided_ms >= 0 && answerable_ms >= 0;
@@ -852,6 +894,11 @@ TEST_F(ScaleOutTest, ScaleOneToThreeToOneWhileCommandsFlow) {
         leaving->name.c_str(), running.size(), exited_ms, decided_ms, tries, answerable_ms);
     RecordProperty("clean_stop_" + leaving->name + "_until_processed_elsewhere_ms",
                    static_cast<int>(decided_ms));
+    std::string answers;
+    for (const auto& [what, n] : tally) answers += " " + std::to_string(n) + " x " + what + ";";
+    std::printf("answers meanwhile:%s\n", answers.c_str());
+    EXPECT_TRUE(dishonest.empty()) << dishonest.size() << " answers, the first: "
+                                   << (dishonest.empty() ? "" : dishonest.front());
     Layout now;
     ASSERT_GE(WaitSettled(running, &now), 0);
     layout = now;
