@@ -36,6 +36,9 @@ class KcqrsChild {
   KcqrsChild(const std::string& binary, const std::string& topology,
              const std::vector<std::string>& sets, const std::string& log) {
     const pid_t parent = getpid();
+    // The child inherits the test's unwritten stdio buffers; freopen below
+    // would write them out a second time.
+    std::fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -68,6 +71,12 @@ class KcqrsChild {
     waitpid(pid_, &status, 0);
     exit_status_ = status;
     pid_ = -1;
+  }
+
+  // Sends `sig` and returns at once (a clean stop the test times from the
+  // signal, not from the exit); Running() or Kill() reaps the process.
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
   }
 
   // True while the process has not ended (it may have crashed on its own).

@@ -54,3 +54,13 @@ kcqrs_test(instances_integration_test SOURCES integration/instances_test.cc
 target_compile_definitions(instances_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(instances_integration_test kcqrs)
+
+# Three instances of one application as `kcqrs run` child processes: any
+# instance answers any key, scan, command and token; kill -9 of one under
+# load and a scale 1 -> 3 -> 1 while commands flow keep every outcome
+# exactly once, and print the failover times.
+kcqrs_test(scale_out_integration_test SOURCES integration/scale_out_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(scale_out_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(scale_out_integration_test kcqrs)
