@@ -1,5 +1,7 @@
 #include "engine/serving/query_routes.h"
 
+#include <strings.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -426,6 +428,14 @@ void QueryRoutes::ForwardGet(const http::Request& req, const SubTopology& st, in
       });
 }
 
+http::Response QueryRoutes::ServedBySomeone(http::Response r) const {
+  // A holder's own 503, relayed, already names it.
+  for (const auto& [name, value] : r.headers) {
+    if (strcasecmp(name.c_str(), kServedByHeader) == 0) return r;
+  }
+  return forwarder_->ServedHere(std::move(r));
+}
+
 std::optional<http::Response> QueryRoutes::FromStandby(const std::string& store,
                                                        const std::string& key,
                                                        int32_t partition) const {
@@ -447,7 +457,7 @@ void QueryRoutes::OrFromStandby(const http::Request& req, const SubTopology& st,
   // says so: the key stays answerable while its task moves.
   const std::string store = req.path_params.at("store");
   const std::string key = req.path_params.at("key");
-  if (req.Query("position")) return respond(forwarder_->ServedHere(std::move(unavailable)));
+  if (req.Query("position")) return respond(ServedBySomeone(std::move(unavailable)));
   if (auto here = FromStandby(store, key, partition)) {
     return respond(forwarder_->ServedHere(std::move(*here)));
   }
@@ -463,7 +473,7 @@ void QueryRoutes::OrFromStandby(const http::Request& req, const SubTopology& st,
 void QueryRoutes::TryStandbys(std::string target, std::vector<InstanceInfo> standbys,
                               size_t next, http::Response unavailable,
                               http::Responder respond) const {
-  if (next >= standbys.size()) return respond(forwarder_->ServedHere(std::move(unavailable)));
+  if (next >= standbys.size()) return respond(ServedBySomeone(std::move(unavailable)));
   const InstanceInfo standby = standbys[next];
   forwarder_->Send(
       standby, "GET", target, {{kStandbyOkHeader, "1"}}, "", std::chrono::seconds(2),

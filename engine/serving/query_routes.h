@@ -67,6 +67,8 @@ class QueryRoutes {
   // on another instance answers instead, else `unavailable` does.
   void OrFromStandby(const http::Request& req, const SubTopology& st, int32_t partition,
                      http::Response unavailable, http::Responder respond) const;
+  // `r` as it is if it names who served it, else as served here.
+  http::Response ServedBySomeone(http::Response r) const;
   void TryStandbys(std::string target, std::vector<InstanceInfo> standbys, size_t next,
                    http::Response unavailable, http::Responder respond) const;
   // `only`: the only_partitions asked for, when the request has them.

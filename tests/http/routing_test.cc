@@ -122,7 +122,13 @@ class FakeDirectory final : public InstanceDirectory {
     }
     return std::nullopt;
   }
-  std::vector<InstanceInfo> StandbyHolders(const std::string&) const override { return {}; }
+  std::vector<InstanceInfo> StandbyHolders(const std::string& task) const override {
+    std::vector<InstanceInfo> out;
+    for (const InstanceInfo& i : Instances()) {
+      if (std::count(i.standby_tasks.begin(), i.standby_tasks.end(), task)) out.push_back(i);
+    }
+    return out;
+  }
   std::string self_id() const override { return self_; }
 
  private:
@@ -141,9 +147,12 @@ class FakeEngine final : public EngineView {
     topology_ = std::shared_ptr<const CompiledTopology>(std::move(compiled).value());
     registry_ = std::make_unique<StoreRegistry>(
         std::map<std::string, int>{{"tickets", 3}, {"views", 3}});
+    standby_registry_ = std::make_unique<StoreRegistry>(
+        std::map<std::string, int>{{"tickets", 3}, {"views", 3}});
   }
   std::shared_ptr<const CompiledTopology> topology() const override { return topology_; }
   StoreRegistry* registry() const override { return registry_.get(); }
+  StoreRegistry* standby_registry() const override { return standby_registry_.get(); }
   const PositionLog& positions() const override { return positions_; }
   PositionLog& mutable_positions() { return positions_; }
   bool ready() const override { return true; }
@@ -160,6 +169,7 @@ class FakeEngine final : public EngineView {
   FakeDirectory directory_;
   std::shared_ptr<const CompiledTopology> topology_;
   std::unique_ptr<StoreRegistry> registry_;
+  std::unique_ptr<StoreRegistry> standby_registry_;
   PositionLog positions_;
   metrics::Metrics metrics_;
 };
@@ -284,6 +294,40 @@ class RoutingTest : public ::testing::Test {
   int views_st_ = 0;
   int tickets_st_ = 0;
 };
+
+TEST_F(RoutingTest, AKeyWhoseHolderIsDeadIsAnsweredFromAStandbyCopySayingSo) {
+  // Partition 1 of views is held by a dead instance; c keeps a standby
+  // copy of it. Asked on a, the key is answered by c's copy, marked.
+  const std::string key = KeyIn(1);
+  AddInstance("dead", DeadUrl());
+  Say("dead", "views", 1);
+  instances_["c"].engine->standby_registry()->Add(
+      "views", 1, std::make_shared<MapStore>(std::map<std::string, std::string>{
+                      {key, "{\"k\":\"standby\"}"}}));
+  {
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    for (InstanceInfo& i : cluster_.instances) {
+      if (i.id == "c") i.standby_tasks = {std::to_string(views_st_) + "_1"};
+    }
+  }
+  const auto start = SteadyClock::now();
+  HttpResult r = Get("a", "/stores/views/keys/" + key);
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(3));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "{\"k\":\"standby\"}");
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "c");
+  EXPECT_EQ(r.headers["kcqrs-standby"], "true");
+  // Asked on c itself, its own copy answers.
+  HttpResult here = Get("c", "/stores/views/keys/" + key);
+  ASSERT_EQ(here.status, 200) << here.body;
+  EXPECT_EQ(here.headers["kcqrs-standby"], "true");
+  // A read that must see a write does not take a standby's word for it.
+  HttpResult fresh = Get("a", "/stores/views/keys/" + key + "?position=" +
+                                  EncodePositionToken({"tickets.commands", 1, 0}) +
+                                  "&timeout_ms=200");
+  EXPECT_EQ(fresh.status, 503) << fresh.body;
+  EXPECT_EQ(fresh.headers.count("kcqrs-standby"), 0u);
+}
 
 TEST_F(RoutingTest, KeyHostedElsewhereIsAnsweredByItsHolderSayingWhoServedIt) {
   SpreadViews();
