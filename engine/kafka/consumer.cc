@@ -311,6 +311,50 @@ Result<ConsumerGroupMetadata> Consumer::GroupMetadata() const {
   return ConsumerGroupMetadata(raw);
 }
 
+namespace {
+
+// The member id the coordinator gave this consumer; empty before it joined
+// and once librdkafka has left the group.
+bool HasMemberId(rd_kafka_t* rk) {
+  char* id = rd_kafka_memberid(rk);
+  const bool has = id != nullptr && *id != '\0';
+  if (id != nullptr) rd_kafka_mem_free(rk, id);
+  return has;
+}
+
+}  // namespace
+
+Status Consumer::LeaveGroup(std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("LeaveGroup"));
+  KCQRS_RETURN_IF_ERROR(CheckGroup("LeaveGroup"));
+  rd_kafka_t* rk = rk_.get();
+  if (!HasMemberId(rk)) return Status::OK();  // never joined: nothing to leave
+  // Nothing more is fetched (pausing also drops what was fetched and not
+  // yet polled): the owner has committed and stops processing.
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(rk, &raw) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    internal::PartitionListPtr assigned(raw);
+    if (assigned != nullptr && assigned->cnt > 0) {
+      (void)rd_kafka_pause_partitions(rk, assigned.get());
+    }
+  }
+  KCQRS_RETURN_IF_ERROR(
+      StatusFromKafkaError(rd_kafka_unsubscribe(rk), "unsubscribing to leave the group"));
+  // librdkafka revokes first (the callback runs in this poll), then, the
+  // unassignment done, sends the LeaveGroup and forgets the member id. A
+  // rebalance under way postpones the unsubscribe until it completes.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(rd_kafka_consumer_poll(rk, 10));
+    if (!HasMemberId(rk)) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::TimedOut("leaving the group: librdkafka did not send LeaveGroup within " +
+                              std::to_string(timeout.count()) + " ms");
+    }
+  }
+  return Status::OK();
+}
+
 Status Consumer::Close() {
   if (closed_) return Status::OK();
   closed_ = true;

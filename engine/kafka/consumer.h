@@ -2,13 +2,14 @@
 // returns kcqrs records and Status codes.
 //
 // Ownership: the creator owns it through std::unique_ptr; it owns its
-// librdkafka handle. Close() leaves the group (running the revoke callback
-// on the calling thread); the destructor calls Close() if the owner did
+// librdkafka handle. Close() revokes the assignment (running the revoke
+// callback on the calling thread) and leaves the group, unless a static
+// member (see LeaveGroup); the destructor calls Close() if the owner did
 // not, then destroys the handle.
 //
 // Thread-safety: not safe for concurrent use. One stream thread owns the
 // consumer and makes every call; the RebalanceListener runs on that thread,
-// inside Poll() (and inside Close()). Producer::SendOffsetsToTransaction may
+// inside Poll() (and inside LeaveGroup() and Close()). Producer::SendOffsetsToTransaction may
 // read the consumer's group metadata from the same thread.
 #ifndef KCQRS_ENGINE_KAFKA_CONSUMER_H_
 #define KCQRS_ENGINE_KAFKA_CONSUMER_H_
@@ -158,8 +159,33 @@ class Consumer {
   // group.id.
   Result<ConsumerGroupMetadata> GroupMetadata() const;
 
-  // Leaves the group (the listener's OnPartitionsRevoked runs here) and
-  // stops fetching. Idempotent; every other call fails after it.
+  // Leaves the group now, also as a static member (group.instance.id), so
+  // that the group hands this member's partitions to the others at once
+  // instead of after session.timeout.ms. Close does not do this for a
+  // static member: KIP-345 has a closing static member stay in the group
+  // until its session expires, so that a restart takes its partitions back
+  // without a rebalance. Call LeaveGroup before Close when this member is
+  // going away for good (Kafka Streams: KafkaStreams#close with
+  // CloseOptions#leaveGroup(true), KIP-812).
+  //
+  // How, without an admin API (librdkafka 2.0.2 has no
+  // RemoveMembersFromConsumerGroup): an explicit unsubscribe is not a
+  // termination, so librdkafka sends a LeaveGroup with the member id, which
+  // the coordinator honours for a static member too. It does so only once
+  // the revocation is done, and only if the consumer is not closing yet;
+  // so this pauses the assignment (nothing more is fetched), unsubscribes,
+  // and polls (the listener's OnPartitionsRevoked runs here; records still
+  // fetched are dropped, their offsets neither stored nor committed) until
+  // librdkafka has sent the LeaveGroup, i.e. has dropped the member id.
+  // TimedOut if that took longer than `timeout` (Close then does not leave
+  // either). OK at once when the consumer has not joined. The consumer is
+  // unsubscribed afterwards: Close it.
+  Status LeaveGroup(std::chrono::milliseconds timeout);
+
+  // Stops fetching and closes: revokes the assignment (the listener's
+  // OnPartitionsRevoked runs here) and leaves the group, except as a static
+  // member, which stays until its session expires (see LeaveGroup).
+  // Idempotent; every other call fails after it.
   Status Close();
 
  private:

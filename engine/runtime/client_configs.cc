@@ -77,6 +77,11 @@ ClientConfig MainConsumerConfig(const EngineOptions& options, const StreamThread
                             // How long a vanished instance keeps its
                             // partitions (librdkafka's default is 45 s).
                             {"session.timeout.ms", "10000"},
+                            // How soon the others learn of a rebalance: a
+                            // cleanly stopped instance leaves the group,
+                            // and its partitions wait for this (librdkafka's
+                            // default is 3 s).
+                            {"heartbeat.interval.ms", "1000"},
                             {"queued.min.messages", kQueuedMinMessages},
                         });
   Require(&c, options, "group.id", options.application.id, "one group per application");

@@ -46,6 +46,7 @@ class ThreadConsumer {
                       std::chrono::milliseconds timeout) = 0;
   virtual Status Pause(const std::vector<kafka::TopicPartitionOffset>& partitions) = 0;
   virtual Status Resume(const std::vector<kafka::TopicPartitionOffset>& partitions) = 0;
+  virtual Status LeaveGroup(std::chrono::milliseconds timeout) = 0;
   virtual Status Close() = 0;
 };
 

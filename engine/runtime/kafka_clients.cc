@@ -52,6 +52,9 @@ class KafkaConsumer final : public ThreadConsumer {
   Status Resume(const std::vector<kafka::TopicPartitionOffset>& partitions) override {
     return c_->Resume(partitions);
   }
+  Status LeaveGroup(std::chrono::milliseconds timeout) override {
+    return c_->LeaveGroup(timeout);
+  }
   Status Close() override { return c_->Close(); }
 
  private:

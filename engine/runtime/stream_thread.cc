@@ -11,6 +11,9 @@ namespace {
 
 constexpr std::chrono::milliseconds kKafkaTimeout{30000};
 constexpr std::chrono::milliseconds kPollTimeout{50};
+// Leaving is local work (revoke, unassign) and one request; a stop does not
+// wait longer than this for it.
+constexpr std::chrono::milliseconds kLeaveTimeout{5000};
 // Restore beside processing: with records flowing, a restore step of
 // kBusyRestoreBudget at most every kBusyRestoreInterval (a third of the
 // thread); with none, steps of kIdleRestoreBudget back to back.
@@ -140,6 +143,19 @@ void StreamThread::DropClients(bool clean) {
     (void)producer_->Abort();
   }
   if (producer_) producer_->Forget();
+  if (clean && consumer_) {
+    // A clean stop is a member going away (scale-down, redeploy): leave the
+    // group now, or the static member keeps its partitions, unprocessed,
+    // until session.timeout.ms. Its tasks close in the revocation, as in a
+    // rebalance. A thread that stops on an error does not leave: it comes
+    // back at once as the same static member and takes them back.
+    Status left = consumer_->LeaveGroup(kLeaveTimeout);
+    if (!left.ok()) {
+      spdlog::warn("stream-thread-{}: {}; the group hands this thread's partitions over when "
+                   "its session times out",
+                   config_.index, left.ToString());
+    }
+  }
   tasks_->CloseAll(clean);
   SyncTaskCounts();
   if (consumer_) {

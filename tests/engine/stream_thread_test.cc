@@ -323,6 +323,21 @@ TEST_F(StreamThreadTest, TheNewOwnerOfATaskStartsFromItsStandbysCopy) {
   standby.Stop();
   thread_->Stop();
   thread_.reset();
+
+TEST_F(StreamThreadTest, OnlyACleanStopLeavesTheGroup) {
+  // A thread that starts over after an error keeps its static membership,
+  // so that it takes its partitions straight back; a clean stop leaves, so
+  // that the group hands them over at once, not after the session timeout.
+  Command(kOpen);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(1));
+  kafka_->Fence();
+  Command(kDeposit50);
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_EQ(kafka_->producers_created(), 2);
+  EXPECT_EQ(kafka_->group_leaves(), 0);
+  Stop();
+  EXPECT_EQ(kafka_->group_leaves(), 1);
 }
 
 }  // namespace

@@ -64,3 +64,8 @@ kcqrs_test(scale_out_integration_test SOURCES integration/scale_out_test.cc
 target_compile_definitions(scale_out_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(scale_out_integration_test kcqrs)
+# A clean stop of one of two instances hands its partitions over at once.
+kcqrs_test(scale_down_integration_test SOURCES integration/scale_down_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(scale_down_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")

@@ -89,6 +89,8 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
   int producers_created() const { std::lock_guard<std::mutex> l(mu_); return producers_; }
   int commits() const { std::lock_guard<std::mutex> l(mu_); return commits_; }
   int aborts() const { std::lock_guard<std::mutex> l(mu_); return aborts_; }
+  // How many main consumers left their group (ThreadConsumer::LeaveGroup).
+  int group_leaves() const { std::lock_guard<std::mutex> l(mu_); return leaves_; }
   // Every Seek of a main consumer: partition -> offsets sought, in order.
   std::vector<kafka::TopicPartitionOffset> seeks() const {
     std::lock_guard<std::mutex> l(mu_);
@@ -119,6 +121,7 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
   int producers_ = 0;
   int commits_ = 0;
   int aborts_ = 0;
+  int leaves_ = 0;
   std::vector<kafka::TopicPartitionOffset> seeks_;
   // The transactional id of the newest producer: an older one is fenced.
   int producer_epoch_ = 0;
@@ -222,6 +225,13 @@ class FakeKafka::Consumer final : public engine::ThreadConsumer {
   Status Resume(const std::vector<kafka::TopicPartitionOffset>& parts) override {
     for (const auto& p : parts) paused_.erase({p.topic, p.partition});
     return Status::OK();
+  }
+  Status LeaveGroup(std::chrono::milliseconds) override {
+    {
+      std::lock_guard<std::mutex> lock(k_->mu_);
+      if (group_) ++k_->leaves_;
+    }
+    return Close();
   }
   Status Close() override {
     std::vector<kafka::TopicPartitionOffset> revoked;
