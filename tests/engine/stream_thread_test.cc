@@ -323,6 +323,7 @@ TEST_F(StreamThreadTest, TheNewOwnerOfATaskStartsFromItsStandbysCopy) {
   standby.Stop();
   thread_->Stop();
   thread_.reset();
+}
 
 TEST_F(StreamThreadTest, OnlyACleanStopLeavesTheGroup) {
   // A thread that starts over after an error keeps its static membership,
