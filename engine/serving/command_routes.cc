@@ -30,6 +30,27 @@ std::string NewCommandId() {
 
 }  // namespace
 
+struct CommandRoutes::OutcomeWatch {
+  http::Responder raw_respond;  // answers as is: a relayed answer names its holder
+  std::shared_ptr<const CompiledTopology> topology;
+  const CompiledAggregate* agg = nullptr;
+  std::string id;                         // the aggregate id
+  std::optional<std::string> key_query;   // ?key= as the client gave it
+  std::string body;                       // the command, with its commandId
+  std::optional<std::string> authorization;
+  std::string task;     // the task deciding the command's partition
+  std::string where;    // "partition 1 of tickets.commands"
+  std::string command_id;
+  std::chrono::milliseconds timeout{0};
+  Clock::time_point deadline;
+  // Set once the command is written (here, or by the instance it was
+  // forwarded to).
+  RecordPosition position;
+  std::string token;
+  std::string not_here;  // why it was not answered at once
+  std::string skip;      // a holder that did not answer: not asked again
+};
+
 Status CommandRoutes::Start() {
   auto producer = NewProducer();
   if (!producer.ok()) return producer.status();
@@ -162,8 +183,50 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
   const int32_t partition = record.partition == kafka::kAnyPartition ? 0 : record.partition;
   const bool hosted = registry != nullptr && std::find(missing.begin(), missing.end(),
                                                        partition) == missing.end();
-  if (!hosted && st != nullptr && forwarder_->directory() != nullptr) {
-    const std::string where = "partition " + std::to_string(partition) + " of " + record.topic;
+  const std::string where = "partition " + std::to_string(partition) + " of " + record.topic;
+  // A task of this instance that is still restoring decides it here soon:
+  // that one waits as on a single instance.
+  bool held_here = hosted;
+  if (!held_here && st != nullptr && forwarder_->directory() != nullptr) {
+    auto self = forwarder_->directory()->ActiveHolder(TaskIdOf(*st, partition));
+    held_here = self && (self->self || self->id == forwarder_->SelfId());
+  }
+  if (auto outcome_at = req.Query("outcome_at")) {
+    // Another instance wrote this command while nobody decided its
+    // partition and asks its decider for the outcome: never written again.
+    auto asked = DecodePositionToken(*outcome_at);
+    if (!asked || asked->topic != record.topic || asked->partition != partition) {
+      return respond(Problem(400, "bad-parameter", "Bad parameter",
+                             "outcome_at: expected the position token of the command in " +
+                                 where + ", found '" + *outcome_at + "'"));
+    }
+    if (!held_here) {
+      return respond(ProblemWith(503, "partition-not-hosted", "Partition not hosted here",
+                                 where + " is not decided by this instance; retry",
+                                 {{"partition", partition}}));
+    }
+    auto shared_respond = std::make_shared<http::Responder>(respond);
+    return AwaitDecision(shared_respond, *asked, *outcome_at, command_id, *agg, id, topology,
+                         timeout);
+  }
+  std::shared_ptr<OutcomeWatch> watch;
+  if (wait && st != nullptr && forwarder_->directory() != nullptr &&
+      !Forwarder::WasForwarded(req)) {
+    watch = std::make_shared<OutcomeWatch>();
+    watch->raw_respond = raw_respond;
+    watch->topology = topology;
+    watch->agg = agg;
+    watch->id = id;
+    watch->key_query = key;
+    watch->body = record.value.value_or("");
+    watch->authorization = req.Header("authorization");
+    watch->task = TaskIdOf(*st, partition);
+    watch->where = where;
+    watch->command_id = command_id;
+    watch->timeout = timeout;
+    watch->deadline = Clock::now() + timeout;
+  }
+  if (!held_here && st != nullptr && forwarder_->directory() != nullptr) {
     if (Forwarder::WasForwarded(req)) {
       not_here = "the command was forwarded here by " +
                  req.Header(kForwardedByHeader).value_or("") + ", but " + where +
@@ -177,30 +240,124 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
           *holder, "POST", req.target, std::move(headers), std::move(body),
           (wait ? timeout : std::chrono::milliseconds(0)) + std::chrono::milliseconds(5000),
           [this, raw_respond, record = std::move(record), command_id, wait, timeout, topology,
-           agg, id, holder = *holder, where](Result<http::ClientResponse> answer) mutable {
-            if (answer.ok()) return raw_respond(Forwarder::Relay(*answer, holder));
+           agg, id, holder = *holder, where, watch](Result<http::ClientResponse> answer) mutable {
+            if (answer.ok()) {
+              // The holder was no longer deciding it (a handover) and wrote
+              // it: wait for its next decider instead of relaying "not
+              // decided".
+              if (watch && answer->status == 202) {
+                json body = json::parse(answer->body, nullptr, false);
+                auto position = body.is_object() && body.value("decided", true) == false
+                                    ? DecodePositionToken(body.value("position", ""))
+                                    : std::nullopt;
+                if (position) {
+                  watch->position = *position;
+                  watch->token = body.value("position", "");
+                  watch->not_here = "instance " + holder.id + ", to which it was forwarded, " +
+                                    "did not decide " + where;
+                  return WatchForHolder(watch, Clock::now());
+                }
+              }
+              return raw_respond(Forwarder::Relay(*answer, holder));
+            }
+            if (watch) watch->skip = holder.id;
             Produce(std::move(record), command_id, wait, timeout, topology, agg, id,
                     "instance " + holder.id + ", which decides " + where +
                         ", did not answer (" + answer.status().message() + ")",
-                    raw_respond);
+                    raw_respond, watch);
           });
       return;
-    } else if (auto self = forwarder_->directory()->ActiveHolder(TaskIdOf(*st, partition));
-               !self || !(self->self || self->id == forwarder_->SelfId())) {
-      // (A task of this instance that is still restoring decides it here
-      // soon: that one waits as on a single instance.)
+    } else if (!held_here) {
       not_here = "no instance decides " + where + " now (between owners, or restoring)";
     }
   }
   Produce(std::move(record), std::move(command_id), wait, timeout, std::move(topology), agg,
-          std::move(id), std::move(not_here), std::move(raw_respond));
+          std::move(id), std::move(not_here), std::move(raw_respond),
+          Forwarder::WasForwarded(req) ? nullptr : std::move(watch));
+}
+
+void CommandRoutes::WatchForHolder(std::shared_ptr<OutcomeWatch> watch,
+                                   Clock::time_point not_before) {
+  const Forwarder* forwarder = forwarder_;
+  auto found = std::make_shared<std::optional<InstanceInfo>>();
+  waiter_->Park(Waiter::Parked{
+      [forwarder, watch, found, not_before] {
+        if (Clock::now() < not_before) return PositionLog::Answer::kPending;
+        const InstanceDirectory* d = forwarder->directory();
+        if (d == nullptr) return PositionLog::Answer::kPending;
+        std::optional<InstanceInfo> holder = d->ActiveHolder(watch->task);
+        if (!holder) return PositionLog::Answer::kPending;
+        const bool self = holder->self || holder->id == forwarder->SelfId();
+        if (!self && (holder->url.empty() || holder->id == watch->skip)) {
+          return PositionLog::Answer::kPending;
+        }
+        *found = std::move(holder);
+        return PositionLog::Answer::kApplied;
+      },
+      [this, watch, found] { AskHolder(watch, **found); },
+      [forwarder, watch](PositionLog::Answer) {
+        watch->raw_respond(forwarder->ServedHere(http::Response::Json(
+            202, json{{"commandId", watch->command_id},
+                      {"position", watch->token},
+                      {"decided", false},
+                      {"detail", "the command is written and will be decided, but its "
+                                 "outcome could not be had within " +
+                                     std::to_string(watch->timeout.count()) +
+                                     " ms: " + watch->not_here +
+                                     ", and no instance took " + watch->where +
+                                     " over in that time; query with its position to see "
+                                     "its effects, or post it again with the same commandId "
+                                     "for its outcome"}}
+                .dump(-1, ' ', false, json::error_handler_t::replace))));
+      },
+      watch->deadline});
+}
+
+void CommandRoutes::AskHolder(std::shared_ptr<OutcomeWatch> watch, const InstanceInfo& holder) {
+  const auto left = std::max(std::chrono::milliseconds(0),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 watch->deadline - Clock::now()));
+  if (holder.self || holder.id == forwarder_->SelfId()) {
+    // This instance took the partition over (its task restored or is
+    // restoring): its own store answers, as on a single instance.
+    const Forwarder* forwarder = forwarder_;
+    auto respond = std::make_shared<http::Responder>(
+        [forwarder, raw = watch->raw_respond](http::Response r) {
+          raw(forwarder->ServedHere(std::move(r)));
+        });
+    return AwaitDecision(respond, watch->position, watch->token, watch->command_id,
+                         *watch->agg, watch->id, watch->topology, left);
+  }
+  std::string target = "/commands/" + UrlEncode(watch->agg->spec.name) +
+                       "?wait=true&timeout_ms=" + std::to_string(left.count()) +
+                       "&outcome_at=" + UrlEncode(watch->token);
+  if (watch->key_query) target += "&key=" + UrlEncode(*watch->key_query);
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "application/json"}};
+  if (watch->authorization) headers.emplace_back("Authorization", *watch->authorization);
+  forwarder_->Send(
+      holder, "POST", std::move(target), std::move(headers), watch->body,
+      left + std::chrono::milliseconds(5000),
+      [this, watch, holder](Result<http::ClientResponse> answer) {
+        if (!answer.ok()) {
+          watch->skip = holder.id;
+          return WatchForHolder(watch, Clock::now() + std::chrono::milliseconds(100));
+        }
+        // Not (yet) deciding it: the directory named it a moment early, or
+        // it gave up at the deadline. Look again, until ours.
+        if (answer->status == 503) {
+          return WatchForHolder(watch, Clock::now() + std::chrono::milliseconds(100));
+        }
+        watch->raw_respond(Forwarder::Relay(*answer, holder));
+      });
 }
 
 void CommandRoutes::Produce(kafka::OutgoingRecord record, std::string command_id, bool wait,
                             std::chrono::milliseconds timeout,
                             std::shared_ptr<const CompiledTopology> topology,
                             const CompiledAggregate* agg, std::string id, std::string not_here,
-                            http::Responder raw_respond) {
+                            http::Responder raw_respond,
+                            std::shared_ptr<OutcomeWatch> watch) {
   const Forwarder* forwarder = forwarder_;
   auto shared_respond = std::make_shared<http::Responder>(
       [forwarder, raw_respond = std::move(raw_respond)](http::Response r) {
@@ -214,7 +371,7 @@ void CommandRoutes::Produce(kafka::OutgoingRecord record, std::string command_id
                                          {{"commandId", command_id}}));
   }
   Status sent = producer->Send(
-      record, [this, shared_respond, command_id, wait, timeout, topology, agg, id, not_here,
+      record, [this, shared_respond, command_id, wait, timeout, topology, agg, id, not_here, watch,
                topic = record.topic, producer_of_record = producer.get()](
                   const Status& s, int32_t partition, int64_t offset) {
         // Runs on the producer's poll thread, inside librdkafka: nothing
@@ -232,6 +389,13 @@ void CommandRoutes::Produce(kafka::OutgoingRecord record, std::string command_id
           }
           RecordPosition position{topic, partition, offset};
           const std::string token = EncodePositionToken(position);
+          if (!not_here.empty() && watch) {
+            // Written once; its outcome is its next decider's to give.
+            watch->position = position;
+            watch->token = token;
+            watch->not_here = not_here;
+            return WatchForHolder(watch, Clock::now());
+          }
           if (!not_here.empty()) {
             // Its decision is made, and remembered, by another instance:
             // waiting here would only time out.

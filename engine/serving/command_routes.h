@@ -11,7 +11,13 @@
 // hop, forwarding.h), which answers; when the holder is unknown or does not
 // answer, the command is written here anyway (it is safe in Kafka, and its
 // commandId, set here before forwarding, keeps a retry from deciding it
-// twice) and answered 202 with its position, saying why.
+// twice). Without ?wait=true it is answered 202 with its position, saying
+// why. With ?wait=true, the instance then watches the directory, within the
+// request's timeout, for the partition's next holder and asks it for the
+// command's outcome (`outcome_at=<position>`: the holder waits for the
+// decision of that command id at that position, as a local wait does, and
+// never writes the command again); only when the timeout passes is the
+// answer 202 with the position.
 //
 // Owns the idempotent producer of commands and the thread that polls it
 // (delivery reports answer the requests). Owned by HttpApi.
@@ -55,15 +61,26 @@ class CommandRoutes {
   void Register(RouteTable& routes);
 
  private:
+  // A command written, by this instance or the one it was forwarded to,
+  // whose decider was unknown or did not answer: what a client with
+  // ?wait=true is owed its outcome by.
+  struct OutcomeWatch;
+
   void PostCommand(const http::Request& req, http::Responder respond);
+  // Parks `watch` on the waiter until the directory names a holder of its
+  // task (not before `not_before`), then asks it; at the deadline, 202.
+  void WatchForHolder(std::shared_ptr<OutcomeWatch> watch, Clock::time_point not_before);
+  void AskHolder(std::shared_ptr<OutcomeWatch> watch, const InstanceInfo& holder);
   // Writes the command to its partition and answers. `not_here`: why the
   // command is produced here although its partition's holder is elsewhere
   // (unknown, unreachable); the answer then says so instead of waiting for
-  // a decision this instance cannot see.
+  // a decision this instance cannot see, or, given a `watch`, asking the
+  // partition's next holder for it.
   void Produce(kafka::OutgoingRecord record, std::string command_id, bool wait,
                std::chrono::milliseconds timeout,
                std::shared_ptr<const CompiledTopology> topology, const CompiledAggregate* agg,
-               std::string id, std::string not_here, http::Responder respond);
+               std::string id, std::string not_here, http::Responder respond,
+               std::shared_ptr<OutcomeWatch> watch);
   void AwaitDecision(std::shared_ptr<http::Responder> respond, RecordPosition position,
                      std::string token, std::string command_id, const CompiledAggregate& agg,
                      std::string id, std::shared_ptr<const CompiledTopology> topology,

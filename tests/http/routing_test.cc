@@ -19,10 +19,12 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config_loader.h"
 #include "engine/codec/partitioner.h"
+#include "engine/kafka/consumer.h"
 #include "engine/kafka/mock_cluster.h"
 #include "engine/serving/http_api.h"
 #include "tests/support/http_client.h"
@@ -105,6 +107,8 @@ projections:
 struct Cluster {
   std::mutex mu;
   std::vector<InstanceInfo> instances;
+  // Instances whose directory is behind a handover: they see no holder.
+  std::set<std::string> behind;
 };
 
 class FakeDirectory final : public InstanceDirectory {
@@ -117,6 +121,10 @@ class FakeDirectory final : public InstanceDirectory {
     return out;
   }
   std::optional<InstanceInfo> ActiveHolder(const std::string& task) const override {
+    {
+      std::lock_guard<std::mutex> lock(cluster_->mu);
+      if (cluster_->behind.count(self_)) return std::nullopt;
+    }
     for (const InstanceInfo& i : Instances()) {
       if (std::count(i.active_tasks.begin(), i.active_tasks.end(), task)) return i;
     }
@@ -508,9 +516,12 @@ TEST_F(RoutingTest, CommandWhoseHolderIsDeadIsWrittenHereAndSaysWhy) {
   AddInstance("dead", DeadUrl());
   Say("dead", "tickets", 2);
   const auto start = SteadyClock::now();
+  // With ?wait=true it waits, within its timeout, for another holder of
+  // the partition; none comes.
   HttpResult r = HttpRequest(instances_["a"].address(), "POST",
-                             "/commands/ticket?key=" + key + "&wait=true",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=500",
                              R"({"type":"Open"})");
+  EXPECT_GE(SteadyClock::now() - start, std::chrono::milliseconds(500));
   EXPECT_LT(SteadyClock::now() - start, std::chrono::milliseconds(3000));
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
@@ -524,6 +535,152 @@ TEST_F(RoutingTest, CommandWhoseHolderIsDeadIsWrittenHereAndSaysWhy) {
                                           "tickets.commands, did not answer"),
             std::string::npos)
       << r.body;
+}
+
+// How many records the command topic's partition holds.
+int64_t RecordsIn(kafka::MockCluster& kafka, int32_t partition) {
+  kafka::Properties p;
+  p["bootstrap.servers"] = kafka.bootstrap_servers();
+  p["group.id"] = "routing-test-count";
+  p["enable.auto.commit"] = "false";
+  auto consumer = kafka::Consumer::Create(p);
+  EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
+  if (!consumer.ok()) return -1;
+  auto offsets = (*consumer)->QueryWatermarks("tickets.commands", partition,
+                                              std::chrono::seconds(5));
+  EXPECT_TRUE(offsets.ok()) << offsets.status().ToString();
+  if (!offsets.ok()) return -1;
+  return offsets->second - offsets->first;
+}
+
+TEST_F(RoutingTest, WaitingCommandBetweenOwnersIsWrittenOnceAndAnsweredByTheNextHolder) {
+  // Nobody decides partition 1 when the command arrives; after ~300 ms b
+  // takes it over (restored, with the command decided). The client of a
+  // gets b's outcome, within its timeout, and the command was written once.
+  const std::string key = KeyIn(1);
+  instances_["b"].engine->registry()->Add(
+      "tickets", 1,
+      std::make_shared<MapStore>(std::map<std::string, std::string>{
+          {key, R"({"commands":[{"id":"c-9","events":[{"type":"Opened"}]}],"state":{}})"}}));
+  PositionLog::Entry entry;
+  entry.consumed_next[{"tickets.commands", 1}] = int64_t{1} << 40;
+  instances_["b"].engine->mutable_positions().Append(entry);
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Say("b", "tickets", 1);
+  });
+  const auto start = SteadyClock::now();
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=5000",
+                             R"({"type":"Open","commandId":"c-9"})");
+  const auto took = SteadyClock::now() - start;
+  later.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "b");
+  EXPECT_EQ(Body(r)["commandId"], "c-9");
+  EXPECT_EQ(Body(r)["events"], json::parse(R"([{"type":"Opened"}])")) << r.body;
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::milliseconds(3000));
+  EXPECT_EQ(RecordsIn(*kafka_, 1), 1);
+}
+
+TEST_F(RoutingTest, WaitingCommandIsAnsweredHereWhenThisInstanceTakesThePartitionOver) {
+  // Between owners, then a itself takes partition 1 over: its own store
+  // answers, and the command was written once.
+  const std::string key = KeyIn(1);
+  std::thread later([this, key] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Hold("a", "tickets", 1,
+         {{key, R"({"commands":[{"id":"c-7","rejected":{"code":"closed","reason":"no"}}]})"}});
+    PositionLog::Entry entry;
+    entry.consumed_next[{"tickets.commands", 1}] = int64_t{1} << 40;
+    instances_["a"].engine->mutable_positions().Append(entry);
+  });
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=5000",
+                             R"({"type":"Open","commandId":"c-7"})");
+  later.join();
+  ASSERT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
+  EXPECT_EQ(Body(r)["code"], "closed") << r.body;
+  EXPECT_EQ(RecordsIn(*kafka_, 1), 1);
+}
+
+TEST_F(RoutingTest, WaitingCommandForwardedToAHolderThatJustLostItIsAnsweredByTheNext) {
+  // a's directory names c, whose own directory is behind a handover: c
+  // does not decide partition 1, writes the command and answers "not
+  // decided"; then b takes the partition over. a waits for b rather than
+  // relaying c's 202, and the command was written once, by c.
+  const std::string key = KeyIn(1);
+  Say("c", "tickets", 1);
+  {
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    cluster_.behind.insert("c");
+  }
+  instances_["b"].engine->registry()->Add(
+      "tickets", 1,
+      std::make_shared<MapStore>(std::map<std::string, std::string>{
+          {key, R"({"commands":[{"id":"c-5","events":[{"type":"Opened"}]}],"state":{}})"}}));
+  PositionLog::Entry entry;
+  entry.consumed_next[{"tickets.commands", 1}] = int64_t{1} << 40;
+  instances_["b"].engine->mutable_positions().Append(entry);
+  std::thread later([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Say("b", "tickets", 1);
+  });
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=5000",
+                             R"({"type":"Open","commandId":"c-5"})");
+  later.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "b");
+  EXPECT_EQ(Body(r)["events"], json::parse(R"([{"type":"Opened"}])")) << r.body;
+  EXPECT_EQ(RecordsIn(*kafka_, 1), 1);
+}
+
+TEST_F(RoutingTest, CommandForwardedToAHolderStillRestoringWaitsThere) {
+  // Right after a handover the directory names b, whose task is restoring
+  // (its store not hosted yet): b decides the command once restored, and
+  // answers it, rather than "not decided here".
+  const std::string key = KeyIn(1);
+  Say("b", "tickets", 1);
+  std::thread later([this, key] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    instances_["b"].engine->registry()->Add(
+        "tickets", 1,
+        std::make_shared<MapStore>(std::map<std::string, std::string>{
+            {key, R"({"commands":[{"id":"c-4","events":[{"type":"Opened"}]}],"state":{}})"}}));
+    PositionLog::Entry entry;
+    entry.consumed_next[{"tickets.commands", 1}] = int64_t{1} << 40;
+    instances_["b"].engine->mutable_positions().Append(entry);
+  });
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=5000",
+                             R"({"type":"Open","commandId":"c-4"})");
+  later.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "b");
+  EXPECT_EQ(Body(r)["events"], json::parse(R"([{"type":"Opened"}])")) << r.body;
+  EXPECT_EQ(RecordsIn(*kafka_, 1), 1);
+}
+
+TEST_F(RoutingTest, WaitingCommandWithNoHolderInTimeIs202WithItsPosition) {
+  const std::string key = KeyIn(1);
+  const auto start = SteadyClock::now();
+  HttpResult r = HttpRequest(instances_["a"].address(), "POST",
+                             "/commands/ticket?key=" + key + "&wait=true&timeout_ms=400",
+                             R"({"type":"Open","commandId":"c-3"})");
+  EXPECT_GE(SteadyClock::now() - start, std::chrono::milliseconds(400));
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
+  EXPECT_EQ(Body(r)["commandId"], "c-3");
+  EXPECT_EQ(Body(r)["decided"], false);
+  EXPECT_TRUE(DecodePositionToken(Body(r).value("position", "")).has_value()) << r.body;
+  EXPECT_NE(Body(r).value("detail", "").find("no instance took partition 1 of "
+                                             "tickets.commands over"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(RecordsIn(*kafka_, 1), 1);
 }
 
 TEST_F(RoutingTest, InstancesListsTheDirectory) {
