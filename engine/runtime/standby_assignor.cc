@@ -31,7 +31,13 @@ std::set<std::string> StandbyTasksFor(const std::string& self,
       // murmur2, as every instance computes it alike.
       start = static_cast<size_t>(PartitionForKey(task, static_cast<int32_t>(n)));
     }
-    for (size_t k = 1; k <= copies; ++k) {
+    // Between owners (its holder died and left the directory, before the
+    // group gives its task to another) nobody runs the task, so the
+    // instance it hashes to keeps its copy too: dropping it would leave
+    // fewer copies to answer for the task while it moves, and its next
+    // owner (the group's choice, not this ring's) with no warm copy.
+    const size_t first = h == holder.end() ? 0 : 1;
+    for (size_t k = first; k <= copies; ++k) {
       const std::string& who = ring[(start + k) % n];
       if (who == self && (h == holder.end() || h->second != self)) out.insert(task);
     }

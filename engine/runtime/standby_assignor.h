@@ -25,8 +25,9 @@ namespace kcqrs::engine {
 // The tasks (of `all_tasks`, "0_1") that instance `self` keeps standbys of,
 // given the live `instances` and what each holds active. A task with no
 // known holder (between owners) is placed as if held by the instance its
-// id hashes to, so its standbys do not move for a moment's gap. Never a
-// task `self` holds active.
+// id hashes to, which keeps a copy too (replicas + 1 copies, at most one
+// per instance): every copy that answered for the dead holder goes on
+// answering while the task moves. Never a task `self` holds active.
 std::set<std::string> StandbyTasksFor(const std::string& self,
                                       const std::vector<InstanceInfo>& instances,
                                       const std::vector<std::string>& all_tasks, int replicas);

@@ -52,8 +52,8 @@ TEST(StandbyAssignorTest, AloneOrWithoutReplicasThereAreNoStandbys) {
 }
 
 TEST(StandbyAssignorTest, ATaskBetweenOwnersKeepsStandbysAllInstancesAgreeOn) {
-  // Nobody holds 1_2 for a moment: it still has exactly one standby, and
-  // every instance computes the same one.
+  // Nobody holds 1_2 for a moment: it has one copy more than its replicas
+  // (nobody runs it), and every instance computes the same ones.
   const std::vector<InstanceInfo> instances = {Instance("a", {"0_0", "1_0"}),
                                                Instance("b", {"0_1", "1_1"}),
                                                Instance("c", {"0_2"})};
@@ -61,7 +61,28 @@ TEST(StandbyAssignorTest, ATaskBetweenOwnersKeepsStandbysAllInstancesAgreeOn) {
   for (const InstanceInfo& i : instances) {
     copies += static_cast<int>(StandbyTasksFor(i.id, instances, kTasks, 1).count("1_2"));
   }
-  EXPECT_EQ(copies, 1);
+  EXPECT_EQ(copies, 2);
+}
+
+TEST(StandbyAssignorTest, WhenAHolderDiesEverySurvivorKeepsTheCopiesItHad) {
+  // Three instances, two replicas: a and c keep copies of b's tasks. b is
+  // killed and drops off the directory before the group gives its tasks to
+  // a or c: both keep their copies, so both go on answering for b's keys,
+  // and whichever the group picks takes over from a warm copy. (One copy
+  // each, placed by hash, left one survivor without it: it restored in
+  // full if picked, and answered 503 while the other's copy moved.)
+  const std::vector<InstanceInfo> before = {Instance("a", {"0_0", "1_0"}),
+                                            Instance("b", {"0_1", "1_1"}),
+                                            Instance("c", {"0_2", "1_2"})};
+  const std::vector<InstanceInfo> after = {before[0], before[2]};
+  for (const char* survivor : {"a", "c"}) {
+    const std::set<std::string> had = StandbyTasksFor(survivor, before, kTasks, 2);
+    const std::set<std::string> has = StandbyTasksFor(survivor, after, kTasks, 2);
+    for (const char* t : {"0_1", "1_1"}) {
+      EXPECT_TRUE(had.count(t)) << survivor << " " << t;
+      EXPECT_TRUE(has.count(t)) << survivor << " " << t << " after b died";
+    }
+  }
 }
 
 }  // namespace

@@ -447,7 +447,7 @@ class ScaleOutTest : public ::testing::Test {
   static bool AllAnswer(const std::vector<Instance*>& running,
                         const std::vector<std::pair<std::string, std::string>>& keys,
                         std::string* why, std::map<std::string, int>* tally = nullptr,
-                        std::vector<std::string>* dishonest = nullptr) {
+                        std::vector<std::string>* dishonest = nullptr, bool scans = true) {
     auto note = [&](const Instance* i, const std::string& what, const HttpResult& r) {
       json problem = ParseJson(r.body);
       const std::string type = problem.is_object() ? problem.value("type", "") : "";
@@ -477,6 +477,7 @@ class ScaleOutTest : public ::testing::Test {
       }
       // A scan that sees every partition.
       for (const std::string& store : kStores) {
+        if (!scans) break;
         HttpResult r = HttpRequest(i->http, "GET", "/stores/" + store + "/keys?limit=1");
         if (r.status != 200) miss(i, "a scan of " + store, r);
       }
@@ -557,6 +558,15 @@ class ScaleOutTest : public ::testing::Test {
     }
     std::printf("%zu command ids, %zu events, %zu rejections, %zu orders; %zu lookups by key\n",
                 command_ids.size(), events.size(), rejections.size(), fold.orders.size(), asked);
+  }
+
+  // What the stream threads of `i` restored from changelogs since it
+  // started, as GET /stats says (standby copies kept warm are not counted:
+  // the standby thread's reading is not a stream thread's restore).
+  static long long RestoredByStreamThreads(const Instance& i) {
+    json stats = ParseJson(HttpRequest(i.http, "GET", "/stats").body);
+    if (!stats.is_object() || !stats["totals"].is_object()) return -1;
+    return stats["totals"].value("restored_records", -1LL);
   }
 
   static std::vector<std::string> Addresses(const std::vector<Instance*>& running) {
@@ -745,6 +755,7 @@ TEST_F(ScaleOutTest, Kill9OfOneOfThreeUnderLoadLosesAndDoublesNothing) {
   // b dies mid-work: its open transaction, its group membership (static,
   // so it is not seen gone before the session time-out) and its HTTP API.
   over_http.SetTargets(Addresses({a, c}));
+  const long long restored_before = RestoredByStreamThreads(*a) + RestoredByStreamThreads(*c);
   const auto killed = Clock::now();
   b->child->Kill(SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(b->child->exit_status()));
@@ -771,6 +782,12 @@ TEST_F(ScaleOutTest, Kill9OfOneOfThreeUnderLoadLosesAndDoublesNothing) {
       "last: %s)\n",
       answerable_ms, unlisted_ms, unanswered, why.c_str());
   RecordProperty("kill9_until_every_key_answerable_ms", static_cast<int>(answerable_ms));
+  // Without standbys the survivors restore b's tasks from their changelogs
+  // in full: the figure the standby test compares with.
+  const long long restored =
+      RestoredByStreamThreads(*a) + RestoredByStreamThreads(*c) - restored_before;
+  std::printf("the survivors restored %lld records to take b's tasks over\n", restored);
+  RecordProperty("kill9_records_restored", static_cast<int>(restored));
   std::string answers;
   for (const auto& [what, n] : tally) answers += " " + std::to_string(n) + " x " + what + ";";
   std::printf("answers other than 200 meanwhile:%s\n", answers.c_str());
@@ -797,6 +814,186 @@ TEST_F(ScaleOutTest, Kill9OfOneOfThreeUnderLoadLosesAndDoublesNothing) {
   std::printf("sent %zu records to Kafka, %d commands over HTTP (%d sent again)\n",
               to_kafka.sent(), over_http.taken(), over_http.resent());
   ExpectOneApplication({a, b, c}, ids);
+}
+
+// With application.standby_replicas=2 every instance keeps a warm copy of
+// every task it does not run. kill -9 of one of three under load: every key
+// of its partitions is answerable from both survivors at once (from a
+// standby copy, marked Kcqrs-Standby: true, while the group has not yet
+// noticed), and the survivors that take its tasks over restore only what
+// their copies missed, not the changelogs; still every outcome once.
+TEST_F(ScaleOutTest, Kill9WithTwoStandbysAnswersAtOnceAndRestoresOnlyTheLag) {
+  overrides_.push_back("application.standby_replicas=2");
+  Instance* a = Start("a");
+  Instance* b = Start("b");
+  Instance* c = Start("c");
+  ASSERT_TRUE(a && b && c);
+  ASSERT_GE(WaitSettled({a, b, c}, nullptr), 0);
+
+  // Some thousands of orders, so that a restore in full would show.
+  constexpr int kLoaded = 3000;
+  std::set<std::string> loaded_ids;
+  {
+    auto producer = MakeProducer(bootstrap_);
+    ASSERT_NE(producer, nullptr);
+    for (int i = 0; i < kLoaded; ++i) {
+      const std::string id = "l-" + std::to_string(i);
+      loaded_ids.insert("lc-" + std::to_string(i));
+      Produce(producer.get(), names_.commands, id,
+              CreateOrder(id, "p-" + std::to_string(i % 4), 1 + i % 3, "lc-" + std::to_string(i)));
+    }
+    ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
+  }
+  size_t seen = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        seen = ScanAll(a->http, "orders", 1000).items.size();
+        return seen >= static_cast<size_t>(kLoaded);
+      },
+      std::chrono::seconds(120)))
+      << "only " << seen << " of " << kLoaded << " orders processed";
+
+  // Every task with stores that one instance runs, the two others keep a
+  // copy of, and each says so in GET /instances.
+  std::string why;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const Instance* i : {a, b, c}) {
+          json listed = ParseJson(HttpRequest(i->http, "GET", "/instances").body);
+          if (!listed.is_object() || listed["instances"].size() != 3) {
+            why = i->name + " does not list three instances";
+            return false;
+          }
+          std::map<std::string, int> copies;
+          for (const json& e : listed["instances"]) {
+            if (e["standby_tasks"].empty()) {
+              why = i->name + " lists no standby task of " + e.value("id", "");
+              return false;
+            }
+            for (const json& t : e["standby_tasks"]) copies[t.get<std::string>()]++;
+          }
+          for (const auto& [task, n] : copies) {
+            if (n != 2) {
+              why = i->name + ": task " + task + " has " + std::to_string(n) + " standby(s)";
+              return false;
+            }
+          }
+        }
+        return true;
+      },
+      std::chrono::seconds(60)))
+      << why;
+  Layout layout;
+  ASSERT_GE(WaitSettled({a, b, c}, &layout), 0);
+
+  // What a restore in full of b's partitions would read: the records of
+  // their changelogs (as they are before the kill; more come under load).
+  long long changelog_records = 0;
+  for (const std::string& store : kStores) {
+    std::set<int> held;
+    for (const auto& [p, who] : layout.holder[store]) {
+      if (who == b) held.insert(p);
+    }
+    for (const kafka::ConsumedRecord& r :
+         ReadCommitted(bootstrap_, names_.app + "-" + store + "-changelog", 0,
+                       std::chrono::seconds(60), std::chrono::seconds(2))) {
+      if (held.count(r.partition)) ++changelog_records;
+    }
+  }
+  ASSERT_GT(changelog_records, kLoaded / 3) << "b holds too little to tell";
+
+  KafkaCommands to_kafka(bootstrap_, names_.commands, 80);
+  HttpCommands over_http("h-");
+  over_http.SetTargets(Addresses({a, b, c}));
+  to_kafka.Start();
+  over_http.Start();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+
+  // A key in each partition of b's, of every store.
+  std::vector<std::pair<std::string, std::string>> sample;
+  for (const auto& [store, key] : SampleKeys(*a)) {
+    if (layout.Holder(store, key) == b) sample.emplace_back(store, key);
+  }
+  ASSERT_FALSE(sample.empty());
+  ASSERT_TRUE(AllAnswer({a, b, c}, sample, &why)) << "before the kill: " << why;
+
+  over_http.SetTargets(Addresses({a, c}));
+  const long long restored_before = RestoredByStreamThreads(*a) + RestoredByStreamThreads(*c);
+  const auto killed = Clock::now();
+  b->child->Kill(SIGKILL);
+  ASSERT_TRUE(WIFSIGNALED(b->child->exit_status()));
+  std::map<std::string, int> tally;
+  std::vector<std::string> dishonest;
+  int rounds = 0;
+  const bool keys_back = WaitFor(
+      [&] {
+        ++rounds;
+        return AllAnswer({a, c}, sample, &why, &tally, &dishonest, /*scans=*/false);
+      },
+      std::chrono::seconds(60));
+  const long long keys_ms = MsSince(killed);
+  ASSERT_TRUE(keys_back) << "60 s after kill -9 of b, still " << why;
+  // Who answered: a standby copy, or already the new owner.
+  int from_standby = 0;
+  for (const Instance* i : {a, c}) {
+    for (const auto& [store, key] : sample) {
+      HttpResult r = HttpRequest(i->http, "GET", "/stores/" + store + "/keys/" + key);
+      if (Header(r, "kcqrs-standby") == "true") ++from_standby;
+    }
+  }
+  // Scans merge every partition's owner; they wait for the group. The keys
+  // are asked on: answerable once, they stay answerable while their tasks
+  // move to the survivors (a copy answers while its owner restores).
+  std::map<std::string, int> moving;
+  const bool all_back =
+      WaitFor([&] { return AllAnswer({a, c}, sample, &why, &moving, &dishonest); },
+              std::chrono::seconds(60));
+  int keys_unanswered = 0;
+  for (const auto& [what, n] : moving) {
+    if (what.find("partitions-unavailable") == std::string::npos) keys_unanswered += n;
+    tally[what] += n;
+  }
+  const long long all_ms = MsSince(killed);
+  ASSERT_TRUE(all_back) << "60 s after kill -9 of b, still " << why;
+  std::string answers;
+  for (const auto& [what, n] : tally) answers += " " + std::to_string(n) + " x " + what + ";";
+  std::printf(
+      "kill -9 of 1 of 3 with 2 standbys: %zu keys of b's partitions answerable from both "
+      "survivors after %lld ms (%d rounds; %d of %zu answers then from a standby copy); "
+      "scans too after %lld ms; answers other than 200 meanwhile:%s\n",
+      sample.size(), keys_ms, rounds, from_standby, 2 * sample.size(), all_ms, answers.c_str());
+  RecordProperty("kill9_standby_until_keys_answerable_ms", static_cast<int>(keys_ms));
+  RecordProperty("kill9_standby_until_scans_answer_ms", static_cast<int>(all_ms));
+  EXPECT_LE(keys_ms, 5000) << "a standby copy should answer for the dead holder at once";
+  std::printf("key lookups not answered 200 after the first answer, until scans answer: %d\n",
+              keys_unanswered);
+  EXPECT_EQ(keys_unanswered, 0) << "a key of b's went unanswered while its task moved";
+  EXPECT_TRUE(dishonest.empty()) << dishonest.size() << " answers, the first: "
+                                 << (dishonest.empty() ? "" : dishonest.front());
+
+  ASSERT_GE(WaitSettled({a, c}, nullptr), 0);
+  const long long restored =
+      RestoredByStreamThreads(*a) + RestoredByStreamThreads(*c) - restored_before;
+  std::printf(
+      "the survivors restored %lld records (GET /stats totals.restored_records) to take b's "
+      "tasks over, whose changelogs held %lld before the kill\n",
+      restored, changelog_records);
+  RecordProperty("kill9_standby_records_restored", static_cast<int>(restored));
+  RecordProperty("kill9_standby_changelog_records", static_cast<int>(changelog_records));
+  EXPECT_GE(restored, 0);
+  EXPECT_LT(restored * 10, changelog_records)
+      << "the new owners restored from the changelogs, not from their standby copies";
+
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  to_kafka.Stop();
+  over_http.Stop();
+  EXPECT_EQ(over_http.failure(), "");
+  std::set<std::string> ids = to_kafka.command_ids();
+  for (const std::string& id : over_http.command_ids()) ids.insert(id);
+  ids.insert(loaded_ids.begin(), loaded_ids.end());
+  std::printf("loaded %d orders; sent %zu records to Kafka, %d commands over HTTP (%d sent again)\n",
+              kLoaded, to_kafka.sent(), over_http.taken(), over_http.resent());
+  ExpectOneApplication({a, c}, ids);
 }
 
 TEST_F(ScaleOutTest, ScaleOneToThreeToOneWhileCommandsFlow) {
