@@ -56,7 +56,8 @@ class StreamThreadTest : public ::testing::Test {
   }
 
   void Start() {
-    state_directory_ = std::make_unique<StateDirectory>(dir_.string());
+    // A test may have made it first (a standby shares it).
+    if (!state_directory_) state_directory_ = std::make_unique<StateDirectory>(dir_.string());
     registry_ = std::make_unique<StoreRegistry>(
         std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
     StreamThreadConfig c;
@@ -301,28 +302,13 @@ TEST_F(StreamThreadTest, TheNewOwnerOfATaskStartsFromItsStandbysCopy) {
   // The owner dies; the group gives the task to this instance. Its stream
   // thread takes the directory over from the standby and restores only
   // what the copy has not got, not the whole changelog.
-  const auto state_directory = std::move(state_directory_);
-  registry_ = std::make_unique<StoreRegistry>(
-      std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
-  StreamThreadConfig c;
-  c.options = options_;
-  c.bootstrap_servers = "fake:9092";
-  c.member_id = "bank-test-0";
-  c.topology = topology_;
-  c.rocksdb = rocksdb_;
-  c.registry = registry_.get();
-  c.positions = &positions_;
-  c.state_directory = state_directory.get();
-  c.clients = kafka_->Supplier();
-  thread_ = std::make_unique<StreamThread>(std::move(c));
-  thread_->Start();
+  Start();
   ASSERT_TRUE(WaitFor([&] { return Balance("acc-2099") == 1; })) << Balance("acc-2099");
   EXPECT_EQ(Balance("acc-0"), 1);
   EXPECT_LT(thread_->stats().restored_records.load(), 2000u);
   EXPECT_TRUE(standby.Tasks().empty());
   standby.Stop();
-  thread_->Stop();
-  thread_.reset();
+  Stop();
 }
 
 TEST_F(StreamThreadTest, OnlyACleanStopLeavesTheGroup) {
