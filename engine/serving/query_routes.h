@@ -10,6 +10,10 @@
 // partition hosted elsewhere is forwarded to its holder (forwarding.h); a
 // scan asks every holder of the partitions not hosted here for its first
 // page (`only_partitions`, `partial=true`) and merges the pages in key order.
+// A partition whose holder cannot answer is read from a standby copy (this
+// instance's, else another standby holder's, asked with Kcqrs-Standby-Ok):
+// always for a get, for a scan when its client allows it; never for a read
+// that waits for a ?position.
 //
 // Owned by HttpApi. Thread-safety: the handlers run on the server's I/O
 // threads and, for reads that wait for a position, on the Waiter's; the
