@@ -161,8 +161,17 @@ http::Response MissingPartitions(const std::string& store, const std::vector<int
                      {{"missing_partitions", missing}});
 }
 
+// A read may be answered from a standby copy, a moment behind its holder,
+// when it asks for that (Kcqrs-Standby-Ok) and need not see a given write
+// (?position): read-your-writes waits for the holder.
+bool StandbyAllowed(const http::Request& req) {
+  return req.Header(kStandbyOkHeader).has_value() && !req.Query("position");
+}
+
 // A page as the client sees it: items, the cursor of the next page, and,
-// when asked for partial answers, what was missing.
+// when asked for partial answers, what was missing; when a standby copy
+// answered for some partitions, which (and Kcqrs-Standby: true), so that
+// a page a moment behind never looks current.
 http::Response RenderPage(const QueryRoutes::ScanPage& page, bool partial) {
   std::string body = "{\"items\":[";
   for (size_t i = 0; i < page.items.size(); ++i) {
@@ -178,8 +187,38 @@ http::Response RenderPage(const QueryRoutes::ScanPage& page, bool partial) {
     body += page.missing.empty() ? "false" : "true";
     body += ",\"missing_partitions\":" + json(page.missing).dump();
   }
+  if (!page.standby.empty()) body += ",\"standby_partitions\":" + json(page.standby).dump();
   body += "}";
-  return http::Response::Json(200, std::move(body));
+  http::Response r = http::Response::Json(200, std::move(body));
+  if (!page.standby.empty()) r.headers.emplace_back(kStandbyHeader, "true");
+  return r;
+}
+
+void SortUnique(std::vector<int32_t>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+// The first `limit` items of several sources' pages, in key order. Each
+// source gave its first `limit` items past the cursor, so the first
+// `limit` of them all are the first `limit` of the store.
+QueryRoutes::ScanPage MergePages(std::vector<QueryRoutes::ScanPage> pages, size_t limit) {
+  QueryRoutes::ScanPage merged;
+  for (QueryRoutes::ScanPage& p : pages) {
+    merged.more = merged.more || p.more;
+    std::move(p.items.begin(), p.items.end(), std::back_inserter(merged.items));
+    merged.missing.insert(merged.missing.end(), p.missing.begin(), p.missing.end());
+    merged.standby.insert(merged.standby.end(), p.standby.begin(), p.standby.end());
+  }
+  std::sort(merged.items.begin(), merged.items.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (merged.items.size() > limit) {
+    merged.items.resize(limit);
+    merged.more = true;
+  }
+  SortUnique(&merged.missing);
+  SortUnique(&merged.standby);
+  return merged;
 }
 
 // Standard padded base64 (as Base64 writes it) back to bytes.
@@ -219,9 +258,11 @@ Result<QueryRoutes::ScanPage> ParsePage(int status, const std::string& body) {
                             item.dump(-1, ' ', false, json::error_handler_t::replace));
   }
   page.more = doc.contains("next") && doc["next"].is_string();
-  if (doc.contains("missing_partitions") && doc["missing_partitions"].is_array()) {
-    for (const json& p : doc["missing_partitions"]) {
-      if (p.is_number_integer()) page.missing.push_back(p.get<int32_t>());
+  for (auto [member, out] : {std::pair{"missing_partitions", &page.missing},
+                             std::pair{"standby_partitions", &page.standby}}) {
+    if (!doc.contains(member) || !doc[member].is_array()) continue;
+    for (const json& p : doc[member]) {
+      if (p.is_number_integer()) out->push_back(p.get<int32_t>());
     }
   }
   return page;
@@ -323,7 +364,7 @@ void QueryRoutes::Query(const http::Request& req, http::Responder raw_respond, b
         auto v = view->Get(key);
         if (v.ok() && v->has_value()) return respond(Get(registry, store, key));
       }
-      if (forwarded && req.Header(kStandbyOkHeader) && !position) {
+      if (forwarded && StandbyAllowed(req)) {
         if (auto answer = FromStandby(store, key, p)) return respond(std::move(*answer));
       }
       if (forwarded) {
@@ -461,29 +502,42 @@ void QueryRoutes::OrFromStandby(const http::Request& req, const SubTopology& st,
   if (auto here = FromStandby(store, key, partition)) {
     return respond(forwarder_->ServedHere(std::move(*here)));
   }
+  AskStandbys(
+      req.target, OtherStandbys(st, partition), 0,
+      [](const http::ClientResponse& answer) { return answer.status != 503; },
+      [this, unavailable = std::move(unavailable),
+       respond = std::move(respond)](StandbyAnswer answer) mutable {
+        if (answer) return respond(Forwarder::Relay(answer->first, answer->second));
+        respond(ServedBySomeone(std::move(unavailable)));
+      });
+}
+
+std::vector<InstanceInfo> QueryRoutes::OtherStandbys(const SubTopology& st,
+                                                     int32_t partition) const {
   std::vector<InstanceInfo> standbys;
   if (const InstanceDirectory* d = forwarder_->directory()) {
     for (InstanceInfo& i : d->StandbyHolders(TaskIdOf(st, partition))) {
       if (i.id != forwarder_->SelfId()) standbys.push_back(std::move(i));
     }
   }
-  TryStandbys(req.target, std::move(standbys), 0, std::move(unavailable), std::move(respond));
+  return standbys;
 }
 
-void QueryRoutes::TryStandbys(std::string target, std::vector<InstanceInfo> standbys,
-                              size_t next, http::Response unavailable,
-                              http::Responder respond) const {
-  if (next >= standbys.size()) return respond(ServedBySomeone(std::move(unavailable)));
+void QueryRoutes::AskStandbys(std::string target, std::vector<InstanceInfo> standbys,
+                              size_t next,
+                              std::function<bool(const http::ClientResponse&)> answers,
+                              std::function<void(StandbyAnswer)> done) const {
+  if (next >= standbys.size()) return done(std::nullopt);
   const InstanceInfo standby = standbys[next];
   forwarder_->Send(
       standby, "GET", target, {{kStandbyOkHeader, "1"}}, "", std::chrono::seconds(2),
-      [this, target, standbys = std::move(standbys), next, unavailable = std::move(unavailable),
-       respond = std::move(respond), standby](Result<http::ClientResponse> answer) mutable {
-        if (answer.ok() && answer->status != 503) {
-          return respond(Forwarder::Relay(*answer, standby));
+      [this, target, standbys = std::move(standbys), next, answers = std::move(answers),
+       done = std::move(done), standby](Result<http::ClientResponse> answer) mutable {
+        if (answer.ok() && answers(*answer)) {
+          return done(std::make_pair(std::move(answer).value(), standby));
         }
-        TryStandbys(std::move(target), std::move(standbys), next + 1, std::move(unavailable),
-                    std::move(respond));
+        AskStandbys(std::move(target), std::move(standbys), next + 1, std::move(answers),
+                    std::move(done));
       });
 }
 
@@ -614,6 +668,14 @@ http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& sto
   http::Response error;
   ScanPage page = LocalScan(registry, store, req, only, &error);
   if (error.status != 200) return error;
+  // Another instance asking for partitions whose holder cannot answer, of
+  // this instance as a standby holder (StandbyScans there): its copies
+  // answer for what it does not run.
+  if (!page.missing.empty() && Forwarder::WasForwarded(req) && StandbyAllowed(req)) {
+    ScanPage copies = StandbyScan(store, req, page.missing);
+    page.missing.clear();
+    page = MergePages({std::move(page), std::move(copies)}, static_cast<size_t>(Limit(req)));
+  }
   // A scan that cannot see every partition says so: never a partial page
   // that looks whole.
   const bool partial = req.Query("partial").value_or("false") == "true";
@@ -621,11 +683,36 @@ http::Response QueryRoutes::Scan(StoreRegistry* registry, const std::string& sto
   return RenderPage(page, partial);
 }
 
+QueryRoutes::ScanPage QueryRoutes::StandbyScan(const std::string& store,
+                                               const http::Request& req,
+                                               const std::vector<int32_t>& partitions) const {
+  ScanPage page;
+  StoreRegistry* copies = engine_->standby_registry();
+  http::Response error;
+  if (copies != nullptr) {
+    page = LocalScan(copies, store, req,
+                     std::set<int32_t>(partitions.begin(), partitions.end()), &error);
+  }
+  // No copies, or a copy that cannot be read now: the partitions are for
+  // another standby holder to answer.
+  if (copies == nullptr || error.status != 200) {
+    page = ScanPage{};
+    page.missing = partitions;
+    return page;
+  }
+  for (int32_t p : partitions) {
+    if (std::find(page.missing.begin(), page.missing.end(), p) == page.missing.end()) {
+      page.standby.push_back(p);
+    }
+  }
+  return page;
+}
+
 // What a fanned-out scan waits for: the local part and one answer per
 // holder, each delivered once, from any thread.
 struct QueryRoutes::Gather {
   std::mutex mu;
-  int pending = 0;
+  int pending = 0;  // answers still to come
   std::vector<ScanPage> pages;
   std::vector<int32_t> unanswered;
   std::vector<std::string> why;
@@ -633,10 +720,22 @@ struct QueryRoutes::Gather {
   bool failure_relayed = false;            // a holder's, with its Served-By
   const Forwarder* forwarder = nullptr;
   std::function<void(http::Response)> respond;
+  http::Request req;  // the client's
+  SubTopology st;     // the store's
   std::string store;
+  // What each source is asked: the client's page with partial=true and
+  // only_partitions= (its partitions follow).
+  std::string target_base;
   size_t limit = 0;
   bool partial = false;
+  bool standby_ok = false;  // StandbyAllowed(req)
 
+  // A source will give `n` answers more: called by a source before its
+  // own answer (so that the gather cannot finish in between).
+  void Expect(size_t n) {
+    std::lock_guard<std::mutex> lock(mu);
+    pending += static_cast<int>(n);
+  }
   void Page(ScanPage page) {
     Done([&] { pages.push_back(std::move(page)); });
   }
@@ -668,26 +767,10 @@ struct QueryRoutes::Gather {
   }
   http::Response Finish() {
     if (failure) return std::move(*failure);
-    for (const ScanPage& p : pages) {
-      unanswered.insert(unanswered.end(), p.missing.begin(), p.missing.end());
-    }
-    std::sort(unanswered.begin(), unanswered.end());
-    unanswered.erase(std::unique(unanswered.begin(), unanswered.end()), unanswered.end());
-    if (!unanswered.empty() && !partial) return MissingPartitions(store, unanswered, why);
-    // Each source gave its first `limit` items past the cursor, so the
-    // first `limit` of them all are the first `limit` of the store.
-    ScanPage merged;
-    for (ScanPage& p : pages) {
-      merged.more = merged.more || p.more;
-      std::move(p.items.begin(), p.items.end(), std::back_inserter(merged.items));
-    }
-    std::sort(merged.items.begin(), merged.items.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (merged.items.size() > limit) {
-      merged.items.resize(limit);
-      merged.more = true;
-    }
-    merged.missing = unanswered;
+    ScanPage merged = MergePages(std::move(pages), limit);
+    merged.missing.insert(merged.missing.end(), unanswered.begin(), unanswered.end());
+    SortUnique(&merged.missing);
+    if (!merged.missing.empty() && !partial) return MissingPartitions(store, merged.missing, why);
     return RenderPage(merged, partial);
   }
 };
@@ -699,13 +782,17 @@ void QueryRoutes::FanOutScan(const http::Request& req, StoreRegistry* registry,
   const std::string store = req.path_params.at("store");
   auto gather = std::make_shared<Gather>();
   gather->store = store;
+  gather->req = req;
+  gather->st = st;
   gather->limit = static_cast<size_t>(Limit(req));
   gather->partial = req.Query("partial").value_or("false") == "true";
+  gather->standby_ok = StandbyAllowed(req);
   gather->forwarder = forwarder_;
   gather->respond = std::move(respond);
 
   // Who answers for what. A partition nobody holds fails the scan at once
-  // (unless partial): no waiting on the others for a 503.
+  // (unless partial, or a standby copy may answer for it): no waiting on
+  // the others for a 503.
   std::map<std::string, std::pair<InstanceInfo, std::vector<int32_t>>> by_holder;
   std::vector<int32_t> orphans;
   for (int32_t p : elsewhere) {
@@ -717,7 +804,7 @@ void QueryRoutes::FanOutScan(const http::Request& req, StoreRegistry* registry,
       orphans.push_back(p);
     }
   }
-  if (!orphans.empty() && !gather->partial) {
+  if (!orphans.empty() && !gather->partial && !gather->standby_ok) {
     return gather->respond(forwarder_->ServedHere(MissingPartitions(
         store, orphans, {"no instance holds them as active tasks now (between owners, or "
                          "restoring)"})));
@@ -734,31 +821,33 @@ void QueryRoutes::FanOutScan(const http::Request& req, StoreRegistry* registry,
   query += "partial=true&";
   query += kOnlyPartitions;
   query += "=";
-  const std::string base = "/stores/" + UrlEncode(store) + "/keys?" + query;
+  gather->target_base = "/stores/" + UrlEncode(store) + "/keys?" + query;
   for (auto& [id, entry] : by_holder) {
     std::string list;
     for (int32_t p : entry.second) list += (list.empty() ? "" : ",") + std::to_string(p);
     forwarder_->Send(
-        entry.first, "GET", base + list, {}, "", timeout + kForwardMargin,
-        [gather, holder = entry.first, partitions = entry.second](
+        entry.first, "GET", gather->target_base + list, {}, "", timeout + kForwardMargin,
+        [this, gather, holder = entry.first, partitions = entry.second](
             Result<http::ClientResponse> answer) {
           if (!answer.ok()) {
-            return gather->Unanswered(partitions, "instance " + holder.id + " did not answer: " +
-                                                      answer.status().message());
+            return StandbyScans(gather, partitions,
+                                "instance " + holder.id +
+                                    " did not answer: " + answer.status().message());
           }
           if (answer->status >= 400 && answer->status < 500) {
             return gather->Fail(Forwarder::Relay(*answer, holder), /*relayed=*/true);
           }
           auto page = ParsePage(answer->status, answer->body);
           if (!page.ok()) {
-            return gather->Unanswered(partitions, "instance " + holder.id + ": " +
-                                                      page.status().message());
+            return StandbyScans(gather, partitions,
+                                "instance " + holder.id + ": " + page.status().message());
           }
-          gather->Page(std::move(page).value());
+          PageOrStandbys(gather, std::move(page).value(),
+                         "instance " + holder.id + " does not host them now");
         });
   }
   if (!orphans.empty()) {
-    gather->Unanswered(orphans, "no instance holds them as active tasks now");
+    StandbyScans(gather, orphans, "no instance holds them as active tasks now");
   }
 
   auto local = [this, registry, store, req, hosted, gather] {
@@ -766,11 +855,49 @@ void QueryRoutes::FanOutScan(const http::Request& req, StoreRegistry* registry,
     ScanPage page = LocalScan(registry, store, req, std::optional<std::set<int32_t>>(hosted),
                               &error);
     if (error.status != 200) return gather->Fail(std::move(error), /*relayed=*/false);
-    gather->Page(std::move(page));
+    PageOrStandbys(gather, std::move(page), "no longer hosted here");
   };
   auto token = req.Query("position");
   if (!token) return local();
   AfterPosition(*DecodePositionToken(*token), st, store, timeout, local,
                 [gather](http::Response r) { gather->Fail(std::move(r), /*relayed=*/false); });
+}
+
+void QueryRoutes::PageOrStandbys(const std::shared_ptr<Gather>& gather, ScanPage page,
+                                 const std::string& why) const {
+  if (gather->standby_ok && !page.missing.empty()) {
+    // The copies' answer comes before this page's, which finishes nothing.
+    gather->Expect(1);
+    StandbyScans(gather, std::exchange(page.missing, {}), why);
+  }
+  gather->Page(std::move(page));
+}
+
+void QueryRoutes::StandbyScans(const std::shared_ptr<Gather>& gather,
+                               std::vector<int32_t> partitions, const std::string& why) const {
+  if (!gather->standby_ok) return gather->Unanswered(partitions, why);
+  // This instance's copies first: no hop. Each partition it keeps no copy
+  // of is asked of the other standby holders one by one (their copies
+  // differ), as a lookup of one of its keys would be.
+  ScanPage here = StandbyScan(gather->store, gather->req, partitions);
+  const std::vector<int32_t> rest = std::exchange(here.missing, {});
+  gather->Expect(rest.size());
+  gather->Page(std::move(here));
+  for (int32_t p : rest) {
+    AskStandbys(
+        gather->target_base + std::to_string(p), OtherStandbys(gather->st, p), 0,
+        [p](const http::ClientResponse& answer) {
+          auto page = ParsePage(answer.status, answer.body);
+          return page.ok() &&
+                 std::find(page->missing.begin(), page->missing.end(), p) == page->missing.end();
+        },
+        [gather, p, why](StandbyAnswer answer) {
+          if (!answer) {
+            return gather->Unanswered({p}, why + "; no standby copy of partition " +
+                                               std::to_string(p) + " answered");
+          }
+          gather->Page(*ParsePage(answer->first.status, answer->first.body));
+        });
+  }
 }
 }  // namespace kcqrs::engine

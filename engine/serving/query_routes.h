@@ -10,6 +10,10 @@
 // partition hosted elsewhere is forwarded to its holder (forwarding.h); a
 // scan asks every holder of the partitions not hosted here for its first
 // page (`only_partitions`, `partial=true`) and merges the pages in key order.
+// A partition whose holder cannot answer is read from a standby copy (this
+// instance's, else another standby holder's, asked with Kcqrs-Standby-Ok):
+// always for a get, for a scan when its client allows it; never for a read
+// that waits for a ?position.
 //
 // Owned by HttpApi. Thread-safety: the handlers run on the server's I/O
 // threads and, for reads that wait for a position, on the Waiter's; the
@@ -43,12 +47,14 @@ class QueryRoutes {
 
   void Register(RouteTable& routes);
 
-  // One source's page of a scan: this instance's, or a holder's.
+  // One source's page of a scan: this instance's, or a holder's, or a
+  // standby copy's.
   struct ScanPage {
     // (key bytes, the item's JSON), in key order.
     std::vector<std::pair<std::string, std::string>> items;
     bool more = false;             // the source has items past the last
     std::vector<int32_t> missing;  // partitions asked of it that it lacks
+    std::vector<int32_t> standby;  // partitions read from a standby copy
   };
   struct Gather;
 
@@ -69,8 +75,16 @@ class QueryRoutes {
                      http::Response unavailable, http::Responder respond) const;
   // `r` as it is if it names who served it, else as served here.
   http::Response ServedBySomeone(http::Response r) const;
-  void TryStandbys(std::string target, std::vector<InstanceInfo> standbys, size_t next,
-                   http::Response unavailable, http::Responder respond) const;
+  // The other instances that keep a standby copy of `partition`'s task.
+  std::vector<InstanceInfo> OtherStandbys(const SubTopology& st, int32_t partition) const;
+  // Asks `target` of each of `standbys` in turn, from `next` on, marked
+  // Kcqrs-Standby-Ok, until one gives an answer `answers` accepts; `done`
+  // gets it and who gave it, or nullopt when none did (called once, on the
+  // Forwarder's thread, or here when there is nobody to ask).
+  using StandbyAnswer = std::optional<std::pair<http::ClientResponse, InstanceInfo>>;
+  void AskStandbys(std::string target, std::vector<InstanceInfo> standbys, size_t next,
+                   std::function<bool(const http::ClientResponse&)> answers,
+                   std::function<void(StandbyAnswer)> done) const;
   // `only`: the only_partitions asked for, when the request has them.
   bool ValidateScan(const http::Request& req, int partitions,
                     std::optional<std::set<int32_t>>* only, http::Response* bad) const;
@@ -82,6 +96,20 @@ class QueryRoutes {
   http::Response Scan(StoreRegistry* registry, const std::string& store,
                       const http::Request& req,
                       const std::optional<std::set<int32_t>>& only) const;
+  // The same page over this instance's standby copies of `partitions`:
+  // those it keeps no copy of are `missing`, the others `standby`.
+  ScanPage StandbyScan(const std::string& store, const http::Request& req,
+                       const std::vector<int32_t>& partitions) const;
+  // A source of `gather` answered `page`; the partitions it lacks are read
+  // from standby copies when the scan allows it (StandbyScans).
+  void PageOrStandbys(const std::shared_ptr<Gather>& gather, ScanPage page,
+                      const std::string& why) const;
+  // Answers, as one source of `gather`, for `partitions` whose active
+  // holder is unknown, did not answer or lacks them (`why`): from this
+  // instance's standby copies, then each other standby holder's, when the
+  // scan allows it; else (and for what no copy answers) as unanswered.
+  void StandbyScans(const std::shared_ptr<Gather>& gather, std::vector<int32_t> partitions,
+                    const std::string& why) const;
   // A scan of every partition: here and at each holder of the others.
   // `hosted`: the partitions scanned here; `elsewhere`: the others.
   // `wait_local`: parks the local part until the ?position is applied

@@ -225,6 +225,33 @@ class RoutingTest : public ::testing::Test {
       }
     }
   }
+  // After SpreadViews: partition 1 of views, b's, has moved to an instance
+  // that then died (kill -9); the directory still names it ("dead", at a
+  // port nobody listens on), and b no longer hosts the partition.
+  void HolderOfOneDies() {
+    AddInstance("dead", DeadUrl());
+    Say("dead", "views", 1);
+    instances_["b"].engine->registry()->Remove("views", 1);
+  }
+  // `id` keeps a standby copy of partition p of `store`, with `data`, and
+  // the directory says so.
+  void KeepCopy(const std::string& id, const std::string& store, int32_t p,
+                std::map<std::string, std::string> data) {
+    instances_[id].engine->standby_registry()->Add(store, p,
+                                                   std::make_shared<MapStore>(std::move(data)));
+    ListCopy(id, store, p);
+  }
+  // The directory says `id` keeps a standby copy of partition p of `store`
+  // (whether it does or not).
+  void ListCopy(const std::string& id, const std::string& store, int32_t p) {
+    const int st = store == "views" ? views_st_ : tickets_st_;
+    std::lock_guard<std::mutex> lock(cluster_.mu);
+    for (InstanceInfo& i : cluster_.instances) {
+      if (i.id != id) continue;
+      i.standby_tasks.push_back(std::to_string(st) + "_" + std::to_string(p));
+      std::sort(i.standby_tasks.begin(), i.standby_tasks.end());
+    }
+  }
   void AddInstance(const std::string& id, const std::string& url) {
     std::lock_guard<std::mutex> lock(cluster_.mu);
     InstanceInfo info;
@@ -247,6 +274,38 @@ class RoutingTest : public ::testing::Test {
     Hold("b", "views", 1, parts[1]);
     Hold("c", "views", 2, parts[2]);
     return all;
+  }
+  // The keys of SpreadViews in partition p, each valued as a standby
+  // copy's (so that a test sees which answered).
+  static std::map<std::string, std::string> CopyOfViews(int32_t p) {
+    std::map<std::string, std::string> copy;
+    for (char c = 'a'; c <= 'z'; ++c) {
+      const std::string key(1, c);
+      if (PartitionForKey(key, 3) == p) copy[key] = "{\"k\":\"" + key + "\",\"copy\":true}";
+    }
+    return copy;
+  }
+  // Every page of `target` (a scan) asked on `id`, following the cursor;
+  // fails the test on any answer but 200 or a page without
+  // Kcqrs-Standby: true when `standby`.
+  std::vector<json> AllPages(const std::string& id, const std::string& target,
+                             const std::map<std::string, std::string>& headers, bool standby) {
+    std::vector<json> pages;
+    std::string cursor;
+    while (pages.size() < 20) {
+      HttpResult r = Get(id, target + (cursor.empty() ? "" : "&cursor=" + cursor), headers);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200) break;
+      EXPECT_EQ(r.headers["kcqrs-served-by"], id);
+      EXPECT_EQ(r.headers.count("kcqrs-standby"), standby ? 1u : 0u) << r.body;
+      if (standby) {
+        EXPECT_EQ(r.headers["kcqrs-standby"], "true");
+      }
+      pages.push_back(Body(r));
+      if (pages.back()["next"].is_null()) break;
+      cursor = pages.back()["next"];
+    }
+    return pages;
   }
   static std::string KeyIn(int32_t partition) {
     for (char c = 'a'; c <= 'z'; ++c) {
@@ -428,6 +487,154 @@ TEST_F(RoutingTest, UnknownOrDeadHolderIs503WithRetryAfterAtOnce) {
   EXPECT_NE(Body(unknown).value("detail", "").find("partition 1 of store 'views'"),
             std::string::npos)
       << unknown.body;
+}
+
+// kill -9 of the holder of partition 1 of views: nobody answers for it
+// until the group moves it, but a keeps a standby copy. A scan that allows
+// standby data gets every key, partition 1's from the copy, and is told so.
+TEST_F(RoutingTest, ScanWithADeadHolderIsAnsweredFromThisInstancesStandbyCopy) {
+  const auto all = SpreadViews();
+  HolderOfOneDies();
+  KeepCopy("a", "views", 1, CopyOfViews(1));
+  const auto start = SteadyClock::now();
+  HttpResult r = Get("a", "/stores/views/keys", {{"Kcqrs-Standby-Ok", "1"}});
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(3));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-standby"], "true");
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
+  json body = Body(r);
+  EXPECT_EQ(body["standby_partitions"], json::array({1})) << r.body;
+  EXPECT_TRUE(body["next"].is_null());
+  std::vector<std::string> keys;
+  for (const json& item : body["items"]) {
+    const std::string key = item["key"];
+    keys.push_back(key);
+    EXPECT_EQ(item["value"].value("copy", false), PartitionForKey(key, 3) == 1) << item.dump();
+  }
+  std::vector<std::string> expected;
+  for (const auto& [k, v] : all) expected.push_back(k);
+  EXPECT_EQ(keys, expected);
+
+  // The same when nobody holds partition 1 (between owners).
+  Say("nobody", "views", 1);
+  HttpResult between = Get("a", "/stores/views/keys", {{"Kcqrs-Standby-Ok", "1"}});
+  ASSERT_EQ(between.status, 200) << between.body;
+  EXPECT_EQ(Body(between)["items"].size(), all.size());
+  EXPECT_EQ(Body(between)["standby_partitions"], json::array({1}));
+  EXPECT_EQ(between.headers["kcqrs-standby"], "true");
+}
+
+// The copy is on another instance: c keeps one, b is listed as keeping one
+// but has none (its answer lists the partition missing, so c is asked).
+TEST_F(RoutingTest, ScanWithADeadHolderIsAnsweredFromAnotherInstancesStandbyCopy) {
+  const auto all = SpreadViews();
+  HolderOfOneDies();
+  ListCopy("b", "views", 1);
+  KeepCopy("c", "views", 1, CopyOfViews(1));
+  const auto start = SteadyClock::now();
+  HttpResult r = Get("a", "/stores/views/keys?prefix=", {{"Kcqrs-Standby-Ok", "1"}});
+  EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(3));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers["kcqrs-standby"], "true");
+  EXPECT_EQ(r.headers["kcqrs-served-by"], "a");
+  json body = Body(r);
+  EXPECT_EQ(body["standby_partitions"], json::array({1})) << r.body;
+  ASSERT_EQ(body["items"].size(), all.size()) << r.body;
+  for (const json& item : body["items"]) {
+    EXPECT_EQ(item["value"].value("copy", false), PartitionForKey(item["key"].get<std::string>(), 3) == 1)
+        << item.dump();
+  }
+  // With no instance keeping a copy that answers, the scan says which
+  // partition it could not see, and why.
+  instances_["c"].server->Stop();
+  HttpResult none = Get("a", "/stores/views/keys", {{"Kcqrs-Standby-Ok", "1"}});
+  EXPECT_EQ(none.status, 503) << none.body;
+  EXPECT_EQ(none.headers["retry-after"], "1");
+  EXPECT_EQ(none.headers.count("kcqrs-standby"), 0u);
+  EXPECT_EQ(Body(none)["missing_partitions"], json::array({1, 2})) << none.body;
+  EXPECT_NE(Body(none).value("detail", "").find("no standby copy of partition 1 answered"),
+            std::string::npos)
+      << none.body;
+}
+
+// Standby data only when asked for: without Kcqrs-Standby-Ok a scan is
+// answered by holders only, as before, copies or not.
+TEST_F(RoutingTest, ScanWithoutStandbyOkIs503EvenWhenACopyCouldAnswer) {
+  SpreadViews();
+  HolderOfOneDies();
+  KeepCopy("a", "views", 1, CopyOfViews(1));
+  KeepCopy("c", "views", 1, CopyOfViews(1));
+  HttpResult r = Get("a", "/stores/views/keys");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(r.headers.count("kcqrs-standby"), 0u);
+  EXPECT_EQ(Body(r)["missing_partitions"], json::array({1})) << r.body;
+  HttpResult partial = Get("a", "/stores/views/keys?partial=true");
+  ASSERT_EQ(partial.status, 200) << partial.body;
+  EXPECT_EQ(Body(partial)["missing_partitions"], json::array({1}));
+  EXPECT_FALSE(Body(partial).contains("standby_partitions")) << partial.body;
+  Say("nobody", "views", 1);
+  HttpResult between = Get("a", "/stores/views/keys");
+  EXPECT_EQ(between.status, 503) << between.body;
+  EXPECT_EQ(Body(between)["missing_partitions"], json::array({1})) << between.body;
+}
+
+// A scan that must see a write (?position) waits for holders: a copy,
+// behind its holder, cannot say it has seen the write.
+TEST_F(RoutingTest, ScanWithAPositionNeverReadsAStandbyCopy) {
+  SpreadViews();
+  HolderOfOneDies();
+  KeepCopy("a", "views", 1, CopyOfViews(1));
+  KeepCopy("c", "views", 1, CopyOfViews(1));
+  // Every live instance has applied the position: only partition 1 lacks.
+  PositionLog::Entry entry;
+  entry.consumed_next[{"tickets.events", 0}] = 1;
+  for (const std::string id : {"a", "b", "c"}) {
+    instances_[id].engine->mutable_positions().Append(entry);
+  }
+  const std::string position = EncodePositionToken({"tickets.events", 0, 0});
+  HttpResult r = Get("a", "/stores/views/keys?position=" + position + "&timeout_ms=500",
+                     {{"Kcqrs-Standby-Ok", "1"}});
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers.count("kcqrs-standby"), 0u);
+  EXPECT_EQ(Body(r)["missing_partitions"], json::array({1})) << r.body;
+  // Without the dead holder, the same request is answered: the position
+  // was no obstacle.
+  Hold("b", "views", 1, CopyOfViews(1));
+  HttpResult held = Get("a", "/stores/views/keys?position=" + position + "&timeout_ms=500",
+                        {{"Kcqrs-Standby-Ok", "1"}});
+  EXPECT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(held.headers.count("kcqrs-standby"), 0u);
+}
+
+// Pages with one cursor across holders and copies: partition 1 from c's
+// copy, 0 from here, 2 from c as its holder; every key once, in order.
+TEST_F(RoutingTest, ScanPagesAcrossAStandbyCopyWithOneCursor) {
+  const auto all = SpreadViews();
+  HolderOfOneDies();
+  KeepCopy("c", "views", 1, CopyOfViews(1));
+  for (const std::string from : {"a", "c"}) {
+    std::vector<json> pages =
+        AllPages(from, "/stores/views/keys?limit=4", {{"Kcqrs-Standby-Ok", "1"}},
+                 /*standby=*/true);
+    std::vector<std::string> keys;
+    for (const json& page : pages) {
+      EXPECT_LE(page["items"].size(), 4u);
+      EXPECT_EQ(page["standby_partitions"], json::array({1})) << page.dump();
+      for (const json& item : page["items"]) keys.push_back(item["key"]);
+    }
+    std::vector<std::string> expected;
+    for (const auto& [k, v] : all) expected.push_back(k);
+    EXPECT_EQ(keys, expected) << "from " << from;
+    EXPECT_EQ(pages.size(), 7u);  // 26 keys, 4 a page
+  }
+  // Once the partition has a holder again, the pages are the holder's and
+  // say nothing of standbys.
+  Hold("b", "views", 1, CopyOfViews(1));
+  EXPECT_EQ(AllPages("a", "/stores/views/keys?limit=4", {{"Kcqrs-Standby-Ok", "1"}},
+                     /*standby=*/false)
+                .size(),
+            7u);
 }
 
 TEST_F(RoutingTest, PositionTravelsWithTheForwardedQuery) {
