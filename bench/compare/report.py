@@ -142,6 +142,49 @@ def recovery_table(rows):
     return out
 
 
+def failover_table(rows):
+    keys = max((r.get("keys", 0) for r in rows), default=0)
+    out = [f"### Failover: kill -9 of one of two instances ({keys:,} keys, the dead one held "
+           "about half), exactly-once", "",
+           "| system | standbys | runs ok | every key answerable, s | every key from an active "
+           "task, s | failed answers after the first 200 | longest such gap, s | records "
+           "restored | restored, % of a full restore |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    med = {}
+    for system in ("kcqrs", "kstreams"):
+        for standbys in (1, 0):
+            sel = [r for r in rows if r["system"] == system and r["standbys"] == standbys]
+            if not sel:
+                continue
+            good = [r for r in sel if r.get("ok")]
+            cells = []
+            for k, fmt in (("answerable_s", "{:.2f}"), ("active_s", "{:.2f}"),
+                           ("gaps", "{:,.0f}"), ("longest_gap_s", "{:.2f}"),
+                           ("restored", "{:,.0f}"),
+                           ("restored_pct", "{:.2f}")):
+                text, v = mmm([r.get(k) for r in good], fmt)
+                cells.append(text)
+                med[(system, standbys, k)] = v
+            out.append(f"| {system} | {standbys} | {len(good)}/{len(sel)} | " +
+                       " | ".join(cells) + " |")
+    out.append("")
+    for standbys in (1, 0):
+        a = med.get(("kcqrs", standbys, "answerable_s"))
+        b = med.get(("kstreams", standbys, "answerable_s"))
+        if a is not None and b is not None:
+            out.append(f"- {standbys} standby: every key answerable, kcqrs {a:.2f} s, "
+                       f"Kafka Streams {b:.2f} s")
+    void = [r for r in rows if not r.get("ok")]
+    if void:
+        out.append("")
+        out.append(f"Void runs: {len(void)}")
+        for r in void:
+            out.append(f"- {r['system']} standbys={r['standbys']} round {r['round']}: "
+                       f"{r.get('error', '')[:300]}")
+    out.append("")
+    return out
+
+
 def main():
     results = sys.argv[1] if len(sys.argv) > 1 else "build/bench/results"
     lines = ["# Comparison results", ""]
@@ -159,6 +202,9 @@ def main():
     rows = load(results, "recovery")
     if rows:
         lines += recovery_table(rows)
+    rows = load(results, "failover")
+    if rows:
+        lines += failover_table(rows)
     text = "\n".join(lines) + "\n"
     with open(os.path.join(results, "report.md"), "w") as f:
         f.write(text)

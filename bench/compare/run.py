@@ -29,6 +29,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from failover import Failover  # noqa: E402  (beside this script)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, "build", "bin")
 KCQRS = os.path.join(BIN, "kcqrs")
@@ -139,25 +142,32 @@ class Bench:
             f.write(text)
         return path
 
-    def start_kcqrs(self, run, template, replacements, guarantee, state_dir=None):
+    def start_kcqrs(self, run, template, replacements, guarantee, state_dir=None, name=None,
+                    extra_env=None):
+        """`run` is the application id; `name` (default `run`) names this
+        instance's log when several instances run one application."""
+        name = name or run
         port = free_port()
         state_dir = state_dir or os.path.join(self.work, "state", run)
         env = dict(os.environ, KCQRS_BOOTSTRAP=self.bootstrap, KCQRS_APPLICATION_ID=run,
                    KCQRS_GUARANTEE="exactly_once" if guarantee == "eos" else "at_least_once",
                    KCQRS_STATE_DIR=state_dir, KCQRS_HTTP_LISTEN=f"127.0.0.1:{port}",
-                   KCQRS_THREADS=str(self.args.threads))
+                   KCQRS_THREADS=str(self.args.threads), **(extra_env or {}))
         topology = self.kcqrs_topology(template, replacements, run)
         proc = Proc([KCQRS, "--log-level", "warn", "run", topology], env=env,
-                    log_path=os.path.join(self.work, f"{run}.log"))
+                    log_path=os.path.join(self.work, f"{name}.log"))
         proc.http = f"http://127.0.0.1:{port}"
         return proc
 
-    def start_kstreams(self, run, app, guarantee, input_topic, state_dir=None):
+    def start_kstreams(self, run, app, guarantee, input_topic, state_dir=None, name=None,
+                       extra=()):
+        name = name or run
         state_dir = state_dir or os.path.join(self.work, "state", run)
         argv = ["java", *JAVA_OPTS, "-jar", JAR, app, "--bootstrap", self.bootstrap,
                 "--app-id", run, "--run", run, "--guarantee", guarantee, "--state-dir",
-                state_dir, "--input", input_topic, "--threads", str(self.args.threads)]
-        return Proc(argv, log_path=os.path.join(self.work, f"{run}.log"))
+                state_dir, "--input", input_topic, "--threads", str(self.args.threads),
+                *extra]
+        return Proc(argv, log_path=os.path.join(self.work, f"{name}.log"))
 
     def start_pipe(self, run, guarantee, input_topic, output_topic):
         argv = [PIPE, "--bootstrap", self.bootstrap, "--input", input_topic, "--output",
@@ -423,6 +433,10 @@ class Bench:
             proc.stop()
             shutil.rmtree(state_dir, ignore_errors=True)
 
+    # -- workload 5: failover (failover.py) ----------------------------------------
+    def failover(self):
+        Failover(self, kbench, KBENCH, JAR, JAVA_OPTS, log).all()
+
     def throughput_run_keep(self, proc, group, topics):
         done, rc = kbench("wait-done", "--bootstrap", self.bootstrap, "--group", group,
                           "--topics", ",".join(topics), "--timeout", self.args.timeout,
@@ -436,7 +450,7 @@ class Bench:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--workloads", default="stateless,orders,latency,recovery")
+    p.add_argument("--workloads", default="stateless,orders,latency,recovery,failover")
     p.add_argument("--systems", default="kcqrs,kstreams,pipe")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--records", type=int, default=2_000_000)
@@ -445,6 +459,11 @@ def main():
     p.add_argument("--latency-seconds", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--recovery-keys", type=int, default=1_000_000)
+    p.add_argument("--failover-keys", type=int, default=2_000_000,
+                   help="orders of the failover workload; the killed instance holds half")
+    p.add_argument("--failover-timeout", type=int, default=180,
+                   help="seconds after the kill within which every key must answer")
+    p.add_argument("--seed", type=int, default=1, help="of the order of systems in a round")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--timeout", type=int, default=900)
     p.add_argument("--work", default=os.path.join(ROOT, "build", "bench", "work"))

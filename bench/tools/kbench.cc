@@ -706,6 +706,22 @@ int Lag(const std::string& bootstrap, const std::string& group,
   return 0;
 }
 
+// The low and high watermarks of each partition of each topic: how many
+// offsets a restore of those partitions reads (transaction markers included).
+int Offsets(const std::string& bootstrap, const std::vector<std::string>& topics) {
+  Handle h = NewHandle(RD_KAFKA_PRODUCER, bootstrap, {});
+  json out = json::object();
+  for (const std::string& topic : topics) {
+    json partitions = json::array();
+    for (const Watermark& w : Watermarks(h.get(), topic)) {
+      partitions.push_back({{"partition", w.partition}, {"low", w.low}, {"high", w.high}});
+    }
+    out[topic] = std::move(partitions);
+  }
+  PrintJson({{"topics", std::move(out)}});
+  return 0;
+}
+
 // Waits until `group` has committed the end of every topic of `topics`. The
 // first is the input; the others are topics the engine itself writes and
 // reads again (events, repartition topics), so "done" means the whole
@@ -986,6 +1002,13 @@ int Main(int argc, char** argv) {
       return WaitDone(bootstrap, group, wait_topics, wait_timeout, poll_ms);
     };
   });
+
+  std::vector<std::string> offsets_topics;
+  CLI::App* offsets = app.add_subcommand(
+      "offsets", "the low and high watermarks of topics' partitions");
+  add_bootstrap(offsets);
+  offsets->add_option("--topics,--topic", offsets_topics)->required()->delimiter(',');
+  offsets->callback([&] { run = [&] { return Offsets(bootstrap, offsets_topics); }; });
 
   try {
     app.parse(argc, argv);

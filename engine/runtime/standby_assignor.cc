@@ -20,7 +20,10 @@ std::set<std::string> StandbyTasksFor(const std::string& self,
   ring.erase(std::unique(ring.begin(), ring.end()), ring.end());
   std::set<std::string> out;
   const size_t n = ring.size();
-  if (n < 2 || replicas <= 0) return out;
+  if (n == 0 || replicas <= 0) return out;
+  // Held tasks have their copies on the others (none when alone); a task
+  // between owners has one copy more, below, which an instance left alone
+  // (the other of two died) keeps too: it is the only copy there is.
   const size_t copies = std::min<size_t>(static_cast<size_t>(replicas), n - 1);
   for (const std::string& task : all_tasks) {
     size_t start;

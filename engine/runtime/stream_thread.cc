@@ -448,7 +448,9 @@ void StreamThread::OnPartitionsRevoked(const std::vector<kafka::TopicPartitionOf
     producer_->Forget();
     if (!s.IsAborted()) rebalance_error_ = s;
   }
-  tasks_->HandleRevocation(parts);
+  // Committed: the tasks are suspended, to resume if the assignment that
+  // follows gives them back (an eager rebalance revokes everything).
+  tasks_->HandleRevocation(parts, /*suspend=*/s.ok());
   SyncTaskCounts();
 }
 

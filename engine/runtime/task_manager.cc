@@ -29,6 +29,10 @@ Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffs
     const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
     if (st == nullptr) continue;
     TaskId id{st->id, p.partition};
+    if (auto back = suspended_.find(id); back != suspended_.end()) {
+      tasks_.emplace(id, std::move(back->second));
+      suspended_.erase(back);
+    }
     auto it = tasks_.find(id);
     if (it == tasks_.end()) {
       auto task = OpenTask(id, *st, /*wipe=*/false);
@@ -44,6 +48,7 @@ Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffs
     // thread keeps polling (and processing its other tasks) meanwhile.
     if (restoring_.count(id)) pause.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
   }
+  CloseSuspended();
   if (!pause.empty()) KCQRS_RETURN_IF_ERROR(consumer_->Pause(pause));
   auto committed = consumer_->Committed(query, kKafkaTimeout);
   if (!committed.ok()) return committed.status().WithContext("reading committed offsets");
@@ -53,13 +58,50 @@ Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffs
   return Status::OK();
 }
 
-void TaskManager::HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts) {
+void TaskManager::HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts,
+                                   bool suspend) {
   std::set<TaskId> closing;
   for (const kafka::TopicPartitionOffset& p : parts) {
     auto it = task_of_partition_.find({p.topic, p.partition});
     if (it != task_of_partition_.end()) closing.insert(it->second->id());
   }
-  for (const TaskId& id : closing) CloseTask(id);
+  for (const TaskId& id : closing) {
+    // A restoring task is closed: its restore registration is per life of
+    // the assignment, and nothing of it answers queries yet anyway.
+    if (suspend && !restoring_.count(id)) {
+      SuspendTask(id);
+    } else {
+      CloseTask(id);
+    }
+  }
+}
+
+void TaskManager::SuspendTask(const TaskId& id) {
+  auto it = tasks_.find(id);
+  if (it == tasks_.end()) return;
+  Task* task = it->second.get();
+  for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
+    if (p->second == task) {
+      // Read again from the group when the partition is assigned back.
+      committed_.erase(p->first);
+      consumed_.erase(p->first);
+      p = task_of_partition_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  suspended_.emplace(id, std::move(it->second));
+  tasks_.erase(it);
+}
+
+void TaskManager::CloseSuspended() {
+  while (!suspended_.empty()) {
+    auto it = suspended_.begin();
+    const TaskId id = it->first;
+    tasks_.emplace(id, std::move(it->second));
+    suspended_.erase(it);
+    CloseTask(id);
+  }
 }
 
 Task* TaskManager::TaskFor(const std::string& topic, int32_t partition) const {
@@ -179,6 +221,7 @@ Status TaskManager::Rewind() {
 
 void TaskManager::CloseAll(bool clean) {
   if (!clean) AbortAll();
+  CloseSuspended();
   std::vector<TaskId> ids;
   for (const auto& [id, task] : tasks_) ids.push_back(id);
   for (const TaskId& id : ids) CloseTask(id);

@@ -74,12 +74,20 @@ class TaskManager final : private RecordCollector {
   // with nullptr after CloseAll.
   void SetClients(ThreadConsumer* consumer, StreamsProducer* producer, ChangelogReader* reader);
 
-  // The group's decisions. Assignment opens the new tasks (to restore) and
-  // reads the group's committed offsets of their partitions. Revocation and
-  // loss close the tasks of `parts`; the caller has committed (revocation)
-  // or discarded (loss) the open transaction first.
+  // The group's decisions. Assignment opens the new tasks (to restore),
+  // resumes the suspended ones it gives back, closes the other suspended
+  // ones, and reads the group's committed offsets of its partitions.
+  // Revocation and loss close the tasks of `parts`; the caller has committed
+  // (revocation) or discarded (loss) the open transaction first. With
+  // `suspend` (a revocation whose commit succeeded), running tasks are
+  // suspended instead (Kafka Streams' eager-protocol suspension): their
+  // stores stay open and keep answering queries with what was committed,
+  // and the assignment that follows resumes them without reopening or
+  // restoring anything. The range assignor's rebalances are eager: without
+  // this, every rebalance closed and reopened every task of every instance.
   Status HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts);
-  void HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts);
+  void HandleRevocation(const std::vector<kafka::TopicPartitionOffset>& parts,
+                        bool suspend = false);
 
   // Restores the tasks still RESTORING for up to `budget`, and makes those
   // whose stores are up to date RUNNING (their partitions resumed). Returns
@@ -119,6 +127,7 @@ class TaskManager final : private RecordCollector {
   bool HasTasks() const { return !task_of_partition_.empty(); }
   // Any partition owned, for a cheap probe of the group coordinator.
   std::optional<TopicPartition> AnyPartition() const;
+  int suspended() const { return static_cast<int>(suspended_.size()); }
   int running() const { return static_cast<int>(tasks_.size() - restoring_.size()); }
   int restoring() const { return static_cast<int>(restoring_.size()); }
 
@@ -148,6 +157,10 @@ class TaskManager final : private RecordCollector {
   void CloseTask(const TaskId& id);
   // Pauses or resumes fetching the source partitions of a task.
   Status PauseTask(Task* task, bool pause);
+  // Moves a running task's partitions out and the task to suspended_.
+  void SuspendTask(const TaskId& id);
+  // Closes every suspended task (the assignment did not give it back).
+  void CloseSuspended();
   void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
 
   TaskManagerConfig config_;
@@ -157,6 +170,10 @@ class TaskManager final : private RecordCollector {
   ChangelogReader* reader_ = nullptr;
 
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  // Revoked with their work committed, until the next assignment says
+  // whether they come back; none of their partitions is in
+  // task_of_partition_.
+  std::map<TaskId, std::unique_ptr<Task>> suspended_;
   std::map<TopicPartition, Task*> task_of_partition_;
   std::set<TaskId> restoring_;
   std::set<TaskId> to_register_;  // restoring, not yet given to the reader

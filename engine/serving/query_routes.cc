@@ -356,7 +356,16 @@ void QueryRoutes::Query(const http::Request& req, http::Responder raw_respond, b
     const std::string key = req.path_params.at("key");
     const int partitions = registry->partitions(store);
     const int32_t p = partitions > 0 ? PartitionForKey(key, partitions) : 0;
-    const bool hosted = std::find(missing.begin(), missing.end(), p) == missing.end();
+    bool hosted = std::find(missing.begin(), missing.end(), p) == missing.end();
+    if (hosted && !position && forwarder_->directory() != nullptr) {
+      http::Response here = Get(registry, store, key);
+      if (here.status != 503) return respond(std::move(here));
+      // The partition left between the look above and the read (a
+      // rebalance moved it, e.g. to this instance's own standby copy or to
+      // another holder): answer as for a partition hosted elsewhere, not
+      // with a 503 a moment before the next owner could have answered.
+      hosted = false;
+    }
     if (!hosted) {
       // A key that producers not partitioning by murmur2 put into a
       // partition hosted here is answered here (RoutingView looks).

@@ -47,6 +47,7 @@ TEST(StandbyAssignorTest, EveryTaskHasItsReplicasAndNoneOnItsHolder) {
 
 TEST(StandbyAssignorTest, AloneOrWithoutReplicasThereAreNoStandbys) {
   EXPECT_TRUE(StandbyTasksFor("a", {Instance("a", kTasks)}, kTasks, 1).empty());
+  EXPECT_TRUE(StandbyTasksFor("a", {Instance("a", {"0_0"})}, kTasks, 0).empty());
   EXPECT_TRUE(
       StandbyTasksFor("a", {Instance("a", {}), Instance("b", kTasks)}, kTasks, 0).empty());
 }
@@ -83,6 +84,22 @@ TEST(StandbyAssignorTest, WhenAHolderDiesEverySurvivorKeepsTheCopiesItHad) {
       EXPECT_TRUE(has.count(t)) << survivor << " " << t << " after b died";
     }
   }
+}
+
+TEST(StandbyAssignorTest, WhenTheOtherOfTwoDiesTheSurvivorKeepsItsCopies) {
+  // Two instances, one replica: b keeps copies of a's tasks. a is killed
+  // and drops off the directory some seconds before the group gives its
+  // tasks to b: b, alone now, keeps the copies (the only ones there are)
+  // and goes on answering for a's keys from them. Before, an instance
+  // alone kept none: a's keys answered 503 for those seconds, until b
+  // took the tasks over.
+  const std::vector<InstanceInfo> before = {Instance("a", {"0_0", "0_1", "0_2"}),
+                                            Instance("b", {"1_0", "1_1", "1_2"})};
+  const std::set<std::string> a_tasks = {"0_0", "0_1", "0_2"};
+  EXPECT_EQ(StandbyTasksFor("b", before, kTasks, 1), a_tasks);
+  EXPECT_EQ(StandbyTasksFor("b", {before[1]}, kTasks, 1), a_tasks);
+  // Once b runs them, it keeps no copy of its own tasks.
+  EXPECT_TRUE(StandbyTasksFor("b", {Instance("b", kTasks)}, kTasks, 1).empty());
 }
 
 }  // namespace

@@ -72,6 +72,16 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
     after_assignment_ = std::move(then);
   }
 
+  // An eager rebalance at the next Poll of every main consumer: all its
+  // partitions are revoked, `between` runs, then `parts` are assigned (from
+  // the group's committed offsets), as with the range assignor.
+  void Rebalance(std::vector<TopicPartition> parts, std::function<void()> between) {
+    std::lock_guard<std::mutex> lock(mu_);
+    assignment_ = std::move(parts);
+    between_ = std::move(between);
+    ++generation_;
+  }
+
   // Each record a restore consumer returns takes this long (a big
   // changelog, a slow network).
   void SetRestoreDelay(std::chrono::microseconds per_record) {
@@ -116,6 +126,8 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
   std::map<TopicPartition, int64_t> group_;
   std::vector<TopicPartition> assignment_;
   std::function<void()> after_assignment_;
+  std::function<void()> between_;
+  int generation_ = 0;
   std::deque<Status> commit_results_;
   std::chrono::microseconds restore_delay_{0};
   int producers_ = 0;
@@ -146,6 +158,22 @@ class FakeKafka::Consumer final : public engine::ThreadConsumer {
   Result<std::optional<kafka::ConsumedRecord>> Poll(std::chrono::milliseconds) override {
     std::vector<kafka::TopicPartitionOffset> assigned;
     std::function<void()> then;
+    std::function<void()> between;
+    std::vector<kafka::TopicPartitionOffset> revoked;
+    {
+      std::lock_guard<std::mutex> lock(k_->mu_);
+      if (group_ && listener_ != nullptr && joined_ && generation_ != k_->generation_) {
+        for (const auto& [tp, pos] : position_) revoked.push_back({tp.first, tp.second, pos});
+        position_.clear();
+        paused_.clear();
+        joined_ = false;
+        between = std::move(k_->between_);
+        k_->between_ = nullptr;
+      }
+      generation_ = k_->generation_;
+    }
+    if (!revoked.empty()) listener_->OnPartitionsRevoked(revoked);
+    if (between) between();
     {
       std::lock_guard<std::mutex> lock(k_->mu_);
       if (group_ && listener_ != nullptr && !joined_) {
@@ -246,6 +274,7 @@ class FakeKafka::Consumer final : public engine::ThreadConsumer {
   const bool group_;
   kafka::RebalanceListener* listener_ = nullptr;
   bool joined_ = false;
+  int generation_ = 0;  // of the group's rebalances this consumer has seen
   std::map<TopicPartition, int64_t> position_;
   std::set<TopicPartition> paused_;
 };

@@ -2,6 +2,7 @@ package dev.kcqrs.bench.kstreams;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,6 +24,7 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.ThreadMetadata;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.processor.StateRestoreListener;
@@ -34,6 +36,7 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  * java -jar kstreams-bench.jar orders    --bootstrap H:P --app-id ID --run PREFIX --guarantee eos|alos
  *                                         --state-dir DIR [--input bench.orders.commands] [--threads 1]
  *                                         [--instance-id APP-ID|none] [--session-timeout-ms 10000]
+ *                                         [--standby-replicas 0] [--http-port P]
  * java -jar kstreams-bench.jar stateless --bootstrap H:P --app-id ID --run PREFIX --guarantee eos|alos
  *                                         --state-dir DIR [--input bench.stateless.in] [--threads 1]
  *                                         [--instance-id APP-ID|none] [--session-timeout-ms 10000]
@@ -42,7 +45,8 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *
  * stdout carries only machine-readable lines: {@code KSTART <ms>}, {@code KSTATE <STATE> <ms>} per
  * state transition, {@code KRESTORED <records> <ms>} when no restoration is in progress any more
- * (the count is cumulative since start), {@code KSTOP <skipped records> <ms>} at exit.
+ * (the count is cumulative since start), {@code KTASKS active=<ids> standby=<ids>} on each
+ * transition to RUNNING, {@code KSTOP <skipped records> <ms>} at exit.
  */
 public final class Main {
   static final int PARTITIONS = 4;
@@ -96,6 +100,8 @@ public final class Main {
     // expire. Kafka Streams appends "-<thread index>" per stream thread. "none": dynamic.
     String instanceId = opts.getOrDefault("instance-id", appId);
     String sessionTimeoutMs = opts.getOrDefault("session-timeout-ms", "10000");
+    int standbys = Integer.parseInt(opts.getOrDefault("standby-replicas", "0"));
+    int httpPort = Integer.parseInt(opts.getOrDefault("http-port", "0"));
     if (!guarantee.equals("eos") && !guarantee.equals("alos")) {
       throw new IllegalArgumentException("--guarantee must be eos or alos, got " + guarantee);
     }
@@ -151,11 +157,18 @@ public final class Main {
     // kcqrs's value (the consumer default is 45 s).
     p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG),
         Integer.parseInt(sessionTimeoutMs));
+    // Warm copies on other instances (bench/WORKLOADS.md §5), as kcqrs's standby_replicas.
+    p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, standbys);
+    if (httpPort > 0) {
+      // Where this instance's queries are served, so that StreamsMetadata names it.
+      p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, "127.0.0.1:" + httpPort);
+    }
 
     KafkaStreams streams = new KafkaStreams(topology, p);
     CountDownLatch stopped = new CountDownLatch(1);
     streams.setStateListener((next, prev) -> {
       out("KSTATE " + next + " " + System.currentTimeMillis());
+      if (next == KafkaStreams.State.RUNNING) out("KTASKS " + tasks(streams));
       if (next == KafkaStreams.State.NOT_RUNNING || next == KafkaStreams.State.ERROR) {
         stopped.countDown();
       }
@@ -166,7 +179,9 @@ public final class Main {
       e.printStackTrace();
       return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
+    Queries queries = httpPort > 0 ? new Queries(streams, httpPort, PARTITIONS) : null;
     Thread hook = new Thread(() -> {
+      if (queries != null) queries.stop();
       streams.close(Duration.ofSeconds(30));
       out("KSTOP " + Json.skipped() + " " + System.currentTimeMillis());
     }, "kstreams-bench-shutdown");
@@ -174,9 +189,12 @@ public final class Main {
 
     System.err.println("kstreams-bench " + cmd + ": app-id " + appId + ", input " + input
         + ", outputs " + outputs + ", " + guarantee + ", " + threads + " thread(s), group.instance.id "
-        + instanceId + ", session.timeout.ms " + sessionTimeoutMs + "\n"
+        + instanceId + ", session.timeout.ms " + sessionTimeoutMs + ", " + standbys
+        + " standby replica(s)" + (httpPort > 0 ? ", queries on 127.0.0.1:" + httpPort : "")
+        + "\n"
         + topology.describe());
     streams.start();
+    if (queries != null) queries.start();
     stopped.await();
     // Reached on ERROR (a failed stream thread) or a close by the shutdown hook (SIGTERM).
     if (streams.state() == KafkaStreams.State.ERROR) {
@@ -192,6 +210,19 @@ public final class Main {
     // A SIGTERM: the hook is closing; wait for it (the JVM exits when it is done).
     hook.join();
     return 0;
+  }
+
+  /** "active=0_0,1_0 standby=0_1,1_1": the tasks this instance's threads hold now. */
+  private static String tasks(KafkaStreams streams) {
+    List<String> active = new ArrayList<>();
+    List<String> standby = new ArrayList<>();
+    for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+      t.activeTasks().forEach(m -> active.add(m.taskId().toString()));
+      t.standbyTasks().forEach(m -> standby.add(m.taskId().toString()));
+    }
+    Collections.sort(active);
+    Collections.sort(standby);
+    return "active=" + String.join(",", active) + " standby=" + String.join(",", standby);
   }
 
   /** Prints KRESTORED whenever the last running restoration ends. */
@@ -290,11 +321,13 @@ public final class Main {
           kstreams-bench orders    --bootstrap HOST:PORT --app-id ID --run PREFIX --guarantee eos|alos
                                    --state-dir DIR [--input bench.orders.commands] [--threads 1]
                                    [--instance-id APP-ID|none] [--session-timeout-ms 10000]
+                                   [--standby-replicas 0] [--http-port P]
           kstreams-bench stateless --bootstrap HOST:PORT --app-id ID --run PREFIX --guarantee eos|alos
                                    --state-dir DIR [--input bench.stateless.in] [--threads 1]
                                    [--instance-id APP-ID|none] [--session-timeout-ms 10000]
           kstreams-bench create-topics --bootstrap HOST:PORT [--partitions 4] TOPIC...
-        stdout: KSTART <ms>, KSTATE <STATE> <ms>, KRESTORED <records> <ms>, KSTOP <skipped> <ms>""");
+        stdout: KSTART <ms>, KSTATE <STATE> <ms>, KTASKS active=.. standby=.., KRESTORED <records> <ms>,
+                KSTOP <skipped> <ms>""");
   }
 
   static synchronized void out(String line) {
