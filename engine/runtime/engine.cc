@@ -129,8 +129,8 @@ class Engine::Impl final : public engine::EngineView {
     {
       std::lock_guard<std::mutex> l(mu_);
       standby_.reset();
-      standby_registry_.reset();
       threads_.clear();
+      standby_registry_.reset();  // the threads' warm tasks list themselves there
       registry_.reset();
       topology_.reset();
     }
@@ -323,6 +323,11 @@ class Engine::Impl final : public engine::EngineView {
     metadata_ = std::move(metadata).value();
     if (stopping_) return;
     registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+    // Before the stream threads: a task they take over from a standby copy
+    // answers from it there while it restores.
+    if (options_.application.standby_replicas > 0) {
+      standby_registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
+    }
     topology_ = topology;
     for (int i = 0; i < options_.application.threads; ++i) {
       engine::StreamThreadConfig c;
@@ -333,6 +338,7 @@ class Engine::Impl final : public engine::EngineView {
       c.topology = topology;
       c.rocksdb = rocksdb;
       c.registry = registry_.get();
+      c.standby_registry = standby_registry_.get();
       c.positions = &positions_;
       c.metrics = &metrics_;
       c.faults = faults_;
@@ -349,7 +355,6 @@ class Engine::Impl final : public engine::EngineView {
       sc.topology = topology;
       sc.rocksdb = rocksdb;
       sc.state_directory = &state_directory_;
-      standby_registry_ = std::make_unique<engine::StoreRegistry>(store_partitions);
       sc.registry = standby_registry_.get();
       sc.metrics = &metrics_;
       std::vector<std::string> all_tasks;

@@ -9,7 +9,10 @@
 namespace kcqrs::engine {
 namespace {
 
-constexpr std::chrono::milliseconds kStepBudget{100};
+// One pass of changelog reading; a stream thread taking a task over waits
+// for the end of a pass (Claim), while the task answers from neither copy
+// nor active task: short.
+constexpr std::chrono::milliseconds kStepBudget{20};
 constexpr std::chrono::milliseconds kIdleWait{20};
 constexpr std::chrono::seconds kReconcileInterval{1};
 constexpr std::chrono::seconds kRetryBackoff{1};

@@ -93,8 +93,10 @@ std::string StateDirectory::Claim(const std::string& task, std::chrono::millisec
       spdlog::warn("state directory: the standby of task {} did not let go within {} ms", task,
                    wait.count());
     }
-    release_requested_.erase(task);
   }
+  // Also when the wait timed out: a request left behind would make a later
+  // standby of the task let go at once.
+  release_requested_.erase(task);
   claimed_.insert(task);
   released_.erase(task);
   return dir_ + "/" + task;
@@ -107,6 +109,11 @@ std::optional<std::string> StateDirectory::ClaimStandby(const std::string& task)
   standby_.insert(task);
   released_.erase(task);
   return dir_ + "/" + task;
+}
+
+bool StateDirectory::HeldByStandby(const std::string& task) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return standby_.count(task) != 0;
 }
 
 bool StateDirectory::ReleaseRequested(const std::string& task) const {

@@ -81,6 +81,8 @@ class StateDirectory {
   // The directory for a standby of `task`, unless an active task of this
   // process holds it. Released with Release.
   std::optional<std::string> ClaimStandby(const std::string& task);
+  // Whether a standby of this process holds `task`'s directory.
+  bool HeldByStandby(const std::string& task) const;
   // Whether an active task waits for the standby of `task` to let go.
   bool ReleaseRequested(const std::string& task) const;
 

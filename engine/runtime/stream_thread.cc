@@ -54,6 +54,7 @@ StreamThread::StreamThread(StreamThreadConfig config) : config_(std::move(config
   tm.topology = config_.topology;
   tm.rocksdb = config_.rocksdb;
   tm.registry = config_.registry;
+  tm.standby_registry = config_.standby_registry;
   tm.positions = config_.positions;
   tm.metrics = config_.metrics;
   tm.faults = config_.faults.get();

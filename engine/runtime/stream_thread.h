@@ -66,6 +66,7 @@ struct StreamThreadConfig {
   std::shared_ptr<const CompiledTopology> topology;
   std::shared_ptr<state::RocksDbEnv> rocksdb;
   StoreRegistry* registry = nullptr;  // not owned; outlives the thread
+  StoreRegistry* standby_registry = nullptr;  // not owned; nullable (TaskManagerConfig)
   PositionLog* positions = nullptr;   // not owned; outlives the thread
   metrics::Metrics* metrics = nullptr;  // not owned; nullable
   std::shared_ptr<FaultInjector> faults;  // tests only; nullable

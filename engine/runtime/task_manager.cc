@@ -25,6 +25,19 @@ void TaskManager::SetClients(ThreadConsumer* consumer, StreamsProducer* producer
 Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffset>& parts) {
   std::vector<kafka::TopicPartitionOffset> query;
   std::vector<kafka::TopicPartitionOffset> pause;
+  // Tasks this process keeps standby copies of: taken over from them, one
+  // at a time (each copy answers until its own Claim, rather than all
+  // letting go at once and waiting for every open before them).
+  std::set<TaskId> from_copy;
+  if (config_.state_directory != nullptr) {
+    for (const kafka::TopicPartitionOffset& p : parts) {
+      const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
+      if (st == nullptr) continue;
+      const TaskId id{st->id, p.partition};
+      if (tasks_.count(id) || suspended_.count(id)) continue;
+      if (config_.state_directory->HeldByStandby(id.ToString())) from_copy.insert(id);
+    }
+  }
   for (const kafka::TopicPartitionOffset& p : parts) {
     const SubTopology* st = config_.topology->SubTopologyOf(p.topic);
     if (st == nullptr) continue;
@@ -41,6 +54,11 @@ Status TaskManager::HandleAssignment(const std::vector<kafka::TopicPartitionOffs
       restoring_.insert(id);
       to_register_.insert(id);
       SetStatus(id, "RESTORING", 0, 0);
+      // The standby's copy, now this task's, goes on answering reads a
+      // moment behind while its lag is restored (Kafka Streams'
+      // enableStaleStores reads restoring tasks too). Only a copy: a task
+      // restoring from nothing would answer 404 for keys not yet restored.
+      if (from_copy.count(id)) ListWarm(id, it->second.get());
     }
     task_of_partition_[{p.topic, p.partition}] = it->second.get();
     query.push_back({p.topic, p.partition, kafka::kOffsetInvalid});
@@ -92,6 +110,23 @@ void TaskManager::SuspendTask(const TaskId& id) {
   }
   suspended_.emplace(id, std::move(it->second));
   tasks_.erase(it);
+}
+
+void TaskManager::ListWarm(const TaskId& id, Task* task) {
+  if (config_.standby_registry == nullptr) return;
+  for (const std::string& store : task->subtopology().stores) {
+    config_.standby_registry->Add(store, id.partition, task->state().storage().Reader(store));
+  }
+  warm_.insert(id);
+}
+
+void TaskManager::UnlistWarm(const TaskId& id) {
+  if (!warm_.erase(id)) return;
+  const Task* task = tasks_.count(id) ? tasks_.at(id).get() : nullptr;
+  if (task == nullptr) return;
+  for (const std::string& store : task->subtopology().stores) {
+    config_.standby_registry->Remove(store, id.partition);
+  }
 }
 
 void TaskManager::CloseSuspended() {
@@ -238,6 +273,7 @@ void TaskManager::CloseTask(const TaskId& id) {
   }
   if (restoring_.erase(id) && reader_ != nullptr) (void)reader_->Unregister(id);
   to_register_.erase(id);
+  UnlistWarm(id);
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status_.erase(id);
@@ -305,6 +341,7 @@ Status TaskManager::WipeTask(const TaskId& id) {
   auto it = tasks_.find(id);
   Task* old = it->second.get();
   const SubTopology& st = old->subtopology();
+  UnlistWarm(id);  // the copy did not fit its changelog: nothing to answer with
   old->Close();
   old->Abort();
   (void)old->state().storage().Close();
@@ -352,6 +389,7 @@ Result<uint64_t> TaskManager::RestoreStep(std::chrono::milliseconds budget) {
     for (const std::string& store : task->subtopology().stores) {
       config_.registry->Add(store, id.partition, task->state().storage().Reader(store));
     }
+    UnlistWarm(id);  // after the Add: always one or the other answers
     restoring_.erase(id);
     SetStatus(id, "RUNNING", 0, 0);
     KCQRS_RETURN_IF_ERROR(PauseTask(task, /*pause=*/false));

@@ -51,6 +51,10 @@ struct TaskManagerConfig {
   std::shared_ptr<const CompiledTopology> topology;
   std::shared_ptr<state::RocksDbEnv> rocksdb;  // null: memory stores only
   StoreRegistry* registry = nullptr;          // not owned; outlives the manager
+  // Copies that answer reads a moment behind (Kcqrs-Standby): a task taken
+  // over from this process's standby copy is listed there while it restores
+  // the copy's small lag. Not owned; null without standby replicas.
+  StoreRegistry* standby_registry = nullptr;
   PositionLog* positions = nullptr;           // not owned; nullable
   metrics::Metrics* metrics = nullptr;        // not owned; nullable
   FaultInjector* faults = nullptr;            // not owned; nullable
@@ -161,6 +165,10 @@ class TaskManager final : private RecordCollector {
   void SuspendTask(const TaskId& id);
   // Closes every suspended task (the assignment did not give it back).
   void CloseSuspended();
+  // Lists (or unlists) a restoring task's stores as a copy that answers
+  // reads a moment behind.
+  void ListWarm(const TaskId& id, Task* task);
+  void UnlistWarm(const TaskId& id);
   void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
 
   TaskManagerConfig config_;
@@ -177,6 +185,8 @@ class TaskManager final : private RecordCollector {
   std::map<TopicPartition, Task*> task_of_partition_;
   std::set<TaskId> restoring_;
   std::set<TaskId> to_register_;  // restoring, not yet given to the reader
+  // Restoring from a standby copy, listed in config_.standby_registry.
+  std::set<TaskId> warm_;
   // Next offsets to read: what the group has committed, and what the open
   // transaction has consumed.
   std::map<TopicPartition, int64_t> committed_;

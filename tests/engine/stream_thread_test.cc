@@ -68,6 +68,7 @@ class StreamThreadTest : public ::testing::Test {
     c.topology = topology_;
     c.rocksdb = rocksdb_;
     c.registry = registry_.get();
+    c.standby_registry = standby_registry_.get();
     c.positions = &positions_;
     c.state_directory = state_directory_.get();
     c.clients = kafka_->Supplier();
@@ -132,6 +133,7 @@ class StreamThreadTest : public ::testing::Test {
   std::shared_ptr<FakeKafka> kafka_;
   std::unique_ptr<StateDirectory> state_directory_;
   std::unique_ptr<StoreRegistry> registry_;
+  std::unique_ptr<StoreRegistry> standby_registry_;  // a test with standbys makes it
   PositionLog positions_;
   std::unique_ptr<StreamThread> thread_;
 };
@@ -294,17 +296,45 @@ TEST_F(StreamThreadTest, TheNewOwnerOfATaskStartsFromItsStandbysCopy) {
   sc.state_directory = state_directory_.get();
   sc.clients = kafka_->Supplier();
   sc.desired = [] { return std::set<std::string>{"1_0"}; };
+  standby_registry_ = std::make_unique<StoreRegistry>(
+      std::map<std::string, int>{{"accounts", 1}, {"balances", 1}});
+  sc.registry = standby_registry_.get();
   StandbyThread standby(std::move(sc));
   standby.Start();
   ASSERT_TRUE(WaitFor([&] { return standby.Tasks() == std::vector<std::string>{"1_0"}; }));
   // The owner goes on writing while the standby follows.
   for (int i = 2000; i < 2100; ++i) row(i);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  // The owner dies; the group gives the task to this instance. Its stream
-  // thread takes the directory over from the standby and restores only
-  // what the copy has not got, not the whole changelog.
+  // The owner writes 50 more rows and dies; the group gives the task to
+  // this instance. Its stream thread takes the directory over from the
+  // standby and restores only what the copy has not got, not the whole
+  // changelog, slowly (10 ms a record, the standby's reads too).
+  kafka_->SetRestoreDelay(std::chrono::milliseconds(10));
+  for (int i = 2100; i < 2150; ++i) row(i);
+  // While it restores, the copy goes on answering, a moment behind, from
+  // the standby registry (Kcqrs-Standby answers), until the active task
+  // answers: a key is never answered by neither for more than a moment
+  // (before, for the whole restore).
+  auto copy_answers = [&] {
+    auto view = standby_registry_->View("balances");
+    if (!view) return false;
+    auto got = view->Get("acc-0");
+    return got.ok() && got->has_value();
+  };
+  ASSERT_TRUE(copy_answers());
   Start();
-  ASSERT_TRUE(WaitFor([&] { return Balance("acc-2099") == 1; })) << Balance("acc-2099");
+  auto unanswered = std::chrono::steady_clock::duration::zero();
+  auto last = std::chrono::steady_clock::now();
+  bool restored_seen = false;
+  ASSERT_TRUE(WaitFor([&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (Balance("acc-0") != 1 && !copy_answers()) unanswered += now - last;
+    last = now;
+    if (Balance("acc-2149") == 1) restored_seen = true;
+    return restored_seen;
+  })) << Balance("acc-2149");
+  EXPECT_LT(unanswered, std::chrono::milliseconds(200));
+  EXPECT_FALSE(copy_answers()) << "a running task is no copy";
   EXPECT_EQ(Balance("acc-0"), 1);
   EXPECT_LT(thread_->stats().restored_records.load(), 2000u);
   EXPECT_TRUE(standby.Tasks().empty());
