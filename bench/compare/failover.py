@@ -27,7 +27,6 @@ import re
 import shutil
 import signal
 import subprocess
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -105,12 +104,11 @@ class Prober:
 
 
 class Failover:
-    def __init__(self, bench, kbench, kbench_path, jar, java_opts, log):
+    def __init__(self, bench, kbench, kbench_path, free_port, log):
         self.b = bench
         self.kbench = kbench
         self.kbench_path = kbench_path
-        self.jar = jar
-        self.java_opts = java_opts
+        self.free_port = free_port
         self.log = log
         self.keys_per_partition = None
 
@@ -149,11 +147,6 @@ class Failover:
                                        str(standbys), "--http-port", str(port)])
         proc.http = f"http://127.0.0.1:{port}"
         return proc
-
-    def free_port(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
 
     def tasks(self, system, procs):
         """{instance index: (active tasks, standby tasks)} as each says now,
@@ -278,8 +271,8 @@ class Failover:
         b, a = self.b, self.b.args
         app = f"fo-{system[:2]}-s{standbys}-r{rnd}"
         topic = f"{app}.commands"
-        subprocess.run(["java", "-jar", self.jar, "create-topics", "--bootstrap", b.bootstrap,
-                        topic], check=True, capture_output=True)
+        self.kbench("create-topic", "--bootstrap", b.bootstrap, "--topic", topic,
+                    "--partitions", PARTITIONS)
         procs = [self.start(system, app, f"{app}-{n}", topic, standbys) for n in "ab"]
         try:
             self.wait_balanced(system, procs, standbys)

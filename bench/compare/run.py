@@ -435,7 +435,7 @@ class Bench:
 
     # -- workload 5: failover (failover.py) ----------------------------------------
     def failover(self):
-        Failover(self, kbench, KBENCH, JAR, JAVA_OPTS, log).all()
+        Failover(self, kbench, KBENCH, free_port, log).all()
 
     def throughput_run_keep(self, proc, group, topics):
         done, rc = kbench("wait-done", "--bootstrap", self.bootstrap, "--group", group,
