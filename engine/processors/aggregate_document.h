@@ -2,8 +2,10 @@
 //   {"commands": [outcome, ...], "state": <state>, "version": <n>}
 // read and rewritten by the command handler for every command.
 //
-// The outcomes (each {"events": [...], "id": ..., "rejected": ...}) make up
-// most of the document, yet the command handler only looks for a command id
+// The outcomes are the dedup index: {"id": ..., "v": <version it made>} or
+// {"id": ..., "rejected": "<code>"} (earlier stores kept whole outcomes,
+// {"events": [...], "id": ..., "rejected": {...}}, read alike). They can
+// outweigh the state, yet the command handler only looks for a command id
 // among them and appends one. So when the stored text is canonical (as
 // DumpJson writes it, which is how kcqrs stores it), the outcomes stay text:
 // their ids are found by a scan, and Serialize copies them back verbatim

@@ -10,6 +10,7 @@
 #include "engine/codec/json_codec.h"
 #include "engine/codec/partitioner.h"
 #include "engine/processors/aggregate_document.h"
+#include "engine/processors/command_outcome.h"
 #include "engine/processors/parsed_record.h"
 #include "engine/processors/update_rules.h"
 
@@ -99,6 +100,11 @@ class CommandHandler final : public Processor {
       return Status::OK();  // a retry: its outcome is already out
     }
 
+    if (&ctx != recorder_ctx_) {
+      recorder_ctx_ = &ctx;
+      recorder_ = dynamic_cast<OutcomeRecorder*>(&ctx);
+    }
+    OutcomeRecorder* const recorder = recorder_;
     LazyMeta meta(r);
     json& state = aggregate.state();
     Decision decision;
@@ -109,8 +115,11 @@ class CommandHandler final : public Processor {
     std::vector<json>& events = decision.events;
     std::optional<std::pair<std::string, std::string>>& rejection = decision.rejection;
 
-    json outcome = json::object();
-    outcome["id"] = command_id;
+    // The aggregate keeps the command's id and a pointer to its outcome;
+    // the outcome itself goes to the recorder (command_outcome.h).
+    json entry = json::object();
+    entry["id"] = command_id;
+    CommandOutcome outcome;
     if (rejection) {
       json value = {{"commandId", command_id}, {"commandType", command_type},
                     {"aggregate", spec_.name}, {"aggregateId", aggregate_id},
@@ -118,10 +127,14 @@ class CommandHandler final : public Processor {
                     {"timestamp", r.timestamp_ms}};
       KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, aggregate_id, DumpJson(value),
                                      CommandOutputHeaders(spec_, envelope, "Rejected")));
-      outcome["rejected"] = {{"code", rejection->first}, {"reason", rejection->second}};
       Rejected(command_type, rejection->first).Increment();
+      entry["rejected"] = rejection->first;
+      outcome.rejected = true;
+      outcome.code = std::move(rejection->first);
+      outcome.reason = std::move(rejection->second);
     } else {
       int64_t version = aggregate.version();
+      if (recorder != nullptr) outcome.events = "[";
       for (json& event : events) {
         ++version;
         const std::string& etype = event["type"].get_ref<const std::string&>();
@@ -134,15 +147,25 @@ class CommandHandler final : public Processor {
         }
         std::vector<Header> h = CommandOutputHeaders(spec_, envelope, etype);
         h.push_back({headers::kVersion, std::to_string(version)});
+        std::string text = DumpJson(event);
+        if (recorder != nullptr) {
+          if (outcome.events.size() > 1) outcome.events += ',';
+          outcome.events += text;
+        }
         KCQRS_RETURN_IF_ERROR(
-            ctx.Send(spec_.event_topic, aggregate_id, DumpJson(event), std::move(h)));
+            ctx.Send(spec_.event_topic, aggregate_id, std::move(text), std::move(h)));
       }
+      if (recorder != nullptr) outcome.events += ']';
       aggregate.set_version(version);
-      outcome["events"] = std::move(events);
+      entry["v"] = version;
+      outcome.version = version;
       Counted(command_type).accepted.Increment();
     }
     if (!command_id.empty() && spec_.dedup_window > 0) {
-      aggregate.AppendOutcome(outcome, static_cast<size_t>(spec_.dedup_window));
+      aggregate.AppendOutcome(entry, static_cast<size_t>(spec_.dedup_window));
+    }
+    if (recorder != nullptr && !command_id.empty()) {
+      recorder->RecordOutcome(command_id, std::move(outcome));
     }
     std::string value = aggregate.Serialize();
     // The stored aggregate is one record of the store's changelog: kept
@@ -258,6 +281,8 @@ class CommandHandler final : public Processor {
   std::map<std::string, TypeCounters, std::less<>> counters_;
   std::map<std::pair<std::string, std::string>, metrics::Counter> rejected_;
   KeyValueStore* store_ = nullptr;
+  const ProcessorContext* recorder_ctx_ = nullptr;
+  OutcomeRecorder* recorder_ = nullptr;  // of recorder_ctx_, or null
   const std::string changelog_topic_;
   struct {
     uint64_t aggregates = 0;  // writes that dropped outcomes

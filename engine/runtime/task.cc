@@ -12,7 +12,7 @@ namespace kcqrs::engine {
 // The ProcessorContext of one task. While a record is processed, its sends
 // and store writes are held here (per-record scope); Task::Process releases
 // them when every processor succeeded and drops them otherwise.
-class Task::Context final : public ProcessorContext {
+class Task::Context final : public ProcessorContext, public OutcomeRecorder {
  public:
   Context(Task* task) : task_(task) {}
 
@@ -53,6 +53,10 @@ class Task::Context final : public ProcessorContext {
 
   size_t MaxRecordBytes(const std::string& topic) const override {
     return task_->MaxRecordBytes(topic);
+  }
+
+  void RecordOutcome(std::string command_id, CommandOutcome outcome) override {
+    outcomes_.emplace_back(std::move(command_id), std::move(outcome));
   }
 
   const std::string& application_id() const override {
@@ -111,6 +115,7 @@ class Task::Context final : public ProcessorContext {
   void Drop() {
     for (auto& [name, store] : scoped_) store->Drop();
     sends_.clear();
+    outcomes_.clear();
   }
 
  private:
@@ -229,6 +234,7 @@ class Task::Context final : public ProcessorContext {
     for (kafka::OutgoingRecord& r : sends_) {
       KCQRS_RETURN_IF_ERROR(task_->collector_->Send(std::move(r)));
     }
+    if (!outcomes_.empty()) task_->collector_->Decided(std::move(outcomes_));
     return Status::OK();
   }
 
@@ -236,6 +242,7 @@ class Task::Context final : public ProcessorContext {
   const Node* node_ = nullptr;
   std::map<std::string, std::unique_ptr<ScopedStore>> scoped_;
   std::vector<kafka::OutgoingRecord> sends_;
+  std::vector<std::pair<std::string, CommandOutcome>> outcomes_;
   int64_t record_timestamp_ = 0;
 };
 

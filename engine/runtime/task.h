@@ -23,6 +23,7 @@
 
 #include "engine/graph/compiled_topology.h"
 #include "engine/kafka/record.h"
+#include "engine/processors/command_outcome.h"
 #include "engine/processors/lua_functions.h"
 #include "engine/metrics/metrics.h"
 #include "kcqrs/processor.h"
@@ -39,6 +40,10 @@ class RecordCollector {
   // Told before the dead letter of `record` is sent, with the reason: the
   // stream thread remembers it so that a waiting POST /commands can say why.
   virtual void DeadLettered(const Record& /*record*/, const std::string& /*reason*/) {}
+  // Told the outcomes a record's command handler decided, with the record's
+  // other effects: the stream thread hands them to the PositionLog when the
+  // commit lands, for a waiting POST /commands.
+  virtual void Decided(std::vector<std::pair<std::string, CommandOutcome>> /*outcomes*/) {}
 };
 
 struct TaskId {

@@ -163,6 +163,15 @@ void TaskManager::DeadLettered(const Record& record, const std::string& reason) 
   dead_letters_[{record.topic, record.partition}][record.offset] = reason;
 }
 
+void TaskManager::Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) {
+  if (config_.positions == nullptr) return;
+  if (outcomes_.empty()) {
+    outcomes_ = std::move(outcomes);
+  } else {
+    for (auto& o : outcomes) outcomes_.push_back(std::move(o));
+  }
+}
+
 size_t TaskManager::BufferedBytes() const {
   size_t buffered = 0;
   for (const auto& [id, task] : tasks_) buffered += task->state().buffered_bytes();
@@ -210,6 +219,7 @@ Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& deli
       // from the changelog. Nothing of this transaction is open any more.
       consumed_.clear();
       dead_letters_.clear();
+      outcomes_.clear();
       return Status::Aborted("task " + task->name() + ": applying committed state: " +
                              applied.ToString() + "; restoring it from the changelog");
     }
@@ -228,6 +238,7 @@ Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& deli
     PositionLog::Entry entry;
     entry.consumed_next = consumed_;
     entry.dead_letters = std::move(dead_letters_);
+    entry.outcomes = std::move(outcomes_);
     for (const auto& [tp, last] : delivered) {
       if (config_.topology->SubTopologyOf(tp.first) != nullptr) entry.produced_last[tp] = last;
     }
@@ -236,6 +247,7 @@ Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& deli
   for (const auto& [tp, next] : consumed_) committed_[tp] = next;
   consumed_.clear();
   dead_letters_.clear();
+  outcomes_.clear();
   return Status::OK();
 }
 
@@ -243,6 +255,7 @@ void TaskManager::AbortAll() {
   for (auto& [id, task] : tasks_) task->Abort();
   consumed_.clear();
   dead_letters_.clear();
+  outcomes_.clear();
 }
 
 Status TaskManager::Rewind() {

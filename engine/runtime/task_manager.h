@@ -147,6 +147,7 @@ class TaskManager final : private RecordCollector {
   // RecordCollector
   Status Send(kafka::OutgoingRecord record) override;
   void DeadLettered(const Record& record, const std::string& reason) override;
+  void Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) override;
 
   bool exactly_once() const {
     return config_.options.application.guarantee == Guarantee::kExactlyOnce;
@@ -194,6 +195,8 @@ class TaskManager final : private RecordCollector {
   // Dead letters of the open transaction: source partition -> offset ->
   // reason, handed to the PositionLog with the commit.
   std::map<TopicPartition, std::map<int64_t, std::string>> dead_letters_;
+  // Outcomes decided since the last commit (for PositionLog::DecidedOutcome).
+  std::vector<std::pair<std::string, CommandOutcome>> outcomes_;
   std::map<std::string, uint64_t> closed_node_counts_;  // of tasks closed
 
   mutable std::mutex status_mu_;  // guards the three below

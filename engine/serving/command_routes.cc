@@ -431,8 +431,8 @@ void CommandRoutes::Produce(kafka::OutgoingRecord record, std::string command_id
 }
 
 // Answers once the aggregate's task has committed past the command: with
-// its events (200) or its rejection (409), read from the aggregate's
-// remembered outcomes.
+// its events (200) or its rejection (409), as the deciding commit told the
+// PositionLog, else from the pointer the aggregate keeps with its id.
 void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
                                   RecordPosition position, std::string token,
                                   std::string command_id, const CompiledAggregate& agg,
@@ -447,6 +447,23 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
   waiter_->Park(Waiter::Parked{
       [log, position, sources] { return log->Applied(position, sources, sources); },
       [respond, registry, store, id, command_id, token, window, topology, log, position] {
+        auto rejected = [&](const std::string& code, const std::string& reason) {
+          (*respond)(ProblemWith(409, "rejected", "Command rejected", reason,
+                                 {{"code", code}, {"commandId", command_id}, {"position", token}}));
+        };
+        auto accepted = [&](json events, std::optional<int64_t> version) {
+          json body = {{"commandId", command_id}, {"position", token}, {"events", std::move(events)}};
+          if (version) body["version"] = *version;
+          (*respond)(http::Response::Json(200, body.dump()));
+        };
+        // What this process decided: the whole outcome.
+        if (auto o = log->DecidedOutcome(command_id)) {
+          if (o->rejected) return rejected(o->code, o->reason);
+          json events = json::parse(o->events, nullptr, false);
+          return accepted(events.is_array() ? std::move(events) : json::array(), o->version);
+        }
+        // Decided by an earlier run (or another instance): the aggregate's
+        // store remembers the command's id and a pointer to its outcome.
         auto view = registry->View(store);
         auto v = view ? view->Get(id) : Result<std::optional<std::string>>(
                                             Status::Unavailable("store not hosted"));
@@ -457,19 +474,30 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
         json aggregate = v->has_value() ? json::parse(**v, nullptr, false) : json();
         if (aggregate.is_object()) {
           for (const json& c : aggregate.value("commands", json::array())) {
-            if (c.value("id", "") != command_id) continue;
-            if (c.contains("rejected")) {
-              return (*respond)(ProblemWith(409, "rejected", "Command rejected",
-                                            c["rejected"].value("reason", ""),
-                                            {{"code", c["rejected"].value("code", "")},
-                                             {"commandId", command_id},
-                                             {"position", token}}));
+            if (!c.is_object() || c.value("id", "") != command_id) continue;
+            auto r = c.find("rejected");
+            if (r != c.end() && r->is_string()) {
+              return rejected(r->get<std::string>(),
+                              "the command was rejected with code '" + r->get<std::string>() +
+                                  "' (its reason is no longer remembered here)");
             }
-            return (*respond)(http::Response::Json(
+            if (r != c.end() && r->is_object()) {  // the older form: the outcome kept whole
+              return rejected(r->value("code", ""), r->value("reason", ""));
+            }
+            if (c.contains("events")) return accepted(c["events"], std::nullopt);
+            // Accepted: its events are those of the aggregate up to version
+            // `v` (header kcqrs.version on the event topic).
+            http::Response resp = http::Response::Json(
                 200, json{{"commandId", command_id},
                           {"position", token},
-                          {"events", c.value("events", json::array())}}
-                         .dump()));
+                          {"decided", true},
+                          {"outcome", "accepted"},
+                          {"version", c.value("v", int64_t{0})},
+                          {"detail", "the command was accepted; its events are no longer "
+                                     "remembered here: read them on the event topic, up to "
+                                     "this aggregate version (header kcqrs.version)"}}
+                         .dump());
+            return (*respond)(std::move(resp));
           }
         }
         if (auto reason = log->DeadLetterReason(position)) {
@@ -484,18 +512,18 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
                        .dump()));
         }
         // Decided here, not dead-lettered by a commit this process
-        // remembers: its outcome was kept with the aggregate and has left
-        // the window of the last `dedup_window` outcomes since (or it was
-        // dead-lettered by an earlier run of the application).
+        // remembers: its id has left the aggregate's window of the last
+        // `dedup_window` command ids since (or it was dead-lettered by an
+        // earlier run of the application).
         http::Response r = http::Response::Json(
             200, json{{"commandId", command_id},
                       {"position", token},
                       {"decided", true},
                       {"outcome", "unknown"},
                       {"detail", "the command was decided, but its outcome is no longer "
-                                 "remembered: the aggregate keeps the last " +
+                                 "remembered: the aggregate keeps the ids of its last " +
                                      std::to_string(window) +
-                                     " outcomes (dedup_window); read the event and "
+                                     " commands (dedup_window); read the event and "
                                      "rejection topics for it"}}
                      .dump());
         (*respond)(std::move(r));

@@ -32,9 +32,20 @@ std::optional<RecordPosition> DecodePositionToken(std::string_view token) {
 }
 
 void PositionLog::Append(Entry entry) {
+  std::vector<std::pair<std::string, CommandOutcome>> outcomes = std::move(entry.outcomes);
+  entry.outcomes.clear();
   if (entry.local && listener_) listener_(entry);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Before the entry: a waiter woken by it finds the outcome.
+    for (auto& [id, outcome] : outcomes) {
+      auto [it, inserted] = outcomes_.insert_or_assign(std::move(id), std::move(outcome));
+      if (inserted) outcome_order_.push_back(it->first);
+    }
+    while (outcome_order_.size() > outcome_capacity_) {
+      outcomes_.erase(outcome_order_.front());
+      outcome_order_.pop_front();
+    }
     entries_.push_back(std::move(entry));
     while (entries_.size() > capacity_) {
       for (const auto& [tp, next] : entries_.front().consumed_next) trimmed_.insert(tp);
@@ -98,6 +109,13 @@ std::optional<std::string> PositionLog::DeadLetterReason(const RecordPosition& p
     if (r != d->second.end()) return r->second;
   }
   return std::nullopt;
+}
+
+std::optional<CommandOutcome> PositionLog::DecidedOutcome(std::string_view command_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = outcomes_.find(std::string(command_id));
+  if (it == outcomes_.end()) return std::nullopt;
+  return it->second;
 }
 
 uint64_t PositionLog::version() const {

@@ -16,6 +16,7 @@
 
 #include "config/config_loader.h"
 #include "engine/graph/compiled_topology.h"
+#include "engine/processors/command_outcome.h"
 #include "engine/processors/processors.h"
 #include "kcqrs/processor.h"
 
@@ -42,6 +43,13 @@ aggregates:
           - type: Posted
             with:
               note: command.note
+      Open:
+        require:
+          - that: state == null
+            code: exists
+            reason: "account {command.account} exists"
+        emit:
+          - type: Opened
       Grow:
         emit:
           - type: Grew
@@ -51,6 +59,9 @@ aggregates:
       Posted:
         merge:
           posts: coalesce(state.posts, 0) + 1
+      Opened:
+        merge:
+          open: "true"
       Grew:
         merge:
           blob: event.blob
@@ -94,7 +105,7 @@ class MapStore final : public KeyValueStore {
   std::map<std::string, std::string> rows_;
 };
 
-class TaskLikeContext final : public ProcessorContext {
+class TaskLikeContext final : public ProcessorContext, public OutcomeRecorder {
  public:
   TaskLikeContext(std::string changelog, size_t limit)
       : changelog_(std::move(changelog)), limit_(limit) {}
@@ -118,8 +129,13 @@ class TaskLikeContext final : public ProcessorContext {
   const std::string& task_id() const override { return id_; }
   int32_t partition() const override { return 0; }
 
+  void RecordOutcome(std::string command_id, CommandOutcome outcome) override {
+    outcomes[command_id] = std::move(outcome);
+  }
+
   MapStore store{"accounts"};
   std::vector<Record> sent;
+  std::map<std::string, CommandOutcome> outcomes;
 
  private:
   std::string changelog_;
@@ -193,6 +209,8 @@ class CommandHandlerTest : public ::testing::Test {
     return n;
   }
 
+  static std::string Id(int i) { return std::string(80, 'c') + "-" + std::to_string(i); }
+
   static json Post(const std::string& command_id) {
     return {{"type", "Post"}, {"account", "a-1"}, {"commandId", command_id},
             {"note", std::string(200, 'n')}};
@@ -205,14 +223,15 @@ class CommandHandlerTest : public ::testing::Test {
   int64_t offset_ = 0;
 };
 
-// Issue 9: a busy aggregate's last `dedup_window` outcomes (each with its
-// events) outgrow one Kafka message; its commands were dead-lettered from
-// then on. The handler now drops the oldest outcomes instead.
+// Issue 9: a busy aggregate's last `dedup_window` outcomes outgrow one
+// Kafka message; its commands were dead-lettered from then on. The handler
+// now drops the oldest outcomes instead. (Since issue 11 an outcome is an id
+// and a version, so it takes long ids to outgrow the limit.)
 TEST_F(CommandHandlerTest, OutcomesThatOutgrowTheRecordLimitLoseTheOldestNotTheCommand) {
   constexpr size_t kLimit = 4000;
   Start(kLimit);
   for (int i = 0; i < 60; ++i) {
-    Status s = Command(Post("c-" + std::to_string(i)));
+    Status s = Command(Post(Id(i)));
     ASSERT_TRUE(s.ok()) << "command " << i << ": " << s.ToString();
   }
   EXPECT_EQ(EventsSent(), 60u);
@@ -223,17 +242,52 @@ TEST_F(CommandHandlerTest, OutcomesThatOutgrowTheRecordLimitLoseTheOldestNotTheC
   // As many of the newest as fit, in order, the last one included.
   ASSERT_GT(kept.size(), 5u);
   ASSERT_LT(kept.size(), 60u);
-  EXPECT_EQ(kept.back()["id"], "c-59");
+  EXPECT_EQ(kept.back()["id"], Id(59));
   for (size_t k = 0; k < kept.size(); ++k) {
-    EXPECT_EQ(kept[k]["id"], "c-" + std::to_string(60 - kept.size() + k));
+    EXPECT_EQ(kept[k]["id"], Id(static_cast<int>(60 - kept.size() + k)));
   }
   // A kept outcome still deduplicates a retry ...
-  ASSERT_TRUE(Command(Post("c-59")).ok());
+  ASSERT_TRUE(Command(Post(Id(59))).ok());
   EXPECT_EQ(EventsSent(), 60u);
   // ... and a dropped one is past the window: decided again, as a retry
   // older than `dedup_window` commands always was.
-  ASSERT_TRUE(Command(Post("c-0")).ok());
+  ASSERT_TRUE(Command(Post(Id(0))).ok());
   EXPECT_EQ(EventsSent(), 61u);
+}
+
+// Issue 11: the aggregate keeps each command's id and a pointer to its
+// outcome (the version it made, or the rejection code), a few bytes where it
+// kept the events; the whole outcome goes to the task's recorder, which
+// answers POST /commands?wait=true.
+TEST_F(CommandHandlerTest, TheAggregateKeepsIdsAndPointersTheRecorderWholeOutcomes) {
+  Start(0);
+  ASSERT_TRUE(Command({{"type", "Open"}, {"account", "a-1"}, {"commandId", "o-1"}}).ok());
+  ASSERT_TRUE(Command(Post("p-1")).ok());
+  ASSERT_TRUE(Command({{"type", "Open"}, {"account", "a-1"}, {"commandId", "o-2"}}).ok());
+  const json account = Stored("a-1");
+  EXPECT_EQ(account["commands"], json::parse(R"([{"id":"o-1","v":1},{"id":"p-1","v":2},
+                                                 {"id":"o-2","rejected":"exists"}])"));
+  EXPECT_EQ(account["version"], 2);
+  EXPECT_LT(ctx_->store.Get("a-1")->value().size(), 150u) << account.dump();
+
+  ASSERT_EQ(ctx_->outcomes.count("p-1"), 1u);
+  const CommandOutcome& posted = ctx_->outcomes["p-1"];
+  EXPECT_FALSE(posted.rejected);
+  EXPECT_EQ(posted.version, 2);
+  const json events = json::parse(posted.events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "Posted");
+  EXPECT_EQ(events[0]["note"], std::string(200, 'n'));
+  ASSERT_EQ(ctx_->outcomes.count("o-2"), 1u);
+  EXPECT_TRUE(ctx_->outcomes["o-2"].rejected);
+  EXPECT_EQ(ctx_->outcomes["o-2"].code, "exists");
+  EXPECT_EQ(ctx_->outcomes["o-2"].reason, "account a-1 exists");
+  // A retry is skipped: nothing sent, nothing recorded again.
+  ctx_->outcomes.clear();
+  const size_t sent = ctx_->sent.size();
+  ASSERT_TRUE(Command(Post("p-1")).ok());
+  EXPECT_EQ(ctx_->sent.size(), sent);
+  EXPECT_TRUE(ctx_->outcomes.empty());
 }
 
 TEST_F(CommandHandlerTest, WithoutALimitEveryOutcomeOfTheWindowIsKept) {

@@ -60,5 +60,41 @@ TEST(PositionLogTest, OnlyLocalEntriesReachTheListener) {
   EXPECT_EQ(heard, std::vector<bool>{true});
 }
 
+// Issue 11: the outcomes a commit decided are found by command id from the
+// moment its entry is appended (a waiter woken by the entry finds them), the
+// oldest forgotten beyond the capacity, and never handed to the listener
+// (they are not published to other instances).
+TEST(PositionLogTest, DecidedOutcomesAreFoundByCommandIdWithinTheirWindow) {
+  PositionLog log(100, 3);
+  size_t listened = 0;
+  log.SetLocalListener([&](const Entry& e) { listened += e.outcomes.size(); });
+  Entry e = Decided(true);
+  CommandOutcome accepted;
+  accepted.events = R"([{"type":"OrderCreated"}])";
+  accepted.version = 1;
+  CommandOutcome rejected;
+  rejected.rejected = true;
+  rejected.code = "invalid";
+  rejected.reason = "quantity must be greater than 0";
+  e.outcomes = {{"c-1", accepted}, {"c-2", rejected}};
+  EXPECT_FALSE(log.DecidedOutcome("c-1").has_value());
+  log.Append(std::move(e));
+  EXPECT_EQ(listened, 0u);
+  ASSERT_TRUE(log.DecidedOutcome("c-1").has_value());
+  EXPECT_EQ(log.DecidedOutcome("c-1")->events, accepted.events);
+  EXPECT_EQ(log.DecidedOutcome("c-1")->version, 1);
+  ASSERT_TRUE(log.DecidedOutcome("c-2").has_value());
+  EXPECT_TRUE(log.DecidedOutcome("c-2")->rejected);
+  EXPECT_EQ(log.DecidedOutcome("c-2")->reason, rejected.reason);
+  EXPECT_FALSE(log.DecidedOutcome("c-3").has_value());
+
+  Entry later = Projected(50, true);
+  later.outcomes = {{"c-3", accepted}, {"c-4", accepted}};
+  log.Append(std::move(later));
+  EXPECT_FALSE(log.DecidedOutcome("c-1").has_value());  // the oldest, beyond 3
+  EXPECT_TRUE(log.DecidedOutcome("c-2").has_value());
+  EXPECT_TRUE(log.DecidedOutcome("c-4").has_value());
+}
+
 }  // namespace
 }  // namespace kcqrs::engine
