@@ -195,7 +195,7 @@ public final class Main {
       e.printStackTrace();
       return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
-    Queries queries = httpPort > 0 ? new Queries(streams, httpPort, PARTITIONS) : null;
+    Queries queries = httpPort > 0 ? new Queries(streams, httpPort, PARTITIONS, expert) : null;
     Thread hook = new Thread(() -> {
       if (queries != null) queries.stop();
       streams.close(Duration.ofSeconds(30));
