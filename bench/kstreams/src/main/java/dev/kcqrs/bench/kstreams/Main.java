@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
@@ -37,6 +38,7 @@ import org.apache.kafka.streams.processor.StateRestoreListener;
  *                                         --state-dir DIR [--input bench.orders.commands] [--threads 1]
  *                                         [--instance-id APP-ID|none] [--session-timeout-ms 10000]
  *                                         [--standby-replicas 0] [--http-port P]
+ * java -jar kstreams-bench.jar orders-expert  (the same options as orders; see OrdersExpert)
  * java -jar kstreams-bench.jar stateless --bootstrap H:P --app-id ID --run PREFIX --guarantee eos|alos
  *                                         --state-dir DIR [--input bench.stateless.in] [--threads 1]
  *                                         [--instance-id APP-ID|none] [--session-timeout-ms 10000]
@@ -73,7 +75,7 @@ public final class Main {
   private static void command(String cmd, Map<String, String> opts, List<String> positional)
       throws Exception {
     switch (cmd) {
-      case "orders", "stateless" -> System.exit(run(cmd, opts));
+      case "orders", "orders-expert", "stateless" -> System.exit(run(cmd, opts));
       case "create-topics" -> {
         int partitions = Integer.parseInt(opts.getOrDefault("partitions", "" + PARTITIONS));
         try (Admin admin = admin(required(opts, "bootstrap"))) {
@@ -109,12 +111,15 @@ public final class Main {
     String input;
     List<String> outputs;
     Topology topology;
-    if (cmd.equals("orders")) {
+    boolean expert = cmd.equals("orders-expert");
+    if (cmd.equals("orders") || expert) {
       input = opts.getOrDefault("input", "bench.orders.commands");
       String events = run + ".orders.events";
       String rejections = run + ".orders.rejections";
       outputs = List.of(events, rejections);
-      topology = Orders.build(input, events, rejections);
+      topology = expert
+          ? OrdersExpert.build(input, events, rejections)
+          : Orders.build(input, events, rejections);
     } else {
       input = opts.getOrDefault("input", "bench.stateless.in");
       String output = run + ".stateless.out";
@@ -151,6 +156,9 @@ public final class Main {
     // the Processor API stores here keep the builder's default (caching off, logging on).
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 10L * 1024 * 1024);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+    // Kafka Streams 4.x warns at every start unless this is set; it will be the 5.0 behaviour.
+    // There is no global store here, so it changes nothing but the warning.
+    p.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_GLOBAL_ENABLED_CONFIG, true);
     if (!instanceId.equals("none")) {
       p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG), instanceId);
     }
@@ -159,6 +167,14 @@ public final class Main {
         Integer.parseInt(sessionTimeoutMs));
     // Warm copies on other instances (bench/WORKLOADS.md §5), as kcqrs's standby_replicas.
     p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, standbys);
+    if (expert) {
+      // 64 KB producer batches (the producer default is 16 KB) and linger.ms 10, near kcqrs's
+      // batching (librdkafka: linger.ms 5, batches up to 1 MB; engine/runtime/client_configs.cc),
+      // for the events, rejections, repartition and changelog topics alike. Kafka Streams' own default linger.ms is 100 ms; every commit (100 ms here)
+      // flushes the producer anyway, so 10 ms sends sooner without making batches much smaller.
+      p.put(StreamsConfig.producerPrefix(ProducerConfig.BATCH_SIZE_CONFIG), 65536);
+      p.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 10);
+    }
     if (httpPort > 0) {
       // Where this instance's queries are served, so that StreamsMetadata names it.
       p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, "127.0.0.1:" + httpPort);
@@ -179,7 +195,7 @@ public final class Main {
       e.printStackTrace();
       return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     });
-    Queries queries = httpPort > 0 ? new Queries(streams, httpPort, PARTITIONS) : null;
+    Queries queries = httpPort > 0 ? new Queries(streams, httpPort, PARTITIONS, expert) : null;
     Thread hook = new Thread(() -> {
       if (queries != null) queries.stop();
       streams.close(Duration.ofSeconds(30));
@@ -322,6 +338,7 @@ public final class Main {
                                    --state-dir DIR [--input bench.orders.commands] [--threads 1]
                                    [--instance-id APP-ID|none] [--session-timeout-ms 10000]
                                    [--standby-replicas 0] [--http-port P]
+          kstreams-bench orders-expert  (the same options as orders: the expert's Processor API peer)
           kstreams-bench stateless --bootstrap HOST:PORT --app-id ID --run PREFIX --guarantee eos|alos
                                    --state-dir DIR [--input bench.stateless.in] [--threads 1]
                                    [--instance-id APP-ID|none] [--session-timeout-ms 10000]

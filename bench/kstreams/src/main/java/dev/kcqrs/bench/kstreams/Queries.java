@@ -8,6 +8,7 @@ import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.common.utils.Utils;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StoreQueryParameters;
@@ -33,11 +34,14 @@ import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
 final class Queries {
   private final KafkaStreams streams;
   private final int partitions;
+  private final boolean bytes;
   private final HttpServer server;
 
-  Queries(KafkaStreams streams, int port, int partitions) throws IOException {
+  /** {@code bytes}: the stores hold Bytes keys and byte[] values (orders-expert), not Strings. */
+  Queries(KafkaStreams streams, int port, int partitions, boolean bytes) throws IOException {
     this.streams = streams;
     this.partitions = partitions;
+    this.bytes = bytes;
     server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 64);
     server.createContext("/stores/", this::handle);
     // A few threads: the benchmark's prober asks one key at a time, the count walks a store.
@@ -76,19 +80,19 @@ final class Queries {
     // The default partitioner's choice (murmur2), as the producers of the input used it; the
     // stores are co-partitioned with the input. queryMetadataForKey gives the same number but
     // only while the instance knows an assignment, which is what is being measured.
-    int partition = Utils.toPositive(Utils.murmur2(key.getBytes(StandardCharsets.UTF_8)))
-        % partitions;
+    byte[] raw = key.getBytes(StandardCharsets.UTF_8);
+    int partition = Utils.toPositive(Utils.murmur2(raw)) % partitions;
     String value;
     boolean fromStandby = false;
     try {
-      value = storeOf(store, partition, false).get(key);
+      value = get(store, partition, false, key, raw);
     } catch (InvalidStateStoreException notActiveHere) {
       if (!stale) {
         reply(x, 503, "{\"error\":\"partition " + partition + " not active here\"}", false);
         return;
       }
       try {
-        value = storeOf(store, partition, true).get(key);
+        value = get(store, partition, true, key, raw);
         fromStandby = true;
       } catch (InvalidStateStoreException noCopyHere) {
         reply(x, 503, "{\"error\":\"partition " + partition + " not here\"}", false);
@@ -105,9 +109,9 @@ final class Queries {
   private void count(HttpExchange x, String store) throws IOException {
     long n = 0;
     try {
-      ReadOnlyKeyValueStore<String, String> s = streams.store(
+      ReadOnlyKeyValueStore<Object, Object> s = streams.store(
           StoreQueryParameters.fromNameAndType(store, QueryableStoreTypes.keyValueStore()));
-      try (KeyValueIterator<String, String> it = s.all()) {
+      try (KeyValueIterator<Object, Object> it = s.all()) {
         while (it.hasNext()) {
           it.next();
           n++;
@@ -120,10 +124,15 @@ final class Queries {
     reply(x, 200, "{\"count\":" + n + "}", false);
   }
 
-  private ReadOnlyKeyValueStore<String, String> storeOf(String store, int partition,
-      boolean stale) {
-    StoreQueryParameters<ReadOnlyKeyValueStore<String, String>> p = StoreQueryParameters
-        .fromNameAndType(store, QueryableStoreTypes.<String, String>keyValueStore())
+  private String get(String store, int partition, boolean stale, String key, byte[] raw) {
+    if (!bytes) return this.<String, String>storeOf(store, partition, stale).get(key);
+    byte[] v = this.<Bytes, byte[]>storeOf(store, partition, stale).get(Bytes.wrap(raw));
+    return v == null ? null : new String(v, StandardCharsets.UTF_8);
+  }
+
+  private <K, V> ReadOnlyKeyValueStore<K, V> storeOf(String store, int partition, boolean stale) {
+    StoreQueryParameters<ReadOnlyKeyValueStore<K, V>> p = StoreQueryParameters
+        .fromNameAndType(store, QueryableStoreTypes.<K, V>keyValueStore())
         .withPartition(partition);
     return streams.store(stale ? p.enableStaleStores() : p);
   }
