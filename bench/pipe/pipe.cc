@@ -73,6 +73,14 @@ class Pipe {
  public:
   explicit Pipe(const PipeOptions& o) : o_(o), eos_(o.mode == "eos") {}
 
+  // An error ended the run: the consumer is closed here, while the members
+  // its rebalance callback reads still exist, and without committing (the
+  // producer may be fenced; the next run takes over from the last commit).
+  ~Pipe() {
+    failed_ = true;
+    if (consumer_) CloseConsumer(std::move(consumer_));
+  }
+
   int Run() {
     // The consumer's group is the application id: a fresh group starts at the
     // earliest offset of the preloaded input.
@@ -383,7 +391,7 @@ class Pipe {
     } else {
       // What was forwarded from revoked partitions is committed while they
       // are still ours.
-      self->Commit(/*final=*/true);
+      if (!self->failed_) self->Commit(/*final=*/true);
       // The next owner commits these partitions from here on.
       self->next_offsets_.clear();
       self->committed_.clear();
@@ -411,6 +419,7 @@ class Pipe {
   std::map<std::pair<std::string, int32_t>, int64_t> next_offsets_;
   std::map<std::pair<std::string, int32_t>, int64_t> committed_;
   bool in_transaction_ = false;
+  bool failed_ = false;  // set when the run ends with an error
   uint64_t records_ = 0;  // input records (commands, in the orders shape)
   uint64_t consumed_ = 0;  // records of every source topic
   uint64_t produced_ = 0;
