@@ -96,7 +96,8 @@ int PartitionCount(rd_kafka_t* rk, const std::string& topic) {
   return entry == nullptr ? 0 : entry->partition_cnt;
 }
 
-bool EnsureTopic(rd_kafka_t* rk, const std::string& topic, int partitions) {
+bool EnsureTopic(rd_kafka_t* rk, const std::string& topic, int partitions,
+                 const Config& config) {
   int existing = PartitionCount(rk, topic);
   bool created = false;
   if (existing == 0) {
@@ -105,6 +106,12 @@ bool EnsureTopic(rd_kafka_t* rk, const std::string& topic, int partitions) {
         rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr,
                               sizeof(errstr)));
     if (!nt) throw Error("topic " + topic + ": " + errstr);
+    for (const auto& [key, value] : config) {
+      if (rd_kafka_NewTopic_set_config(nt.get(), key.c_str(), value.c_str()) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw Error("topic " + topic + ": bad config " + key + "=" + value);
+      }
+    }
     std::unique_ptr<rd_kafka_AdminOptions_t, OptionsDeleter> options(
         rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
     rd_kafka_AdminOptions_set_operation_timeout(options.get(), 30000, errstr,

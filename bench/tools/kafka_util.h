@@ -66,10 +66,12 @@ void CloseConsumer(Handle h);
 // The number of partitions of `topic`, or 0 when the topic does not exist.
 int PartitionCount(rd_kafka_t* rk, const std::string& topic);
 
-// Creates `topic` with `partitions` partitions and replication factor 1 unless
-// it exists; throws Error when it exists with another partition count.
-// Returns true when this call created it.
-bool EnsureTopic(rd_kafka_t* rk, const std::string& topic, int partitions);
+// Creates `topic` with `partitions` partitions, replication factor 1 and the
+// topic-level `config` (e.g. cleanup.policy=compact) unless it exists; throws
+// Error when it exists with another partition count (its config is not
+// checked). Returns true when this call created it.
+bool EnsureTopic(rd_kafka_t* rk, const std::string& topic, int partitions,
+                 const Config& config = {});
 
 struct Watermark {
   std::string topic;

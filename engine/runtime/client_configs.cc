@@ -34,13 +34,35 @@ bool ExactlyOnce(const EngineOptions& options) {
   return options.application.guarantee == Guarantee::kExactlyOnce;
 }
 
-// librdkafka stops fetching a partition once 100,000 messages wait locally
-// and then backs off; a stream thread drains that in well under the
-// back-off, so it sat idle and capped a stateless topology at about 125,000
-// records/s (3x more with this; docs/benchmarks.md). Memory stays bounded
-// by queued.max.messages.kbytes, per partition: under a backlog that is what
-// a thread holds (docs/benchmarks.md has the cost). Restore is a drain too.
-constexpr const char* kQueuedMinMessages = "1000000";
+// The prefetch bound of a stream thread's consumer. In librdkafka 2.0.2
+// (Debian 12) a high-level consumer's partitions forward their fetch queues
+// to the one consumer queue, and the fetcher compares that whole queue
+// (rd_kafka_q_len/q_size follow the forward, rdkafka_queue.h:618-648)
+// against queued.min.messages and queued.max.messages.kbytes before
+// fetching any partition (rd_kafka_toppar_fetch_decide,
+// rdkafka_fetcher.c:1023-1033): both bound the consumer, not each
+// partition. The bytes count values only (rko_len = value length,
+// rdkafka_op.c:782), so a small record costs several times its value: a
+// backlog of 100-byte records prefetched to the 64 MB default held 273 MB
+// of RSS with 1 or 4 partitions, 324 MB with 16 (docs/benchmarks.md). Over
+// the bound, a partition is fetched again only when the broker thread next
+// wakes, up to 1 s later (rd_kafka_max_block_ms, rdkafka_broker.c:79), so
+// the queue must hold a second of what a thread can drain, or the thread
+// idles (100,000 messages capped stateless at about 125,000 records/s).
+//
+// The main consumer: 350,000 messages, a second of the fastest stateless
+// run (339,000 records/s of 200-byte values, where the 64 MB bound stops
+// it first anyway), and 10 s of the orders workload, whose 91-byte
+// commands no longer fill the queue to 64 MB (about 150 MB of RSS instead
+// of 270 MB under a preloaded backlog).
+constexpr const char* kMainQueuedMinMessages = "350000";
+// Both bounds stated, since both apply to the whole queue: 64 MB of values
+// (librdkafka's default), overshot by at most one fetch response.
+constexpr const char* kQueuedMaxKbytes = "65536";
+// The restore consumer reads changelogs to their end as fast as it can and
+// is not reading a backlog of inputs meanwhile; its records are larger, so
+// the byte bound is the one that binds there.
+constexpr const char* kRestoreQueuedMinMessages = "1000000";
 
 }  // namespace
 
@@ -82,7 +104,8 @@ ClientConfig MainConsumerConfig(const EngineOptions& options, const StreamThread
                             // and its partitions wait for this (librdkafka's
                             // default is 3 s).
                             {"heartbeat.interval.ms", "1000"},
-                            {"queued.min.messages", kQueuedMinMessages},
+                            {"queued.min.messages", kMainQueuedMinMessages},
+                            {"queued.max.messages.kbytes", kQueuedMaxKbytes},
                         });
   Require(&c, options, "group.id", options.application.id, "one group per application");
   Require(&c, options, "enable.auto.commit", "false",
@@ -111,7 +134,8 @@ ClientConfig RestoreConsumerConfig(const EngineOptions& options,
                             // the broker hold an empty fetch for the default
                             // 500 ms at every task.
                             {"fetch.wait.max.ms", "10"},
-                            {"queued.min.messages", kQueuedMinMessages},
+                            {"queued.min.messages", kRestoreQueuedMinMessages},
+                            {"queued.max.messages.kbytes", kQueuedMaxKbytes},
                         });
   // librdkafka wants a group id for offset calls; assigned by hand, the
   // restore consumer never joins it.

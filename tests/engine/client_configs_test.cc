@@ -87,6 +87,28 @@ TEST(ClientConfigsTest, TheMainConsumerIsAStaticMemberOfTheApplicationsGroup) {
   EXPECT_EQ(c.properties.at("enable.auto.offset.store"), "false");
 }
 
+// librdkafka 2.0.2 bounds the whole consumer queue, not each partition
+// (client_configs.cc): under a preloaded backlog the main consumer holds at
+// most 350,000 records or 64 MB of values, whatever its partition count,
+// instead of the 1,000,000 small records (about 270 MB of RSS for 100-byte
+// values) it held before.
+TEST(ClientConfigsTest, TheMainConsumersPrefetchIsBoundedForTheWholeQueue) {
+  const ClientConfig c = MainConsumerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(c.properties.at("queued.min.messages"), "350000");
+  EXPECT_EQ(c.properties.at("queued.max.messages.kbytes"), "65536");
+  // The restore consumer drains changelogs and reads no backlog meanwhile.
+  const ClientConfig r = RestoreConsumerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(r.properties.at("queued.min.messages"), "1000000");
+  EXPECT_EQ(r.properties.at("queued.max.messages.kbytes"), "65536");
+  // An operator who wants a tighter bound gets it, without a warning.
+  const auto tight = Options(Guarantee::kExactlyOnce, {{"queued.min.messages", "50000"},
+                                                       {"queued.max.messages.kbytes", "16384"}});
+  const ClientConfig t = MainConsumerConfig(tight, kWho);
+  EXPECT_EQ(t.properties.at("queued.min.messages"), "50000");
+  EXPECT_EQ(t.properties.at("queued.max.messages.kbytes"), "16384");
+  EXPECT_TRUE(t.overridden.empty());
+}
+
 TEST(ClientConfigsTest, TheRestoreConsumerNeverJoinsTheGroup) {
   const auto o = Options(Guarantee::kExactlyOnce, {{"group.instance.id", "mine"}});
   const ClientConfig r = RestoreConsumerConfig(o, kWho);
