@@ -54,7 +54,10 @@ KSTREAMS_APPS = {"kstreams": {"orders": "orders", "stateless": "stateless"},
 ALL_SYSTEMS = "kcqrs,kstreams,kstreams-expert,pipe"
 
 # The steady-state window of a throughput run: from the poll at which this
-# share of the input is committed to the one at which that share is.
+# share of the run's work is committed to the one at which that share is. The
+# work is the sum of the group's committed offsets over every topic it
+# consumes (the input and, for orders, the events and repartition topics),
+# so a first stage running ahead of the later ones does not count as done.
 WINDOW = (0.2, 0.9)
 
 
@@ -70,17 +73,22 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def window(samples, records):
-    """Records/s and CPU-s per 1M records between the first samples at which
-    WINDOW[0] and WINDOW[1] of the input is committed, or None when the run
-    was too short for two distinct samples."""
-    lo = next((s for s in samples if s["committed"] >= WINDOW[0] * records), None)
-    hi = next((s for s in samples if s["committed"] >= WINDOW[1] * records), None)
-    if lo is None or hi is None or hi["committed"] <= lo["committed"] or hi["ms"] <= lo["ms"]:
+def window(samples, records, total):
+    """Records/s and CPU-s per 1M input records between the first samples at
+    which WINDOW[0] and WINDOW[1] of the run's work (`total`: the committed
+    offsets of every consumed topic when done) is committed, or None when the
+    run was too short for two distinct samples. Work is converted to input
+    records by records / total."""
+    if not total or not records:
         return None
-    n = hi["committed"] - lo["committed"]
+    lo = next((s for s in samples if s["all"] >= WINDOW[0] * total), None)
+    hi = next((s for s in samples if s["all"] >= WINDOW[1] * total), None)
+    if lo is None or hi is None or hi["all"] <= lo["all"] or hi["ms"] <= lo["ms"]:
+        return None
+    n = (hi["all"] - lo["all"]) * records / total
     seconds = (hi["ms"] - lo["ms"]) / 1000.0
-    out = {"from_committed": lo["committed"], "to_committed": hi["committed"],
+    out = {"from_share": lo["all"] / total, "to_share": hi["all"] / total,
+           "input_committed": [lo["committed"], hi["committed"]],
            "records": n, "seconds": seconds, "samples": samples.index(hi) - samples.index(lo),
            "records_per_s": n / seconds,
            "cpu_s_per_m": (hi["cpu"] - lo["cpu"]) / (n / 1e6)}
@@ -301,7 +309,8 @@ class Bench:
                 cpu = proc.cpu_seconds()
             except OSError:  # the engine is gone: wait-done will time out
                 continue
-            samples.append({"ms": j["ms"], "committed": j["committed"], "cpu": cpu,
+            samples.append({"ms": j["ms"], "committed": j["committed"],
+                            "all": j.get("all_committed", j["committed"]), "cpu": cpu,
                             "broker_cpu": self.broker_cpu()})
         err = lat.stderr.read()
         rc = lat.wait()
@@ -338,7 +347,8 @@ class Bench:
         })
         if "broker_cpu_s" in result:
             result["broker_cpu_s_per_m"] = result["broker_cpu_s"] / (records / 1e6)
-        result["window"] = window(samples, done.get("records", records))
+        result["window"] = window(samples, done.get("records", records),
+                                  done.get("all_committed"))
         result["samples"] = len(samples)
         return result
 
@@ -588,7 +598,7 @@ class Bench:
             expected = self.expect_orders(f"recovery-{len(offered)}",
                                           recovery=a.recovery_keys, offered=offered)
             ok, check = self.check_orders(run, expected)
-            return ok, {"check": check, "done": done}
+            return ok, {"check": check, "caught_up": done}
 
         for system in systems:
             shutil.rmtree(os.path.join(self.work, "state", names(system)[0]), ignore_errors=True)
@@ -601,7 +611,9 @@ class Bench:
                 proc, names(system)[0], ["bench.recovery.commands", names(system)[1],
                                          f"{names(system)[0]}-product_totals-repartition"])
             row.update({"done": done, "cpu_s": proc.cpu_seconds() if proc.alive() else None,
-                        "peak_rss_mb": proc.peak_rss_mb() if proc.alive() else None})
+                        "peak_rss_mb": proc.peak_rss_mb() if proc.alive() else None,
+                        "window": window(samples, done.get("records", 0),
+                                         done.get("all_committed"))})
             row["ok"], details = catch_up_and_check(system, proc) if rc == 0 else (
                 False, {"error": f"load not done: {done}"})
             row.update(details)

@@ -768,7 +768,7 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
   const auto start = Clock::now();
   for (;;) {
     bool done = true;
-    int64_t input_end = 0, input_committed = 0;
+    int64_t input_end = 0, input_committed = 0, all_committed = 0;
     json per_topic = json::object();
     for (size_t i = 0; i < topics.size(); ++i) {
       if (!watchers[i]) {
@@ -787,10 +787,13 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
         input_committed = p.committed_sum;
       }
       per_topic[topics[i]] = {{"committed", p.committed_sum}, {"end", p.end_sum}};
+      all_committed += p.committed_sum;
       // A topic read by a later stage is done only when the stage has
       // committed something on every partition that holds records.
       done = done && p.done();
-      if (!done) break;  // later topics are polled once the earlier are done
+      // Later topics are polled once the earlier are done, unless progress
+      // is followed: then every stage's commits count.
+      if (!done && !progress) break;
     }
     ++polls;
     const int64_t now = NowMs();
@@ -798,7 +801,8 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
       PrintJson({{"progress", true},
                  {"ms", now},
                  {"committed", input_committed},
-                 {"end", input_end}});
+                 {"end", input_end},
+                 {"all_committed", all_committed}});
     }
     if (first_progress.is_null() && input_committed > 0) {
       first_progress = now;
@@ -814,6 +818,7 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
                  {"done_ms", done ? json(now) : json(nullptr)},
                  {"records", input_end},
                  {"committed", input_committed},
+                 {"all_committed", all_committed},
                  {"polls", polls}});
       return done ? 0 : 1;
     }
