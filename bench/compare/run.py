@@ -292,28 +292,30 @@ class Bench:
         """kbench wait-done --progress, the engine's and the broker's CPU read
         at each of its polls (~every 100 ms). Returns (final JSON, rc,
         samples)."""
-        lat = subprocess.Popen(
+        waiter = subprocess.Popen(
             [KBENCH, "wait-done", "--bootstrap", self.bootstrap, "--group", group,
              "--topics", ",".join(topics), "--timeout", str(self.args.timeout),
              "--poll-ms", "100", "--progress"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         samples, final = [], {}
-        for line in lat.stdout:
+        for line in waiter.stdout:
             if not line.startswith("{"):
                 continue
             j = json.loads(line)
             if not j.get("progress"):
                 final = j
                 continue
-            try:
-                cpu = proc.cpu_seconds()
-            except OSError:  # the engine is gone: wait-done will time out
-                continue
+            if not proc.alive():
+                # The engine exited: nothing will commit any more, so do not
+                # wait for wait-done's timeout.
+                waiter.kill()
+                break
+            cpu = proc.cpu_seconds()
             samples.append({"ms": j["ms"], "committed": j["committed"],
                             "all": j.get("all_committed", j["committed"]), "cpu": cpu,
                             "broker_cpu": self.broker_cpu()})
-        err = lat.stderr.read()
-        rc = lat.wait()
+        err = waiter.stderr.read()
+        rc = waiter.wait()
         if rc != 0 and not final:
             final = {"error": err.strip()[-2000:]}
         return final, rc, samples

@@ -781,7 +781,18 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
           continue;
         }
       }
-      GroupWatcher::Progress p = watchers[i]->Poll();
+      GroupWatcher::Progress p;
+      try {
+        p = watchers[i]->Poll();
+      } catch (const Error&) {
+        // A topic the engine has just created may not have a leader yet
+        // (followed early with --progress): not done, asked again next poll.
+        if (i == 0) throw;
+        done = false;
+        per_topic[topics[i]] = "unavailable";
+        if (!progress) break;
+        continue;
+      }
       if (i == 0) {
         input_end = p.end_sum;
         input_committed = p.committed_sum;
