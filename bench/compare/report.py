@@ -38,11 +38,50 @@ def ratio(a, b, fmt="{:.2f}x"):
     return fmt.format(a / b)
 
 
-def throughput_table(rows, title, systems):
+SYSTEMS = ["kcqrs", "kstreams-expert", "kstreams", "pipe"]
+PEERS = ["kstreams-expert", "kstreams", "pipe"]  # kcqrs is compared with each
+
+
+def win(r, k):
+    """A figure of the run's steady-state window (run.py: 20% to 90% of the
+    input committed), or None."""
+    return (r.get("window") or {}).get(k)
+
+
+def per_cpu(cpu_s_per_m):
+    return 1e6 / cpu_s_per_m if cpu_s_per_m else None
+
+
+def round_orders(rows, key="round"):
+    """'Round n: a, b, c' per round, the order the systems ran in."""
+    seen = {}
+    for r in rows:
+        if r.get("order") and r.get(key) is not None:
+            seen.setdefault(r[key], r["order"])
+    return [f"- round {n}: {', '.join(o)}" for n, o in sorted(seen.items())]
+
+
+def void_lines(rows, label):
+    void = [r for r in rows if not r.get("ok")]
+    if not void:
+        return []
+    out = ["", f"Void runs (output check failed or run error): {len(void)}"]
+    for r in void:
+        reason = r.get("error") or json.dumps((r.get("check") or {}).get("mismatches", ""))
+        out.append(f"- {label(r)}: {reason[:300]}")
+    return out
+
+
+def throughput_table(rows, title, systems=SYSTEMS):
     out = [f"### {title}", "",
-           "| system | guarantee | runs ok | records/s | CPU-s per 1M records | "
-           "records per CPU-s | peak RSS MB |",
-           "|---|---|---|---|---|---|---|"]
+           "Whole run: from the first committed progress to the end (cold: JIT, caches, "
+           "group join included). Window: steady state, from 20% to 90% of the input "
+           "committed (bench/WORKLOADS.md). Broker: the broker's CPU over the same span. "
+           "Median (min–max) of the runs that checked out.", "",
+           "| system | guarantee | runs ok | records/s whole | records/s window | "
+           "CPU-s per 1M whole | CPU-s per 1M window | broker CPU-s per 1M whole | "
+           "broker CPU-s per 1M window | records per CPU-s window | peak RSS MB |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     med = {}
     for system in systems:
         for g in ("eos", "alos"):
@@ -50,57 +89,62 @@ def throughput_table(rows, title, systems):
             if not sel:
                 continue
             good = [r for r in sel if r.get("ok")]
-            tput, tput_m = mmm([r.get("records_per_s") for r in good])
-            cpu, cpu_m = mmm([r.get("cpu_s_per_m") for r in good], "{:.2f}")
-            per_cpu, per_cpu_m = mmm([r.get("records_per_cpu_s") for r in good])
-            rss, rss_m = mmm([r.get("peak_rss_mb") for r in good])
-            med[(system, g)] = {"tput": tput_m, "cpu": cpu_m, "per_cpu": per_cpu_m,
-                                "rss": rss_m}
-            out.append(f"| {system} | {g} | {len(good)}/{len(sel)} | {tput} | {cpu} | "
-                       f"{per_cpu} | {rss} |")
+            cells, m = [], {}
+            for k, fmt, get in (
+                    ("tput", "{:,.0f}", lambda r: r.get("records_per_s")),
+                    ("wtput", "{:,.0f}", lambda r: win(r, "records_per_s")),
+                    ("cpu", "{:.2f}", lambda r: r.get("cpu_s_per_m")),
+                    ("wcpu", "{:.2f}", lambda r: win(r, "cpu_s_per_m")),
+                    ("bcpu", "{:.2f}", lambda r: r.get("broker_cpu_s_per_m")),
+                    ("wbcpu", "{:.2f}", lambda r: win(r, "broker_cpu_s_per_m")),
+                    ("wper_cpu", "{:,.0f}", lambda r: per_cpu(win(r, "cpu_s_per_m"))),
+                    ("rss", "{:,.0f}", lambda r: r.get("peak_rss_mb"))):
+                text, m[k] = mmm([get(r) for r in good], fmt)
+                cells.append(text)
+            m["per_cpu"] = per_cpu(m["cpu"])
+            med[(system, g)] = m
+            out.append(f"| {system} | {g} | {len(good)}/{len(sel)} | " + " | ".join(cells) + " |")
     out.append("")
 
     def m(system, g, k):
         return med.get((system, g), {}).get(k)
 
-    out.append("| ratio | exactly-once | at-least-once |")
+    out.append("| ratio (of medians) | exactly-once | at-least-once |")
     out.append("|---|---|---|")
-    for other in ("kstreams", "pipe"):
+    for other in PEERS:
         if not any(s == other for s, _ in med):
             continue
-        out.append(f"| kcqrs / {other}, records/s | {ratio(m('kcqrs', 'eos', 'tput'), m(other, 'eos', 'tput'))} | "
-                   f"{ratio(m('kcqrs', 'alos', 'tput'), m(other, 'alos', 'tput'))} |")
-        out.append(f"| kcqrs / {other}, records per CPU-s | "
-                   f"{ratio(m('kcqrs', 'eos', 'per_cpu'), m(other, 'eos', 'per_cpu'))} | "
-                   f"{ratio(m('kcqrs', 'alos', 'per_cpu'), m(other, 'alos', 'per_cpu'))} |")
-        out.append(f"| kcqrs / {other}, peak RSS | {ratio(m('kcqrs', 'eos', 'rss'), m(other, 'eos', 'rss'))} | "
-                   f"{ratio(m('kcqrs', 'alos', 'rss'), m(other, 'alos', 'rss'))} |")
+        for label, k in (("records/s, window", "wtput"), ("records/s, whole", "tput"),
+                         ("records per CPU-s, window", "wper_cpu"),
+                         ("records per CPU-s, whole", "per_cpu"),
+                         ("broker CPU per record, window", "wbcpu"),
+                         ("peak RSS", "rss")):
+            out.append(f"| kcqrs / {other}, {label} | "
+                       f"{ratio(m('kcqrs', 'eos', k), m(other, 'eos', k))} | "
+                       f"{ratio(m('kcqrs', 'alos', k), m(other, 'alos', k))} |")
     out.append("")
-    out.append("Exactly-once penalty (1 − EOS records/s ÷ ALOS records/s):")
+    out.append("Exactly-once penalty (1 − EOS records/s ÷ ALOS records/s, window):")
     out.append("")
     for system in systems:
-        e, a = m(system, "eos", "tput"), m(system, "alos", "tput")
+        e, a = m(system, "eos", "wtput"), m(system, "alos", "wtput")
         if e and a:
             out.append(f"- {system}: {100 * (1 - e / a):.1f}%")
-    void = [r for r in rows if not r.get("ok")]
-    if void:
-        out.append("")
-        out.append(f"Void runs (output check failed or run error): {len(void)}")
-        for r in void:
-            reason = r.get("error") or json.dumps(r.get("check", {}).get("mismatches", ""))[:300]
-            out.append(f"- {r['run']}: {reason}")
+    out += ["", "Order of the runs in each round:", ""] + round_orders(rows)
+    out += void_lines(rows, lambda r: r["run"])
     out.append("")
     return out
 
 
 def latency_table(rows):
     out = ["### Latency: produce to outcome readable (read_committed), exactly-once", "",
+           "Outcomes of the measured commands only (after the warm-up); every run's "
+           "commands, warm-up and measured, checked to have exactly one outcome each.", "",
            "| offered/s | system | runs ok | p50 ms | p99 ms | p99.9 ms | max ms | "
            "CPU-s per 1M | peak RSS MB |",
            "|---|---|---|---|---|---|---|---|---|"]
     med = {}
     for rate in sorted({r["rate"] for r in rows}):
-        for system in ("kcqrs", "kstreams"):
+        for system in SYSTEMS:
             sel = [r for r in rows if r["rate"] == rate and r["system"] == system]
             if not sel:
                 continue
@@ -110,26 +154,32 @@ def latency_table(rows):
                 text, v = mmm([r["latency"].get(k) for r in good], "{:.1f}")
                 cells.append(text)
                 med[(rate, system, k)] = v
-            n = rate * 1.0
-            cpu, _ = mmm([r["cpu_s"] / (r["latency"].get("count", n) / 1e6) for r in good
-                          if r["latency"].get("count")], "{:.1f}")
+            # The engine's CPU over the whole run, warm-up included.
+            cpu, _ = mmm([r["cpu_s"] / ((r["offered"]["sent"] + r["warmup"]["sent"]) / 1e6)
+                          for r in good if r.get("warmup")], "{:.1f}")
             rss, _ = mmm([r.get("peak_rss_mb") for r in good])
             out.append(f"| {rate:,} | {system} | {len(good)}/{len(sel)} | " +
                        " | ".join(cells) + f" | {cpu} | {rss} |")
     out.append("")
     for rate in sorted({r["rate"] for r in rows}):
-        out.append(f"- {rate:,}/s: p99 kcqrs / Kafka Streams = "
-                   f"{ratio(med.get((rate, 'kcqrs', 'p99')), med.get((rate, 'kstreams', 'p99')))}")
+        for other in ("kstreams-expert", "kstreams"):
+            if med.get((rate, other, "p99")) is not None:
+                out.append(f"- {rate:,}/s: p99 kcqrs / {other} = "
+                           f"{ratio(med.get((rate, 'kcqrs', 'p99')), med.get((rate, other, 'p99')))}")
+    out += ["", "Order of the runs in each round:", ""] + round_orders(rows)
+    out += void_lines(rows, lambda r: r["run"])
     out.append("")
     return out
 
 
 def recovery_table(rows):
-    out = ["### Recovery after kill -9 (exactly-once, 1M keys)", "",
+    out = ["### Recovery after kill -9 (exactly-once)", "",
+           "Every restart checked: each command of the input so far has exactly one "
+           "outcome and the stores match.", "",
            "| system | restarts ok | ready after restart, s | records restored | "
            "peak RSS MB after restart |",
            "|---|---|---|---|---|"]
-    for system in ("kcqrs", "kstreams"):
+    for system in SYSTEMS:
         sel = [r for r in rows if r["system"] == system and r.get("phase") == "restart"]
         if not sel:
             continue
@@ -138,6 +188,13 @@ def recovery_table(rows):
         restored, _ = mmm([r.get("restored") for r in good])
         rss, _ = mmm([r.get("peak_rss_mb") for r in good])
         out.append(f"| {system} | {len(good)}/{len(sel)} | {ready} | {restored} | {rss} |")
+    loads = [r for r in rows if r.get("phase") == "load"]
+    bad_loads = [r for r in loads if not r.get("ok")]
+    if loads:
+        out += ["", f"Loads checked: {len(loads) - len(bad_loads)}/{len(loads)} ok."]
+    out += ["", "Order of the restarts in each round:", ""]
+    out += round_orders([r for r in rows if r.get("phase") == "restart"])
+    out += void_lines(rows, lambda r: f"{r['system']} {r.get('phase')} round {r.get('round', 0)}")
     out.append("")
     return out
 
@@ -190,12 +247,10 @@ def main():
     lines = ["# Comparison results", ""]
     rows = load(results, "stateless")
     if rows:
-        lines += throughput_table(rows, "Stateless: filter and reshape, 2M records",
-                                  ["kcqrs", "kstreams", "pipe"])
+        lines += throughput_table(rows, "Stateless: filter and reshape")
     rows = load(results, "orders")
     if rows:
-        lines += throughput_table(rows, "CQRS orders: 1M commands, 100k orders",
-                                  ["kcqrs", "kstreams", "pipe"])
+        lines += throughput_table(rows, "CQRS orders (pipe: the floor, --shape orders)")
     rows = load(results, "latency")
     if rows:
         lines += latency_table(rows)

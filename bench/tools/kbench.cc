@@ -271,11 +271,36 @@ json ExpectedStateless(uint64_t records) {
           {"input", {{"count", input.count()}, {"digest", input.Hex()}}}};
 }
 
+// "PREFIX:SENT" of --offered.
+OfferedRun ParseOffered(const std::string& spec) {
+  const size_t colon = spec.rfind(':');
+  OfferedRun run;
+  if (colon == std::string::npos || colon == 0) {
+    throw Error("--offered " + spec + ": expected PREFIX:SENT");
+  }
+  run.prefix = spec.substr(0, colon);
+  const std::string sent = spec.substr(colon + 1);
+  if (sent.empty() ||
+      sent.find_first_not_of("0123456789") != std::string::npos) {
+    throw Error("--offered " + spec + ": SENT must be a count, not '" + sent +
+                "'");
+  }
+  run.sent = std::stoull(sent);
+  return run;
+}
+
 int Expect(const std::string& workload, uint64_t count,
-           const std::string& out_path) {
+           const std::string& out_path, uint64_t recovery = 0,
+           const std::vector<std::string>& offered = {}) {
   const auto start = Clock::now();
-  json expected =
-      workload == "orders" ? ExpectedOrders(count) : ExpectedStateless(count);
+  json expected;
+  if (workload == "orders") {
+    std::vector<OfferedRun> runs;
+    for (const std::string& spec : offered) runs.push_back(ParseOffered(spec));
+    expected = ExpectedCommands(count, recovery, runs);
+  } else {
+    expected = ExpectedStateless(count);
+  }
   WriteJsonFile(out_path, expected);
   json summary = expected;
   summary["out"] = out_path;
@@ -495,16 +520,8 @@ int Offer(const OfferOptions& o) {
                    {"linger.ms", std::to_string(o.linger_ms)}};
   RecordProducer producer(o.bootstrap, o.topic, config);
   EnsureTopic(producer.handle(), o.topic, kPartitions);
-  OrderNaming naming{"o-" + o.prefix + "-", "c-" + o.prefix + "-", 7};
-  // Commands go out in blocks of 100 orders, step-major within a block, so
-  // that the load spreads over keys and partitions while each order still
-  // sees its own commands in order, as in the preloaded orders workload.
-  constexpr uint64_t kBlock = 100;
-  auto command = [&](uint64_t i) {
-    const uint64_t block = i / (kBlock * 10), within = i % (kBlock * 10);
-    return OrderStep(naming, block * kBlock + within % kBlock,
-                     static_cast<int>(within / kBlock));
-  };
+  // Blocks of 100 orders, step-major within a block (OfferedCommand).
+  auto command = [&](uint64_t i) { return OfferedCommand(o.prefix, i); };
 
   const uint64_t total =
       static_cast<uint64_t>(std::llround(o.rate * o.seconds));
@@ -550,6 +567,7 @@ struct LatencyOptions {
   double seconds = 60;
   uint64_t expect = 0;
   bool from_beginning = false;
+  std::string prefix;  // only outcomes of orders o-<prefix>-… count
 };
 
 int Latency(const LatencyOptions& o) {
@@ -580,7 +598,8 @@ int Latency(const LatencyOptions& o) {
   std::signal(SIGTERM, OnSignal);
   std::vector<double> samples;
   samples.reserve(1 << 20);
-  uint64_t skipped = 0;
+  uint64_t skipped = 0, other_prefix = 0;
+  const std::string key_prefix = o.prefix.empty() ? "" : "o-" + o.prefix + "-";
   const auto start = Clock::now();
   while (!g_stop && SecondsSince(start) < o.seconds &&
          (o.expect == 0 || samples.size() < o.expect)) {
@@ -592,6 +611,11 @@ int Latency(const LatencyOptions& o) {
                   rd_kafka_message_errstr(m.get()));
     }
     const double now_ms = NowUs() / 1000.0;
+    // Outcomes of other commands (a warm-up's tail) are not measured.
+    if (!key_prefix.empty() && !KeyOf(*m).starts_with(key_prefix)) {
+      ++other_prefix;
+      continue;
+    }
     rd_kafka_timestamp_type_t type;
     const int64_t ts = rd_kafka_message_timestamp(m.get(), &type);
     // Only the producer's clock says when the command was offered; a broker
@@ -619,6 +643,8 @@ int Latency(const LatencyOptions& o) {
       {{"topics", topics},
        {"count", samples.size()},
        {"skipped_not_create_time", skipped},
+       {"prefix", o.prefix},
+       {"skipped_other_prefix", other_prefix},
        {"seconds", Round3(seconds)},
        {"min", samples.empty() ? json(nullptr) : json(Round3(samples.front()))},
        {"mean", samples.empty()
@@ -727,8 +753,13 @@ int Offsets(const std::string& bootstrap, const std::vector<std::string>& topics
 // reads again (events, repartition topics), so "done" means the whole
 // pipeline has caught up, not only its first stage. Those may not exist yet
 // when this starts: they are looked for again on every poll.
+//
+// With `progress`, every poll also prints {"progress":true,"ms","committed",
+// "end"} of the input, so that a caller can sample CPU along the way and
+// measure a window of the run.
 int WaitDone(const std::string& bootstrap, const std::string& group,
-             const std::vector<std::string>& topics, double timeout_s, int poll_ms) {
+             const std::vector<std::string>& topics, double timeout_s, int poll_ms,
+             bool progress) {
   const int64_t start_ms = NowMs();
   std::vector<std::unique_ptr<GroupWatcher>> watchers(topics.size());
   json first_progress = nullptr;
@@ -737,7 +768,7 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
   const auto start = Clock::now();
   for (;;) {
     bool done = true;
-    int64_t input_end = 0, input_committed = 0;
+    int64_t input_end = 0, input_committed = 0, all_committed = 0;
     json per_topic = json::object();
     for (size_t i = 0; i < topics.size(); ++i) {
       if (!watchers[i]) {
@@ -750,19 +781,40 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
           continue;
         }
       }
-      GroupWatcher::Progress p = watchers[i]->Poll();
+      GroupWatcher::Progress p;
+      try {
+        p = watchers[i]->Poll();
+      } catch (const Error&) {
+        // A topic the engine has just created may not have a leader yet
+        // (followed early with --progress): not done, asked again next poll.
+        if (i == 0) throw;
+        done = false;
+        per_topic[topics[i]] = "unavailable";
+        if (!progress) break;
+        continue;
+      }
       if (i == 0) {
         input_end = p.end_sum;
         input_committed = p.committed_sum;
       }
       per_topic[topics[i]] = {{"committed", p.committed_sum}, {"end", p.end_sum}};
+      all_committed += p.committed_sum;
       // A topic read by a later stage is done only when the stage has
       // committed something on every partition that holds records.
       done = done && p.done();
-      if (!done) break;  // later topics are polled once the earlier are done
+      // Later topics are polled once the earlier are done, unless progress
+      // is followed: then every stage's commits count.
+      if (!done && !progress) break;
     }
     ++polls;
     const int64_t now = NowMs();
+    if (progress) {
+      PrintJson({{"progress", true},
+                 {"ms", now},
+                 {"committed", input_committed},
+                 {"end", input_end},
+                 {"all_committed", all_committed}});
+    }
     if (first_progress.is_null() && input_committed > 0) {
       first_progress = now;
       first_committed = input_committed;
@@ -777,11 +829,49 @@ int WaitDone(const std::string& bootstrap, const std::string& group,
                  {"done_ms", done ? json(now) : json(nullptr)},
                  {"records", input_end},
                  {"committed", input_committed},
+                 {"all_committed", all_committed},
                  {"polls", polls}});
       return done ? 0 : 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
   }
+}
+
+// The records (read_committed; transaction markers are not records) of each
+// topic, and, with `expect`, whether each holds exactly that many.
+int Count(const std::string& bootstrap, const std::vector<std::string>& topics,
+          int64_t expect, int timeout_s) {
+  const auto start = Clock::now();
+  Handle probe = NewHandle(RD_KAFKA_PRODUCER, bootstrap, {});
+  Comparison cmp;
+  std::vector<std::string> present;
+  std::map<std::string, uint64_t> counts;
+  for (const std::string& t : topics) {
+    counts[t] = 0;
+    if (PartitionCount(probe.get(), t) == 0) {
+      cmp.Note("topic " + t + " does not exist");
+    } else {
+      present.push_back(t);
+    }
+  }
+  probe.reset();
+  if (!present.empty()) {
+    ReadToEnd(
+        bootstrap, present,
+        [&](const rd_kafka_message_t& m) { ++counts[rd_kafka_topic_name(m.rkt)]; },
+        std::chrono::seconds(timeout_s));
+  }
+  if (expect >= 0) {
+    for (const auto& [t, n] : counts) {
+      cmp.Equal("records of " + t, static_cast<uint64_t>(expect), n);
+    }
+  }
+  PrintJson({{"ok", cmp.ok()},
+             {"mismatches", cmp.mismatches()},
+             {"counts", counts},
+             {"expect", expect >= 0 ? json(expect) : json(nullptr)},
+             {"seconds", Round3(SecondsSince(start))}});
+  return cmp.ok() ? 0 : 1;
 }
 
 int Main(int argc, char** argv) {
@@ -860,8 +950,22 @@ int Main(int argc, char** argv) {
   expect_orders->add_option("--orders", expect_orders_n, "orders")
       ->capture_default_str();
   expect_orders->add_option("--out", expect_out, "expected.json")->required();
+  uint64_t expect_recovery_n = 0;
+  std::vector<std::string> expect_offered;
+  expect_orders
+      ->add_option("--recovery", expect_recovery_n,
+                   "also recovery orders 0..N-1 (kbench gen recovery)")
+      ->capture_default_str();
+  expect_orders
+      ->add_option("--offered", expect_offered,
+                   "also the first SENT commands of kbench offer --prefix "
+                   "PREFIX, as PREFIX:SENT (repeatable, comma-separated)")
+      ->delimiter(',');
   expect_orders->callback([&] {
-    run = [&] { return Expect("orders", expect_orders_n, expect_out); };
+    run = [&] {
+      return Expect("orders", expect_orders_n, expect_out, expect_recovery_n,
+                    expect_offered);
+    };
   });
   CLI::App* expect_stateless =
       expect->add_subcommand("stateless", "the stateless workload");
@@ -952,6 +1056,9 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   latency->add_option("--expect", lo.expect,
                       "stop after this many records (exit 1 if fewer)");
+  latency->add_option("--prefix", lo.prefix,
+                      "count only outcomes of orders o-<prefix>-… (the "
+                      "measured kbench offer --prefix)");
   latency->callback([&] {
     lo.bootstrap = bootstrap;
     run = [&] { return Latency(lo); };
@@ -997,9 +1104,29 @@ int Main(int argc, char** argv) {
       ->delimiter(',');
   wait->add_option("--timeout", wait_timeout, "seconds")->capture_default_str();
   wait->add_option("--poll-ms", poll_ms)->capture_default_str();
+  bool wait_progress = false;
+  wait->add_flag("--progress", wait_progress,
+                 "print the input's committed offsets at every poll");
   wait->callback([&] {
     run = [&] {
-      return WaitDone(bootstrap, group, wait_topics, wait_timeout, poll_ms);
+      return WaitDone(bootstrap, group, wait_topics, wait_timeout, poll_ms,
+                      wait_progress);
+    };
+  });
+
+  std::vector<std::string> count_topics;
+  int64_t count_expect = -1;
+  int count_timeout = 300;
+  CLI::App* count = app.add_subcommand(
+      "count", "the committed records of topics (exit 1 unless --expect holds)");
+  add_bootstrap(count);
+  count->add_option("--topics,--topic", count_topics)->required()->delimiter(',');
+  count->add_option("--expect", count_expect,
+                    "records every topic must hold");
+  count->add_option("--timeout", count_timeout, "seconds")->capture_default_str();
+  count->callback([&] {
+    run = [&] {
+      return Count(bootstrap, count_topics, count_expect, count_timeout);
     };
   });
 

@@ -339,6 +339,37 @@ json OrdersModel::Summary() const {
             {"product_totals", StoreSummary(product_totals_)}}}};
 }
 
+OrderCommand OfferedCommand(const std::string& prefix, uint64_t i) {
+  const OrderNaming naming{"o-" + prefix + "-", "c-" + prefix + "-", 7};
+  constexpr uint64_t kBlock = 100;
+  const uint64_t block = i / (kBlock * 10), within = i % (kBlock * 10);
+  return OrderStep(naming, block * kBlock + within % kBlock,
+                   static_cast<int>(within / kBlock));
+}
+
+json ExpectedCommands(uint64_t orders, uint64_t recovery,
+                      const std::vector<OfferedRun>& offered) {
+  OrdersModel model;
+  OrderNaming naming;
+  for (uint64_t k = 0; k < orders; ++k) {
+    for (int s = 0; s < 10; ++s) model.Apply(OrderStep(naming, k, s));
+  }
+  for (uint64_t k = 0; k < recovery; ++k) model.Apply(RecoveryCommand(k));
+  json runs = json::array();
+  for (const OfferedRun& run : offered) {
+    for (uint64_t i = 0; i < run.sent; ++i) {
+      model.Apply(OfferedCommand(run.prefix, i));
+    }
+    runs.push_back({{"prefix", run.prefix}, {"sent", run.sent}});
+  }
+  json out = model.Summary();
+  out["workload"] = "orders";
+  out["orders"] = orders;
+  out["recovery"] = recovery;
+  out["offered"] = std::move(runs);
+  return out;
+}
+
 json ExpectedOrders(uint64_t orders) {
   OrdersModel model;
   OrderNaming naming;

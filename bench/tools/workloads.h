@@ -101,6 +101,12 @@ OrderCommand OrderStep(const OrderNaming& naming, uint64_t k, int s);
 // as for step 0 of the orders workload, product as there.
 OrderCommand RecoveryCommand(uint64_t k);
 
+// Command i (0-based) of `kbench offer --prefix prefix`: orders
+// `o-<prefix>-%07d`, in blocks of 100 orders, step-major within a block, so
+// that the load spreads over keys and partitions while each order still sees
+// its own commands in order. Offer and the expected outcome share it.
+OrderCommand OfferedCommand(const std::string& prefix, uint64_t i);
+
 // The command's record value, fields in the contract's order (type, orderId,
 // product/quantity or delta, commandId). Byte-exact: the generators write it.
 std::string CommandValue(const OrderCommand& c);
@@ -148,6 +154,19 @@ class OrdersModel {
 
 // The expected outcome of `orders` orders of bench.orders.commands.
 nlohmann::json ExpectedOrders(uint64_t orders);
+
+// The first `sent` commands `kbench offer --prefix prefix` produced.
+struct OfferedRun {
+  std::string prefix;
+  uint64_t sent = 0;
+};
+
+// The expected outcome of an input topic that holds `orders` orders of the
+// orders workload, recovery orders 0..recovery-1 and the offered runs (each
+// order's commands reach the rules in order; orders never share an id across
+// these families, so how they interleave does not matter).
+nlohmann::json ExpectedCommands(uint64_t orders, uint64_t recovery,
+                                const std::vector<OfferedRun>& offered);
 
 // Folds a changelog into the final value per key and digests it: null (a
 // tombstone) deletes the key.

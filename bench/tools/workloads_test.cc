@@ -136,5 +136,38 @@ TEST(WorkloadsTest, ChangelogFoldKeepsTheLastValueAndDropsTombstones) {
   EXPECT_EQ(t["timestamped_values"], 1);
 }
 
+TEST(WorkloadsTest, OfferedCommandsGoBlockByBlockStepMajor) {
+  // The first 100 commands are step 0 of orders 0..99, the next 100 step 1.
+  OrderCommand first = OfferedCommand("M1", 0);
+  EXPECT_EQ(first.order_id, "o-M1-0000000");
+  EXPECT_EQ(first.command_id, "c-M1-0000000-0");
+  EXPECT_EQ(first.type, CommandType::kCreateOrder);
+  EXPECT_EQ(OfferedCommand("M1", 99).order_id, "o-M1-0000099");
+  EXPECT_EQ(OfferedCommand("M1", 100).command_id, "c-M1-0000000-1");
+  EXPECT_EQ(OfferedCommand("M1", 1000).order_id, "o-M1-0000100");
+}
+
+TEST(WorkloadsTest, ExpectedCommandsGivesEveryCommandOneOutcome) {
+  // What the latency and recovery checks rely on: every command of every
+  // family yields exactly one event or one rejection.
+  json e = ExpectedCommands(7, 50, {{"W1", 1234}, {"M1", 250}});
+  EXPECT_EQ(e["commands"].get<uint64_t>(), 70u + 50u + 1234u + 250u);
+  EXPECT_EQ(e["events"]["total"].get<uint64_t>() +
+                e["rejections"]["total"].get<uint64_t>(),
+            70u + 50u + 1234u + 250u);
+  // Recovery orders each create one order; offered orders 0..123 (W1, 1234
+  // commands reach order 123's step 2) and 0..99 (M1) make up the rest.
+  EXPECT_EQ(e["stores"]["orders"]["keys"].get<uint64_t>(),
+            ExpectedOrders(7)["stores"]["orders"]["keys"].get<uint64_t>() + 50u +
+                ExpectedCommands(0, 0, {{"W1", 1234}})["stores"]["orders"]["keys"]
+                    .get<uint64_t>() +
+                ExpectedCommands(0, 0, {{"M1", 250}})["stores"]["orders"]["keys"]
+                    .get<uint64_t>());
+  // Without recovery or offered commands it is the orders workload's outcome.
+  json plain = ExpectedCommands(7, 0, {});
+  EXPECT_EQ(plain["events"], ExpectedOrders(7)["events"]);
+  EXPECT_EQ(plain["stores"], ExpectedOrders(7)["stores"]);
+}
+
 }  // namespace
 }  // namespace kbench
