@@ -149,12 +149,8 @@ class TransactionalStore final : public KeyValueStore {
 
  private:
   Status Write(std::string_view key, std::optional<std::string_view> value) {
-    // The changelog first: a write the changelog refused must not become
-    // state, or the state could hold what Kafka can never restore.
-    if (state_->sink_ != nullptr) {
-      Status s = state_->sink_->Append(name_, key, value);
-      if (!s.ok()) return s.WithContext("changelog of store " + name_);
-    }
+    // The changelog gets the last value of the key at FlushChangelog.
+    if (state_->sink_ != nullptr) state_->unflushed_ = true;
     std::optional<std::string> owned;
     if (value) owned.emplace(*value);
     // One search: the position found serves as the hint for a new key.
@@ -194,7 +190,26 @@ KeyValueStore* TaskState::Store(const std::string& name) {
   return it == stores_.end() ? nullptr : it->second.get();
 }
 
+Status TaskState::FlushChangelog() {
+  if (sink_ == nullptr || !unflushed_) return Status::OK();
+  for (const auto& [store, writes] : buffer_) {
+    for (const auto& [key, value] : writes) {
+      Status s = value ? sink_->Append(store, key, std::string_view(*value))
+                       : sink_->Append(store, key, std::nullopt);
+      if (!s.ok()) return s.WithContext("changelog of store " + store);
+    }
+  }
+  unflushed_ = false;
+  return Status::OK();
+}
+
 Status TaskState::Commit(const Checkpoint& checkpoint) {
+  if (unflushed_) {
+    // State the changelog does not have could never be restored.
+    return Status::FailedPrecondition(
+        "commit of state whose writes were not handed to the changelog "
+        "(FlushChangelog before the Kafka commit)");
+  }
   KCQRS_RETURN_IF_ERROR(storage_->Apply(buffer_, checkpoint));
   Abort();  // applied: the buffer has nothing left to say
   return Status::OK();
@@ -205,6 +220,7 @@ void TaskState::Abort() {
   for (auto& [name, writes] : buffer_) writes.clear();
   buffered_entries_ = 0;
   buffered_bytes_ = 0;
+  unflushed_ = false;
 }
 
 Status TaskState::RestoreBatch(

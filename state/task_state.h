@@ -1,8 +1,12 @@
 // TaskState: the transactional local state of one task, as processors see it.
 //
 // During a Kafka transaction every write goes to an in-memory write buffer
-// (so the processor reads its own writes) and to the ChangelogSink (so the
-// changelog record joins the same Kafka transaction). Nothing reaches
+// (so the processor reads its own writes). Before the transaction commits,
+// FlushChangelog hands the buffer's last value of each key to the
+// ChangelogSink (so the changelog records join the same Kafka transaction):
+// a key written many times in one commit interval (a product total moved
+// by every order) costs one changelog record, as Kafka Streams' record
+// cache makes it. Nothing reaches
 // TaskStorage until the engine, after Kafka has committed the transaction,
 // calls Commit with the new checkpoint; Abort (an aborted or fenced
 // transaction) throws the buffer away. Local state is therefore never ahead
@@ -46,19 +50,25 @@ class TaskState {
 
   // The transactional store named `name`, or nullptr when the task has no
   // such store. Valid as long as the TaskState. Get reads the write buffer,
-  // then committed data. Put and Delete first hand the write to the sink
-  // (an error is returned and nothing is buffered), then buffer it. Range
+  // then committed data. Put and Delete buffer the write. Range
   // and Prefix merge buffer and committed data in key order, buffered
   // deletes hiding committed keys; an iterator works on a copy of the
   // buffered part and a snapshot of the committed part taken when it was
   // created, so later writes, Commit and Abort do not disturb it.
   KeyValueStore* Store(const std::string& name);
 
+  // Hands each buffered write (the last value of each key written since the
+  // last Commit or Abort) to the sink, store by store in key order. Call it
+  // right before the Kafka transaction commits; an error leaves that
+  // transaction to be aborted. Writes after it need another flush.
+  Status FlushChangelog();
+
   // Applies every store's buffered writes and merges `checkpoint` into the
   // stored one in one atomic write, then empties the buffer. Call it only
   // after Kafka has committed the transaction that carried the changelog
-  // records. On error the buffer is kept (a retry may succeed); the engine
-  // may instead close the task and restore: the changelog holds the writes.
+  // records (FailedPrecondition when writes were not flushed to the sink).
+  // On error the buffer is kept (a retry may succeed); the engine may
+  // instead close the task and restore: the changelog holds the writes.
   Status Commit(const Checkpoint& checkpoint);
 
   // Discards the buffered writes (the transaction was aborted or fenced).
@@ -98,6 +108,7 @@ class TaskState {
       stores_;
   size_t buffered_entries_ = 0;
   size_t buffered_bytes_ = 0;
+  bool unflushed_ = false;  // writes the sink has not been handed yet
 };
 
 }  // namespace kcqrs::state

@@ -162,6 +162,7 @@ class InProcessTasks final : public engine::RecordCollector {
       for (const std::string& source : t->subtopology().sources) {
         cp.metadata["position." + source + ".0"] = std::to_string(topics_[source].next_offset);
       }
+      KCQRS_RETURN_IF_ERROR(t->state().FlushChangelog());  // before the Kafka commit, there
       KCQRS_RETURN_IF_ERROR(t->state().Commit(cp));
     }
     return Status::OK();

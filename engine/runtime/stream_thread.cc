@@ -351,7 +351,9 @@ Status StreamThread::Commit() {
     return Status::OK();
   }
   const auto commit_start = std::chrono::steady_clock::now();
-  Status s = producer_->Commit(tasks_->OffsetsToCommit(), *consumer_);
+  Status s = tasks_->FlushChangelogs();
+  if (!s.ok()) return AbortTransaction("handing state to the changelogs failed: " + s.message());
+  s = producer_->Commit(tasks_->OffsetsToCommit(), *consumer_);
   if (!s.ok()) {
     if (Retriable(s)) stats_.kafka_reachable = false;
     if (s.IsAborted() || (!exactly_once() && !s.IsFenced())) {

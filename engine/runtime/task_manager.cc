@@ -178,6 +178,13 @@ size_t TaskManager::BufferedBytes() const {
   return buffered;
 }
 
+Status TaskManager::FlushChangelogs() {
+  for (auto& [id, task] : tasks_) {
+    KCQRS_RETURN_IF_ERROR(task->state().FlushChangelog().WithContext("task " + task->name()));
+  }
+  return Status::OK();
+}
+
 std::vector<kafka::TopicPartitionOffset> TaskManager::OffsetsToCommit() {
   // A transactional input ends every transaction with a commit marker that
   // takes an offset but is never handed to us. Committing "last record + 1"

@@ -110,6 +110,10 @@ class TaskManager final : private RecordCollector {
   // Runs one record through its task, within the open transaction.
   Status Process(Task* task, const Record& record);
 
+  // Hands every task's buffered store writes to its changelog (the last
+  // value of each key), into the open transaction: right before it commits.
+  Status FlushChangelogs();
+
   // The offsets the open transaction commits: each consumed partition's
   // next offset, or the consumer's position where that is further (past
   // transaction markers).

@@ -87,6 +87,7 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
       }
     }
     for (auto& t : tasks_) {
+      KCQRS_RETURN_IF_ERROR(t->state().FlushChangelog());
       KCQRS_RETURN_IF_ERROR(t->state().Commit(state::Checkpoint{}));
     }
     return Status::OK();

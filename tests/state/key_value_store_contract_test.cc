@@ -83,7 +83,9 @@ class KeyValueStoreContractTest : public ::testing::Test {
   // Ends the write phase of a test: commits in the committed configurations.
   void Settle() {
     if (C::kCommitWrites) {
-      Status s = state_->Commit(Checkpoint{});
+      Status s = state_->FlushChangelog();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      s = state_->Commit(Checkpoint{});
       ASSERT_TRUE(s.ok()) << s.ToString();
       ASSERT_FALSE(state_->dirty());
     }

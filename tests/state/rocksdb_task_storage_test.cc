@@ -63,6 +63,7 @@ class RocksDbTaskStorageTest : public ::testing::Test {
   void WriteAndCommit(TaskState* state, int64_t offset) {
     ASSERT_TRUE(state->Store("orders")->Put("o1", "placed").ok());
     ASSERT_TRUE(state->Store("views")->Put("v1", "1 order").ok());
+    ASSERT_TRUE(state->FlushChangelog().ok());
     Status s = state->Commit(SampleCheckpoint(offset));
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
@@ -298,6 +299,7 @@ TEST_F(RocksDbTaskStorageTest, CloseInvalidatesOpenIterators) {
   ASSERT_NE(state, nullptr);
   for (const char* k : {"a", "b", "c"})
     ASSERT_TRUE(state->Store("orders")->Put(k, k).ok());
+  ASSERT_TRUE(state->FlushChangelog().ok());
   ASSERT_TRUE(state->Commit({}).ok());
   std::shared_ptr<const ReadOnlyKeyValueStore> view =
       state->storage().Reader("orders");
@@ -326,7 +328,7 @@ TEST_F(RocksDbTaskStorageTest, ReadsRacingWithCloseAreSafe) {
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(state->Store("orders")->Put("k" + std::to_string(i), "v").ok());
   }
-  ASSERT_TRUE(state->Commit({}).ok());
+  ASSERT_TRUE(state->FlushChangelog().ok() && state->Commit({}).ok());
   std::shared_ptr<const ReadOnlyKeyValueStore> view =
       state->storage().Reader("orders");
 
@@ -361,7 +363,7 @@ TEST_F(RocksDbTaskStorageTest, StoresCanBeAddedAndAreKeptWhenNotNamed) {
     std::unique_ptr<TaskState> state = MustOpenState({"orders"});
     ASSERT_NE(state, nullptr);
     ASSERT_TRUE(state->Store("orders")->Put("o1", "placed").ok());
-    ASSERT_TRUE(state->Commit({}).ok());
+    ASSERT_TRUE(state->FlushChangelog().ok() && state->Commit({}).ok());
   }
   {
     std::unique_ptr<TaskStorage> storage =
@@ -401,7 +403,7 @@ TEST_F(RocksDbTaskStorageTest, ManyTaskDatabasesShareOneEnv) {
                         ->Put(std::to_string(round * 1000 + i), value)
                         .ok());
       }
-      ASSERT_TRUE(tasks[t]->Commit({}).ok());
+      ASSERT_TRUE(tasks[t]->FlushChangelog().ok() && tasks[t]->Commit({}).ok());
     }
   }
   for (auto& task : tasks) {
