@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -395,6 +396,28 @@ struct CheckOrdersOptions {
   int timeout_s = 300;
 };
 
+// The headers of a record, in order.
+OrdersHeaderCheck::Headers HeadersOf(const rd_kafka_message_t& m) {
+  OrdersHeaderCheck::Headers out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(&m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return out;  // none
+  }
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i) {
+    if (value == nullptr) {
+      out.emplace_back(name, std::nullopt);
+    } else {
+      out.emplace_back(name, std::string(static_cast<const char*>(value), size));
+    }
+  }
+  return out;
+}
+
 int CheckOrders(const CheckOrdersOptions& o) {
   json expected = ReadJsonFile(o.expected);
   if (expected.value("workload", "") != "orders") {
@@ -423,6 +446,7 @@ int CheckOrders(const CheckOrdersOptions& o) {
   std::map<std::string, uint64_t> by_type, by_code;
   Digest events, rejections;
   ChangelogFold orders_store, totals_store;
+  OrdersHeaderCheck headers;
   uint64_t unparseable = 0;
   const uint64_t read = ReadToEnd(
       o.bootstrap, topics,
@@ -443,8 +467,10 @@ int CheckOrders(const CheckOrdersOptions& o) {
         if (topic == events_topic) {
           ++by_type[v.value("type", "<none>")];
           OrdersModel::AddEvent(&events, key, v);
+          headers.Event(topic, m.partition, m.offset, key, v, HeadersOf(m));
         } else {
           ++by_code[v.value("code", "<none>")];
+          headers.Rejection(topic, m.partition, m.offset, key, v, HeadersOf(m));
           rejections.Add(
               key, Canonicalize(OrdersModel::RejectionIdentity(v)).dump());
         }
@@ -467,6 +493,18 @@ int CheckOrders(const CheckOrdersOptions& o) {
   cmp.Counts("events.by_type", want_events.at("by_type"), json(by_type));
   cmp.Equal("events.digest", want_events.at("digest").get<std::string>(),
             events.Hex());
+  // Headers (WORKLOADS.md §2): every bad record counts, the first few say
+  // what was wrong where.
+  cmp.Equal("headers.bad_records", uint64_t{0}, headers.bad_records());
+  for (const std::string& p : headers.problems()) cmp.Note("headers: " + p);
+  if (!want_events.contains("headers_digest")) {
+    cmp.Note(o.expected + " has no events.headers_digest: it was made by an "
+             "older kbench expect; run kbench expect again");
+  } else {
+    cmp.Equal("events.headers_digest",
+              want_events.at("headers_digest").get<std::string>(),
+              headers.event_headers().Hex());
+  }
   cmp.Equal("rejections.total", want_rejections.at("total").get<uint64_t>(),
             rejections.count());
   cmp.Counts("rejections.by_code", want_rejections.at("by_code"),
@@ -489,11 +527,13 @@ int CheckOrders(const CheckOrdersOptions& o) {
              {"events",
               {{"total", events.count()},
                {"by_type", by_type},
-               {"digest", events.Hex()}}},
+               {"digest", events.Hex()},
+               {"headers_digest", headers.event_headers().Hex()}}},
              {"rejections",
               {{"total", rejections.count()},
                {"by_code", by_code},
                {"digest", rejections.Hex()}}},
+             {"headers", {{"bad_records", headers.bad_records()}}},
              {"stores", got_stores},
              {"records_read", read},
              {"seconds", Round3(SecondsSince(start))}});

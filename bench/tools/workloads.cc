@@ -214,6 +214,18 @@ void OrdersModel::AddEvent(Digest* d, std::string_view key, const json& event) {
   d->Add(key, Canonicalize(event).dump());
 }
 
+std::string OrdersModel::EventHeaderIdentity(std::string_view type,
+                                             std::string_view version,
+                                             std::string_view command_id,
+                                             std::string_view command_type) {
+  std::string s;
+  for (std::string_view part : {type, version, command_id, command_type}) {
+    s += part;
+    s += '\n';
+  }
+  return s;
+}
+
 json OrdersModel::RejectionIdentity(const json& rejection) {
   json id = json::object();
   for (const char* f :
@@ -238,6 +250,10 @@ void OrdersModel::Emit(const OrderCommand& c, json event) {
   const std::string type = event["type"].get<std::string>();
   ++events_by_type_[type];
   AddEvent(&events_, c.order_id, event);
+  const int64_t version = ++aggregates_[c.order_id].version;
+  event_headers_.Add(c.order_id,
+                     EventHeaderIdentity(type, std::to_string(version),
+                                         c.command_id, CommandTypeName(c.type)));
 
   // Projection `orders`, keyed by the event key.
   json& view = orders_view_[c.order_id];
@@ -329,7 +345,8 @@ json OrdersModel::Summary() const {
           {"events",
            {{"total", Total(events_by_type_)},
             {"by_type", events_by_type_},
-            {"digest", events_.Hex()}}},
+            {"digest", events_.Hex()},
+            {"headers_digest", event_headers_.Hex()}}},
           {"rejections",
            {{"total", Total(rejections_by_code_)},
             {"by_code", rejections_by_code_},
@@ -337,6 +354,216 @@ json OrdersModel::Summary() const {
           {"stores",
            {{"orders", StoreSummary(orders_view_)},
             {"product_totals", StoreSummary(product_totals_)}}}};
+}
+
+// ---------------------------------------------------------------------------
+// The headers of events and rejections.
+
+namespace {
+
+// kcqrs's names (engine/codec/headers.h), the contract's (WORKLOADS.md §2).
+constexpr char kTypeHeader[] = "kcqrs.type";
+constexpr char kAggregateHeader[] = "kcqrs.aggregate";
+constexpr char kAggregateIdHeader[] = "kcqrs.aggregate.id";
+constexpr char kVersionHeader[] = "kcqrs.version";
+constexpr char kCommandIdHeader[] = "kcqrs.command.id";
+constexpr char kCommandTypeHeader[] = "kcqrs.command.type";
+
+// Text as a JSON string, for messages (bytes that are not UTF-8 replaced).
+std::string Quoted(std::string_view text) {
+  return json(std::string(text)).dump(-1, ' ', false,
+                                      json::error_handler_t::replace);
+}
+
+std::optional<std::string> StringField(const json& v, const char* field) {
+  auto it = v.find(field);
+  if (it == v.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+// The command type that makes each event type (bench/orders/topology.yaml).
+const char* CommandOfEvent(std::string_view event_type) {
+  if (event_type == "OrderCreated") return "CreateOrder";
+  if (event_type == "QuantityAdjusted") return "AdjustQuantity";
+  if (event_type == "OrderCancelled") return "CancelOrder";
+  return nullptr;
+}
+
+// A version as kcqrs writes it: decimal digits, no sign, no leading zero, at
+// least 1; 0 when the text is anything else.
+int64_t ParseVersion(std::string_view text) {
+  if (text.empty() || text.size() > 18 || text[0] == '0') return 0;
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+// One record's headers under check: finds each header once and collects
+// what is wrong, reported as one line per record.
+class OrdersHeaderCheck::Record {
+ public:
+  Record(std::string_view topic, int32_t partition, int64_t offset,
+         std::string_view key, const Headers& headers)
+      : headers_(headers) {
+    where_ = std::string(topic) + " partition " + std::to_string(partition) +
+             " offset " + std::to_string(offset) + " (key " + Quoted(key) +
+             ")";
+  }
+
+  // The value of header `name`, or nullptr (a problem noted) when it is
+  // missing, repeated or null.
+  const std::string* Get(const char* name) {
+    const std::string* value = nullptr;
+    int seen = 0;
+    bool null = false;
+    for (const auto& [k, v] : headers_) {
+      if (k != name) continue;
+      ++seen;
+      if (v) {
+        value = &*v;
+      } else {
+        null = true;
+      }
+    }
+    if (seen == 0) {
+      Wrong(std::string("header ") + name + " is missing");
+    } else if (seen > 1) {
+      Wrong(std::string("header ") + name + " appears " +
+            std::to_string(seen) + " times");
+    } else if (null) {
+      Wrong(std::string("header ") + name + " has a null value");
+    } else {
+      return value;
+    }
+    return nullptr;
+  }
+
+  // Get, noting a problem unless the value is `want`; `why` says where the
+  // right value comes from.
+  const std::string* Expect(const char* name, const std::optional<std::string>& want,
+                            const char* why) {
+    const std::string* got = Get(name);
+    if (got != nullptr && want && *got != *want) {
+      Wrong(std::string("header ") + name + " is " + Quoted(*got) + ", not " +
+            Quoted(*want) + " (" + why + ")");
+    }
+    return got;
+  }
+
+  void Absent(const char* name) {
+    for (const auto& h : headers_) {
+      if (h.first == name) {
+        Wrong(std::string("header ") + name + " is there (only events have it)");
+        return;
+      }
+    }
+  }
+
+  void Wrong(std::string what) { wrong_.push_back(std::move(what)); }
+
+  // Counts and keeps the record's problems, if any.
+  void Report(OrdersHeaderCheck* check) const {
+    if (wrong_.empty()) return;
+    ++check->bad_records_;
+    if (check->problems_.size() >= kMaxProblems) return;
+    std::string line = where_ + ": ";
+    for (size_t i = 0; i < wrong_.size(); ++i) {
+      if (i > 0) line += "; ";
+      line += wrong_[i];
+    }
+    check->problems_.push_back(std::move(line));
+  }
+
+ private:
+  const Headers& headers_;
+  std::string where_;
+  std::vector<std::string> wrong_;
+};
+
+void OrdersHeaderCheck::Event(std::string_view topic, int32_t partition,
+                              int64_t offset, std::string_view key,
+                              const json& event, const Headers& headers) {
+  Record r(topic, partition, offset, key, headers);
+  const std::optional<std::string> type = StringField(event, "type");
+  const std::string* h_type = r.Expect(kTypeHeader, type, "the event's type");
+  r.Expect(kAggregateHeader, std::string("order"), "the aggregate");
+  r.Expect(kAggregateIdHeader, std::string(key), "the record key");
+  const std::optional<std::string> order_id = StringField(event, "orderId");
+  if (order_id && *order_id != key) {
+    r.Wrong("the key is not the event's orderId " + Quoted(*order_id));
+  }
+  const std::string* command_id = r.Get(kCommandIdHeader);
+  if (command_id != nullptr && command_id->empty()) {
+    r.Wrong(std::string("header ") + kCommandIdHeader + " is empty");
+  }
+  std::optional<std::string> want_command;
+  if (type) {
+    if (const char* c = CommandOfEvent(*type)) want_command = c;
+  }
+  const std::string* command_type =
+      r.Expect(kCommandTypeHeader, want_command, "the command that makes this event type");
+  const std::string* version_text = r.Get(kVersionHeader);
+  if (version_text != nullptr) {
+    const int64_t version = ParseVersion(*version_text);
+    if (version == 0) {
+      r.Wrong(std::string("header ") + kVersionHeader + " is " +
+              Quoted(*version_text) + ", not a version (1, 2, 3, ...)");
+    } else {
+      auto [it, first] = orders_.try_emplace(std::string(key));
+      Order& o = it->second;
+      if (!first && o.partition != partition) {
+        r.Wrong("this order's events are in partitions " +
+                std::to_string(o.partition) + " and " +
+                std::to_string(partition));
+      } else if (version != o.version + 1) {
+        r.Wrong(std::string("header ") + kVersionHeader + " is " +
+                std::to_string(version) + ", not " +
+                std::to_string(o.version + 1) +
+                (first ? " (the order's first event)"
+                       : " (the order's previous event made version " +
+                             std::to_string(o.version) + ")"));
+      }
+      o.partition = partition;
+      o.version = version;
+    }
+  }
+  if (h_type != nullptr && command_id != nullptr && command_type != nullptr &&
+      version_text != nullptr) {
+    event_headers_.Add(key, OrdersModel::EventHeaderIdentity(
+                                *h_type, *version_text, *command_id,
+                                *command_type));
+  }
+  r.Report(this);
+}
+
+void OrdersHeaderCheck::Rejection(std::string_view topic, int32_t partition,
+                                  int64_t offset, std::string_view key,
+                                  const json& rejection,
+                                  const Headers& headers) {
+  Record r(topic, partition, offset, key, headers);
+  r.Expect(kTypeHeader, std::string("Rejected"), "a rejection");
+  r.Expect(kAggregateHeader, StringField(rejection, "aggregate"),
+           "the rejection's aggregate");
+  r.Expect(kAggregateIdHeader, std::string(key), "the record key");
+  const std::optional<std::string> aggregate_id =
+      StringField(rejection, "aggregateId");
+  if (aggregate_id && *aggregate_id != key) {
+    r.Wrong("the key is not the rejection's aggregateId " + Quoted(*aggregate_id));
+  }
+  const std::string* command_id = r.Expect(
+      kCommandIdHeader, StringField(rejection, "commandId"), "the rejection's commandId");
+  if (command_id != nullptr && command_id->empty()) {
+    r.Wrong(std::string("header ") + kCommandIdHeader + " is empty");
+  }
+  r.Expect(kCommandTypeHeader, StringField(rejection, "commandType"),
+           "the rejection's commandType");
+  r.Absent(kVersionHeader);
+  r.Report(this);
 }
 
 OrderCommand OfferedCommand(const std::string& prefix, uint64_t i) {

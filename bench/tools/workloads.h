@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -122,6 +123,7 @@ class OrdersModel {
 
   // {"commands", "events":{"total","by_type","digest"},
   //  "rejections":{"total","by_code","digest"},
+  //  (events also "headers_digest": EventHeaderIdentity of every event)
   //  "stores":{"orders":{"keys","digest"},"product_totals":{"keys","digest"}}}
   nlohmann::json Summary() const;
 
@@ -131,11 +133,19 @@ class OrdersModel {
   // The part of a rejection that every engine must agree on: the reason and the
   // timestamp are left out (the reason text is an engine's wording).
   static nlohmann::json RejectionIdentity(const nlohmann::json& rejection);
+  // What an event's headers must say beyond its value (WORKLOADS.md §2,
+  // Headers): the command that made it and the aggregate version it made;
+  // digested per event with the orderId as key ("headers_digest").
+  static std::string EventHeaderIdentity(std::string_view type,
+                                         std::string_view version,
+                                         std::string_view command_id,
+                                         std::string_view command_type);
 
  private:
   struct Aggregate {
     std::string product;
     int64_t quantity = 0;
+    int64_t version = 0;  // events so far: the version the last one made
     bool cancelled = false;
     std::vector<std::string> seen;  // last 100 command ids, oldest first
   };
@@ -148,8 +158,57 @@ class OrdersModel {
   std::map<std::string, uint64_t> events_by_type_;
   std::map<std::string, uint64_t> rejections_by_code_;
   Digest events_;
+  Digest event_headers_;
   Digest rejections_;
   uint64_t commands_ = 0;
+};
+
+// The Kafka record headers every engine writes on the orders workload's
+// events and rejections (WORKLOADS.md §2, Headers; kcqrs's
+// engine/codec/headers.h), checked record by record as the checker reads
+// them. Records of one partition must come in offset order.
+class OrdersHeaderCheck {
+ public:
+  // Name and value (nullopt: a null value) of each header, in record order.
+  using Headers =
+      std::vector<std::pair<std::string, std::optional<std::string>>>;
+
+  // An event of `topic`: kcqrs.type = the value's "type", kcqrs.aggregate =
+  // order, kcqrs.aggregate.id = the key = the value's "orderId",
+  // kcqrs.command.type = the command that makes such an event,
+  // kcqrs.command.id non-empty, kcqrs.version = 1, 2, 3, ... over the order's
+  // events in offset order (all in one partition).
+  void Event(std::string_view topic, int32_t partition, int64_t offset,
+             std::string_view key, const nlohmann::json& event,
+             const Headers& headers);
+  // A rejection: kcqrs.type = Rejected, kcqrs.aggregate = the value's
+  // "aggregate", kcqrs.aggregate.id = the key = "aggregateId",
+  // kcqrs.command.id = "commandId", kcqrs.command.type = "commandType", and
+  // no kcqrs.version.
+  void Rejection(std::string_view topic, int32_t partition, int64_t offset,
+                 std::string_view key, const nlohmann::json& rejection,
+                 const Headers& headers);
+
+  // Records with at least one wrong, missing or duplicated header.
+  uint64_t bad_records() const { return bad_records_; }
+  // The first problems, one line each: topic, partition, offset, what.
+  const std::vector<std::string>& problems() const { return problems_; }
+  // EventHeaderIdentity of each event whose headers were all there, keyed by
+  // its key: compared with the model's "headers_digest".
+  const Digest& event_headers() const { return event_headers_; }
+
+  static constexpr size_t kMaxProblems = 20;
+
+ private:
+  struct Order {
+    int32_t partition = 0;
+    int64_t version = 0;  // of its last event read
+  };
+  class Record;
+  std::unordered_map<std::string, Order> orders_;
+  Digest event_headers_;
+  uint64_t bad_records_ = 0;
+  std::vector<std::string> problems_;
 };
 
 // The expected outcome of `orders` orders of bench.orders.commands.

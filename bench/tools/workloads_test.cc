@@ -169,5 +169,173 @@ TEST(WorkloadsTest, ExpectedCommandsGivesEveryCommandOneOutcome) {
   EXPECT_EQ(plain["stores"], ExpectedOrders(7)["stores"]);
 }
 
+// The headers kcqrs writes on an event (engine/processors/command_handler.cc),
+// in its order.
+OrdersHeaderCheck::Headers EventHeaders(const std::string& type, const std::string& id,
+                                        const std::string& command_type,
+                                        const std::string& command_id,
+                                        const std::string& version) {
+  return {{"kcqrs.aggregate", "order"},      {"kcqrs.aggregate.id", id},
+          {"kcqrs.command.type", command_type}, {"kcqrs.command.id", command_id},
+          {"kcqrs.type", type},               {"kcqrs.version", version}};
+}
+
+OrdersHeaderCheck::Headers Without(OrdersHeaderCheck::Headers h, const std::string& name) {
+  std::erase_if(h, [&](const auto& kv) { return kv.first == name; });
+  return h;
+}
+
+const json kCreated = {{"type", "OrderCreated"}, {"orderId", "o-000001"},
+                       {"product", "p-919"}, {"quantity", 6}};
+const json kAdjusted = {{"type", "QuantityAdjusted"}, {"orderId", "o-000001"},
+                        {"product", "p-919"}, {"delta", 2}, {"quantity", 8}};
+const json kRejection = {{"commandId", "c-000001-9"}, {"commandType", "CreateOrder"},
+                         {"aggregate", "order"},      {"aggregateId", "o-000001"},
+                         {"code", "already_exists"},  {"reason", "order o-000001 already exists"},
+                         {"timestamp", 1}};
+const OrdersHeaderCheck::Headers kRejectionHeaders = {
+    {"kcqrs.aggregate", "order"},          {"kcqrs.aggregate.id", "o-000001"},
+    {"kcqrs.command.type", "CreateOrder"}, {"kcqrs.command.id", "c-000001-9"},
+    {"kcqrs.type", "Rejected"}};
+
+TEST(WorkloadsTest, KcqrsHeadersPassTheCheckAndMatchTheModel) {
+  OrdersModel model;
+  const OrderNaming naming;
+  model.Apply(OrderStep(naming, 1, 0));  // OrderCreated, version 1
+  OrdersHeaderCheck check;
+  check.Event("r.orders.events", 2, 10, "o-000001", kCreated,
+              EventHeaders("OrderCreated", "o-000001", "CreateOrder", "c-000001-0", "1"));
+  check.Rejection("r.orders.rejections", 2, 4, "o-000001", kRejection, kRejectionHeaders);
+  EXPECT_EQ(check.bad_records(), 0u);
+  EXPECT_TRUE(check.problems().empty());
+  EXPECT_EQ(check.event_headers().Hex(),
+            model.Summary()["events"]["headers_digest"].get<std::string>());
+
+  // A different command id or version digests differently.
+  OrdersHeaderCheck other;
+  other.Event("r.orders.events", 2, 10, "o-000001", kCreated,
+              EventHeaders("OrderCreated", "o-000001", "CreateOrder", "c-000001-1", "1"));
+  EXPECT_EQ(other.bad_records(), 0u);
+  EXPECT_NE(other.event_headers().Hex(), check.event_headers().Hex());
+}
+
+TEST(WorkloadsTest, AMissingEventHeaderFailsWithWhereAndWhat) {
+  OrdersHeaderCheck check;
+  check.Event("r.orders.events", 3, 17, "o-000001", kCreated,
+              Without(EventHeaders("OrderCreated", "o-000001", "CreateOrder", "c-000001-0",
+                                   "1"),
+                      "kcqrs.command.id"));
+  EXPECT_EQ(check.bad_records(), 1u);
+  ASSERT_EQ(check.problems().size(), 1u);
+  EXPECT_EQ(check.problems()[0],
+            "r.orders.events partition 3 offset 17 (key \"o-000001\"): header "
+            "kcqrs.command.id is missing");
+  EXPECT_EQ(check.event_headers().count(), 0u);  // so the headers digest differs too
+
+  OrdersHeaderCheck none;  // what the Kafka Streams peers wrote before
+  none.Event("r.orders.events", 0, 0, "o-000001", kCreated, {});
+  none.Rejection("r.orders.rejections", 0, 0, "o-000001", kRejection, {});
+  EXPECT_EQ(none.bad_records(), 2u);
+  ASSERT_EQ(none.problems().size(), 2u);
+  EXPECT_NE(none.problems()[0].find("header kcqrs.type is missing; header kcqrs.aggregate "
+                                    "is missing"),
+            std::string::npos)
+      << none.problems()[0];
+  EXPECT_NE(none.problems()[1].find("r.orders.rejections partition 0 offset 0"),
+            std::string::npos);
+}
+
+TEST(WorkloadsTest, WrongEventHeaderValuesFail) {
+  OrdersHeaderCheck check;
+  // Type not the event's, command type not the one that makes an OrderCreated.
+  check.Event("e", 0, 0, "o-000001", kCreated,
+              EventHeaders("OrderCancelled", "o-000001", "AdjustQuantity", "c-1", "1"));
+  ASSERT_EQ(check.problems().size(), 1u);
+  EXPECT_NE(check.problems()[0].find("header kcqrs.type is \"OrderCancelled\", not "
+                                     "\"OrderCreated\" (the event's type)"),
+            std::string::npos)
+      << check.problems()[0];
+  EXPECT_NE(check.problems()[0].find("header kcqrs.command.type is \"AdjustQuantity\", not "
+                                     "\"CreateOrder\""),
+            std::string::npos)
+      << check.problems()[0];
+
+  // aggregate.id not the key; an empty command id; a duplicated header.
+  OrdersHeaderCheck ids;
+  auto h = EventHeaders("OrderCreated", "o-000002", "CreateOrder", "", "1");
+  h.emplace_back("kcqrs.aggregate", "order");
+  ids.Event("e", 0, 0, "o-000001", kCreated, h);
+  ASSERT_EQ(ids.problems().size(), 1u);
+  EXPECT_NE(ids.problems()[0].find("header kcqrs.aggregate appears 2 times"), std::string::npos);
+  EXPECT_NE(ids.problems()[0].find("header kcqrs.aggregate.id is \"o-000002\", not "
+                                   "\"o-000001\" (the record key)"),
+            std::string::npos);
+  EXPECT_NE(ids.problems()[0].find("header kcqrs.command.id is empty"), std::string::npos);
+}
+
+TEST(WorkloadsTest, EventVersionsMustCountFromOneInOffsetOrder) {
+  json adjusted2 = kAdjusted, adjusted3 = kAdjusted;
+  adjusted2["orderId"] = "o-000002";
+  adjusted3["orderId"] = "o-000003";
+  OrdersHeaderCheck check;
+  check.Event("e", 1, 5, "o-000001", kCreated,
+              EventHeaders("OrderCreated", "o-000001", "CreateOrder", "c-0", "1"));
+  check.Event("e", 1, 9, "o-000001", kAdjusted,
+              EventHeaders("QuantityAdjusted", "o-000001", "AdjustQuantity", "c-1", "3"));
+  check.Event("e", 1, 12, "o-000001", kAdjusted,
+              EventHeaders("QuantityAdjusted", "o-000001", "AdjustQuantity", "c-2", "4"));
+  check.Event("e", 1, 13, "o-000002", adjusted2,  // another order: starts at 1
+              EventHeaders("QuantityAdjusted", "o-000002", "AdjustQuantity", "c-3", "2"));
+  check.Event("e", 1, 14, "o-000003", adjusted3,
+              EventHeaders("QuantityAdjusted", "o-000003", "AdjustQuantity", "c-4", "01"));
+  check.Event("e", 2, 0, "o-000001", kAdjusted,
+              EventHeaders("QuantityAdjusted", "o-000001", "AdjustQuantity", "c-5", "5"));
+  ASSERT_EQ(check.problems().size(), 4u);
+  EXPECT_EQ(check.problems()[0],
+            "e partition 1 offset 9 (key \"o-000001\"): header kcqrs.version is 3, not 2 "
+            "(the order's previous event made version 1)");
+  // A gap is one problem, not one per later event: offset 12 (4 after 3) passes.
+  EXPECT_NE(check.problems()[1].find("offset 13 (key \"o-000002\"): header kcqrs.version "
+                                     "is 2, not 1 (the order's first event)"),
+            std::string::npos)
+      << check.problems()[1];
+  EXPECT_NE(check.problems()[2].find("header kcqrs.version is \"01\", not a version"),
+            std::string::npos)
+      << check.problems()[2];
+  EXPECT_NE(check.problems()[3].find("this order's events are in partitions 1 and 2"),
+            std::string::npos)
+      << check.problems()[3];
+}
+
+TEST(WorkloadsTest, WrongRejectionHeadersFail) {
+  OrdersHeaderCheck check;
+  auto h = kRejectionHeaders;
+  h[4].second = "OrderCreated";           // kcqrs.type
+  h[3].second = "c-000001-8";             // kcqrs.command.id
+  h.emplace_back("kcqrs.version", "2");   // only events have one
+  check.Rejection("r", 0, 7, "o-000001", kRejection, h);
+  ASSERT_EQ(check.problems().size(), 1u);
+  EXPECT_EQ(check.problems()[0],
+            "r partition 0 offset 7 (key \"o-000001\"): header kcqrs.type is "
+            "\"OrderCreated\", not \"Rejected\" (a rejection); header kcqrs.command.id is "
+            "\"c-000001-8\", not \"c-000001-9\" (the rejection's commandId); header "
+            "kcqrs.version is there (only events have it)");
+
+  OrdersHeaderCheck null_value;
+  auto n = kRejectionHeaders;
+  n[2].second = std::nullopt;
+  null_value.Rejection("r", 0, 8, "o-000001", kRejection, n);
+  ASSERT_EQ(null_value.problems().size(), 1u);
+  EXPECT_NE(null_value.problems()[0].find("header kcqrs.command.type has a null value"),
+            std::string::npos);
+}
+
+TEST(WorkloadsTest, HeaderProblemsAreCountedAllButListedOnlyFirst) {
+  OrdersHeaderCheck check;
+  for (int i = 0; i < 30; ++i) check.Rejection("r", 0, i, "o-000001", kRejection, {});
+  EXPECT_EQ(check.bad_records(), 30u);
+  EXPECT_EQ(check.problems().size(), OrdersHeaderCheck::kMaxProblems);
+}
+
 }  // namespace
 }  // namespace kbench

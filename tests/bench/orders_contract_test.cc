@@ -56,12 +56,21 @@ TEST(OrdersContractTest, EngineMatchesTheBenchmarkModel) {
   }
   const json expected = model.Summary();
 
+  // The headers kbench check orders requires of every engine are kcqrs's.
+  kbench::OrdersHeaderCheck headers;
+  auto headers_of = [](const Record& r) {
+    kbench::OrdersHeaderCheck::Headers h;
+    for (const Header& x : r.headers) h.emplace_back(x.key, x.value);
+    return h;
+  };
+
   kbench::Digest events;
   std::map<std::string, uint64_t> by_type;
   for (const Record& r : driver->ReadOutput("bench.orders.events")) {
     const json e = json::parse(*r.value);
     kbench::OrdersModel::AddEvent(&events, *r.key, e);
     by_type[e["type"].get<std::string>()]++;
+    headers.Event(r.topic, r.partition, r.offset, *r.key, e, headers_of(r));
   }
   EXPECT_EQ(json(by_type), expected["events"]["by_type"]);
   EXPECT_EQ(events.Hex(), expected["events"]["digest"]);
@@ -72,7 +81,11 @@ TEST(OrdersContractTest, EngineMatchesTheBenchmarkModel) {
     const json j = json::parse(*r.value);
     rejections.Add(*r.key, kbench::OrdersModel::RejectionIdentity(j).dump());
     by_code[j["code"].get<std::string>()]++;
+    headers.Rejection(r.topic, r.partition, r.offset, *r.key, j, headers_of(r));
   }
+  EXPECT_EQ(headers.bad_records(), 0u)
+      << (headers.problems().empty() ? "" : headers.problems()[0]);
+  EXPECT_EQ(headers.event_headers().Hex(), expected["events"]["headers_digest"]);
   EXPECT_EQ(json(by_code), expected["rejections"]["by_code"]);
   EXPECT_EQ(rejections.Hex(), expected["rejections"]["digest"]);
   // Every event type and four of the five rejection codes occur (no command

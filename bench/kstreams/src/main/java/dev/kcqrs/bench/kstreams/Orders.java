@@ -3,6 +3,9 @@ package dev.kcqrs.bench.kstreams;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -40,6 +43,16 @@ final class Orders {
 
   private static final String EVENTS_SINK = "events-sink";
   private static final String REJECTIONS_SINK = "rejections-sink";
+
+  // The headers kcqrs writes on every event and rejection (engine/codec/headers.h), in its
+  // order: aggregate, aggregate.id, command.type, command.id (unless empty), type, and on
+  // events version (the aggregate version the event made, decimal).
+  static final String H_AGGREGATE = "kcqrs.aggregate";
+  static final String H_AGGREGATE_ID = "kcqrs.aggregate.id";
+  static final String H_COMMAND_TYPE = "kcqrs.command.type";
+  static final String H_COMMAND_ID = "kcqrs.command.id";
+  static final String H_TYPE = "kcqrs.type";
+  static final String H_VERSION = "kcqrs.version";
 
   private Orders() {}
 
@@ -198,7 +211,14 @@ final class Orders {
         }
       }
 
+      // New headers, not the command's: an output record says what made it.
+      Headers headers = new RecordHeaders();
+      headers.add(H_AGGREGATE, utf8("order"));
+      headers.add(H_AGGREGATE_ID, utf8(id));
+      headers.add(H_COMMAND_TYPE, utf8(type));
+      if (!commandId.isEmpty()) headers.add(H_COMMAND_ID, utf8(commandId));
       if (reject != null) {
+        headers.add(H_TYPE, utf8("Rejected"));
         ObjectNode rejection = Json.MAPPER.createObjectNode();
         rejection.put("commandId", commandId);
         rejection.put("commandType", type);
@@ -207,10 +227,14 @@ final class Orders {
         rejection.put("code", reject);
         rejection.put("reason", reason);
         rejection.put("timestamp", r.timestamp());
-        ctx.forward(r.withKey(id).withValue(Json.write(rejection)), REJECTIONS_SINK);
+        ctx.forward(new Record<>(id, Json.write(rejection), r.timestamp(), headers),
+            REJECTIONS_SINK);
       } else {
-        aggregate.put("version", aggregate.path("version").asLong() + 1);
-        ctx.forward(r.withKey(id).withValue(Json.write(event)), EVENTS_SINK);
+        long version = aggregate.path("version").asLong() + 1;
+        aggregate.put("version", version);
+        headers.add(H_TYPE, utf8(event.get("type").asText()));
+        headers.add(H_VERSION, utf8(Long.toString(version)));
+        ctx.forward(new Record<>(id, Json.write(event), r.timestamp(), headers), EVENTS_SINK);
       }
       if (!commandId.isEmpty()) {
         seen.add(commandId);
@@ -218,6 +242,10 @@ final class Orders {
       }
       store.put(id, Json.write(aggregate));
     }
+  }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
   }
 
   /** Projection `orders` (key = orderId): {orderId, product, quantity, status}. */
