@@ -164,7 +164,7 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
               {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
-               "state_cleanup_delay_ms", "standby_replicas"});
+               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -215,6 +215,12 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (n["standby_replicas"]) {
     if (auto v = r.Int(n["standby_replicas"], "application.standby_replicas", 0, 16)) {
       out->standby_replicas = static_cast<int>(*v);
+    }
+  }
+  if (n["cache_max_bytes"]) {
+    if (auto v = r.Int(n["cache_max_bytes"], "application.cache_max_bytes", 0,
+                       int64_t{1} << 40)) {
+      out->cache_max_bytes = *v;
     }
   }
   if (out->state_dir.empty() && !out->id.empty()) {

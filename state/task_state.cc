@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "state/key_ranges.h"
+#include "state/value_cache.h"
 
 namespace kcqrs::state {
 namespace {
@@ -100,19 +101,26 @@ class MergingIterator final : public KeyValueIterator {
 class TransactionalStore final : public KeyValueStore {
  public:
   TransactionalStore(TaskState* state, std::string name, StoreWrites* writes,
-                     std::shared_ptr<const ReadOnlyKeyValueStore> committed)
+                     std::shared_ptr<const ReadOnlyKeyValueStore> committed,
+                     size_t cache_bytes)
       : state_(state),
         name_(std::move(name)),
         writes_(writes),
-        committed_(std::move(committed)) {}
+        committed_(std::move(committed)),
+        cache_(cache_bytes) {}
 
   const std::string& name() const override { return name_; }
 
   Result<std::optional<std::string>> Get(std::string_view key) const override {
     auto it = writes_->find(key);
     if (it != writes_->end()) return it->second;
-    return committed_->Get(key);
+    if (const std::optional<std::string>* cached = cache_.Find(key)) return *cached;
+    auto read = committed_->Get(key);
+    if (read.ok()) cache_.Put(std::string(key), *read);
+    return read;
   }
+
+  ValueCache& cache() const { return cache_; }
 
   std::unique_ptr<KeyValueIterator> Range(std::string_view from,
                                           std::string_view to) const override {
@@ -171,16 +179,32 @@ class TransactionalStore final : public KeyValueStore {
   const std::string name_;
   StoreWrites* const writes_;  // this store's entry in state_->buffer_
   const std::shared_ptr<const ReadOnlyKeyValueStore> committed_;
+  // Committed values only: the buffer is in front of it, a commit writes
+  // through it, a restore clears it.
+  mutable ValueCache cache_;
 };
 
-TaskState::TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink)
+TaskState::TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink,
+                     size_t cache_bytes)
     : storage_(std::move(storage)), sink_(sink) {
   assert(storage_ != nullptr);
+  const size_t stores = storage_->store_names().size();
+  const size_t per_store = stores == 0 ? 0 : cache_bytes / stores;
   for (const std::string& name : storage_->store_names()) {
     StoreWrites* writes = &buffer_[name];
     stores_.emplace(name, std::make_unique<TransactionalStore>(
-                              this, name, writes, storage_->Reader(name)));
+                              this, name, writes, storage_->Reader(name), per_store));
   }
+}
+
+TaskState::CacheStats TaskState::cache_stats() const {
+  CacheStats out;
+  for (const auto& [name, store] : stores_) {
+    out.hits += store->cache().hits();
+    out.misses += store->cache().misses();
+    out.bytes += store->cache().bytes();
+  }
+  return out;
 }
 
 TaskState::~TaskState() = default;
@@ -211,7 +235,18 @@ Status TaskState::Commit(const Checkpoint& checkpoint) {
         "(FlushChangelog before the Kafka commit)");
   }
   KCQRS_RETURN_IF_ERROR(storage_->Apply(buffer_, checkpoint));
-  Abort();  // applied: the buffer has nothing left to say
+  // Applied: the values go on to the caches (moved, not copied), and the
+  // buffer has nothing left to say.
+  for (auto& [name, writes] : buffer_) {
+    auto store = stores_.find(name);
+    if (store == stores_.end()) continue;
+    ValueCache& cache = store->second->cache();
+    while (!writes.empty()) {
+      auto node = writes.extract(writes.begin());
+      cache.Put(std::move(node.key()), std::move(node.mapped()));
+    }
+  }
+  Abort();
   return Status::OK();
 }
 
@@ -239,6 +274,8 @@ Status TaskState::RestoreBatch(
     store_writes[key] = value;  // later records win
   Checkpoint checkpoint;
   checkpoint.changelog_offsets[changelog] = next_offset;
+  // Storage changes beneath the cache.
+  if (auto it = stores_.find(store); it != stores_.end()) it->second->cache().Clear();
   return storage_->Apply(writes, checkpoint)
       .WithContext("restoring store " + store + " from " + changelog.topic +
                    "/" + std::to_string(changelog.partition) +

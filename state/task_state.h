@@ -42,8 +42,11 @@ class TaskState {
  public:
   // `storage` must be non-null. `sink` may be null, meaning the stores are
   // not changelogged (tests; state that need not survive the instance); it
-  // must otherwise outlive the TaskState.
-  TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink);
+  // must otherwise outlive the TaskState. `cache_bytes` bounds the
+  // committed values kept in memory in front of storage (value_cache.h),
+  // split evenly among the stores; 0 reads storage every time.
+  TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink,
+            size_t cache_bytes = 0);
   ~TaskState();
   TaskState(const TaskState&) = delete;
   TaskState& operator=(const TaskState&) = delete;
@@ -76,6 +79,14 @@ class TaskState {
 
   // True when writes are buffered that Commit has not applied yet.
   bool dirty() const { return buffered_entries_ > 0; }
+
+  // Hits and misses of the stores' value caches, and the bytes they hold.
+  struct CacheStats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    size_t bytes = 0;
+  };
+  CacheStats cache_stats() const;
 
   // Approximate heap bytes the write buffer holds (keys, values and a
   // per-entry overhead), so the engine can commit early when it grows.

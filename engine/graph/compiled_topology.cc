@@ -109,6 +109,7 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
   Errors errors;
   std::unique_ptr<CompiledTopology> t(new CompiledTopology());
   t->application_id_ = options.application.id;
+  t->cache_max_bytes_ = options.application.cache_max_bytes;
   t->declared_partitions_ = options.topics;
   t->errors_ = options.topology.errors;
   if (t->errors_.dead_letter_topic.empty()) {
@@ -517,6 +518,14 @@ const StoreSpec& CompiledTopology::Store(const std::string& name) const {
   }
   static const StoreSpec kDefault;
   return kDefault;
+}
+
+size_t CompiledTopology::CacheBytesPerTask() const {
+  int64_t tasks = 0;
+  for (const SubTopology& st : subtopologies_) {
+    if (!st.stores.empty()) tasks += st.partitions;
+  }
+  return tasks <= 0 ? 0 : static_cast<size_t>(cache_max_bytes_ / tasks);
 }
 
 }  // namespace kcqrs::engine

@@ -134,6 +134,10 @@ class CompiledTopology {
   Status ResolvePartitions(const std::map<std::string, int>& existing);
 
   const std::string& application_id() const { return application_id_; }
+  // The value cache of one task's state (application.cache_max_bytes split
+  // among every task of the topology that has stores), once partitions are
+  // resolved; 0 before.
+  size_t CacheBytesPerTask() const;
   const std::vector<SubTopology>& subtopologies() const { return subtopologies_; }
   const std::vector<CompiledAggregate>& aggregates() const { return aggregates_; }
   const std::vector<CompiledProjection>& projections() const { return projections_; }
@@ -165,6 +169,7 @@ class CompiledTopology {
   void BuildGraph();
 
   std::string application_id_;
+  int64_t cache_max_bytes_ = 0;
   std::map<std::string, int> declared_partitions_;
   std::vector<CompiledAggregate> aggregates_;
   std::vector<CompiledProjection> projections_;

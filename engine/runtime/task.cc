@@ -274,7 +274,8 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
   std::unique_ptr<Task> task(new Task(id, subtopology, std::move(topology), collector, metrics));
   task->parsed_ = std::make_unique<ParsedRecord>(task->topology_->json_limits());
   state::ChangelogSink* sink = task.get();  // a private base: convert here
-  task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink);
+  task->state_ = std::make_unique<state::TaskState>(std::move(storage), sink,
+                                                    task->topology_->CacheBytesPerTask());
   task->context_ = std::make_unique<Context>(task.get());
   for (const Node& node : subtopology.nodes) {
     auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());

@@ -44,6 +44,12 @@ struct ApplicationOptions {
   // what its copy missed (Kafka Streams: num.standby.replicas). Capped at
   // the number of other live instances. Default: 0.
   int standby_replicas = 0;
+  // Bytes of committed store values a process keeps in memory in front of
+  // RocksDB, for keys read again soon (Kafka Streams:
+  // statestore.cache.max.bytes). Split evenly among every task of the
+  // topology, so a process holding only some tasks uses less. 0 turns it
+  // off. Default: 64 MiB.
+  int64_t cache_max_bytes = int64_t{64} << 20;
 };
 
 struct KafkaOptions {

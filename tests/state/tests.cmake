@@ -6,6 +6,7 @@ kcqrs_test(state_test
           state/key_value_store_contract_test.cc
           state/task_state_test.cc
           state/rocksdb_task_storage_test.cc
+          state/value_cache_test.cc
   LIBS kcqrs_state RocksDB::rocksdb-shared)
 
 # The process that rocksdb_task_storage_test.cc kills with SIGKILL mid-task.
