@@ -180,6 +180,10 @@ class Bench:
             raise RuntimeError("scripts/kafka start failed: " + out.stderr)
         with open(os.path.join(self.kafka_dir, "bootstrap")) as f:
             self.bootstrap = f.read().strip()
+        # A fresh broker makes every local state from an earlier call stale
+        # (a run stopped before its cleanup left it): an engine would take
+        # its checkpoints for state the new topics never had.
+        shutil.rmtree(os.path.join(self.work, "state"), ignore_errors=True)
         # scripts/kafka writes each node's pid to <dir>/node-I/pid.
         for path in sorted(glob.glob(os.path.join(self.kafka_dir, "node-*", "pid"))):
             with open(path) as f:
@@ -709,7 +713,7 @@ def main():
     if unknown:
         sys.exit(f"--systems: unknown {', '.join(unknown)} (known: {ALL_SYSTEMS})")
     args.rates = [int(r) for r in args.rates.split(",")]
-    for path in (KCQRS, KBENCH, PIPE):
+    for path in (KCQRS, KBENCH) + ((PIPE,) if "pipe" in args.systems else ()):
         if not os.access(path, os.X_OK):
             sys.exit(f"{path} is missing: run make bench-tools")
     if any(is_kstreams(s) for s in args.systems) and not os.path.exists(JAR):

@@ -18,7 +18,7 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
     case NodeKind::kProjection:
       return MakeProjection(topology.projections()[index], topology, lua, parsed);
     case NodeKind::kRepartition:
-      return MakeRepartition(topology.projections()[index], parsed);
+      return MakeRepartition(topology.projections()[index], topology, parsed);
     case NodeKind::kTransform:
       return MakeTransform(topology.transforms()[index], topology.json_limits());
     case NodeKind::kCustom:

@@ -1,6 +1,7 @@
 #include "engine/processors/repartition.h"
 
 #include "engine/processors/parsed_record.h"
+#include "engine/processors/update_rules.h"
 
 namespace kcqrs::engine {
 namespace {
@@ -9,8 +10,12 @@ using nlohmann::json;
 
 class Repartition final : public Processor {
  public:
-  Repartition(const CompiledProjection& projection, ParsedRecord* parsed)
-      : proj_(projection), parsed_(parsed), key_uses_meta_(projection.key->UsesRoot(1)) {}
+  Repartition(const CompiledProjection& projection, const CompiledTopology& topology,
+              ParsedRecord* parsed)
+      : proj_(projection),
+        parsed_(parsed),
+        key_uses_meta_(projection.key->UsesRoot(1)),
+        keep_headers_(ProjectionSeesMeta(projection, topology)) {}
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
     auto parsed = ParseEvent(r, proj_.spec.type_field, parsed_);
@@ -29,21 +34,35 @@ class Repartition final : public Processor {
                                      "' is " + std::string(TypeName(*key)) + " for event " +
                                      *type + "; a view key must be a string or an integer");
     }
-    return ctx.Send(proj_.repartition_topic, *k, *r.value, r.headers);
+    // The headers (some 140 bytes of kcqrs.* on an event) go along only
+    // for rules that read them through `meta`.
+    return ctx.Send(proj_.repartition_topic, *k, *r.value,
+                    keep_headers_ ? r.headers : std::vector<Header>());
   }
 
  private:
+  static bool ProjectionSeesMeta(const CompiledProjection& projection,
+                                 const CompiledTopology& topology) {
+    for (const auto& [type, rules] :
+         MakeUpdateRules(projection.events, projection.spec.name, topology)) {
+      if (rules.uses_meta) return true;
+    }
+    return false;
+  }
+
   const CompiledProjection& proj_;
   ParsedRecord* parsed_;
   const bool key_uses_meta_;
+  const bool keep_headers_;
 };
 
 
 }  // namespace
 
 std::unique_ptr<Processor> MakeRepartition(const CompiledProjection& projection,
+                                           const CompiledTopology& topology,
                                            ParsedRecord* parsed) {
-  return std::make_unique<Repartition>(projection, parsed);
+  return std::make_unique<Repartition>(projection, topology, parsed);
 }
 
 }  // namespace kcqrs::engine

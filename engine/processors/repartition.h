@@ -13,8 +13,11 @@ namespace kcqrs::engine {
 class ParsedRecord;
 
 // Sends the events `projection` folds to its repartition topic under the
-// key its `key` expression gives. `parsed` (the task's) must outlive it.
+// key its `key` expression gives. The event's headers go along only when
+// the projection's rules read `meta`: downstream reads nothing else of them.
+// `parsed` (the task's) must outlive it.
 std::unique_ptr<Processor> MakeRepartition(const CompiledProjection& projection,
+                                           const CompiledTopology& topology,
                                            ParsedRecord* parsed);
 
 }  // namespace kcqrs::engine

@@ -48,8 +48,8 @@ struct ApplicationOptions {
   // RocksDB, for keys read again soon (Kafka Streams:
   // statestore.cache.max.bytes). Split evenly among every task of the
   // topology, so a process holding only some tasks uses less. 0 turns it
-  // off. Default: 64 MiB.
-  int64_t cache_max_bytes = int64_t{64} << 20;
+  // off. Default: 256 MiB, an upper bound: only state that exists fills it.
+  int64_t cache_max_bytes = int64_t{256} << 20;
 };
 
 struct KafkaOptions {
