@@ -1,5 +1,5 @@
-// CommandOutcome: what a command handler decided for one command, and the
-// recorder the engine's own tasks offer for it.
+// OutcomeRecorder: where a command handler tells what it decided for one
+// command (engine/codec/command_outcome.h), offered by the engine's own tasks.
 //
 // The aggregate's store keeps only each command's id and a pointer to its
 // outcome (the version it made, or the rejection code): enough to skip a
@@ -9,18 +9,11 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_COMMAND_OUTCOME_H_
 #define KCQRS_ENGINE_PROCESSORS_COMMAND_OUTCOME_H_
 
-#include <cstdint>
 #include <string>
 
-namespace kcqrs::engine {
+#include "engine/codec/command_outcome.h"
 
-struct CommandOutcome {
-  bool rejected = false;
-  std::string code;     // rejected: the code
-  std::string reason;   // rejected: the reason
-  std::string events;   // accepted: the events, as a JSON array
-  int64_t version = 0;  // accepted: the aggregate version after its events
-};
+namespace kcqrs::engine {
 
 // Offered by the ProcessorContext of the engine's own tasks (a processor
 // finds it with dynamic_cast; a context without it records nothing). What a

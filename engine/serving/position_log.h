@@ -37,7 +37,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/processors/command_outcome.h"
+#include "engine/codec/command_outcome.h"
 
 namespace kcqrs::engine {
 

@@ -45,6 +45,7 @@ TEST(ConfigLoaderTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(r->application.guarantee, Guarantee::kExactlyOnce);
   EXPECT_EQ(r->application.commit_interval_ms, 100);
   EXPECT_EQ(r->application.state_dir, "/tmp/kcqrs/orders");
+  EXPECT_EQ(r->application.cache_max_bytes, int64_t{256} << 20);
   EXPECT_TRUE(r->kafka.embedded);
   EXPECT_EQ(r->http.listen, "127.0.0.1:8080");
 }
@@ -56,6 +57,7 @@ TEST(ConfigLoaderTest, ReadsEverySection) {
   commit_interval_ms: 250
   state_dir: /var/lib/kcqrs
   threads: 3
+  cache_max_bytes: 1048576
 kafka:
   bootstrap_servers: [k1:9092, k2:9092]
   properties:
@@ -69,6 +71,7 @@ topics:
   EXPECT_EQ(r->application.guarantee, Guarantee::kAtLeastOnce);
   EXPECT_EQ(r->application.commit_interval_ms, 250);
   EXPECT_EQ(r->application.threads, 3);
+  EXPECT_EQ(r->application.cache_max_bytes, 1048576);
   EXPECT_EQ(r->kafka.bootstrap_servers,
             (std::vector<std::string>{"k1:9092", "k2:9092"}));
   EXPECT_FALSE(r->kafka.embedded);
