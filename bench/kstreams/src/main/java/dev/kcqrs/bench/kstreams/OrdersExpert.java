@@ -121,34 +121,14 @@ final class OrdersExpert {
         Json.skip("the command has no value (null)", null);
         return;
       }
-      String type = null;
-      String orderId = null;
-      String product = null;
-      String commandId = null;
-      Num quantity = new Num();
-      Num delta = new Num();
-      try (JsonParser p = JSON.createParser(value)) {
-        if (p.nextToken() != JsonToken.START_OBJECT) {
-          Json.skip("the command is not a JSON object", text(value));
-          return;
-        }
-        String name;
-        while ((name = p.nextFieldName()) != null) {
-          JsonToken t = p.nextToken();
-          switch (name) {
-            case "type" -> type = string(p, t);
-            case "orderId" -> orderId = string(p, t);
-            case "product" -> product = string(p, t);
-            case "commandId" -> commandId = string(p, t);
-            case "quantity" -> quantity.read(p, t);
-            case "delta" -> delta.read(p, t);
-            default -> p.skipChildren();
-          }
-        }
-      } catch (IOException e) {
-        Json.skip("the command is not valid JSON (" + e.getMessage() + ")", text(value));
-        return;
-      }
+      Fields f = Fields.scan(value, "command");
+      if (f == null) return;
+      final String type = f.type;
+      String orderId = f.orderId;
+      final String product = f.product;
+      final String commandId = f.commandId;
+      final Num quantity = f.quantity;
+      final Num delta = f.delta;
       if (type == null) {
         Json.skip("the command has no 'type' field", text(value));
         return;
@@ -430,32 +410,13 @@ final class OrdersExpert {
         Json.skip("the event has no value (null)", null);
         return;
       }
-      String type = null;
-      String orderId = null;
-      String product = null;
-      Num quantity = new Num();
-      Num delta = new Num();
-      try (JsonParser p = JSON.createParser(value)) {
-        if (p.nextToken() != JsonToken.START_OBJECT) {
-          Json.skip("the event is not a JSON object", text(value));
-          return;
-        }
-        String name;
-        while ((name = p.nextFieldName()) != null) {
-          JsonToken t = p.nextToken();
-          switch (name) {
-            case "type" -> type = string(p, t);
-            case "orderId" -> orderId = string(p, t);
-            case "product" -> product = string(p, t);
-            case "quantity" -> quantity.read(p, t);
-            case "delta" -> delta.read(p, t);
-            default -> p.skipChildren();
-          }
-        }
-      } catch (IOException e) {
-        Json.skip("the event is not valid JSON (" + e.getMessage() + ")", text(value));
-        return;
-      }
+      Fields f = Fields.scan(value, "event");
+      if (f == null) return;
+      final String type = f.type;
+      final String orderId = f.orderId;
+      final String product = f.product;
+      final Num quantity = f.quantity;
+      final Num delta = f.delta;
       final int kind = type == null ? -1 : switch (type) {
         case "OrderCreated" -> 0;
         case "QuantityAdjusted" -> 1;
@@ -660,6 +621,44 @@ final class OrdersExpert {
   // ---- parsing and writing ----------------------------------------------------------------
 
   /** An integral number field as the naive peer reads it (Json.integer), and how it was shown. */
+  /** The fields the rules read, from one streaming scan of a command or an event. */
+  static final class Fields {
+    String type;
+    String orderId;
+    String product;
+    String commandId;
+    final Num quantity = new Num();
+    final Num delta = new Num();
+
+    /** The fields of {@code value}, or null when it is not a JSON object (skipped, and said). */
+    static Fields scan(byte[] value, String what) {
+      Fields f = new Fields();
+      try (JsonParser p = JSON.createParser(value)) {
+        if (p.nextToken() != JsonToken.START_OBJECT) {
+          Json.skip("the " + what + " is not a JSON object", text(value));
+          return null;
+        }
+        String name;
+        while ((name = p.nextFieldName()) != null) {
+          JsonToken t = p.nextToken();
+          switch (name) {
+            case "type" -> f.type = string(p, t);
+            case "orderId" -> f.orderId = string(p, t);
+            case "product" -> f.product = string(p, t);
+            case "commandId" -> f.commandId = string(p, t);
+            case "quantity" -> f.quantity.read(p, t);
+            case "delta" -> f.delta.read(p, t);
+            default -> p.skipChildren();
+          }
+        }
+      } catch (IOException e) {
+        Json.skip("the " + what + " is not valid JSON (" + e.getMessage() + ")", text(value));
+        return null;
+      }
+      return f;
+    }
+  }
+
   static final class Num {
     boolean integral;
     long value;
