@@ -122,6 +122,17 @@ class TransactionalStore final : public KeyValueStore {
 
   ValueCache& cache() const { return cache_; }
 
+  // Hits and misses since the previous call.
+  TaskState::CacheStats TakeCacheStats() {
+    TaskState::CacheStats out;
+    out.hits = cache_.hits() - reported_hits_;
+    out.misses = cache_.misses() - reported_misses_;
+    out.bytes = cache_.bytes();
+    reported_hits_ = cache_.hits();
+    reported_misses_ = cache_.misses();
+    return out;
+  }
+
   std::unique_ptr<KeyValueIterator> Range(std::string_view from,
                                           std::string_view to) const override {
     BufferedEntries buffered;
@@ -182,6 +193,8 @@ class TransactionalStore final : public KeyValueStore {
   // Committed values only: the buffer is in front of it, a commit writes
   // through it, a restore clears it.
   mutable ValueCache cache_;
+  uint64_t reported_hits_ = 0;
+  uint64_t reported_misses_ = 0;
 };
 
 TaskState::TaskState(std::unique_ptr<TaskStorage> storage, ChangelogSink* sink,
@@ -205,6 +218,11 @@ TaskState::CacheStats TaskState::cache_stats() const {
     out.bytes += store->cache().bytes();
   }
   return out;
+}
+
+TaskState::CacheStats TaskState::TakeCacheStats(const std::string& store) {
+  auto it = stores_.find(store);
+  return it == stores_.end() ? CacheStats() : it->second->TakeCacheStats();
 }
 
 TaskState::~TaskState() = default;

@@ -87,6 +87,10 @@ class TaskState {
     size_t bytes = 0;
   };
   CacheStats cache_stats() const;
+  // The value cache of `store` (zeros for an unknown store): hits and
+  // misses since the previous call for that store, so that the engine can
+  // add them to its counters, and the bytes it holds now.
+  CacheStats TakeCacheStats(const std::string& store);
 
   // Approximate heap bytes the write buffer holds (keys, values and a
   // per-entry overhead), so the engine can commit early when it grows.

@@ -261,6 +261,18 @@ struct Metrics::Impl {
   GaugeFamily store_keys{"kcqrs_store_keys",
                          "Estimated number of keys in a state store partition.",
                          {"store", "partition"}};
+  CounterFamily store_cache_hits{
+      "kcqrs_store_cache_hits_total",
+      "Reads of a state store answered by its cache of committed values.",
+      {"store"}};
+  CounterFamily store_cache_misses{
+      "kcqrs_store_cache_misses_total",
+      "Reads of a state store its cache could not answer (read from storage).",
+      {"store"}};
+  GaugeFamily store_cache_bytes{
+      "kcqrs_store_cache_bytes",
+      "Approximate bytes held by the cache of a state store partition.",
+      {"store", "partition"}};
   CounterFamily restored_records{
       "kcqrs_restored_records_total",
       "Changelog records applied to a state store while restoring it.",
@@ -298,6 +310,9 @@ struct Metrics::Impl {
                                      &store_puts,
                                      &store_gets,
                                      &store_keys,
+                                     &store_cache_hits,
+                                     &store_cache_misses,
+                                     &store_cache_bytes,
                                      &restored_records,
                                      &restore_remaining,
                                      &http_requests,
@@ -393,6 +408,15 @@ Counter Metrics::StoreGets(std::string_view store) noexcept {
 Gauge Metrics::StoreKeys(std::string_view store, int32_t partition) noexcept {
   return impl_->Get<Gauge>(impl_->store_keys,
                            {store, std::to_string(partition)});
+}
+Counter Metrics::StoreCacheHits(std::string_view store) noexcept {
+  return impl_->Get<Counter>(impl_->store_cache_hits, {store});
+}
+Counter Metrics::StoreCacheMisses(std::string_view store) noexcept {
+  return impl_->Get<Counter>(impl_->store_cache_misses, {store});
+}
+Gauge Metrics::StoreCacheBytes(std::string_view store, int32_t partition) noexcept {
+  return impl_->Get<Gauge>(impl_->store_cache_bytes, {store, std::to_string(partition)});
 }
 Counter Metrics::RestoredRecords(std::string_view store) noexcept {
   return impl_->Get<Counter>(impl_->restored_records, {store});

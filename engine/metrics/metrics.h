@@ -141,6 +141,12 @@ class Metrics {
   Counter StorePuts(std::string_view store) noexcept;
   Counter StoreGets(std::string_view store) noexcept;
   Gauge StoreKeys(std::string_view store, int32_t partition) noexcept;
+  // The cache of committed values in front of a store
+  // (application.cache_max_bytes): lookups it answered, lookups that went
+  // on to storage, and the bytes it holds per store partition.
+  Counter StoreCacheHits(std::string_view store) noexcept;
+  Counter StoreCacheMisses(std::string_view store) noexcept;
+  Gauge StoreCacheBytes(std::string_view store, int32_t partition) noexcept;
   Counter RestoredRecords(std::string_view store) noexcept;
   Gauge RestoreRemaining(std::string_view store, int32_t partition) noexcept;
 

@@ -510,6 +510,11 @@ void TaskManager::UpdateGauges() {
         config_.metrics->StoreKeys(store, id.partition)
             .Set(static_cast<double>(reader->ApproximateNumEntries()));
       }
+      const state::TaskState::CacheStats cache = task->state().TakeCacheStats(store);
+      config_.metrics->StoreCacheHits(store).Increment(static_cast<double>(cache.hits));
+      config_.metrics->StoreCacheMisses(store).Increment(static_cast<double>(cache.misses));
+      config_.metrics->StoreCacheBytes(store, id.partition)
+          .Set(static_cast<double>(cache.bytes));
     }
   }
 }

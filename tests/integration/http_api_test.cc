@@ -321,8 +321,25 @@ TEST_F(HttpApiTest, MetricsPassPromtoolAndMoveWhenCommandsFlow) {
   HttpResult rejected = Post("/commands/order?wait=true",
                              R"({"type":"CreateOrder","orderId":"m-2","product":"nut","quantity":0})");
   ASSERT_EQ(rejected.status, 409) << rejected.body;
+  // m-1 again: its aggregate was committed into the store's cache with the
+  // first command, so this read is a cache hit (and a rejection).
+  HttpResult again = Post("/commands/order?wait=true",
+                          R"({"type":"CreateOrder","orderId":"m-1","product":"nut","quantity":1})");
+  ASSERT_EQ(again.status, 409) << again.body;
 
-  HttpResult after = scrape();
+  // The cache counters are brought up to date once a second.
+  HttpResult after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        after = scrape();
+        return Sum(after.body, "kcqrs_store_cache_hits_total",
+                   {R"(store="order-aggregates")"}) >= 1 &&
+               Sum(after.body, "kcqrs_store_cache_misses_total",
+                   {R"(store="order-aggregates")"}) >= 2;
+      },
+      std::chrono::seconds(10)))
+      << after.body.substr(0, 3000);
+  EXPECT_GT(Sum(after.body, "kcqrs_store_cache_bytes", {R"(store="order-aggregates")"}), 0);
   ASSERT_EQ(after.status, 200);
   EXPECT_EQ(Sample(after.body, "kcqrs_commands_accepted_total", {R"(type="CreateOrder")"}),
             accepted_before + 1);

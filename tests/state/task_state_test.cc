@@ -213,6 +213,17 @@ TYPED_TEST(TaskStateTest, TheValueCacheAnswersRereadsAndFollowsCommitsAndRestore
   EXPECT_EQ(after.hits - before.hits, 3u);
   EXPECT_EQ(after.misses - before.misses, 1u);
   EXPECT_GT(after.bytes, 0u);
+  // What the engine adds to its counters: each lookup once, per store.
+  const auto taken = this->state_->TakeCacheStats("orders");
+  EXPECT_EQ(taken.hits, after.hits);
+  EXPECT_EQ(taken.misses, after.misses);
+  EXPECT_EQ(taken.bytes, after.bytes);
+  EXPECT_EQ(GetOr(*this->orders_, "o1"), "a");
+  const auto next = this->state_->TakeCacheStats("orders");
+  EXPECT_EQ(next.hits, 1u);
+  EXPECT_EQ(next.misses, 0u);
+  EXPECT_EQ(this->state_->TakeCacheStats("views").hits, 0u);
+  EXPECT_EQ(this->state_->TakeCacheStats("no-such-store").bytes, 0u);
 
   this->Put(this->orders_, "o1", "aborted");
   this->state_->Abort();
