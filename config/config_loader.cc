@@ -7,6 +7,7 @@
 #include <tuple>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "config/topology_reader.h"
@@ -159,12 +160,48 @@ void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag) 
   node[path.back()] = value;
 }
 
+void ReadRocksDb(const YAML::Node& n, Reader& r, Diagnostics& d, RocksDbOptions* out) {
+  if (!d.ExpectMap(n, "application.rocksdb")) return;
+  d.CheckKeys(n, "application.rocksdb",
+              {"block_cache_bytes", "memtable_bytes", "write_buffer_bytes", "compression"});
+  struct Size {
+    const char* key;
+    int64_t min;
+    int64_t* field;
+  };
+  // A block cache or memtable budget below 1 MiB would thrash, not save.
+  for (const Size& s : {Size{"block_cache_bytes", int64_t{1} << 20, &out->block_cache_bytes},
+                        Size{"memtable_bytes", int64_t{1} << 20, &out->memtable_bytes},
+                        Size{"write_buffer_bytes", int64_t{64} << 10, &out->write_buffer_bytes}}) {
+    if (!n[s.key]) continue;
+    if (auto v = r.Int(n[s.key], std::string("application.rocksdb.") + s.key, s.min,
+                       int64_t{1} << 40)) {
+      *s.field = *v;
+    }
+  }
+  if (n["compression"]) {
+    if (auto c = r.String(n["compression"], "application.rocksdb.compression")) {
+      using C = RocksDbOptions::Compression;
+      static const std::map<std::string, C> kNames = {
+          {"none", C::kNone}, {"snappy", C::kSnappy}, {"lz4", C::kLz4}, {"zstd", C::kZstd}};
+      auto it = kNames.find(*c);
+      if (it == kNames.end()) {
+        d.Error(n["compression"].Mark(),
+                "application.rocksdb.compression: expected none, snappy, lz4 or zstd, found '" +
+                    *c + "'");
+      } else {
+        out->compression = it->second;
+      }
+    }
+  }
+}
+
 void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
                      ApplicationOptions* out) {
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
               {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
-               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes"});
+               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes", "rocksdb"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -223,6 +260,7 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
       out->cache_max_bytes = *v;
     }
   }
+  if (n["rocksdb"]) ReadRocksDb(n["rocksdb"], r, d, &out->rocksdb);
   if (out->state_dir.empty() && !out->id.empty()) {
     out->state_dir = "/tmp/kcqrs/" + out->id;
   }

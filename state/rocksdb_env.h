@@ -23,6 +23,11 @@
 
 namespace kcqrs::state {
 
+enum class RocksDbCompression { kNone, kSnappy, kLz4, kZstd };
+
+// Whether this build of RocksDB can write files compressed so.
+bool RocksDbSupports(RocksDbCompression compression);
+
 struct RocksDbEnvOptions {
   // Bytes of the LRU block cache shared by every task database: data, index
   // and filter blocks. Default 64 MiB.
@@ -43,6 +48,10 @@ struct RocksDbEnvOptions {
 
   // Background flush and compaction jobs per task database. Default 2.
   int max_background_jobs = 2;
+
+  // Compression of the SST files of every store. Default none: the values
+  // are small documents, read back mostly from the caches in front.
+  RocksDbCompression compression = RocksDbCompression::kNone;
 };
 
 class RocksDbEnv {

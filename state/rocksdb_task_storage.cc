@@ -2,6 +2,7 @@
 // translation unit of kcqrs that includes RocksDB.
 
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -48,6 +49,33 @@ std::shared_ptr<RocksDbEnv> RocksDbEnv::Create(
 }
 
 const RocksDbEnvOptions& RocksDbEnv::options() const { return rep_->options; }
+
+namespace {
+
+rocksdb::CompressionType ToRocksDb(RocksDbCompression c) {
+  switch (c) {
+    case RocksDbCompression::kSnappy:
+      return rocksdb::kSnappyCompression;
+    case RocksDbCompression::kLz4:
+      return rocksdb::kLZ4Compression;
+    case RocksDbCompression::kZstd:
+      return rocksdb::kZSTD;
+    case RocksDbCompression::kNone:
+      break;
+  }
+  return rocksdb::kNoCompression;
+}
+
+}  // namespace
+
+bool RocksDbSupports(RocksDbCompression compression) {
+  const rocksdb::CompressionType type = ToRocksDb(compression);
+  if (type == rocksdb::kNoCompression) return true;
+  for (rocksdb::CompressionType t : rocksdb::GetSupportedCompressions()) {
+    if (t == type) return true;
+  }
+  return false;
+}
 
 namespace {
 
@@ -410,6 +438,7 @@ rocksdb::ColumnFamilyOptions StoreOptions(const RocksDbEnv::Rep& env) {
   rocksdb::ColumnFamilyOptions cf;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(TableOptions(env)));
   cf.write_buffer_size = env.options.write_buffer_bytes;
+  cf.compression = ToRocksDb(env.options.compression);
   return cf;
 }
 

@@ -46,9 +46,36 @@ std::string Join(const std::vector<std::string>& parts, const char* sep) {
   return out;
 }
 
+state::RocksDbEnvOptions RocksDbEnvOptionsFor(const RocksDbOptions& o) {
+  state::RocksDbEnvOptions env;
+  env.block_cache_bytes = static_cast<size_t>(o.block_cache_bytes);
+  env.write_buffer_manager_bytes = static_cast<size_t>(o.memtable_bytes);
+  env.write_buffer_bytes = static_cast<size_t>(o.write_buffer_bytes);
+  switch (o.compression) {
+    case RocksDbOptions::Compression::kNone:
+      env.compression = state::RocksDbCompression::kNone;
+      break;
+    case RocksDbOptions::Compression::kSnappy:
+      env.compression = state::RocksDbCompression::kSnappy;
+      break;
+    case RocksDbOptions::Compression::kLz4:
+      env.compression = state::RocksDbCompression::kLz4;
+      break;
+    case RocksDbOptions::Compression::kZstd:
+      env.compression = state::RocksDbCompression::kZstd;
+      break;
+  }
+  return env;
+}
+
 // Compiles the topology and its Lua snippets, so that every error is found
 // before anything starts.
 Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions& options) {
+  if (!state::RocksDbSupports(RocksDbEnvOptionsFor(options.application.rocksdb).compression)) {
+    return Status::InvalidArgument(
+        "application.rocksdb.compression: the RocksDB this kcqrs is linked with cannot "
+        "write that compression; use none or snappy");
+  }
   auto compiled = engine::CompiledTopology::Compile(options);
   if (!compiled.ok()) return compiled.status();
   auto lua = engine::LuaFunctions::Create(**compiled, lua::Limits{});
@@ -318,7 +345,7 @@ class Engine::Impl final : public engine::EngineView {
     }
     auto metadata = StartInstanceMetadata(*topology, *instance);
     if (!metadata.ok()) return Fail(metadata.status());
-    auto rocksdb = state::RocksDbEnv::Create();
+    auto rocksdb = state::RocksDbEnv::Create(RocksDbEnvOptionsFor(options_.application.rocksdb));
     std::lock_guard<std::mutex> l(mu_);
     metadata_ = std::move(metadata).value();
     if (stopping_) return;

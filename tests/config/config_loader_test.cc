@@ -46,6 +46,10 @@ TEST(ConfigLoaderTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(r->application.commit_interval_ms, 100);
   EXPECT_EQ(r->application.state_dir, "/tmp/kcqrs/orders");
   EXPECT_EQ(r->application.cache_max_bytes, int64_t{256} << 20);
+  EXPECT_EQ(r->application.rocksdb.block_cache_bytes, int64_t{64} << 20);
+  EXPECT_EQ(r->application.rocksdb.memtable_bytes, int64_t{64} << 20);
+  EXPECT_EQ(r->application.rocksdb.write_buffer_bytes, int64_t{8} << 20);
+  EXPECT_EQ(r->application.rocksdb.compression, RocksDbOptions::Compression::kNone);
   EXPECT_TRUE(r->kafka.embedded);
   EXPECT_EQ(r->http.listen, "127.0.0.1:8080");
 }
@@ -58,6 +62,11 @@ TEST(ConfigLoaderTest, ReadsEverySection) {
   state_dir: /var/lib/kcqrs
   threads: 3
   cache_max_bytes: 1048576
+  rocksdb:
+    block_cache_bytes: 16777216
+    memtable_bytes: 33554432
+    write_buffer_bytes: 1048576
+    compression: zstd
 kafka:
   bootstrap_servers: [k1:9092, k2:9092]
   properties:
@@ -72,6 +81,10 @@ topics:
   EXPECT_EQ(r->application.commit_interval_ms, 250);
   EXPECT_EQ(r->application.threads, 3);
   EXPECT_EQ(r->application.cache_max_bytes, 1048576);
+  EXPECT_EQ(r->application.rocksdb.block_cache_bytes, 16777216);
+  EXPECT_EQ(r->application.rocksdb.memtable_bytes, 33554432);
+  EXPECT_EQ(r->application.rocksdb.write_buffer_bytes, 1048576);
+  EXPECT_EQ(r->application.rocksdb.compression, RocksDbOptions::Compression::kZstd);
   EXPECT_EQ(r->kafka.bootstrap_servers,
             (std::vector<std::string>{"k1:9092", "k2:9092"}));
   EXPECT_FALSE(r->kafka.embedded);
@@ -105,6 +118,25 @@ TEST(ConfigLoaderTest, LimitsOutOfRangeAreReportedWithTheirPlace) {
   EXPECT_EQ(errors[1],
             "t.yaml:7:23: limits.max_document_bytes: expected 1024 to 104857600, found 10");
   EXPECT_EQ(errors[2].rfind("t.yaml:8:3: unknown key 'max_depth' in limits", 0), 0u) << errors[2];
+}
+
+TEST(ConfigLoaderTest, RocksDbOptionsOutOfRangeAreReportedWithTheirPlace) {
+  auto errors = Errors(R"(application:
+  id: orders
+  rocksdb:
+    block_cache_bytes: 1000
+    compression: brotli
+    memtables: 5
+kafka:
+  bootstrap_servers: embedded
+)");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].rfind("t.yaml:4:24: application.rocksdb.block_cache_bytes: expected 1048576 to", 0), 0u)
+      << errors[0];
+  EXPECT_EQ(errors[1], "t.yaml:5:18: application.rocksdb.compression: expected none, snappy, "
+                       "lz4 or zstd, found 'brotli'");
+  EXPECT_EQ(errors[2].rfind("t.yaml:6:5: unknown key 'memtables' in application.rocksdb", 0), 0u)
+      << errors[2];
 }
 
 TEST(ConfigLoaderTest, UnknownKeyIsReportedWithPlaceAndSuggestion) {
