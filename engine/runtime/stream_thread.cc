@@ -377,7 +377,16 @@ Status StreamThread::Commit() {
     stats_.consecutive_aborts = 0;
   }
   KafkaAnswered();
-  last_commit_ = std::chrono::steady_clock::now();
+  // The interval runs from the start of this commit, as in Kafka Streams,
+  // so that an outcome waits for commit_interval_ms and not that plus the
+  // commit's own time (under exactly-once, what a reader waits for). A
+  // commit slower than half the interval still leaves half of one to work
+  // in before the next, so that a slow broker does not shrink transactions
+  // to a record or two.
+  const auto committed = std::chrono::steady_clock::now();
+  last_commit_ = std::max(commit_start,
+                          committed - std::chrono::milliseconds(
+                                          config_.options.application.commit_interval_ms / 2));
   return Status::OK();
 }
 
