@@ -620,7 +620,6 @@ final class OrdersExpert {
 
   // ---- parsing and writing ----------------------------------------------------------------
 
-  /** An integral number field as the naive peer reads it (Json.integer), and how it was shown. */
   /** The fields the rules read, from one streaming scan of a command or an event. */
   static final class Fields {
     String type;
@@ -659,6 +658,7 @@ final class OrdersExpert {
     }
   }
 
+  /** An integral number field as the naive peer reads it (Json.integer), and how it was shown. */
   static final class Num {
     boolean integral;
     long value;
