@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "decimal/decimal.h"
 #include "topology/expression.h"
 
 namespace kcqrs::topology {
@@ -31,6 +32,11 @@ struct Documents {
   json state;  // a fresh aggregate
   json view =
       json::parse(R"({"product": "widget", "orders": 41, "units": 120})");
+  Documents() {
+    // Money as it arrives from JSON text: exact decimals.
+    command["amount"] = decimal::FromText("12.50");
+    view["balance"] = decimal::FromText("1000.25");
+  }
   const json* roots[3] = {&command, &state, &view};
   Expression::Context ctx() const { return {roots, 3, 1700000000000}; }
 };
@@ -80,6 +86,12 @@ BENCHMARK_CAPTURE(Evaluate, quantity_and_exists,
 BENCHMARK_CAPTURE(Evaluate, view_key_path, "command.product");
 BENCHMARK_CAPTURE(Evaluate, in_literal_list,
                   "contains(['NEW', 'PAID'], view.status)");
+// Decimals (decimal/): the money path, next to the integer one above.
+BENCHMARK_CAPTURE(Evaluate, decimal_balance_plus_amount,
+                  "coalesce(view.balance, 0) + command.amount");
+BENCHMARK_CAPTURE(EvaluateBool, decimal_amount_checks,
+                  "is_decimal(command.amount, 2) && between(command.amount, 0.01, 1000000)");
+BENCHMARK_CAPTURE(EvaluateBool, decimal_compare, "view.balance - command.amount >= 0");
 BENCHMARK_CAPTURE(RenderTemplate, already_exists,
                   "order {command.orderId} already exists");
 BENCHMARK_CAPTURE(Compile, quantity_and_exists,

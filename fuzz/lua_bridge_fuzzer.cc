@@ -1,13 +1,15 @@
 // The Lua bridge (engine/lua/json_bridge.h) through a Runtime: JSON -> Lua
 // -> JSON, with a snippet that returns its argument unchanged.
 //
-// Input: any bytes; those that nlohmann parses as JSON are round-tripped.
+// Input: any bytes; those that kcqrs's codec parses as JSON (decimals kept
+// as their text, as records reach Lua) are round-tripped.
 // What must hold: nothing crashes or throws; the call fails only for
 // documents nested deeper than the bridge's limit; and what comes back is
 // the document as runtime.h says the round trip changes it (null members
 // and trailing null elements dropped, unsigned integers above 2^63-1 as
-// floats, arrays with too many holes as objects), computed independently
-// here by Expected(), compared with number types.
+// decimals of their digits, arrays with too many holes as objects),
+// computed independently here by Expected(), compared with number types
+// and decimals text for text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -21,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "decimal/decimal.h"
+#include "engine/codec/json_codec.h"
 #include "engine/lua/json_bridge.h"
 #include "engine/lua/runtime.h"
 #include "tests/support/json_identical.h"
@@ -31,7 +35,7 @@ using nlohmann::json;
 
 [[noreturn]] void Fail(const std::string& what, const json& doc) {
   std::fprintf(stderr, "lua_bridge_fuzzer: %s\n  document: %s\n", what.c_str(),
-               doc.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 2000).c_str());
+               kcqrs::decimal::Dump(doc).substr(0, 2000).c_str());
   std::abort();
 }
 
@@ -74,7 +78,7 @@ json Expected(const json& doc) {
     case json::value_t::number_unsigned: {
       const uint64_t u = doc.get<uint64_t>();
       if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return json(static_cast<double>(u));
+        return kcqrs::decimal::FromText(std::to_string(u));
       }
       return json(static_cast<int64_t>(u));
     }
@@ -109,8 +113,8 @@ Fixture& GetFixture() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const json doc = json::parse(std::string_view(reinterpret_cast<const char*>(data), size),
-                               nullptr, false);
+  const json doc = kcqrs::engine::ParseJson(
+      std::string_view(reinterpret_cast<const char*>(data), size));
   if (doc.is_discarded()) return 0;
   Fixture& f = GetFixture();
   auto result = f.runtime->Call(f.identity, {&doc}, 0);
@@ -130,7 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A top-level null is nil, and nil comes back as null.
   if (!Same(*result, expected)) {
     Fail("round trip changed the document: got " +
-             result->dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 2000),
+             kcqrs::decimal::Dump(*result).substr(0, 2000),
          doc);
   }
   return 0;

@@ -14,6 +14,7 @@
 #include <span>
 #include <utility>
 
+#include "decimal/decimal.h"
 #include "topology/expression_program.h"
 #include "util/utf8.h"
 
@@ -53,6 +54,16 @@ constexpr FunctionInfo kFunctions[] = {
     {"min", Fn::kMin, 2, 2},
     {"max", Fn::kMax, 2, 2},
     {"now", Fn::kNow, 0, 0},
+    {"is_number", Fn::kIsNumber, 1, 1},
+    {"is_integer", Fn::kIsInteger, 1, 1},
+    {"is_decimal", Fn::kIsDecimal, 2, 2},
+    {"is_string", Fn::kIsString, 1, 1},
+    {"is_boolean", Fn::kIsBoolean, 1, 1},
+    {"is_array", Fn::kIsArray, 1, 1},
+    {"is_object", Fn::kIsObject, 1, 1},
+    {"between", Fn::kBetween, 3, 3},
+    {"round", Fn::kRound, 2, 3},
+    {"div", Fn::kDiv, 3, 4},
 };
 
 const FunctionInfo* FindFunction(std::string_view name) {
@@ -106,7 +117,7 @@ using util::AppendUtf8;
 enum class Tok {
   kEnd,
   kInt,
-  kFloat,
+  kDecimal,  // str: the literal's text
   kString,
   kIdent,
   kLParen,
@@ -138,7 +149,6 @@ struct Token {
   uint32_t begin = 0;
   uint32_t end = 0;
   int64_t int_value = 0;
-  double float_value = 0;
   std::string str;  // the decoded string literal, or the identifier
 };
 
@@ -289,29 +299,19 @@ class Parser {
                                std::string(digits) + ", found '" +
                                CharAt(pos_) + "'");
     }
-    const char* first = digits.data();
-    const char* last = digits.data() + digits.size();
-    if (is_float) {
-      double d = 0;
-      auto [ptr, ec] = std::from_chars(first, last, d);
-      if (ec != std::errc() || ptr != last) {
-        return ErrorAt(start, "the number " + std::string(digits) +
-                                  " is out of range for a decimal");
-      }
-      token_.kind = Tok::kFloat;
-      token_.float_value = d;
-    } else {
+    // Integers that fit are int64; any other number is an exact decimal,
+    // as in documents (decimal/decimal.h).
+    if (!is_float) {
       int64_t i = 0;
-      auto [ptr, ec] = std::from_chars(first, last, i);
-      if (ec != std::errc() || ptr != last) {
-        return ErrorAt(start, "the integer " + std::string(digits) +
-                                  " does not fit in 64 bits (at most "
-                                  "9223372036854775807); write a decimal such "
-                                  "as 1e20 for larger numbers");
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+      if (ec == std::errc() && ptr == digits.data() + digits.size()) {
+        token_.kind = Tok::kInt;
+        token_.int_value = i;
+        return Status::OK();
       }
-      token_.kind = Tok::kInt;
-      token_.int_value = i;
     }
+    token_.kind = Tok::kDecimal;
+    token_.str = std::string(digits);
     return Status::OK();
   }
 
@@ -680,11 +680,13 @@ class Parser {
     if (is_neg && inner.op == Op::kConst) {
       // Fold negative literals so that -5 is a constant, not an operation.
       json& c = program_.constants[inner.a];
-      if (c.is_number_integer() || c.is_number_float()) {
+      if (c.is_number_integer() || decimal::IsDecimal(c)) {
         if (c.is_number_integer()) {
           c = -c.get<int64_t>();  // literals are at most INT64_MAX: no overflow
         } else {
-          c = -c.get<double>();
+          const std::string_view text = decimal::Text(c);
+          c = decimal::FromText(text.starts_with('-') ? std::string(text.substr(1))
+                                                      : "-" + std::string(text));
         }
         inner.begin = begin;
         inner.end = operand.end;
@@ -810,8 +812,8 @@ class Parser {
         KCQRS_RETURN_IF_ERROR(Advance());
         return AddConst(std::move(v), begin, end, out);
       }
-      case Tok::kFloat: {
-        json v = token_.float_value;
+      case Tok::kDecimal: {
+        json v = decimal::FromText(token_.str);
         KCQRS_RETURN_IF_ERROR(Advance());
         return AddConst(std::move(v), begin, end, out);
       }
@@ -979,12 +981,17 @@ class Parser {
       std::string expected;
       if (f->max_args == SIZE_MAX) {
         expected = "at least " + std::to_string(f->min_args);
+      } else if (f->max_args != f->min_args) {
+        expected = std::to_string(f->min_args) + " or " + std::to_string(f->max_args);
       } else {
         expected = std::to_string(f->min_args);
       }
       expected += f->min_args == 1 ? " argument" : " arguments";
       return ErrorAt(begin, name + "() takes " + expected + ", found " +
                                 std::to_string(args.size()));
+    }
+    if (f->fn == Fn::kRound || f->fn == Fn::kDiv) {
+      KCQRS_RETURN_IF_ERROR(CheckRoundingArgs(name, args, f->fn == Fn::kRound ? 1 : 2));
     }
     Node n;
     n.op = Op::kCall;
@@ -998,6 +1005,37 @@ class Parser {
     KCQRS_RETURN_IF_ERROR(AddNodeWithChildren(n, args, &out->node));
     out->begin = begin;
     out->end = end;
+    return Status::OK();
+  }
+
+  // round() and div() take a scale and a rounding mode: when they are
+  // literals, a wrong one is an error of the topology, not of every record.
+  Status CheckRoundingArgs(const std::string& name, const std::vector<uint32_t>& args,
+                           size_t scale_arg) {
+    const Node& scale = program_.nodes[args[scale_arg]];
+    if (scale.op == Op::kConst) {
+      const json& c = program_.constants[scale.a];
+      if (!c.is_number_integer() || c.get<int64_t>() < -decimal::kMaxScale ||
+          c.get<int64_t>() > decimal::kMaxScale) {
+        return ErrorAt(scale.begin, name + "() takes a scale (digits after the point) from -" +
+                                        std::to_string(decimal::kMaxScale) + " to " +
+                                        std::to_string(decimal::kMaxScale) + ", found " +
+                                        std::string(src_.substr(scale.begin,
+                                                                scale.end - scale.begin)));
+      }
+    }
+    if (args.size() > scale_arg + 1) {
+      const Node& mode = program_.nodes[args[scale_arg + 1]];
+      if (mode.op == Op::kConst) {
+        const json& c = program_.constants[mode.a];
+        if (!c.is_string() || !decimal::ParseRounding(c.get<std::string>())) {
+          return ErrorAt(mode.begin,
+                         name + "() takes a rounding mode, one of " +
+                             std::string(decimal::RoundingNames()) + "; found " +
+                             std::string(src_.substr(mode.begin, mode.end - mode.begin)));
+        }
+      }
+    }
     return Status::OK();
   }
 

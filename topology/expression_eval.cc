@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "decimal/decimal.h"
 #include "topology/expression_program.h"
 
 namespace kcqrs::topology::internal {
@@ -66,13 +67,20 @@ class Value {
   std::optional<json> own_;
 };
 
-// A JSON number as int64 when it is an integer that fits, else as double
-// (unsigned integers above INT64_MAX count as decimals).
+// A JSON number: an int64 when it is an integer that fits (the fast path),
+// else the document itself (a decimal, an integer beyond int64, a float),
+// computed exactly by decimal/.
 struct Number {
   bool is_int = false;
   int64_t i = 0;
-  double d = 0;
-  double AsDouble() const { return is_int ? static_cast<double>(i) : d; }
+  const json* j = nullptr;
+
+  // The number as a document: *j, or the integer in *scratch.
+  const json& Doc(json* scratch) const {
+    if (!is_int) return *j;
+    *scratch = i;
+    return *scratch;
+  }
 };
 
 bool ToNumber(const json& j, Number* n) {
@@ -88,24 +96,29 @@ bool ToNumber(const json& j, Number* n) {
         n->i = static_cast<int64_t>(u);
       } else {
         n->is_int = false;
-        n->d = static_cast<double>(u);
+        n->j = &j;
       }
       return true;
     }
     case json::value_t::number_float:
       n->is_int = false;
-      n->d = *j.get_ptr<const json::number_float_t*>();
+      n->j = &j;
+      return true;
+    case json::value_t::binary:
+      if (!decimal::IsDecimal(j)) return false;
+      n->is_int = false;
+      n->j = &j;
       return true;
     default:
       return false;
   }
 }
 
-// <0, 0, >0 for two numbers; exact for two integers.
+// <0, 0, >0 for two numbers, exactly.
 int CompareNumbers(const Number& a, const Number& b) {
   if (a.is_int && b.is_int) return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
-  double x = a.AsDouble(), y = b.AsDouble();
-  return x < y ? -1 : x > y ? 1 : 0;
+  json sa, sb;
+  return decimal::Compare(a.Doc(&sa), b.Doc(&sb));
 }
 
 const std::string* StringOf(const json& j) {
@@ -175,6 +188,26 @@ std::string_view FunctionName(Fn fn) {
       return "max";
     case Fn::kNow:
       return "now";
+    case Fn::kIsNumber:
+      return "is_number";
+    case Fn::kIsInteger:
+      return "is_integer";
+    case Fn::kIsDecimal:
+      return "is_decimal";
+    case Fn::kIsString:
+      return "is_string";
+    case Fn::kIsBoolean:
+      return "is_boolean";
+    case Fn::kIsArray:
+      return "is_array";
+    case Fn::kIsObject:
+      return "is_object";
+    case Fn::kBetween:
+      return "between";
+    case Fn::kRound:
+      return "round";
+    case Fn::kDiv:
+      return "div";
   }
   return "?";
 }
@@ -323,9 +356,8 @@ class Evaluator {
   NOINLINE bool EvalEquality(const Node& n, Value* out) {
     Value l, r;
     if (!Eval(n.a, &l) || !Eval(n.b, &r)) return false;
-    // nlohmann's equality is deep and numeric across integer and decimal
-    // representations: 1 == 1.0, [1] == [1.0].
-    bool eq = l.get() == r.get();
+    // Deep, and numbers by value: 1 == 1.0, [1] == [1.0].
+    bool eq = decimal::Equal(l.get(), r.get());
     out->SetRef(Bool(n.op == Op::kEq ? eq : !eq));
     return true;
   }
@@ -408,9 +440,13 @@ class Evaluator {
                         "integer overflow");
       }
       out->SetOwned(json(-x.i));
-    } else {
-      out->SetOwned(json(-x.d));
+      return true;
     }
+    json result;
+    if (Status st = decimal::Negate(*x.j, &result); !st.ok()) {
+      return FailText(p_.text.substr(n.begin, n.end - n.begin), st.message());
+    }
+    out->SetOwned(std::move(result));
     return true;
   }
 
@@ -492,30 +528,29 @@ class Evaluator {
         out->SetOwned(json(result));
         return true;
       }
-      double p = x.AsDouble(), q = y.AsDouble(), result = 0;
+      json sa, sb, result;
+      const json& p = x.Doc(&sa);
+      const json& q = y.Doc(&sb);
+      Status st;
       switch (n.op) {
         case Op::kAdd:
-          result = p + q;
+          st = decimal::Add(p, q, &result);
           break;
         case Op::kSub:
-          result = p - q;
+          st = decimal::Subtract(p, q, &result);
           break;
         case Op::kMul:
-          result = p * q;
+          st = decimal::Multiply(p, q, &result);
           break;
         case Op::kDiv:
-          if (q == 0) return Fail(index, "division by zero");
-          result = p / q;
+          st = decimal::Divide(p, q, &result);
           break;
         default:
-          if (q == 0) return Fail(index, "division by zero");
-          result = std::fmod(p, q);
+          st = decimal::Remainder(p, q, &result);
           break;
       }
-      if (!std::isfinite(result)) {
-        return Fail(index, "the result is too large for a decimal");
-      }
-      out->SetOwned(json(result));
+      if (!st.ok()) return Fail(index, st.message());
+      out->SetOwned(std::move(result));
       return true;
     }
     if (n.op == Op::kAdd) {
@@ -638,9 +673,11 @@ class Evaluator {
             return Fail(index, "integer overflow");
           }
           out->SetOwned(json(x.i < 0 ? -x.i : x.i));
-        } else {
-          out->SetOwned(json(std::fabs(x.d)));
+          return true;
         }
+        json result;
+        if (Status st = decimal::Abs(*x.j, &result); !st.ok()) return Fail(index, st.message());
+        out->SetOwned(std::move(result));
         return true;
       }
       case Fn::kMin:
@@ -671,6 +708,29 @@ class Evaluator {
       case Fn::kNow:
         out->SetOwned(json(ctx_.now_ms));
         return true;
+      case Fn::kIsNumber:
+      case Fn::kIsInteger:
+      case Fn::kIsString:
+      case Fn::kIsBoolean:
+      case Fn::kIsArray:
+      case Fn::kIsObject: {
+        Value v;
+        if (!Eval(args[0], &v)) return false;
+        out->SetRef(Bool(IsOfType(n.fn, v.get())));
+        return true;
+      }
+      case Fn::kIsDecimal: {
+        Value v;
+        int scale = 0;
+        if (!Eval(args[0], &v) || !EvalScale(n.fn, args[1], &scale)) return false;
+        out->SetRef(Bool(decimal::IsNumber(v.get()) && decimal::FitsScale(v.get(), scale)));
+        return true;
+      }
+      case Fn::kBetween:
+        return EvalBetween(n, index, args, out);
+      case Fn::kRound:
+      case Fn::kDiv:
+        return EvalRounding(n, index, args, out);
       case Fn::kNone:
         break;
     }
@@ -681,7 +741,7 @@ class Evaluator {
     Value v;
     if (!Eval(arg, &v)) return false;
     const json& j = v.get();
-    if (j.is_number()) {
+    if (decimal::IsNumber(j)) {
       *out = std::move(v);
       return true;
     }
@@ -689,24 +749,101 @@ class Evaluator {
     if (s == nullptr) {
       return FailArgument(Fn::kNumber, arg, "a string or a number", j);
     }
-    const char* first = s->data();
-    const char* last = s->data() + s->size();
-    int64_t i = 0;
-    auto [iptr, iec] = std::from_chars(first, last, i);
-    if (iec == std::errc() && iptr == last) {
-      out->SetOwned(json(i));
-      return true;
-    }
-    double d = 0;
-    auto [dptr, dec] = std::from_chars(first, last, d);
-    if (dec == std::errc() && dptr == last && std::isfinite(d) && !s->empty()) {
-      out->SetOwned(json(d));
+    if (Result<json> number = decimal::FromString(*s); number.ok()) {
+      out->SetOwned(std::move(number.value()));
       return true;
     }
     std::string shown;
     AppendCompactJson(json(s->size() > 40 ? s->substr(0, 40) + "..." : *s),
                       &shown);
     return Fail(arg, "number() cannot convert " + shown + " to a number");
+  }
+
+  static bool IsOfType(Fn fn, const json& j) {
+    switch (fn) {
+      case Fn::kIsNumber: return decimal::IsNumber(j);
+      case Fn::kIsInteger: return decimal::IsNumber(j) && decimal::IsWhole(j);
+      case Fn::kIsString: return j.is_string();
+      case Fn::kIsBoolean: return j.is_boolean();
+      case Fn::kIsArray: return j.is_array();
+      default: return j.is_object();
+    }
+  }
+
+  // A scale argument: an integer from -kMaxScale to kMaxScale.
+  bool EvalScale(Fn fn, uint32_t arg, int* scale) {
+    Value v;
+    if (!Eval(arg, &v)) return false;
+    Number x;
+    if (!ToNumber(v.get(), &x) || !x.is_int || x.i < -decimal::kMaxScale ||
+        x.i > decimal::kMaxScale) {
+      return FailArgument(fn, arg,
+                          "a scale (an integer from -" + std::to_string(decimal::kMaxScale) +
+                              " to " + std::to_string(decimal::kMaxScale) + ")",
+                          v.get());
+    }
+    *scale = static_cast<int>(x.i);
+    return true;
+  }
+
+  // between(x, lo, hi): lo <= x <= hi for numbers, or for strings; false
+  // when x is of another type (null included), so that one call checks the
+  // type and the range of an input.
+  bool EvalBetween(const Node& n, uint32_t index, const uint32_t* args, Value* out) {
+    Value x, lo, hi;
+    if (!Eval(args[0], &x) || !Eval(args[1], &lo) || !Eval(args[2], &hi)) return false;
+    Number nx, nlo, nhi;
+    if (ToNumber(lo.get(), &nlo) && ToNumber(hi.get(), &nhi)) {
+      out->SetRef(Bool(ToNumber(x.get(), &nx) && CompareNumbers(nlo, nx) <= 0 &&
+                       CompareNumbers(nx, nhi) <= 0));
+      return true;
+    }
+    const std::string* slo = StringOf(lo.get());
+    const std::string* shi = StringOf(hi.get());
+    if (slo != nullptr && shi != nullptr) {
+      const std::string* sx = StringOf(x.get());
+      out->SetRef(Bool(sx != nullptr && *slo <= *sx && *sx <= *shi));
+      return true;
+    }
+    return Fail(index, std::string(FunctionName(n.fn)) +
+                           "() expects bounds that are two numbers or two strings, found " +
+                           std::string(TypeName(lo.get())) + " and " +
+                           std::string(TypeName(hi.get())));
+  }
+
+  // round(x, scale[, mode]) and div(a, b, scale[, mode]).
+  bool EvalRounding(const Node& n, uint32_t index, const uint32_t* args, Value* out) {
+    const bool is_div = n.fn == Fn::kDiv;
+    const uint32_t scale_arg = is_div ? 2 : 1;
+    Value a, b;
+    if (!Eval(args[0], &a)) return false;
+    if (!decimal::IsNumber(a.get())) return FailArgument(n.fn, args[0], "a number", a.get());
+    if (is_div) {
+      if (!Eval(args[1], &b)) return false;
+      if (!decimal::IsNumber(b.get())) return FailArgument(n.fn, args[1], "a number", b.get());
+    }
+    int scale = 0;
+    if (!EvalScale(n.fn, args[scale_arg], &scale)) return false;
+    decimal::Rounding rounding = decimal::Rounding::kHalfEven;
+    if (n.b > scale_arg + 1) {
+      Value mode;
+      if (!Eval(args[scale_arg + 1], &mode)) return false;
+      const std::string* name = StringOf(mode.get());
+      std::optional<decimal::Rounding> parsed;
+      if (name != nullptr) parsed = decimal::ParseRounding(*name);
+      if (!parsed) {
+        return FailArgument(n.fn, args[scale_arg + 1],
+                            "a rounding mode (" + std::string(decimal::RoundingNames()) + ")",
+                            mode.get());
+      }
+      rounding = *parsed;
+    }
+    json result;
+    const Status st = is_div ? decimal::DivideRounded(a.get(), b.get(), scale, rounding, &result)
+                             : decimal::Round(a.get(), scale, rounding, &result);
+    if (!st.ok()) return Fail(index, st.message());
+    out->SetOwned(std::move(result));
+    return true;
   }
 
   bool EvalContains(const Node& n, const uint32_t* args, Value* out) {
@@ -717,7 +854,7 @@ class Evaluator {
     if (const json::array_t* arr = h.get_ptr<const json::array_t*>()) {
       bool found = false;
       for (const json& e : *arr) {
-        if (e == x) {
+        if (decimal::Equal(e, x)) {
           found = true;
           break;
         }
@@ -770,7 +907,7 @@ std::string_view TypeName(const nlohmann::json& value) {
     case json::value_t::object:
       return "an object";
     case json::value_t::binary:
-      return "binary data";
+      return decimal::IsDecimal(value) ? "a number" : "binary data";
     case json::value_t::discarded:
       return "a discarded value";
   }
@@ -778,7 +915,7 @@ std::string_view TypeName(const nlohmann::json& value) {
 }
 
 void AppendCompactJson(const nlohmann::json& value, std::string* out) {
-  *out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+  decimal::AppendJson(value, out);
 }
 
 Status EvaluateToJson(const Program& program, const Expression::Context& ctx,

@@ -56,6 +56,16 @@ enum class Fn : uint8_t {
   kMin,
   kMax,
   kNow,
+  kIsNumber,
+  kIsInteger,
+  kIsDecimal,
+  kIsString,
+  kIsBoolean,
+  kIsArray,
+  kIsObject,
+  kBetween,
+  kRound,
+  kDiv,
 };
 
 struct Node {

@@ -5,7 +5,9 @@
 #include <cstdio>
 #include <cstring>
 #include <system_error>
+#include <vector>
 
+#include "decimal/decimal.h"
 #include "util/utf8.h"
 
 namespace kcqrs::engine {
@@ -31,6 +33,16 @@ int HexValue(char c) {
 }
 
 using util::AppendUtf8;
+
+// Whether the number text [start, end) is within a double's range, as
+// nlohmann requires (it refuses 1e400 and reads 1e-400 as 0, through its
+// slow path here). Without an exponent and with at most 300 digits it is.
+bool PlainlyInRange(const char* start, const char* end, bool has_exponent) {
+  if (!has_exponent && end - start <= 300) return true;
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(start, end, d);
+  return ec == std::errc() && ptr == end;
+}
 
 // A recursive-descent parser for the common case. Any input it does not
 // accept goes to nlohmann, so it only has to be right when it accepts.
@@ -235,15 +247,18 @@ class Parser {
       if (p_ == end_ || !IsDigit(*p_)) return false;
       while (p_ < end_ && IsDigit(*p_)) ++p_;
     }
+    bool has_exponent = false;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
       is_float = true;
+      has_exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !IsDigit(*p_)) return false;
       while (p_ < end_ && IsDigit(*p_)) ++p_;
     }
-    // As nlohmann: integers first (unsigned when not negative), floats when
-    // they do not fit.
+    // Integers first, as nlohmann (unsigned when not negative); anything
+    // else (a fraction, an exponent, an integer beyond 64 bits) is a decimal
+    // kept as the text it came in as (decimal/decimal.h).
     if (!is_float) {
       if (negative) {
         int64_t v = 0;
@@ -261,12 +276,11 @@ class Parser {
         }
       }
     }
-    // Correctly rounded, like the strtod nlohmann calls. Out of range (an
-    // infinity, an underflow) is left to nlohmann.
-    double d = 0;
-    auto [ptr, ec] = std::from_chars(start, p_, d);
-    if (ec != std::errc() || ptr != p_) return false;
-    *out = d;
+    // What nlohmann accepts is unchanged: a number beyond a double's range
+    // (1e400, 1e-400) goes to nlohmann, which refuses an overflow and takes
+    // an underflow (as a decimal of its text, through DomBuilder).
+    if (!PlainlyInRange(start, p_, has_exponent)) return false;
+    *out = decimal::FromText(std::string_view(start, static_cast<size_t>(p_ - start)));
     return true;
   }
 
@@ -399,8 +413,15 @@ void Append(const json& j, std::string* out) {
       out->push_back(']');
       return;
     }
+    case json::value_t::binary:
+      if (decimal::IsDecimal(j)) {
+        out->append(decimal::Text(j));
+        return;
+      }
+      out->append(j.dump());
+      return;
     default:
-      // Floats (nlohmann's shortest round-trip form), binary, discarded.
+      // Floats (nlohmann's shortest round-trip form), discarded.
       out->append(j.dump());
       return;
   }
@@ -505,24 +526,27 @@ class CanonicalScanner {
         i_ < t_.size() && (t_[i_] == '.' || t_[i_] == 'e' || t_[i_] == 'E');
     if (!is_float) {
       const std::string_view digits = t_.substr(start, i_ - start);
-      if (digits == "-0") return false;
-      return digits.size() <= 18;  // surely within int64: dump writes it back
+      // Within 64 bits it is written back the same; beyond them it is a
+      // decimal kept as it is. Only "-0" is parsed as the integer 0.
+      return digits != "-0" && PlainlyInRange(digits.data(), digits.data() + digits.size(),
+                                              /*has_exponent=*/false);
     }
+    // A decimal: kept as the text it came in as, so any valid form is, if
+    // the parser takes it at all (within a double's range).
     if (t_[i_] == '.') {
       ++i_;
       if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
       while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
     }
+    bool has_exponent = false;
     if (i_ < t_.size() && (t_[i_] == 'e' || t_[i_] == 'E')) {
+      has_exponent = true;
       ++i_;
       if (i_ < t_.size() && (t_[i_] == '+' || t_[i_] == '-')) ++i_;
       if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
       while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
     }
-    // Floats are rare in documents; prove the form the slow way.
-    const std::string_view token = t_.substr(start, i_ - start);
-    const json parsed = json::parse(token.begin(), token.end(), nullptr, false);
-    return !parsed.is_discarded() && parsed.dump() == token;
+    return PlainlyInRange(t_.data() + start, t_.data() + i_, has_exponent);
   }
 
   bool Object(int depth) {
@@ -578,13 +602,93 @@ class CanonicalScanner {
   size_t i_;
 };
 
+// Builds the document for text the fast parser handed over (a byte order
+// mark, nesting past kMaxDepth, invalid text), with nlohmann's parser and
+// its error messages but kcqrs's numbers: nlohmann's SAX interface gives a
+// float's text, which becomes the decimal, as in the fast parser.
+class DomBuilder {
+ public:
+  explicit DomBuilder(json* root) : root_(root) {}
+
+  bool null() { return Put(nullptr); }
+  bool boolean(bool v) { return Put(v); }
+  bool number_integer(json::number_integer_t v) { return Put(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return Put(v); }
+  bool number_float(json::number_float_t, const json::string_t& text) {
+    return Put(decimal::FromText(text));
+  }
+  bool string(json::string_t& v) { return Put(std::move(v)); }
+  bool binary(json::binary_t& v) { return Put(json::binary(std::move(v))); }
+  bool start_object(std::size_t) {
+    stack_.push_back(Put(json::value_t::object));
+    return true;
+  }
+  bool key(json::string_t& k) {
+    // The last duplicate wins, as in nlohmann's own DOM parser.
+    key_ = &(*stack_.back())[k];
+    return true;
+  }
+  bool end_object() {
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) {
+    stack_.push_back(Put(json::value_t::array));
+    return true;
+  }
+  bool end_array() {
+    stack_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception& e) {
+    error_ = e.what();
+    return false;
+  }
+
+  // nlohmann's message when the text is not JSON, else empty.
+  const std::string& error() const { return error_; }
+
+ private:
+  // Places v where the parser is (the root, the current key, or the end of
+  // the current array) and returns where it went.
+  json* Put(json v) {
+    if (stack_.empty()) {
+      *root_ = std::move(v);
+      return root_;
+    }
+    json* top = stack_.back();
+    if (top->is_array()) {
+      top->get_ptr<json::array_t*>()->push_back(std::move(v));
+      return &top->get_ptr<json::array_t*>()->back();
+    }
+    *key_ = std::move(v);
+    return key_;
+  }
+
+  json* root_;
+  std::vector<json*> stack_;
+  json* key_ = nullptr;
+  std::string error_;
+};
+
+// nlohmann's parser with DomBuilder: the document, or false with *error set
+// to nlohmann's message.
+bool SlowParse(std::string_view text, json* out, std::string* error) {
+  DomBuilder builder(out);
+  if (json::sax_parse(text.begin(), text.end(), &builder)) return true;
+  *error = builder.error();
+  return false;
+}
+
 }  // namespace
 
 json ParseJson(std::string_view text) {
   json out;
   Parser parser(text, kMaxDepth);
   if (parser.Parse(&out)) return out;
-  return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  std::string error;
+  if (SlowParse(text, &out, &error)) return out;
+  return json(json::value_t::discarded);
 }
 
 Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
@@ -608,20 +712,18 @@ Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
       return too_deep(parser.too_deep_at());
     }
   }
-  // Rare: a byte order mark, a float out of range, invalid text, or a limit
+  // Rare: a byte order mark, invalid text, or a limit
   // past the fast parser's. nlohmann's parser does not recurse, but the
   // document it builds must not be deeper than the limit.
   if (size_t at = FindTooDeep(text, limits.max_depth); at != std::string_view::npos) {
     return too_deep(at);
   }
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
-    std::string msg = e.what();
-    if (size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
-    return Status::InvalidArgument("not valid JSON: " + msg);
-  }
+  json out;
+  std::string msg;
+  if (SlowParse(text, &out, &msg)) return out;
+  // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
+  if (size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+  return Status::InvalidArgument("not valid JSON: " + msg);
 }
 
 std::string DumpJson(const json& doc) {

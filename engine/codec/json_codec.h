@@ -5,20 +5,23 @@
 // nlohmann's own parser and serializer cost most of a command's time (its
 // lexer keeps positions and a token copy for error messages, byte by byte).
 //
-// The contract is nlohmann's, exactly:
+// The contract is nlohmann's, with one difference, numbers:
 //   ParseJson(text)  == nlohmann::json::parse(text, nullptr, false)
 //   DumpJson(doc)    == doc.dump()
-// for every input, including the number types (non-negative integers are
-// number_unsigned, negative ones number_integer, integers out of range
-// become floats), duplicate keys (the last one wins), \u escapes and
-// surrogate pairs, and UTF-8 validation. The fast paths handle the common
-// shapes; anything unusual (a byte order mark, nesting deeper than 256, a
-// float that over- or underflows, invalid input, binary values) is handed
-// to nlohmann itself, so errors, messages and exceptions are nlohmann's.
-// tests/engine/json_codec_test.cc compares both on generated documents.
+// for every input, including duplicate keys (the last one wins), \u escapes
+// and surrogate pairs, and UTF-8 validation. Integers are nlohmann's
+// (non-negative ones number_unsigned, negative ones number_integer); every
+// other number (a fraction, an exponent, an integer beyond 64 bits) is an
+// exact decimal (decimal/decimal.h) that DumpJson writes back as the text it
+// was read from, where nlohmann would make a double. The fast paths handle
+// the common shapes; anything unusual (a byte order mark, nesting deeper
+// than 256, invalid input) goes through nlohmann's parser, so errors and
+// messages are nlohmann's. tests/engine/json_codec_test.cc compares both on
+// generated documents.
 //
 // Canonical text is what DumpJson writes: compact, object keys in order,
-// each key once, numbers and escapes as nlohmann writes them. SkipCanonical
+// each key once, escapes as nlohmann writes them, integers as nlohmann
+// writes them and decimals as they came. SkipCanonical
 // recognises it without building a document, so that a caller may copy
 // canonical text verbatim where it would otherwise parse and dump it again.
 //
@@ -72,10 +75,9 @@ void AppendJson(const nlohmann::json& doc, std::string* out);
 // When `text` at *pos starts with one canonical JSON value (nothing before
 // it), moves *pos past it and returns true. Returns false for anything that
 // DumpJson(ParseJson(value)) would not reproduce byte for byte (whitespace,
-// keys out of order or repeated, "-0", "1.50", "\/", ...); *pos is then
+// keys out of order or repeated, "-0", "\/", ...); *pos is then
 // unspecified. It may also return false for some canonical text that is
-// costly to prove so (keys with escapes, integers of more than 18 digits,
-// nesting deeper than 256).
+// costly to prove so (keys with escapes, nesting deeper than 256).
 bool SkipCanonical(std::string_view text, size_t* pos);
 
 // As SkipCanonical, for a canonical string whose content has no escape:

@@ -1,6 +1,7 @@
 #include "engine/lua/json_bridge.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -10,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "decimal/decimal.h"
+#include "engine/lua/decimal_lua.h"
 #include "util/utf8.h"
 
 namespace kcqrs::lua::internal {
@@ -87,8 +90,18 @@ class ToJsonConverter {
                           ? "is NaN, which JSON cannot represent"
                           : "is infinite, which JSON cannot represent");
         }
-        *out = d;
+        // A float leaves Lua as the decimal it prints as (its shortest
+        // round-trip text), so that documents hold decimals only.
+        *out = decimal::FromDouble(d).value();
         return true;
+      }
+      case LUA_TUSERDATA: {
+        std::string_view text;
+        if (ToDecimal(L_, index, &text)) {
+          *out = decimal::FromText(text);
+          return true;
+        }
+        return Fail("is a userdata, which JSON cannot represent");
       }
       case LUA_TSTRING: {
         std::size_t size = 0;
@@ -275,7 +288,11 @@ void PushJson(lua_State* L, const json& value, int array_mt, int depth) {
       if (u <= static_cast<json::number_unsigned_t>(LUA_MAXINTEGER)) {
         lua_pushinteger(L, static_cast<lua_Integer>(u));
       } else {
-        lua_pushnumber(L, static_cast<lua_Number>(u));
+        // Beyond Lua's integers: a decimal, exactly (a float would round).
+        char buf[24];
+        auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), u);
+        (void)ec;
+        PushDecimal(L, std::string_view(buf, static_cast<std::size_t>(ptr - buf)));
       }
       return;
     }
@@ -288,6 +305,10 @@ void PushJson(lua_State* L, const json& value, int array_mt, int depth) {
       return;
     }
     case json::value_t::binary:
+      if (decimal::IsDecimal(value)) {
+        PushDecimal(L, decimal::Text(value));
+        return;
+      }
       luaL_error(L, "binary JSON values have no Lua equivalent");
       return;
     case json::value_t::array: {

@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/lua/decimal_lua.h"
 #include "engine/lua/json_bridge.h"
 #include "engine/lua/pattern.h"
 
@@ -534,6 +535,9 @@ int SetupSandbox(lua_State* L) {
   AddReadOnlyLibrary(L, kTable, LUA_TABLIBNAME, frozen, base);
   AddReadOnlyLibrary(L, kMath, LUA_MATHLIBNAME, frozen, base);
   AddReadOnlyLibrary(L, kUtf8, LUA_UTF8LIBNAME, frozen, base);
+  internal::OpenDecimal(L);  // exact decimals (decimal_lua.h)
+  AddReadOnlyLibrary(L, lua_gettop(L), "decimal", frozen, base);
+  lua_pop(L, 1);
 
   lua_createtable(L, 0, 2);  // the metatable of environments
   lua_pushvalue(L, base);

@@ -18,6 +18,7 @@
 //                       which AsRejection() below recognises
 //   array([t])       -> t (or a new table) marked as a JSON array, so that
 //                       an empty one converts to [] rather than {}
+//   decimal          -> the library of exact decimals (decimal_lua.h)
 // There is no io, os, package, require, debug, load, loadstring, dofile,
 // loadfile, collectgarbage, coroutine, print or _G. The library tables are
 // read-only (an assignment or rawset into them is an error); the string
@@ -33,14 +34,17 @@
 //
 // JSON <-> Lua. Objects become tables with string keys, arrays become
 // sequences 1..n (marked, see array() above), null becomes nil, integers
-// stay Lua integers and floats stay floats (1.0 stays 1.0), strings are
-// copied byte for byte. Unsigned integers above 2^63-1 become floats. As
+// stay Lua integers, every other number (a decimal, an unsigned integer
+// above 2^63-1) becomes an exact `decimal` userdata (decimal_lua.h), strings
+// are copied byte for byte. As
 // nil cannot be stored in a table, an object member that is null is absent
 // in Lua and absent when it comes back, and trailing nulls of an array are
 // dropped ([1, null] comes back as [1]); inner nulls survive ([1, null, 3]).
 // Back to JSON:
-//   nil -> null; booleans; integers -> integers; floats -> floats (NaN and
-//   infinities are an error); strings must be valid UTF-8;
+//   nil -> null; booleans; integers -> integers; decimals -> decimals with
+//   their text; floats -> the decimal of their shortest round-trip text
+//   (1.0 stays 1.0; NaN and infinities are an error); strings must be
+//   valid UTF-8;
 //   a table whose keys are all positive integers -> an array of length n =
 //   the largest key, holes as null, if it has at most as many holes as
 //   elements (a marked array may have up to 1000 holes more);

@@ -1,5 +1,7 @@
 #include "engine/processors/parsed_record.h"
 
+#include "decimal/decimal.h"
+
 namespace kcqrs::engine {
 
 using nlohmann::json;
@@ -14,6 +16,8 @@ std::string_view TypeName(const json& j) {
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
     case json::value_t::number_float: return "a number";
+    case json::value_t::binary:
+      return decimal::IsDecimal(j) ? "a number" : "an unsupported value";
     default: return "an unsupported value";
   }
 }

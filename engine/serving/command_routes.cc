@@ -171,7 +171,7 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
   const int partitions = topology->partitions(record.topic);
   if (partitions > 0) record.partition = PartitionForKey(id, partitions);
   record.key = id;
-  record.value = command.dump();
+  record.value = DumpJson(command);  // decimals as they came (decimal/)
 
   // Is the command's partition decided here? Its aggregate store's
   // partition is hosted exactly where its task runs.
@@ -454,12 +454,12 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
         auto accepted = [&](json events, std::optional<int64_t> version) {
           json body = {{"commandId", command_id}, {"position", token}, {"events", std::move(events)}};
           if (version) body["version"] = *version;
-          (*respond)(http::Response::Json(200, body.dump()));
+          (*respond)(http::Response::Json(200, DumpJson(body)));
         };
         // What this process decided: the whole outcome.
         if (auto o = log->DecidedOutcome(command_id)) {
           if (o->rejected) return rejected(o->code, o->reason);
-          json events = json::parse(o->events, nullptr, false);
+          json events = ParseJson(o->events);
           return accepted(events.is_array() ? std::move(events) : json::array(), o->version);
         }
         // Decided by an earlier run (or another instance): the aggregate's
@@ -471,7 +471,7 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
           return (*respond)(Unavailable("store-unavailable", "Store unavailable",
                                         v.status().message()));
         }
-        json aggregate = v->has_value() ? json::parse(**v, nullptr, false) : json();
+        json aggregate = v->has_value() ? ParseJson(**v) : json();
         if (aggregate.is_object()) {
           for (const json& c : aggregate.value("commands", json::array())) {
             if (!c.is_object() || c.value("id", "") != command_id) continue;

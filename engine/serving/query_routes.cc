@@ -235,7 +235,7 @@ std::optional<std::string> FromBase64(std::string s) {
 // A holder's answer to a scan for some of its partitions (RenderPage's,
 // with partial=true) back into a page.
 Result<QueryRoutes::ScanPage> ParsePage(int status, const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
+  json doc = ParseJson(body);
   if (status != 200) {
     std::string detail = doc.is_object() ? doc.value("detail", "") : "";
     return Status::Unavailable("answered " + std::to_string(status) +
@@ -254,8 +254,9 @@ Result<QueryRoutes::ScanPage> ParsePage(int status, const std::string& body) {
       key = FromBase64(item["key_base64"].get<std::string>());
     }
     if (!key) return Status::Unavailable("answered an item without a key");
-    page.items.emplace_back(std::move(*key),
-                            item.dump(-1, ' ', false, json::error_handler_t::replace));
+    // DumpJson: the holder's decimals stay as it wrote them. ParseJson
+    // took only valid UTF-8, so nothing here can throw.
+    page.items.emplace_back(std::move(*key), DumpJson(item));
   }
   page.more = doc.contains("next") && doc["next"].is_string();
   for (auto [member, out] : {std::pair{"missing_partitions", &page.missing},

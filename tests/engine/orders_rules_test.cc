@@ -258,5 +258,79 @@ TEST(BankRulesTest, OverdraftLimitIsEnforced) {
   EXPECT_TRUE((*driver)->ReadOutput("bank-dlq").empty());
 }
 
+// Issue 12's money cases, through the example's rules as a user writes them.
+TEST(BankRulesTest, MoneyIsExactAndWrongAmountsAreRejectedWithACode) {
+  const EngineOptions options = testing::LoadExample("bank");
+  auto driver = testing::TopologyTestDriver::Create(options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  int n = 0;
+  // Raw text: the amounts must reach kcqrs as written, not through a double.
+  auto send = [&](const std::string& account, const std::string& fields) {
+    const std::string text = R"({"accountId":")" + account + R"(","commandId":"m-)" +
+                             std::to_string(++n) + "\"," + fields + "}";
+    ASSERT_TRUE((*driver)->PipeInput("bank.commands", account, text).ok()) << text;
+  };
+  send("a-1", R"("type":"OpenAccount","owner":"ada")");
+  send("a-1", R"("type":"Deposit","amount":0.10)");
+  send("a-1", R"("type":"Deposit","amount":0.20)");
+  send("a-1", R"("type":"Withdraw","amount":0.30)");
+  send("a-1", R"("type":"CloseAccount")");                            // m-5: closes
+  send("a-1", R"("type":"Deposit","amount":1)");                      // m-6: closed
+  send("a-2", R"("type":"OpenAccount","owner":"bob","overdraftLimit":50.5)");
+  send("a-2", R"("type":"Deposit","amount":"12.50")");               // m-8: a string
+  send("a-2", R"("type":"Deposit","amount":10.005)");                // m-9: not cents
+  send("a-2", R"("type":"Deposit","amount":99999999999999999999)");  // m-10: too much
+  send("a-2", R"("type":"Deposit","amount":1000000.00)");            // m-11: the maximum
+  send("a-2", R"("type":"Deposit","amount":19.99)");
+  send("a-2", R"("type":"PayInterest","ratePercent":1.5)");          // m-13
+  send("a-2", R"("type":"CloseAccount")");                           // m-14: not zero
+  send("a-2", R"("type":"Withdraw","amount":1000000.00)");           // m-15
+  send("a-2", R"("type":"Withdraw","amount":15070.79)");             // m-16: to -50.50
+  send("a-2", R"("type":"Withdraw","amount":0.01)");                 // m-17: past it
+  send("a-2", R"("type":"PayInterest","ratePercent":"x")");          // m-18
+
+  std::map<std::string, json> rejected;
+  for (const auto& r : (*driver)->ReadOutput("bank.rejections")) {
+    json v = json::parse(*r.value);
+    rejected[v["commandId"]] = v;
+  }
+  auto code = [&](const std::string& id) {
+    return rejected.count(id) ? rejected[id]["code"].get<std::string>() : "accepted";
+  };
+  EXPECT_EQ(code("m-5"), "accepted") << "0.10 + 0.20 - 0.30 must be exactly zero";
+  EXPECT_EQ(code("m-6"), "not_found");
+  EXPECT_EQ(code("m-8"), "invalid_amount");
+  EXPECT_EQ(rejected["m-8"]["reason"], "the amount must be a number, found 12.50");
+  EXPECT_EQ(code("m-9"), "invalid_amount");
+  EXPECT_EQ(rejected["m-9"]["reason"], "the amount 10.005 is not a whole number of cents");
+  EXPECT_EQ(code("m-10"), "out_of_range");
+  EXPECT_EQ(code("m-11"), "accepted");
+  EXPECT_EQ(code("m-13"), "accepted");
+  EXPECT_EQ(code("m-14"), "balance_not_zero");
+  EXPECT_EQ(rejected["m-14"]["reason"],
+            "the balance is 1015020.29: withdraw or deposit it first");
+  EXPECT_EQ(code("m-15"), "accepted");
+  EXPECT_EQ(code("m-16"), "accepted") << "-50.50 is exactly the overdraft limit 50.5";
+  EXPECT_EQ(code("m-17"), "insufficient_funds");
+  EXPECT_EQ(rejected["m-17"]["reason"], "balance -50.50 and overdraft 50.5 do not cover 0.01");
+  EXPECT_EQ(code("m-18"), "invalid_rate");
+  EXPECT_EQ(rejected.size(), 7u);
+
+  // The interest: 1000019.99 * 1.5 / 100 = 15000.29985, half-even to cents.
+  std::string interest;
+  for (const auto& e : (*driver)->ReadOutput("bank.events")) {
+    if (e.value->find("InterestPaid") != std::string::npos) interest = *e.value;
+  }
+  EXPECT_EQ(interest, R"({"accountId":"a-2","amount":15000.30,"type":"InterestPaid"})");
+  // Balances keep their cents, in the aggregate and in the view.
+  auto view = (*driver)->GetStore("balances")->Get("a-2");
+  ASSERT_TRUE(view.ok() && view->has_value());
+  EXPECT_EQ(**view, R"({"accountId":"a-2","balance":-50.50,"owner":"bob"})");
+  auto closed = (*driver)->GetStore("balances")->Get("a-1");
+  ASSERT_TRUE(closed.ok() && closed->has_value());
+  EXPECT_EQ(**closed, R"({"accountId":"a-1","balance":0.00,"closed":true,"owner":"ada"})");
+  EXPECT_TRUE((*driver)->ReadOutput("bank-dlq").empty());
+}
+
 }  // namespace
 }  // namespace kcqrs

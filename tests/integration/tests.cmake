@@ -69,3 +69,9 @@ kcqrs_test(scale_down_integration_test SOURCES integration/scale_down_test.cc
            LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
 target_compile_definitions(scale_down_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+
+# Exact decimals end to end (issue 12): examples/bank on the real broker.
+kcqrs_test(bank_money_integration_test SOURCES integration/bank_money_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(bank_money_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")

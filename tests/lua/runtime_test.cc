@@ -1,5 +1,7 @@
 #include "engine/lua/runtime.h"
 
+#include "decimal/decimal.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -58,34 +60,101 @@ TEST(LuaRuntimeTest, NestedDocumentsRoundTrip) {
               "tags": ["x", ["y", ["z"]]], "paid": false, "total": 12.5},
     "empty_object": {}, "empty_array": [], "nested_empty": [[], {}]
   })");
-  EXPECT_EQ(Echo(*rt, doc), doc);
+  EXPECT_TRUE(decimal::Equal(Echo(*rt, doc), doc));
 }
 
-TEST(LuaRuntimeTest, IntegersStayIntegersAndFloatsStayFloats) {
+json Dec(std::string_view text) { return decimal::FromText(text); }
+
+TEST(LuaRuntimeTest, IntegersStayIntegersAndDecimalsKeepTheirText) {
   auto rt = NewRuntime();
-  const json doc = {{"i", 3},           {"f", 3.0},         {"neg", -7},
-                    {"max", INT64_MAX}, {"min", INT64_MIN}, {"tiny", 1e-300}};
+  const json doc = {{"i", 3},           {"f", Dec("3.0")},  {"neg", -7},
+                    {"max", INT64_MAX}, {"min", INT64_MIN}, {"tiny", Dec("1e-300")},
+                    {"cents", Dec("12.50")}, {"big", Dec("99999999999999999999")}};
   const json back = Echo(*rt, doc);
-  EXPECT_EQ(back, doc);
+  EXPECT_EQ(decimal::Dump(back), decimal::Dump(doc));
   EXPECT_TRUE(back["i"].is_number_integer());
-  EXPECT_TRUE(back["f"].is_number_float());
-  EXPECT_EQ(back["f"].dump(), "3.0");
+  EXPECT_TRUE(decimal::IsDecimal(back["f"]));
   EXPECT_EQ(back["max"].get<int64_t>(), INT64_MAX);
 
   // Lua's own arithmetic decides in Lua: // on integers is an integer, / a
-  // float.
+  // float, and a float leaves as the decimal it prints as.
   auto result = Eval(
-      *rt, "return {a = 7 // 2, b = 7 / 2, c = 2^2, d = math.tointeger(4.0)}");
+      *rt, "return {a = 7 // 2, b = 7 / 2, c = 2^2, d = math.tointeger(4.0), e = 0.1 + 0.2}");
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->dump(), R"({"a":3,"b":3.5,"c":4.0,"d":4})");
+  EXPECT_EQ(decimal::Dump(*result), R"({"a":3,"b":3.5,"c":4.0,"d":4,"e":0.30000000000000004})");
 }
 
-TEST(LuaRuntimeTest, UnsignedBeyondInt64BecomesAFloat) {
+TEST(LuaRuntimeTest, UnsignedBeyondInt64IsAnExactDecimal) {
   auto rt = NewRuntime();
   const json big = std::numeric_limits<uint64_t>::max();
-  const json back = Echo(*rt, big);
-  EXPECT_TRUE(back.is_number_float());
-  EXPECT_DOUBLE_EQ(back.get<double>(), 18446744073709551615.0);
+  auto result = Eval(*rt, "return {x = x, y = x + 1, t = decimal.isdecimal(x)}", &big);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(decimal::Dump(*result),
+            R"({"t":true,"x":18446744073709551615,"y":18446744073709551616})");
+}
+
+// The money rules of docs/topology.md ("Numbers in Lua"), as a user writes
+// them.
+TEST(LuaRuntimeTest, DecimalsComputeExactly) {
+  auto rt = NewRuntime();
+  const json in = {{"a", Dec("0.1")}, {"b", Dec("0.2")}, {"c", Dec("0.3")},
+                   {"amount", Dec("12.50")}, {"big", Dec("99999999999999999999")}};
+  auto r = Eval(*rt, R"(
+    local zero = x.a + x.b - x.c
+    return {
+      zero = zero, is_zero = zero == decimal.new(0), cmp = decimal.cmp(zero, 0),
+      plain_eq = (zero == 0),  -- Lua: a userdata is never == a number
+      sum = x.amount + 1, prod = x.amount * 3, quot = x.amount / 2,
+      big = x.big + 100, lt = x.amount < 13, le = 12 <= x.amount,
+      text = "balance " .. x.amount, str = tostring(x.amount),
+      rounded = decimal.round(decimal.new("2.675"), 2, "half_up"),
+      div = decimal.div(100, 3, 2), method = x.amount:round(0),
+      fits = decimal.fits(x.amount, 2), nofit = decimal.fits(decimal.new("1.005"), 2),
+      notnum = decimal.fits("12.50", 2), int = decimal.tointeger(decimal.new("4.00")),
+      noint = decimal.tointeger(x.amount), neg = -x.amount, mod = x.amount % 5,
+      same = decimal.new("1.50") == decimal.new("1.5"), new = decimal.new("7"),
+    })", &in);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(decimal::Dump(*r),
+            R"({"big":100000000000000000099,"cmp":0,"div":33.33,"fits":true,"int":4,)"
+            R"("is_zero":true,"le":true,"lt":true,"method":12,"mod":2.50,"neg":-12.50,)"
+            R"("new":7,"nofit":false,"notnum":false,"plain_eq":false,"prod":37.50,)"
+            R"("quot":6.25,"rounded":2.68,"same":true,"str":"12.50","sum":13.50,)"
+            R"("text":"balance 12.50","zero":0.0})");
+}
+
+TEST(LuaRuntimeTest, DecimalErrorsSayWhatAndWhere) {
+  auto rt = NewRuntime();
+  const json in = {{"amount", Dec("12.50")}, {"n", 100}};
+  auto error = [&](const std::string& code) {
+    auto r = Eval(*rt, code, &in);
+    return r.ok() ? std::string("<no error>") : r.status().message();
+  };
+  EXPECT_THAT(error("return x.amount + 0.5"),
+              HasSubstr("decimal +: a float cannot be mixed with a decimal exactly"));
+  EXPECT_THAT(error("return x.amount / 3"),
+              HasSubstr("decimal /: the quotient has no exact decimal of at most 38 digits: "
+                        "round it with decimal.div(a, b, scale)"));
+  EXPECT_THAT(error("return x.amount / 0"), HasSubstr("decimal /: division by zero"));
+  EXPECT_THAT(error("return x.amount * decimal.new('1234567890123456789012345678901234567.1')"),
+              HasSubstr("decimal *: decimal result needs more than 38 digits"));
+  EXPECT_THAT(error("return x.amount + 'x'"),
+              HasSubstr("decimal +: expected a decimal or an integer, found string"));
+  EXPECT_THAT(error("return x.amount // 2"), HasSubstr("use decimal.div(a, b, scale, mode)"));
+  EXPECT_THAT(error("return decimal.new('1.')"),
+              HasSubstr("decimal.new: \"1.\" is not a number"));
+  EXPECT_THAT(error("return decimal.new(0.1)"), HasSubstr("decimal.new: a float is inexact"));
+  EXPECT_THAT(error("return decimal.round(x.amount, 2, 'nearest')"),
+              HasSubstr("decimal.round: expected a rounding mode"));
+  EXPECT_THAT(error("return decimal.round(x.amount, 99)"),
+              HasSubstr("decimal.round: expected a scale (an integer from -38 to 38)"));
+  EXPECT_THAT(error("return x.amount .. {}"), HasSubstr("attempt to concatenate a table value"));
+  EXPECT_THAT(error("decimal.new = nil"), HasSubstr("decimal"));
+  EXPECT_THAT(error("return getmetatable(x.amount)"), HasSubstr("<no error>"));
+  // Integer overflow stays an error, decimals or not (issue 12's case).
+  EXPECT_THAT(error("return 9223372036854775800 + x.n"),
+              HasSubstr("topology.yaml:10: integer overflow in"));
+  EXPECT_THAT(error("return decimal.new(9223372036854775800) + 100"), HasSubstr("<no error>"));
 }
 
 TEST(LuaRuntimeTest, UnicodeStringsRoundTripByteForByte) {
@@ -860,11 +929,11 @@ TEST(LuaRuntimeTest, ArithmeticThatFitsIsUnchanged) {
   )lua",
                 &args);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->dump(),
+  EXPECT_EQ(decimal::Dump(*r),
             "[9223372036854775807,-9223372036854775808,9223372036854775807,"
             "9223372036854775807,-2,-4,2,0,-9223372036854775808,-42,"
             "9223372036854775807,7,22,5,9223372036854775807,"
-            "9.223372036854776e+18,1.5,true,11,5.0,-1,-2,"
+            "9223372036854775808.0,1.5,true,11,5.0,-1,-2,"
             "\"-9223372036854775808\",\"9223372036854775807\","
             "\"  2.2|ff\",9007199254740992,true,0]");
 }

@@ -1,6 +1,6 @@
 // Stricter equality of JSON documents than nlohmann's operator== (which
 // calls 1, 1u and 1.0 equal, and 0.0 and -0.0): the same types all the way
-// down, floats bit for bit. Used by the codec's differential tests and the
+// down, floats bit for bit, decimals text for text. Used by the codec's differential tests and the
 // fuzz targets (fuzz/) that compare documents.
 #ifndef KCQRS_TESTS_SUPPORT_JSON_IDENTICAL_H_
 #define KCQRS_TESTS_SUPPORT_JSON_IDENTICAL_H_
@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstring>
+
+#include "decimal/decimal.h"
 
 namespace kcqrs::testing {
 
@@ -49,6 +51,45 @@ inline bool IdenticalJson(const nlohmann::json& a, const nlohmann::json& b,
     default:
       return a == b;
   }
+}
+
+// `doc` with each decimal (decimal/decimal.h) replaced by the double that
+// nlohmann parses its text as: what nlohmann's own parse() gives for the same
+// text, if every decimal kept the text of its number. Sets *bad_text when a
+// decimal's text is not a JSON number.
+inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_text = nullptr) {
+  using nlohmann::json;
+  if (decimal::IsDecimal(doc)) {
+    const std::string_view text = decimal::Text(doc);
+    if (!decimal::IsJsonNumber(text)) {
+      if (bad_text != nullptr) *bad_text = true;
+      return json();
+    }
+    return json::parse(text);
+  }
+  if (doc.is_array()) {
+    json out = json::array();
+    for (const json& e : doc) out.push_back(DecimalsAsDoubles(e, bad_text));
+    return out;
+  }
+  if (doc.is_object()) {
+    json out = json::object();
+    for (const auto& [k, v] : doc.items()) out[k] = DecimalsAsDoubles(v, bad_text);
+    return out;
+  }
+  return doc;
+}
+
+// Whether a document holds a double (number_float) anywhere: kcqrs's codec
+// never makes one.
+inline bool HasDouble(const nlohmann::json& doc) {
+  if (doc.is_number_float()) return true;
+  if (doc.is_structured()) {
+    for (const auto& e : doc) {
+      if (HasDouble(e)) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace kcqrs::testing
