@@ -49,7 +49,7 @@ void CppDecFloatAdd(benchmark::State& st) {
   const std::string a = "1234567.89", b = "0.01";
   for (auto _ : st) {
     Dec x(a), y(b);
-    std::string out = (x + y).str(0, std::ios_base::fixed);
+    std::string out = Dec(x + y).str(0, std::ios_base::fixed);
     benchmark::DoNotOptimize(out);
   }
 }
@@ -59,7 +59,7 @@ void CppDecFloatMultiply(benchmark::State& st) {
   const std::string a = "1234567.89", b = "0.035";
   for (auto _ : st) {
     Dec x(a), y(b);
-    std::string out = (x * y).str(2, std::ios_base::fixed);  // rounds, mode unspecified
+    std::string out = Dec(x * y).str(2, std::ios_base::fixed);  // rounds, mode unspecified
     benchmark::DoNotOptimize(out);
   }
 }
