@@ -11,7 +11,10 @@ constexpr std::chrono::milliseconds kKafkaTimeout{30000};
 
 }  // namespace
 
-TaskManager::TaskManager(TaskManagerConfig config) : config_(std::move(config)) {}
+TaskManager::TaskManager(TaskManagerConfig config)
+    : config_(std::move(config)),
+      dead_letter_log_(config_.topology ? config_.topology->errors().dead_letter_topic
+                                        : std::string()) {}
 
 TaskManager::~TaskManager() { CloseAll(/*clean=*/false); }
 
@@ -161,6 +164,8 @@ Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(
 
 void TaskManager::DeadLettered(const Record& record, const std::string& reason) {
   dead_letters_[{record.topic, record.partition}][record.offset] = reason;
+  dead_letter_log_.Add(record.topic, record.partition, record.offset, reason,
+                       DeadLetterLog::Clock::now());
 }
 
 void TaskManager::Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) {
@@ -494,6 +499,7 @@ void TaskManager::UpdateGauges() {
       }
     }
   }
+  dead_letter_log_.Flush(DeadLetterLog::Clock::now());
   std::map<std::string, uint64_t> nodes = closed_node_counts_;
   for (const auto& [id, task] : tasks_) task->AddNodeCounts(&nodes);
   {

@@ -237,6 +237,21 @@ TEST(KcqrsCliTest, RunServesHealthzOnTheEmbeddedBrokerAndStopsOnSigterm) {
   EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
   EXPECT_NE(resp.find(R"("status":"CREATED")"), std::string::npos) << resp;
 
+  // A record no rule can read goes to the dead-letter topic, and the log
+  // says so: where it was and why.
+  command.key = "o-2";
+  command.value = "not json";
+  ASSERT_TRUE((*producer)->Send(command).ok());
+  ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(10)).ok());
+  std::regex dead(R"(dead letter: orders\.commands-\d+@\d+ went to orders-dlq: .+)");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    text = ReadFile(log);
+    if (std::regex_search(text, dead)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(std::regex_search(text, dead)) << text;
+
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   bool exited = false;
