@@ -167,6 +167,10 @@ int main(int argc, char** argv) {
                  "trace, debug, info, warn, error (default: info)");
 
   auto* version = app.add_subcommand("version", "Print the kcqrs version");
+  // `kcqrs --version` too, as most command lines answer it: the same line as
+  // `kcqrs version`, and no subcommand needed.
+  app.set_version_flag("--version", "kcqrs " + std::string(kcqrs::kVersion),
+                       "Print the kcqrs version (as `kcqrs version` does)");
 
   std::string run_file;
   std::vector<std::string> run_sets;

@@ -270,7 +270,7 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
                KafkaOptions* out) {
   if (!d.ExpectMap(n, "kafka")) return;
   d.CheckKeys(n, "kafka",
-              {"bootstrap_servers", "embedded_brokers", "properties"});
+              {"bootstrap_servers", "embedded_brokers", "embedded_port", "properties"});
   const YAML::Node bs = n["bootstrap_servers"];
   if (!bs) {
     d.Error(n.Mark(), "kafka: the key 'bootstrap_servers' is required (a list "
@@ -305,6 +305,11 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (n["embedded_brokers"]) {
     if (auto v = r.Int(n["embedded_brokers"], "kafka.embedded_brokers", 1, 9)) {
       out->embedded_brokers = static_cast<int>(*v);
+    }
+  }
+  if (n["embedded_port"]) {
+    if (auto v = r.Int(n["embedded_port"], "kafka.embedded_port", 0, 65535)) {
+      out->embedded_port = static_cast<int>(*v);
     }
   }
   if (const YAML::Node props = n["properties"]) {

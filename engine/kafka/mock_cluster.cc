@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -15,7 +16,8 @@ void MockCluster::MockDeleter::operator()(
   rd_kafka_mock_cluster_destroy(cluster);
 }
 
-Result<std::unique_ptr<MockCluster>> MockCluster::Create(int num_brokers) {
+Result<std::unique_ptr<MockCluster>> MockCluster::Create(int num_brokers,
+                                                         uint16_t bootstrap_port) {
   if (num_brokers < 1) {
     return Status::InvalidArgument(
         "a mock cluster needs at least one broker, got " +
@@ -41,6 +43,21 @@ Result<std::unique_ptr<MockCluster>> MockCluster::Create(int num_brokers) {
   mock->bootstrap_servers_ =
       rd_kafka_mock_cluster_bootstraps(mock->cluster_.get());
   mock->num_brokers_ = num_brokers;
+  if (bootstrap_port == 0) return mock;
+  // "127.0.0.1:port,...": broker 1 comes first.
+  const std::string& all = mock->bootstrap_servers_;
+  const size_t colon = all.find(':');
+  const int broker_port = colon == std::string::npos ? 0 : std::atoi(all.c_str() + colon + 1);
+  if (broker_port <= 0 || broker_port > 65535) {
+    return Status::Internal("mock cluster: cannot read broker 1's port in '" + all + "'");
+  }
+  auto forwarder = TcpForwarder::Start(bootstrap_port, static_cast<uint16_t>(broker_port));
+  if (!forwarder.ok()) {
+    mock->bootstrap_port_note_ = forwarder.status().message();
+    return mock;
+  }
+  mock->forwarder_ = std::move(forwarder).value();
+  mock->bootstrap_servers_ = mock->forwarder_->address();
   return mock;
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/kafka/client.h"
+#include "engine/kafka/tcp_forwarder.h"
 #include "kcqrs/status.h"
 
 struct rd_kafka_mock_cluster_s;
@@ -85,8 +86,14 @@ enum class BrokerError : int16_t {
 
 class MockCluster {
  public:
-  // Starts `num_brokers` brokers (ids 1..num_brokers) on loopback ports.
-  static Result<std::unique_ptr<MockCluster>> Create(int num_brokers);
+  // Starts `num_brokers` brokers (ids 1..num_brokers) on loopback ports
+  // the kernel picks. With `bootstrap_port` > 0, clients bootstrap from
+  // 127.0.0.1:`bootstrap_port` instead (relayed to broker 1 by a
+  // TcpForwarder: librdkafka cannot bind its brokers to a chosen port), so
+  // the address stays the same from one start to the next; when that port
+  // is in use, the kernel's ports are used and bootstrap_port_note() says so.
+  static Result<std::unique_ptr<MockCluster>> Create(int num_brokers,
+                                                     uint16_t bootstrap_port = 0);
 
   MockCluster(const MockCluster&) = delete;
   MockCluster& operator=(const MockCluster&) = delete;
@@ -95,6 +102,9 @@ class MockCluster {
   // "127.0.0.1:port,..." for the clients' bootstrap.servers.
   const std::string& bootstrap_servers() const { return bootstrap_servers_; }
   int num_brokers() const { return num_brokers_; }
+  // Why the bootstrap port asked for is not used ("" when it is, or when
+  // none was asked for).
+  const std::string& bootstrap_port_note() const { return bootstrap_port_note_; }
 
   // Creates a topic directly, without a CreateTopics request: the way to
   // create topics on the mock, whose metadata names no usable controller
@@ -137,7 +147,10 @@ class MockCluster {
   internal::HandlePtr rk_;
   std::unique_ptr<rd_kafka_mock_cluster_s, MockDeleter> cluster_;
   std::string bootstrap_servers_;
+  std::string bootstrap_port_note_;
   int num_brokers_ = 0;
+  // Last: it goes first, before the brokers it relays to.
+  std::unique_ptr<TcpForwarder> forwarder_;
 };
 
 }  // namespace kcqrs::kafka

@@ -103,12 +103,19 @@ class Engine::Impl final : public engine::EngineView {
 
     if (options_.kafka.embedded) {
       Result<std::unique_ptr<kafka::MockCluster>> cluster =
-          kafka::MockCluster::Create(options_.kafka.embedded_brokers);
+          kafka::MockCluster::Create(options_.kafka.embedded_brokers,
+                                     static_cast<uint16_t>(options_.kafka.embedded_port));
       if (!cluster.ok()) {
         return cluster.status().WithContext("starting the embedded Kafka");
       }
       embedded_ = std::move(cluster).value();
       bootstrap_ = embedded_->bootstrap_servers();
+      if (!embedded_->bootstrap_port_note().empty()) {
+        spdlog::warn(
+            "embedded Kafka: kafka.embedded_port {} cannot be used ({}); it listens on a "
+            "port the system picked instead, which changes at every start",
+            options_.kafka.embedded_port, embedded_->bootstrap_port_note());
+      }
       spdlog::warn(
           "embedded Kafka (librdkafka's mock cluster) is listening on {} "
           "(try: kcat -b {} -L). It is for trying kcqrs out: it keeps nothing "

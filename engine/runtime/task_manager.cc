@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "engine/serving/engine_view.h"
+
 namespace kcqrs::engine {
 namespace {
 
@@ -11,7 +13,10 @@ constexpr std::chrono::milliseconds kKafkaTimeout{30000};
 
 }  // namespace
 
-TaskManager::TaskManager(TaskManagerConfig config) : config_(std::move(config)) {}
+TaskManager::TaskManager(TaskManagerConfig config)
+    : config_(std::move(config)),
+      dead_letter_log_(config_.topology ? config_.topology->errors().dead_letter_topic
+                                        : std::string()) {}
 
 TaskManager::~TaskManager() { CloseAll(/*clean=*/false); }
 
@@ -161,6 +166,8 @@ Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(
 
 void TaskManager::DeadLettered(const Record& record, const std::string& reason) {
   dead_letters_[{record.topic, record.partition}][record.offset] = reason;
+  dead_letter_log_.Add(record.topic, record.partition, record.offset, reason,
+                       DeadLetterLog::Clock::now());
 }
 
 void TaskManager::Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) {
@@ -480,20 +487,43 @@ void TaskManager::Snapshot(std::map<std::string, uint64_t>* nodes,
 }
 
 void TaskManager::UpdateGauges() {
-  // Lag from the watermarks the consumer already knows (no request).
+  // Lag from the watermarks the consumer already knows (no request), for
+  // every partition held. librdkafka knows a position only once a record of
+  // the partition was consumed, so an idle partition (none yet since the
+  // assignment) counts from what was consumed or committed, and a partition
+  // the group never committed from its start (auto.offset.reset=earliest).
+  // Leaving such partitions out made /stats and the page show a topic of
+  // three partitions with two, and drop one from the lag table.
   std::map<std::string, std::map<int32_t, int64_t>> lag;
   for (const auto& [tp, task] : task_of_partition_) {
     if (consumer_ == nullptr) break;
+    int64_t& l = lag[tp.first][tp.second];
+    l = StatsReport::kLagUnknown;
     auto wm = consumer_->CachedWatermarks(tp.first, tp.second);
+    if (!wm.ok() || wm->second < 0) continue;
     auto pos = consumer_->Position(tp.first, tp.second);
-    if (wm.ok() && pos.ok() && *pos >= 0 && wm->second >= 0) {
-      const int64_t l = std::max<int64_t>(0, wm->second - *pos);
-      lag[tp.first][tp.second] = l;
-      if (config_.metrics != nullptr) {
-        config_.metrics->ConsumerLag(tp.first, tp.second).Set(static_cast<double>(l));
+    int64_t next = pos.ok() ? *pos : kafka::kOffsetInvalid;
+    if (next < 0) {
+      auto consumed = consumed_.find(tp);
+      auto committed = committed_.find(tp);
+      if (consumed != consumed_.end()) {
+        next = consumed->second;
+      } else if (committed != committed_.end()) {
+        next = committed->second;
+      } else if (wm->first >= 0) {
+        next = wm->first;
+      } else if (wm->second == 0) {
+        next = 0;  // empty and never written
+      } else {
+        continue;
       }
     }
+    l = std::max<int64_t>(0, wm->second - std::max(next, wm->first));
+    if (config_.metrics != nullptr) {
+      config_.metrics->ConsumerLag(tp.first, tp.second).Set(static_cast<double>(l));
+    }
   }
+  dead_letter_log_.Flush(DeadLetterLog::Clock::now());
   std::map<std::string, uint64_t> nodes = closed_node_counts_;
   for (const auto& [id, task] : tasks_) task->AddNodeCounts(&nodes);
   {

@@ -27,6 +27,7 @@
 #include "engine/processors/lua_functions.h"
 #include "engine/runtime/changelog_reader.h"
 #include "engine/runtime/clients.h"
+#include "engine/runtime/dead_letter_log.h"
 #include "engine/runtime/fault_injector.h"
 #include "engine/runtime/state_directory.h"
 #include "engine/runtime/streams_producer.h"
@@ -177,6 +178,7 @@ class TaskManager final : private RecordCollector {
   void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
 
   TaskManagerConfig config_;
+  DeadLetterLog dead_letter_log_;  // says in the log what went to the dead-letter topic
   LuaFunctions* lua_ = nullptr;  // the thread's
   ThreadConsumer* consumer_ = nullptr;
   StreamsProducer* producer_ = nullptr;

@@ -52,8 +52,11 @@ struct StatsReport {
   std::vector<std::string> thread_states;
   // Records processed by each topology node, over every thread.
   std::map<std::string, uint64_t> processed_by_node;
-  // Consumer lag in records: topic -> partition -> lag.
+  // Consumer lag in records: topic -> partition -> lag, for every partition
+  // a stream thread holds; kLagUnknown until its end offset is known (no
+  // fetch answered yet).
   std::map<std::string, std::map<int32_t, int64_t>> lag;
+  static constexpr int64_t kLagUnknown = -1;
 };
 
 class EngineView {

@@ -49,7 +49,8 @@ std::string StatsJson(const StatsReport& report, const StoreRegistry* registry) 
     for (const std::string& name : registry->stores()) {
       const HostedSummary hosted = SummarizeHosted(*registry, name);
       stores.push_back({{"name", name},
-                        {"keys", hosted.approximate_keys},
+                        {"keys", hosted.keys},
+                        {"keys_exact", hosted.keys_exact},
                         {"partitions", registry->partitions(name)},
                         {"hosted", hosted.partitions}});
     }
@@ -59,7 +60,9 @@ std::string StatsJson(const StatsReport& report, const StoreRegistry* registry) 
   for (const auto& [name, n] : report.processed_by_node) nodes[name] = {{"processed", n}};
   json lag = json::object();
   for (const auto& [topic, parts] : report.lag) {
-    for (const auto& [p, l] : parts) lag[topic][std::to_string(p)] = l;
+    for (const auto& [p, l] : parts) {
+      lag[topic][std::to_string(p)] = l == StatsReport::kLagUnknown ? json() : json(l);
+    }
   }
   out["nodes"] = std::move(nodes);
   out["lag"] = std::move(lag);

@@ -78,10 +78,18 @@ std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,
 
 HostedSummary SummarizeHosted(const StoreRegistry& registry, const std::string& store) {
   HostedSummary out;
+  uint64_t counted = 0;
   for (const auto& [p, reader] : registry.Hosted(store)) {
     out.partitions.push_back(p);
     out.approximate_keys += reader->ApproximateNumEntries();
+    // A walk over committed data only, stopped at the limit so that a page
+    // refreshing every 2 s costs a big store no more than a small one.
+    if (!out.keys_exact) continue;
+    auto it = reader->Range("", "");
+    for (; it->Valid() && counted <= kExactKeyCountLimit; it->Next()) ++counted;
+    if (counted > kExactKeyCountLimit || !it->status().ok()) out.keys_exact = false;
   }
+  out.keys = out.keys_exact ? counted : out.approximate_keys;
   return out;
 }
 

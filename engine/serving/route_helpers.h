@@ -59,7 +59,15 @@ std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,
 struct HostedSummary {
   std::vector<int32_t> partitions;  // in order
   uint64_t approximate_keys = 0;    // RocksDB's estimate, summed
+  // The keys, counted when there are at most kExactKeyCountLimit of them
+  // (keys_exact), else the estimate. RocksDB's estimate-num-keys adds up the
+  // entries of the memtables and SST files, so every overwrite not yet
+  // compacted away counts again: an aggregate decided five times counted
+  // five times, before its first flush.
+  uint64_t keys = 0;
+  bool keys_exact = true;
 };
+inline constexpr uint64_t kExactKeyCountLimit = 10000;
 HostedSummary SummarizeHosted(const StoreRegistry& registry, const std::string& store);
 
 // Registers routes on a router so that each one's requests are counted and

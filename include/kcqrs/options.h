@@ -84,6 +84,12 @@ struct KafkaOptions {
   bool embedded = false;
   // Brokers in the embedded cluster. Default: 1.
   int embedded_brokers = 1;
+  // The loopback port clients bootstrap from on the embedded cluster, so
+  // that its address (and the kcat lines `make demo` prints) stays the same
+  // from one start to the next. When it is in use, a port the kernel picks,
+  // with a warning; 0: always such a port. Default: 9092 (Kafka's, and
+  // kcat's default broker).
+  int embedded_port = 9092;
   // librdkafka properties passed through unchanged to every client
   // (for example security.protocol, sasl.mechanisms).
   std::map<std::string, std::string> properties;

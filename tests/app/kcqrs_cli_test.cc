@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -53,10 +54,17 @@ TEST(KcqrsCliTest, VersionPrintsTheVersion) {
   EXPECT_EQ(o.output, "kcqrs 0.1.0\n");
 }
 
+// As most command lines answer it, and as `kcqrs version` does.
+TEST(KcqrsCliTest, VersionFlagPrintsTheVersion) {
+  Outcome o = RunCli("--version");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_EQ(o.output, "kcqrs 0.1.0\n");
+}
+
 TEST(KcqrsCliTest, HelpListsTheCommands) {
   Outcome o = RunCli("--help");
   EXPECT_EQ(o.exit_code, 0);
-  for (const char* word : {"run", "validate", "version", "--log-level"}) {
+  for (const char* word : {"run", "validate", "version", "--version", "--log-level"}) {
     EXPECT_NE(o.output.find(word), std::string::npos) << word << "\n" << o.output;
   }
 }
@@ -93,6 +101,40 @@ TEST(KcqrsCliTest, RunWithABadFileStartsNothingAndExitsTwo) {
   EXPECT_NE(o.output.find("'id' is required"), std::string::npos) << o.output;
   EXPECT_EQ(o.output.find("HTTP server listening"), std::string::npos) << o.output;
   std::filesystem::remove(file);
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A loopback port nothing listens on (free a moment ago).
+int UnusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Waits for `pid` to exit, `limit` at most; its wait status, or nullopt
+// (and then it is killed).
+std::optional<int> WaitExit(pid_t pid, std::chrono::milliseconds limit) {
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return std::nullopt;
 }
 
 std::string HttpGet(int port, const std::string& path) {
@@ -194,6 +236,21 @@ TEST(KcqrsCliTest, RunServesHealthzOnTheEmbeddedBrokerAndStopsOnSigterm) {
   }
   EXPECT_EQ(resp.rfind("HTTP/1.1 200", 0), 0u) << resp;
   EXPECT_NE(resp.find(R"("status":"CREATED")"), std::string::npos) << resp;
+
+  // A record no rule can read goes to the dead-letter topic, and the log
+  // says so: where it was and why.
+  command.key = "o-2";
+  command.value = "not json";
+  ASSERT_TRUE((*producer)->Send(command).ok());
+  ASSERT_TRUE((*producer)->Flush(std::chrono::seconds(10)).ok());
+  std::regex dead(R"(dead letter: orders\.commands-\d+@\d+ went to orders-dlq: .+)");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    text = ReadFile(log);
+    if (std::regex_search(text, dead)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(std::regex_search(text, dead)) << text;
 
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
@@ -326,6 +383,111 @@ aggregates:
             std::string::npos) << o.output;
   EXPECT_EQ(o.output.find("graph TD;"), std::string::npos) << o.output;
   std::filesystem::remove(file);
+}
+
+}  // namespace
+
+namespace {
+
+// Ctrl-C while Kafka cannot be reached (the first admin call of the start
+// is under way) stops at once, not when that call times out (it took 22 s).
+TEST(KcqrsCliTest, SigintStopsWithinSecondsWhenKafkaIsUnreachable) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kcqrs-unreachable-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto log = dir / "kcqrs.log";
+  const std::string bootstrap = "kafka.bootstrap_servers=127.0.0.1:" + std::to_string(UnusedPort());
+  const std::string state = "application.state_dir=" + (dir / "state").string();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (out == nullptr) _exit(99);
+    dup2(fileno(stdout), STDERR_FILENO);
+    execl(KCQRS_BINARY, KCQRS_BINARY, "run", KCQRS_SOURCE_DIR "/examples/orders/topology.yaml",
+          "--set", "http.listen=127.0.0.1:0", "--set", bootstrap.c_str(), "--set",
+          state.c_str(), static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  // Started: the HTTP server is up and the start waits for Kafka.
+  std::string text;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       std::chrono::steady_clock::now() < deadline;) {
+    text = ReadFile(log);
+    if (text.find("serving: curl") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(text.find("serving: curl"), std::string::npos) << text;
+
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  std::optional<int> status = WaitExit(pid, std::chrono::seconds(30));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - sent);
+  text = ReadFile(log);
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after SIGINT\n" << text;
+  EXPECT_LT(took, std::chrono::seconds(3)) << took.count() << " ms\n" << text;
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status << "\n" << text;
+  EXPECT_NE(text.find("received SIGINT, stopping"), std::string::npos) << text;
+  EXPECT_NE(text.find("] stopped"), std::string::npos) << text;
+  std::filesystem::remove_all(dir);
+}
+
+// `make demo` on its first run: the log the script reads for the broker's
+// address is made by `tee`, which may start after the script first looks
+// (here it is made to: a `tee` that waits 1 s comes first on PATH). The
+// script said "sed: can't read .../kcqrs.log" and ended.
+TEST(KcqrsCliTest, DemoScriptPrintsTheBrokerAddressEvenWhenItsLogComesLate) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kcqrs-demo-test-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "bin");
+  {
+    std::ofstream tee(dir / "bin" / "tee");
+    tee << "#!/bin/sh\nsleep 1\nexec /usr/bin/tee \"$@\"\n";
+  }
+  std::filesystem::permissions(dir / "bin" / "tee", std::filesystem::perms::owner_all);
+  const auto out = dir / "demo.out";
+  const std::string path = (dir / "bin").string() + ":" + std::getenv("PATH");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setpgid(0, 0);  // the demo, its kcqrs and its tee: one group to stop
+    FILE* o = std::freopen(out.c_str(), "w", stdout);
+    if (o == nullptr) _exit(99);
+    dup2(fileno(stdout), STDERR_FILENO);
+    setenv("PATH", path.c_str(), 1);
+    setenv("KCQRS_HTTP_LISTEN", "127.0.0.1:0", 1);
+    execl("/bin/bash", "bash", KCQRS_SOURCE_DIR "/scripts/demo", KCQRS_BINARY,
+          KCQRS_SOURCE_DIR "/examples/orders/topology.yaml", static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  std::string text;
+  int status = 0;
+  bool ended = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       std::chrono::steady_clock::now() < deadline;) {
+    text = ReadFile(out);
+    if (text.find("kcqrs demo:") != std::string::npos) break;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      ended = true;
+      text = ReadFile(out);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(ended) << "the demo ended with status " << status << ":\n" << text;
+  EXPECT_EQ(text.find("can't read"), std::string::npos) << text;
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(kcqrs demo: .* on the embedded Kafka broker at 127\.0\.0\.1:\d+)")))
+      << text;
+  if (!ended) {
+    // Ctrl-C, as a user stops it: the script stops kcqrs and cleans up.
+    kill(-pid, SIGINT);
+    EXPECT_TRUE(WaitExit(pid, std::chrono::seconds(30)).has_value()) << ReadFile(out);
+  }
+  kill(-pid, SIGKILL);  // whatever is left of the group
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -123,21 +123,27 @@ class FakeEngine {
                 {"orders", {{"processed", 16020 + 296 * n}}},
                 {"product_totals", {{"processed", 16140 + 304 * n}}}}},
               {"lag",
-               {{"orders.commands", {{"0", 12}, {"1", 0}, {"2", 7}}},
-                {"orders.events", {{"0", 3}, {"1", 0}, {"2", 1}}},
+               // As the engine reports them: every partition a thread
+               // holds, null while its end offset is not known yet; this
+               // instance holds two of the three partitions of the events.
+               {{"orders.commands", {{"0", 12}, {"1", nullptr}, {"2", 7}}},
+                {"orders.events", {{"0", 3}, {"2", 1}}},
                 {"orders-product_totals-repartition",
                  {{"0", 0}, {"1", 2}, {"2", 0}}}}},
               {"stores", json::array({
                              {{"name", "order-aggregates"},
                               {"keys", 1204},
+                              {"keys_exact", true},
                               {"partitions", 3},
                               {"hosted", {0, 1, 2}}},
                              {{"name", "orders"},
-                              {"keys", 1204},
+                              {"keys", 250000},
+                              {"keys_exact", false},
                               {"partitions", 3},
                               {"hosted", {0, 1, 2}}},
                              {{"name", "product_totals"},
                               {"keys", 7},
+                              {"keys_exact", true},
                               {"partitions", 3},
                               {"hosted", {0, 1, 2}}},
                          })}};
@@ -198,16 +204,28 @@ TEST_F(UiPageTest, ShowsTheTopologyRatesStoreSizesReadinessAndALookup) {
   // Store sizes, consumer lag and rates from GET /stats.
   EXPECT_NE(svg.find(">1,204 keys<"), std::string::npos) << svg;
   EXPECT_NE(svg.find(">7 keys<"), std::string::npos) << svg;
+  // An estimate says so; a count does not.
+  EXPECT_NE(svg.find(">≈250,000 keys<"), std::string::npos) << svg;
+  // A topic has the partitions its sub-topology says, whatever the lag map
+  // holds: a partition without a lag yet, or one held by another instance.
   EXPECT_NE(svg.find(">lag 19 · 3 partitions<"), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">lag 4 · 3 partitions (2 here)<"), std::string::npos) << svg;
   EXPECT_NE(b.dom.find("<td class=\"nowrap\">product_totals</td><td "
                        "class=\"muted\">rocksdb</td>"
-                       "<td class=\"num\">7</td>"),
+                       "<td class=\"num\" title=\"counted\">7</td>"),
             std::string::npos)
       << b.dom;
+  EXPECT_NE(b.dom.find("<td class=\"nowrap\">orders</td><td class=\"muted\">rocksdb</td>"
+                       "<td class=\"num\" title=\"RocksDB's estimate"),
+            std::string::npos)
+      << b.dom;
+  EXPECT_NE(b.dom.find(">≈250,000</td>"), std::string::npos) << b.dom;
+  // Every partition held is a column of the lag table, known or not.
   EXPECT_NE(
       b.dom.find(
           "<td class=\"nowrap\">orders.commands</td><td class=\"num\">19</td>"
-          "<td class=\"muted\"><span class=\"part\">p0 12</span>"),
+          "<td class=\"muted\"><span class=\"part\">p0 12</span>"
+          "<span class=\"part\">p1 –</span><span class=\"part\">p2 7</span>"),
       std::string::npos)
       << b.dom;
   EXPECT_NE(b.dom.find("restored records"), std::string::npos) << b.dom;
@@ -244,6 +262,16 @@ TEST_F(UiPageTest, ShowsTheTopologyRatesStoreSizesReadinessAndALookup) {
     ASSERT_TRUE(std::filesystem::exists(path)) << s.log;
     EXPECT_GT(std::filesystem::file_size(path), 20000u) << path;
   }
+}
+
+// What a browser shows before the script has run (or when it cannot run)
+// is neither ready nor not ready: the engine may well be ready.
+TEST(UiPageHtmlTest, SaysNothingAboutReadinessBeforeItsScriptRuns) {
+  const std::string html(engine::UiPageHtml());
+  const size_t badge = html.find("<span id=\"ready\"");
+  ASSERT_NE(badge, std::string::npos) << html.substr(0, 4000);
+  const std::string tag = html.substr(badge, html.find("</span>", badge) - badge);
+  EXPECT_EQ(tag, "<span id=\"ready\" class=\"badge wait\">…");
 }
 
 TEST_F(UiPageTest, ShowsTheProblemDetailOfAMissingKey) {

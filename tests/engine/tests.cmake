@@ -29,3 +29,4 @@ kcqrs_test(command_handler_test SOURCES engine/command_handler_test.cc
 kcqrs_test(instance_metadata_test SOURCES engine/instance_metadata_test.cc
            LIBS kcqrs_engine)
 kcqrs_test(standby_assignor_test SOURCES engine/standby_assignor_test.cc LIBS kcqrs_engine)
+kcqrs_test(dead_letter_log_test SOURCES engine/dead_letter_log_test.cc LIBS kcqrs_engine)

@@ -188,18 +188,18 @@ TEST_F(HttpApiTest, StatsJoinsTheEnginesCountersWithTheHostedStores) {
   s.totals.running_tasks = 9;  // not part of /stats
   s.thread_states = {"RUNNING", "STARTING"};
   s.processed_by_node = {{"ticket", 9}, {"views", 11}};
-  s.lag = {{"tickets.commands", {{0, 4}, {2, 0}}}};
+  s.lag = {{"tickets.commands", {{0, 4}, {1, StatsReport::kLagUnknown}, {2, 0}}}};
   Host("tickets", {{0, {{"t-1", "{}"}, {"t-2", "{}"}}}, {2, {{"t-3", "{}"}}}});
   HttpResult r = Get("/stats");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(ContentType(r), "application/json");
   EXPECT_EQ(r.body,
             R"({"application":"http-api-test",)"
-            R"("lag":{"tickets.commands":{"0":4,"2":0}},)"
+            R"("lag":{"tickets.commands":{"0":4,"1":null,"2":0}},)"
             R"("nodes":{"ticket":{"processed":9},"views":{"processed":11}},)"
             R"("ready":true,)"
-            R"("stores":[{"hosted":[0,2],"keys":3,"name":"tickets","partitions":3},)"
-            R"({"hosted":[],"keys":0,"name":"views","partitions":3}],)"
+            R"("stores":[{"hosted":[0,2],"keys":3,"keys_exact":true,"name":"tickets","partitions":3},)"
+            R"({"hosted":[],"keys":0,"keys_exact":true,"name":"views","partitions":3}],)"
             R"("threads":[{"index":0,"state":"RUNNING"},{"index":1,"state":"STARTING"}],)"
             R"("totals":{"aborts":1,"commits":2,"dead_letters":3,"rebalances":4,)"
             R"("records_processed":5,"restored_records":6}})");

@@ -3,7 +3,11 @@
 // Transactional guarantees are tested against the real broker, in
 // kafka_transactions_integration_test.cc, because the mock does not keep
 // them.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -521,6 +525,72 @@ TEST(ProducerLifetimeTest, DestroyingAProducerAnswersItsUndeliveredRecords) {
   producer->reset();
   EXPECT_EQ(answered, 3);
   EXPECT_FALSE(last.ok());
+}
+
+}  // namespace
+}  // namespace kcqrs::kafka
+
+namespace kcqrs::kafka {
+namespace {
+
+// A loopback port free a moment ago.
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Produces one record through `bootstrap` and reads it back.
+void RoundTrip(const std::string& bootstrap, MockCluster& cluster) {
+  const std::string topic = kcqrs::testing::UniqueName("fixed");
+  ASSERT_TRUE(cluster.CreateTopic(topic, 1, 1).ok());
+  auto producer = Producer::Create({{"bootstrap.servers", bootstrap}});
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  OutgoingRecord r;
+  r.topic = topic;
+  r.key = "k";
+  r.value = "v";
+  ASSERT_TRUE((*producer)->Send(r).ok());
+  ASSERT_TRUE((*producer)->Flush(kTimeout).ok());
+  auto consumer = Consumer::Create({{"bootstrap.servers", bootstrap},
+                                    {"auto.offset.reset", "earliest"},
+                                    {"enable.auto.commit", "false"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
+  ASSERT_TRUE((*consumer)->Assign({{topic, 0, kOffsetBeginning}}).ok());
+  auto records = PollRecords(**consumer, 1);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].value, "v");
+}
+
+// `make demo` prints kcat lines with the embedded broker's address: it is
+// the same at every start, while its port is free.
+TEST(MockClusterPortTest, ClientsBootstrapFromTheSamePortAtEveryStart) {
+  const uint16_t port = FreePort();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  for (int start = 0; start < 2; ++start) {
+    auto cluster = MockCluster::Create(1, port);
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    EXPECT_EQ((*cluster)->bootstrap_servers(), address) << "start " << start;
+    EXPECT_EQ((*cluster)->bootstrap_port_note(), "");
+    RoundTrip((*cluster)->bootstrap_servers(), **cluster);
+  }
+}
+
+TEST(MockClusterPortTest, ATakenPortFallsBackToOneTheSystemPicksAndSaysWhy) {
+  const uint16_t port = FreePort();
+  auto first = MockCluster::Create(1, port);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = MockCluster::Create(1, port);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_NE((*second)->bootstrap_servers(), (*first)->bootstrap_servers());
+  EXPECT_EQ((*second)->bootstrap_port_note(), "127.0.0.1:" + std::to_string(port) + " is in use");
+  RoundTrip((*second)->bootstrap_servers(), **second);
 }
 
 }  // namespace
