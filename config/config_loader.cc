@@ -201,7 +201,8 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
               {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
-               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes", "rocksdb"});
+               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes", "rocksdb",
+               "expected_version_field"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -261,6 +262,16 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
     }
   }
   if (n["rocksdb"]) ReadRocksDb(n["rocksdb"], r, d, &out->rocksdb);
+  if (n["expected_version_field"]) {
+    if (auto v = r.String(n["expected_version_field"], "application.expected_version_field")) {
+      if (v->empty()) {
+        d.Error(n["expected_version_field"].Mark(),
+                "application.expected_version_field: expected a command field name, found ''");
+      } else {
+        out->expected_version_field = *v;
+      }
+    }
+  }
   if (out->state_dir.empty() && !out->id.empty()) {
     out->state_dir = "/tmp/kcqrs/" + out->id;
   }

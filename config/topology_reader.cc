@@ -249,9 +249,9 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
     }
     if (!diag_->ExpectMap(a, w)) continue;
     diag_->CheckKeys(a, w, {"command_topics", "id_field", "type_field",
-                            "command_id_field", "event_topic", "rejection_topic",
-                            "store", "dedup_window", "misrouted_commands", "commands",
-                            "events"});
+                            "command_id_field", "expected_version_field", "event_topic",
+                            "rejection_topic", "store", "dedup_window", "misrouted_commands",
+                            "commands", "events"});
     AggregateSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -277,6 +277,16 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
     }
     if (a["command_id_field"]) {
       if (auto v = scalar_(a["command_id_field"], w + ".command_id_field")) spec.command_id_field = *v;
+    }
+    if (a["expected_version_field"]) {
+      if (auto v = scalar_(a["expected_version_field"], w + ".expected_version_field")) {
+        if (v->empty()) {
+          diag_->Error(a["expected_version_field"].Mark(),
+                       w + ".expected_version_field: expected a command field name, found ''");
+        } else {
+          spec.expected_version_field = *v;
+        }
+      }
     }
     if (a["dedup_window"]) {
       if (auto v = scalar_(a["dedup_window"], w + ".dedup_window")) {
