@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "config/topology_lint.h"
 #include "engine/graph/describe.h"
 #include "engine/runtime/live_instances.h"
 #include "kcqrs/engine.h"
@@ -59,10 +60,18 @@ int LoadAndValidate(const std::string& file, const std::vector<std::string>& set
   return 0;
 }
 
-int Validate(const std::string& file, const std::vector<std::string>& sets) {
+int Validate(const std::string& file, const std::vector<std::string>& sets, bool strict) {
   kcqrs::EngineOptions parsed;
   if (int rc = LoadAndValidate(file, sets, &parsed); rc != 0) return rc;
   const kcqrs::EngineOptions* options = &parsed;
+  // What is valid but probably a mistake; `run` logs the same lines.
+  const auto warnings = kcqrs::config::LintTopology(options->topology);
+  for (const auto& w : warnings) std::fprintf(stderr, "%s\n", w.ToString().c_str());
+  if (strict && !warnings.empty()) {
+    std::fprintf(stderr, "%zu warning(s), errors under --strict; nothing was started\n",
+                 warnings.size());
+    return kExitUsage;
+  }
   std::printf("%s: OK (application %s: %zu aggregate(s), %zu projection(s), %zu processor(s))\n",
               file.c_str(), options->application.id.c_str(),
               options->topology.aggregates.size(), options->topology.projections.size(),
@@ -127,6 +136,9 @@ int Run(const std::string& file, const std::vector<std::string>& sets) {
 
   spdlog::info("kcqrs {} starting application {} from {}", kcqrs::kVersion,
                options->application.id, file);
+  for (const auto& w : kcqrs::config::LintTopology(options->topology)) {
+    spdlog::warn("{}", w.ToString());
+  }
   auto engine = kcqrs::Engine::Open(*options);
   if (!engine.ok()) {
     if (engine.status().IsInvalidArgument()) return ReportTopologyErrors(engine.status());
@@ -186,6 +198,10 @@ int main(int argc, char** argv) {
       "validate", "Check a topology file and print every error with file:line:col");
   validate->add_option("file", validate_file, "The topology YAML file")->required();
   validate->add_option("--set", validate_sets, "Override a value in the file");
+  bool validate_strict = false;
+  validate->add_flag("--strict", validate_strict,
+                     "Treat warnings (an event type emitted and never handled, or handled "
+                     "and never emitted) as errors: exit code 2");
 
   std::string describe_file;
   std::string describe_format = "text";
@@ -222,7 +238,7 @@ int main(int argc, char** argv) {
     std::printf("kcqrs %s\n", std::string(kcqrs::kVersion).c_str());
     return 0;
   }
-  if (*validate) return Validate(validate_file, validate_sets);
+  if (*validate) return Validate(validate_file, validate_sets, validate_strict);
   if (*describe && describe_live) return DescribeLive(describe_file, describe_format, describe_sets);
   if (*describe) return DescribeFile(describe_file, describe_format, describe_sets);
   if (*run) return Run(run_file, run_sets);

@@ -120,8 +120,12 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
-// "path.to.key=value" applied onto the document.
-void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag) {
+// "path.to.key=value" applied onto the document. The value is parsed with
+// its lines numbered from `*first_line` on (past the file's), so that an
+// error found in it later names the override rather than a place in the
+// file; *first_line moves past it.
+void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag,
+                   int* first_line) {
   const std::string source = "--set " + spec;
   size_t eq = spec.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -132,13 +136,18 @@ void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag) 
   std::stringstream keys(spec.substr(0, eq));
   for (std::string part; std::getline(keys, part, '.');) path.push_back(part);
   YAML::Node value;
+  const std::string text = spec.substr(eq + 1);
+  const std::string before(static_cast<size_t>(*first_line), '\n');
   try {
-    value = YAML::Load(spec.substr(eq + 1));
+    value = YAML::Load(before + text);
+    // Nothing after '=' is the empty string (with the override's place).
+    if (value.IsNull()) value = YAML::Load(before + "''");
   } catch (const YAML::Exception& e) {
     diag->ErrorAt(source, "the value is not valid YAML: " + e.msg);
     return;
   }
-  if (value.IsNull()) value = YAML::Node(std::string());
+  *first_line = diag->AddOverride(
+      *first_line, 1 + static_cast<int>(std::count(text.begin(), text.end(), '\n')), source);
   // Walk down, creating maps as needed; yaml-cpp nodes are references, so
   // assigning to the last one changes the document.
   YAML::Node node = root;
@@ -201,7 +210,8 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
   if (!d.ExpectMap(n, "application")) return;
   d.CheckKeys(n, "application",
               {"id", "guarantee", "commit_interval_ms", "state_dir", "threads",
-               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes", "rocksdb"});
+               "state_cleanup_delay_ms", "standby_replicas", "cache_max_bytes", "rocksdb",
+               "expected_version_field"});
   if (!n["id"]) {
     d.Error(n.Mark(), "application: the key 'id' is required (it names the "
                       "consumer group, transactional ids and changelog topics)");
@@ -261,6 +271,16 @@ void ReadApplication(const YAML::Node& n, Reader& r, Diagnostics& d,
     }
   }
   if (n["rocksdb"]) ReadRocksDb(n["rocksdb"], r, d, &out->rocksdb);
+  if (n["expected_version_field"]) {
+    if (auto v = r.String(n["expected_version_field"], "application.expected_version_field")) {
+      if (v->empty()) {
+        d.Error(n["expected_version_field"].Mark(),
+                "application.expected_version_field: expected a command field name, found ''");
+      } else {
+        out->expected_version_field = *v;
+      }
+    }
+  }
   if (out->state_dir.empty() && !out->id.empty()) {
     out->state_dir = "/tmp/kcqrs/" + out->id;
   }
@@ -272,6 +292,7 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
   d.CheckKeys(n, "kafka",
               {"bootstrap_servers", "embedded_brokers", "embedded_port", "properties"});
   const YAML::Node bs = n["bootstrap_servers"];
+  const size_t before = d.errors().size();
   if (!bs) {
     d.Error(n.Mark(), "kafka: the key 'bootstrap_servers' is required (a list "
                       "of host:port, or 'embedded' to try kcqrs out)");
@@ -301,6 +322,12 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
         out->bootstrap_servers.push_back(part);
       }
     }
+  }
+  if (bs && !out->embedded && out->bootstrap_servers.empty() && d.errors().size() == before) {
+    // `kcqrs run` would have nowhere to connect; say so here, where the
+    // file (or a --set) says it, for validate and run alike.
+    d.Error(bs.Mark(), "kafka.bootstrap_servers: expected host:port, a list of them, or "
+                       "'embedded', found nothing");
   }
   if (n["embedded_brokers"]) {
     if (auto v = r.Int(n["embedded_brokers"], "kafka.embedded_brokers", 1, 9)) {
@@ -457,8 +484,9 @@ Result<EngineOptions> LoadEngineOptionsFromString(
   if (!diag.ExpectMap(root, "the top level")) {
     return Finish(diag, std::move(out), errors);
   }
+  int override_line = 1 + static_cast<int>(std::count(yaml.begin(), yaml.end(), '\n'));
   for (const std::string& spec : options.overrides) {
-    ApplyOverride(root, spec, &diag);
+    ApplyOverride(root, spec, &diag, &override_line);
   }
 
   Reader reader(&diag, options);

@@ -18,19 +18,15 @@ bool IsTopicName(const std::string& s) {
 }  // namespace
 
 SourcePosition TopologyReader::Where(const YAML::Node& node) const {
-  SourcePosition p;
-  p.file = diag_->source();
-  if (node.Mark().line >= 0) {
-    p.line = node.Mark().line + 1;
-    p.column = node.Mark().column + 1;
-  }
-  return p;
+  Diagnostics::Place at = diag_->At(node.Mark());
+  return SourcePosition{std::move(at.source), at.line, at.column};
 }
 
 // Where the content of a scalar starts: after an opening quote, or on the
 // line after a block indicator ('|' or '>').
 SourcePosition TopologyReader::ContentStart(const YAML::Node& node) const {
   SourcePosition p = Where(node);
+  if (p.line == 0) return p;  // not in the file: an override's
   int pos = node.Mark().pos;
   if (pos < 0 || static_cast<size_t>(pos) >= text_.size()) return p;
   char c = text_[static_cast<size_t>(pos)];
@@ -103,13 +99,58 @@ std::vector<std::string> TopologyReader::Topics(const YAML::Node& node,
   return out;
 }
 
+namespace {
+
+// How many more '(' and '[' than ')' and ']' the text opens, outside quotes.
+int Unclosed(std::string_view text) {
+  int open = 0;
+  char quote = 0;
+  for (char c : text) {
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+    } else if (c == '(' || c == '[') {
+      ++open;
+    } else if (c == ')' || c == ']') {
+      --open;
+    }
+  }
+  return open;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, ExpressionSpec>> TopologyReader::Fields(
     const YAML::Node& node, std::string_view where) {
   std::vector<std::pair<std::string, ExpressionSpec>> out;
   if (!diag_->ExpectMap(node, where)) return out;
-  for (const auto& kv : node) {
-    std::string field = kv.first.Scalar();
-    if (auto e = Expr(kv.second, std::string(where) + "." + field)) {
+  std::vector<std::pair<YAML::Node, YAML::Node>> fields;
+  for (const auto& kv : node) fields.emplace_back(kv.first, kv.second);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const auto& [key, value] = fields[i];
+    std::string field = key.Scalar();
+    // The YAML pitfall: in a { ... } map a comma ends the value, so
+    // `{ total: coalesce(view.total, 0) + event.amount }` reaches us as
+    // `total: coalesce(view.total` and a field `0) + event.amount`. Put the
+    // pieces back together to show the quoted expression.
+    if (node.Style() == YAML::EmitterStyle::Flow && value.IsScalar() &&
+        value.Tag() != "!" && Unclosed(value.Scalar()) > 0) {
+      std::string whole = value.Scalar();
+      size_t j = i + 1;
+      for (; j < fields.size() && Unclosed(whole) > 0; ++j) {
+        whole += ", " + fields[j].first.Scalar();
+        if (fields[j].second.IsScalar()) whole += ": " + fields[j].second.Scalar();
+      }
+      diag_->Error(value.Mark(),
+                   std::string(where) + "." + field + ": the expression '" + value.Scalar() +
+                       "' is cut at a comma: in a { ... } map YAML ends a value at every "
+                       "comma; quote the expression (" + field + ": \"" + whole +
+                       "\") or write the map as a block, one field per line");
+      i = j - 1;
+      continue;
+    }
+    if (auto e = Expr(value, std::string(where) + "." + field)) {
       out.emplace_back(field, std::move(*e));
     }
   }
@@ -249,9 +290,9 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
     }
     if (!diag_->ExpectMap(a, w)) continue;
     diag_->CheckKeys(a, w, {"command_topics", "id_field", "type_field",
-                            "command_id_field", "event_topic", "rejection_topic",
-                            "store", "dedup_window", "misrouted_commands", "commands",
-                            "events"});
+                            "command_id_field", "expected_version_field", "event_topic",
+                            "rejection_topic", "store", "dedup_window", "misrouted_commands",
+                            "commands", "events"});
     AggregateSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -277,6 +318,16 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
     }
     if (a["command_id_field"]) {
       if (auto v = scalar_(a["command_id_field"], w + ".command_id_field")) spec.command_id_field = *v;
+    }
+    if (a["expected_version_field"]) {
+      if (auto v = scalar_(a["expected_version_field"], w + ".expected_version_field")) {
+        if (v->empty()) {
+          diag_->Error(a["expected_version_field"].Mark(),
+                       w + ".expected_version_field: expected a command field name, found ''");
+        } else {
+          spec.expected_version_field = *v;
+        }
+      }
     }
     if (a["dedup_window"]) {
       if (auto v = scalar_(a["dedup_window"], w + ".dedup_window")) {

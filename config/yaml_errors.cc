@@ -17,16 +17,27 @@ std::string ConfigError::ToString() const {
   return s;
 }
 
-void Diagnostics::Error(const YAML::Mark& mark, std::string message) {
-  ConfigError e;
-  e.source = source_;
+Diagnostics::Place Diagnostics::At(const YAML::Mark& mark) const {
+  for (const Override& o : overrides_) {
+    if (mark.line >= o.first_line && mark.line < o.end_line) return Place{o.source, 0, 0};
+  }
+  Place p{source_, 0, 0};
   // yaml-cpp marks are 0-based; a null mark (-1) has no position.
   if (mark.line >= 0) {
-    e.line = mark.line + 1;
-    e.column = mark.column + 1;
+    p.line = mark.line + 1;
+    p.column = mark.column + 1;
   }
-  e.message = std::move(message);
-  errors_.push_back(std::move(e));
+  return p;
+}
+
+int Diagnostics::AddOverride(int first_line, int lines, std::string source) {
+  overrides_.push_back(Override{first_line, first_line + lines, std::move(source)});
+  return first_line + lines;
+}
+
+void Diagnostics::Error(const YAML::Mark& mark, std::string message) {
+  Place p = At(mark);
+  errors_.push_back(ConfigError{std::move(p.source), p.line, p.column, std::move(message)});
 }
 
 void Diagnostics::ErrorAt(std::string source, std::string message) {
@@ -86,7 +97,9 @@ void Diagnostics::CheckKeys(const YAML::Node& map, std::string_view where,
       }
       msg += ")";
     }
-    Error(kv.first.Mark(), std::move(msg));
+    // A key that a --set override added has no mark of its own; its value
+    // says which override it was.
+    Error(kv.first.Mark().line >= 0 ? kv.first.Mark() : kv.second.Mark(), std::move(msg));
   }
 }
 

@@ -22,6 +22,21 @@ class Diagnostics {
   void Error(const YAML::Mark& mark, std::string message);
   void ErrorAt(std::string source, std::string message);  // no position
 
+  // Where a mark is: the file and its line and column (1-based), or, for a
+  // node that came from a `--set` override, that override (no position).
+  struct Place {
+    std::string source;
+    int line = 0;
+    int column = 0;
+  };
+  Place At(const YAML::Mark& mark) const;
+
+  // The value of override `source` ("--set a.b=c") was parsed with its
+  // first line numbered `first_line` (0-based, past every line of the file
+  // and of the overrides before it), so that its nodes' marks say which
+  // override they came from. Returns the first line free for the next one.
+  int AddOverride(int first_line, int lines, std::string source);
+
   // Reports every key of `map` not in `allowed`, with a "did you mean" when
   // one allowed key is close. `where` names the map ("application").
   void CheckKeys(const YAML::Node& map, std::string_view where,
@@ -39,6 +54,12 @@ class Diagnostics {
  private:
   std::string source_;
   std::vector<ConfigError> errors_;
+  struct Override {
+    int first_line;
+    int end_line;  // exclusive
+    std::string source;
+  };
+  std::vector<Override> overrides_;
 };
 
 // The closest of `candidates` to `word` if it is near enough to be a likely

@@ -1,5 +1,6 @@
 #include "engine/codec/command_envelope.h"
 
+#include <limits>
 #include <utility>
 
 #include "engine/codec/headers.h"
@@ -77,6 +78,26 @@ Result<std::string> ReadAggregateId(const json& command, const AggregateSpec& sp
 std::string ReadCommandId(const json& command, const AggregateSpec& spec) {
   const std::string* id = StringField(command, spec.command_id_field);
   return id != nullptr ? *id : std::string();
+}
+
+Result<std::optional<int64_t>> ReadExpectedVersion(const json& command,
+                                                   const AggregateSpec& spec) {
+  auto it = command.find(spec.expected_version_field);
+  if (it == command.end() || it->is_null()) return std::optional<int64_t>();
+  if (it->is_number_unsigned()) {
+    const uint64_t v = it->get<uint64_t>();
+    if (v <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return std::optional<int64_t>(static_cast<int64_t>(v));
+    }
+  } else if (it->is_number_integer()) {
+    const int64_t v = it->get<int64_t>();
+    if (v >= 0) return std::optional<int64_t>(v);
+  }
+  std::string found = it->is_string() ? "the string " + it->dump() : it->dump();
+  if (found.size() > 64) found = found.substr(0, 61) + "...";
+  return Status::InvalidArgument(
+      "'" + spec.expected_version_field + "' must be a non-negative integer (the " +
+      spec.name + " version the command was decided on; 0: create only), found " + found);
 }
 
 std::vector<Header> CommandOutputHeaders(const AggregateSpec& spec,

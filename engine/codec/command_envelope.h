@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,14 @@ Result<std::string> ReadAggregateId(const nlohmann::json& command, const Aggrega
 
 // The command id; empty when absent or not a string.
 std::string ReadCommandId(const nlohmann::json& command, const AggregateSpec& spec);
+
+// The aggregate version the command was decided on (the aggregate's
+// `expected_version_field`, resolved by CompiledTopology): nullopt when the
+// field is absent or null (no expectation); fails, naming the field and
+// what it holds, when it is anything but a non-negative JSON integer. Read
+// after the command id, so that a retry is recognised before it is judged.
+Result<std::optional<int64_t>> ReadExpectedVersion(const nlohmann::json& command,
+                                                   const AggregateSpec& spec);
 
 // The headers of every output of a decided command, its type (`kcqrs.type`)
 // last: the aggregate, its id, the command type and id (when it has one).

@@ -15,7 +15,9 @@ struct CommandOutcome {
   std::string code;     // rejected: the code
   std::string reason;   // rejected: the reason
   std::string events;   // accepted: the events, as a JSON array
-  int64_t version = 0;  // accepted: the aggregate version after its events
+  // Accepted: the aggregate version after its events; rejected: the
+  // version it was decided against (a conflict's current version).
+  int64_t version = 0;
 };
 
 }  // namespace kcqrs::engine

@@ -167,6 +167,16 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     CompiledAggregate ca;
     ca.spec = a;
     const std::string what = "aggregates." + a.name;
+    if (ca.spec.expected_version_field.empty()) {
+      ca.spec.expected_version_field = options.application.expected_version_field;
+    }
+    for (const std::string* other : {&a.type_field, &a.id_field, &a.command_id_field}) {
+      if (*other == ca.spec.expected_version_field) {
+        errors.Add(a.where, what + ": the expected version field '" + *other +
+                                "' is also the command's type, id or command id field; "
+                                "name it apart (expected_version_field)");
+      }
+    }
     claim_store(a.store, "aggregate '" + a.name + "'", a.where);
     for (const std::string& topic : a.command_topics) {
       if (topic == a.event_topic || topic == a.rejection_topic) {

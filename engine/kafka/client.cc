@@ -58,6 +58,19 @@ Result<ConfPtr> NewConf(const Properties& properties, std::string_view client) {
   return conf;
 }
 
+}  // namespace kcqrs::kafka::internal
+
+namespace kcqrs::kafka {
+
+Status CheckProperties(const Properties& properties) {
+  auto conf = internal::NewConf(properties, "kafka.properties:");
+  return conf.ok() ? Status::OK() : conf.status();
+}
+
+}  // namespace kcqrs::kafka
+
+namespace kcqrs::kafka::internal {
+
 Result<HandlePtr> NewHandle(ClientType type, ConfPtr conf,
                             std::string_view client) {
   char errstr[512];

@@ -11,9 +11,16 @@
 #include <map>
 #include <string>
 
+#include "kcqrs/status.h"
+
 namespace kcqrs::kafka {
 
 using Properties = std::map<std::string, std::string>;
+
+// Whether librdkafka takes every property (a known key, a valid value),
+// without creating a client: what Create() would refuse, found before
+// anything starts (`kcqrs validate`). The error names the first bad one.
+Status CheckProperties(const Properties& properties);
 
 }  // namespace kcqrs::kafka
 

@@ -109,9 +109,21 @@ class CommandHandler final : public Processor {
     json& state = aggregate.state();
     Decision decision;
     const std::string& what = rules->second.what;
-    KCQRS_RETURN_IF_ERROR(Decide(*rules->second.decide, command, state,
-                                 meta.Get(rules->second.uses_meta), r.timestamp_ms, what, lua_,
-                                 &decision));
+    // Optimistic concurrency: a command decided on a version the aggregate
+    // has moved past is refused before its rules run; a client that sent a
+    // malformed expectation gets a code of its own, not a dead letter.
+    std::optional<int64_t> expected;
+    if (auto e = ReadExpectedVersion(command, spec_); !e.ok()) {
+      decision.rejection.emplace("invalid_expected_version", e.status().message());
+    } else if (*e && **e != aggregate.version()) {
+      expected = **e;
+      decision.rejection.emplace("conflict", ConflictReason(aggregate_id, *expected,
+                                                            aggregate.version()));
+    } else {
+      KCQRS_RETURN_IF_ERROR(Decide(*rules->second.decide, command, state,
+                                   meta.Get(rules->second.uses_meta), r.timestamp_ms, what,
+                                   lua_, &decision));
+    }
     std::vector<json>& events = decision.events;
     std::optional<std::pair<std::string, std::string>>& rejection = decision.rejection;
 
@@ -125,6 +137,11 @@ class CommandHandler final : public Processor {
                     {"aggregate", spec_.name}, {"aggregateId", aggregate_id},
                     {"code", rejection->first}, {"reason", rejection->second},
                     {"timestamp", r.timestamp_ms}};
+      if (expected) {
+        value["expectedVersion"] = *expected;
+        value["currentVersion"] = aggregate.version();
+      }
+      outcome.version = aggregate.version();
       KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, aggregate_id, DumpJson(value),
                                      CommandOutputHeaders(spec_, envelope, "Rejected")));
       Rejected(command_type, rejection->first).Increment();
@@ -218,6 +235,21 @@ class CommandHandler final : public Processor {
       it = rejected_.emplace(key, c).first;
     }
     return it->second;
+  }
+
+  std::string ConflictReason(const std::string& id, int64_t expected, int64_t current) const {
+    const std::string what = spec_.name + " '" + id + "'";
+    if (expected == 0) {
+      return what + " already exists (version " + std::to_string(current) +
+             "); expected version 0 only creates";
+    }
+    if (current == 0) {
+      return what + " does not exist (version 0); the command expected version " +
+             std::to_string(expected);
+    }
+    return what + " is at version " + std::to_string(current) +
+           ", not the expected version " + std::to_string(expected) +
+           ": read it again and decide on the current state";
   }
 
   // Says that outcomes were dropped: at once the first time, then at most

@@ -1,6 +1,9 @@
 #include "engine/processors/parsed_record.h"
 
+#include <charconv>
+
 #include "decimal/decimal.h"
+#include "engine/codec/headers.h"
 
 namespace kcqrs::engine {
 
@@ -50,6 +53,17 @@ json Meta(const Record& r) {
   m["offset"] = r.offset;
   m["timestamp"] = r.timestamp_ms;
   m["key"] = r.key ? json(*r.key) : json(nullptr);
+  // An event's aggregate version (kcqrs.version, written by the command
+  // handler), so that a projection can carry it into a view and a client
+  // reading the view knows which version to expect; null on other records.
+  m["version"] = nullptr;
+  for (const Header& h : r.headers) {
+    if (h.key != headers::kVersion || !h.value) continue;
+    int64_t v = 0;
+    const char* end = h.value->data() + h.value->size();
+    auto [ptr, ec] = std::from_chars(h.value->data(), end, v);
+    if (ec == std::errc() && ptr == end) m["version"] = v;
+  }
   return m;
 }
 

@@ -67,7 +67,8 @@ Result<TypedEvent> ParseEvent(const Record& r, const std::string& type_field,
                               ParsedRecord* parsed);
 
 // The `meta` root of expressions and the third argument of Lua snippets:
-// the record's topic, partition, offset, timestamp and key.
+// the record's topic, partition, offset, timestamp and key, and the
+// aggregate version of an event (its kcqrs.version header; null without).
 nlohmann::json Meta(const Record& r);
 
 // The record's meta document, built on first use only.

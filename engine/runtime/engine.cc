@@ -16,6 +16,7 @@
 #include "engine/serving/http_api.h"
 #include "engine/kafka/admin.h"
 #include "engine/kafka/mock_cluster.h"
+#include "engine/kafka/properties.h"
 #include "engine/processors/lua_functions.h"
 #include "engine/metrics/metrics.h"
 #include "engine/serving/position_log.h"
@@ -71,11 +72,18 @@ state::RocksDbEnvOptions RocksDbEnvOptionsFor(const RocksDbOptions& o) {
 // Compiles the topology and its Lua snippets, so that every error is found
 // before anything starts.
 Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions& options) {
+  // Checked here, not only at start, so that Validate refuses what Open would.
+  if (!options.kafka.embedded && options.kafka.bootstrap_servers.empty()) {
+    return Status::InvalidArgument(
+        "kafka.bootstrap_servers is empty: give host:port of your brokers or 'embedded'");
+  }
   if (!state::RocksDbSupports(RocksDbEnvOptionsFor(options.application.rocksdb).compression)) {
     return Status::InvalidArgument(
         "application.rocksdb.compression: the RocksDB this kcqrs is linked with cannot "
         "write that compression; use none or snappy");
   }
+  // A property librdkafka refuses would stop the first client at start.
+  KCQRS_RETURN_IF_ERROR(kafka::CheckProperties(options.kafka.properties));
   auto compiled = engine::CompiledTopology::Compile(options);
   if (!compiled.ok()) return compiled.status();
   auto lua = engine::LuaFunctions::Create(**compiled, lua::Limits{});
@@ -123,12 +131,7 @@ class Engine::Impl final : public engine::EngineView {
           "runs set kafka.bootstrap_servers to a real Kafka cluster.",
           bootstrap_, bootstrap_);
     } else {
-      if (options_.kafka.bootstrap_servers.empty()) {
-        return Status::InvalidArgument(
-            "kafka.bootstrap_servers is empty: give host:port of your brokers "
-            "or 'embedded'");
-      }
-      bootstrap_ = Join(options_.kafka.bootstrap_servers, ",");
+      bootstrap_ = Join(options_.kafka.bootstrap_servers, ",");  // CompileAll checked it
     }
     KCQRS_RETURN_IF_ERROR(StartHttp());
     supervisor_ = std::thread([this] { Boot(); });

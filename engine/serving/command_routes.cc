@@ -165,6 +165,24 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
     command_id = NewCommandId();
     command[spec.command_id_field] = command_id;
   }
+  // If-Match travels in the command itself, so that the aggregate checks it
+  // when it decides (wherever that is), and a Kafka producer can say the same.
+  auto expected = ReadExpectedVersion(command, spec);
+  if (!expected.ok()) {
+    return respond(Problem(400, "bad-command", "Bad command", expected.status().message()));
+  }
+  auto precondition = ExpectedVersionFromHeaders(req, &bad);
+  if (!precondition) return respond(std::move(bad));
+  if (*precondition) {
+    if (*expected && **expected != **precondition) {
+      return respond(Problem(
+          400, "bad-precondition", "Bad precondition",
+          "the precondition header expects version " + std::to_string(**precondition) +
+              " but the command's '" + spec.expected_version_field + "' is " +
+              std::to_string(**expected) + "; send one of them, or the same version"));
+    }
+    command[spec.expected_version_field] = **precondition;
+  }
 
   kafka::OutgoingRecord record;
   record.topic = spec.command_topics.front();
@@ -447,18 +465,32 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
   waiter_->Park(Waiter::Parked{
       [log, position, sources] { return log->Applied(position, sources, sources); },
       [respond, registry, store, id, command_id, token, window, topology, log, position] {
-        auto rejected = [&](const std::string& code, const std::string& reason) {
+        auto rejected = [&](const std::string& code, const std::string& reason,
+                            std::optional<int64_t> current) {
+          // The aggregate moved past the version the client decided on:
+          // its precondition failed (RFC 9110), and the current version
+          // tells it what to read again.
+          if (code == "conflict") {
+            json extra = {{"code", code}, {"commandId", command_id}, {"position", token}};
+            if (current) extra["currentVersion"] = *current;
+            http::Response r = ProblemWith(412, "conflict", "Precondition failed: the "
+                                           "aggregate has moved on", reason, std::move(extra));
+            if (current) r.headers.emplace_back("ETag", VersionETag(*current));
+            return (*respond)(std::move(r));
+          }
           (*respond)(ProblemWith(409, "rejected", "Command rejected", reason,
                                  {{"code", code}, {"commandId", command_id}, {"position", token}}));
         };
         auto accepted = [&](json events, std::optional<int64_t> version) {
           json body = {{"commandId", command_id}, {"position", token}, {"events", std::move(events)}};
           if (version) body["version"] = *version;
-          (*respond)(http::Response::Json(200, DumpJson(body)));
+          http::Response r = http::Response::Json(200, DumpJson(body));
+          if (version) r.headers.emplace_back("ETag", VersionETag(*version));
+          (*respond)(std::move(r));
         };
         // What this process decided: the whole outcome.
         if (auto o = log->DecidedOutcome(command_id)) {
-          if (o->rejected) return rejected(o->code, o->reason);
+          if (o->rejected) return rejected(o->code, o->reason, o->version);
           json events = ParseJson(o->events);
           return accepted(events.is_array() ? std::move(events) : json::array(), o->version);
         }
@@ -476,13 +508,19 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
           for (const json& c : aggregate.value("commands", json::array())) {
             if (!c.is_object() || c.value("id", "") != command_id) continue;
             auto r = c.find("rejected");
+            // The aggregate's version now: for a conflict, what to read again.
+            std::optional<int64_t> current;
+            if (auto v = aggregate.find("version"); v != aggregate.end() && v->is_number_integer()) {
+              current = v->get<int64_t>();
+            }
             if (r != c.end() && r->is_string()) {
               return rejected(r->get<std::string>(),
                               "the command was rejected with code '" + r->get<std::string>() +
-                                  "' (its reason is no longer remembered here)");
+                                  "' (its reason is no longer remembered here)",
+                              current);
             }
             if (r != c.end() && r->is_object()) {  // the older form: the outcome kept whole
-              return rejected(r->value("code", ""), r->value("reason", ""));
+              return rejected(r->value("code", ""), r->value("reason", ""), current);
             }
             if (c.contains("events")) return accepted(c["events"], std::nullopt);
             // Accepted: its events are those of the aggregate up to version

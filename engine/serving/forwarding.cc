@@ -92,7 +92,7 @@ http::Response Forwarder::Relay(const http::ClientResponse& answer, const Instan
   for (const auto& [name, value] : answer.headers) {
     if (EqualsNoCase(name, kServedByHeader)) served_by = true;
     if (EqualsNoCase(name, kServedByHeader) || EqualsNoCase(name, kStandbyHeader) ||
-        EqualsNoCase(name, "Retry-After") ||
+        EqualsNoCase(name, "Retry-After") || EqualsNoCase(name, "ETag") ||
         EqualsNoCase(name, "WWW-Authenticate") || EqualsNoCase(name, "Allow")) {
       r.headers.emplace_back(name, value);
     }

@@ -39,6 +39,28 @@ std::optional<std::string> StoredJson(std::string_view v, const JsonLimits& limi
   return DumpJson(*parsed);
 }
 
+// The version of a stored aggregate, {"commands":[...],"state":...,
+// "version":N}, for its ETag. Canonical text (keys sorted) ends with it, so
+// it is read from the end without parsing; other text is parsed.
+std::optional<int64_t> StoredAggregateVersion(std::string_view v, bool canonical,
+                                              const JsonLimits& limits) {
+  if (canonical) {
+    static constexpr std::string_view kKey = "\"version\":";
+    if (v.size() < kKey.size() + 3 || v.back() != '}') return std::nullopt;
+    const size_t digits = v.find_last_not_of("0123456789", v.size() - 2);
+    if (digits == std::string_view::npos || digits + 1 == v.size() - 1 ||
+        digits + 1 < kKey.size() || v.substr(digits + 1 - kKey.size(), kKey.size()) != kKey) {
+      return std::nullopt;
+    }
+    return ParseInt(v.substr(digits + 1, v.size() - 2 - digits));
+  }
+  auto parsed = ParseJson(v, limits);
+  if (!parsed.ok() || !parsed->is_object()) return std::nullopt;
+  auto it = parsed->find("version");
+  if (it == parsed->end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
 // RFC 4648 section 4 base64, padded: what `base64 -d` and every language's
 // standard decoder read. Values are opaque to kcqrs; no URL travels here.
 std::string Base64(std::string_view in) {
@@ -567,10 +589,26 @@ http::Response QueryRoutes::Get(StoreRegistry* registry, const std::string& stor
   // sent as they are (no parse and print per lookup).
   std::string& raw = **v;
   size_t end = 0;
-  if (SkipCanonical(raw, &end) && end == raw.size()) {
-    return http::Response::Json(200, std::move(raw));
+  const bool canonical = SkipCanonical(raw, &end) && end == raw.size();
+  // An aggregate's own store: its version is the ETag that If-Match on
+  // POST /commands takes back (optimistic concurrency).
+  std::optional<std::string> etag;
+  if (auto topology = engine_->topology()) {
+    for (const CompiledAggregate& a : topology->aggregates()) {
+      if (a.spec.store != store) continue;
+      if (auto version = StoredAggregateVersion(raw, canonical, options_->limits)) {
+        etag = VersionETag(*version);
+      }
+    }
   }
-  if (auto doc = StoredJson(raw, options_->limits)) return http::Response::Json(200, *doc);
+  auto tagged = [&etag](http::Response r) {
+    if (etag) r.headers.emplace_back("ETag", *etag);
+    return r;
+  };
+  if (canonical) return tagged(http::Response::Json(200, std::move(raw)));
+  if (auto doc = StoredJson(raw, options_->limits)) {
+    return tagged(http::Response::Json(200, *doc));
+  }
   return http::Response::Text(200, std::move(raw), "application/octet-stream");
 }
 

@@ -60,6 +60,54 @@ std::optional<int64_t> ParseInt(std::string_view s) {
   return v;
 }
 
+std::string VersionETag(int64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+std::optional<std::optional<int64_t>> ExpectedVersionFromHeaders(const http::Request& req,
+                                                                 http::Response* bad) {
+  auto trim = [](std::string v) {
+    const size_t b = v.find_first_not_of(" \t");
+    const size_t e = v.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  const std::optional<std::string> match = req.Header("if-match");
+  const std::optional<std::string> none = req.Header("if-none-match");
+  // What the client sent, quoted back only when it is text.
+  auto shown = [](const std::string& v) {
+    return util::FindInvalidUtf8(v) == std::string_view::npos && v.size() <= 80
+               ? "'" + v + "'"
+               : std::string("a value of ") + std::to_string(v.size()) + " bytes";
+  };
+  auto refuse = [bad](std::string detail) {
+    *bad = Problem(400, "bad-precondition", "Bad precondition", detail);
+    return std::nullopt;
+  };
+  if (match && none) {
+    return refuse("If-Match and If-None-Match together: send If-Match: \"N\" to expect "
+                  "version N, or If-None-Match: * to create only");
+  }
+  if (none) {
+    if (trim(*none) != "*") {
+      return refuse("If-None-Match: only * is taken (create only: the aggregate must not "
+                    "exist yet), found " + shown(*none));
+    }
+    return std::optional<int64_t>(0);
+  }
+  if (!match) return std::optional<int64_t>();
+  const std::string tag = trim(*match);
+  // One strong ETag: a weak one never matches (RFC 9110, 13.1.1), and a
+  // list or * cannot say which version the command was decided on.
+  std::optional<int64_t> v;
+  if (tag.size() >= 3 && tag.front() == '"' && tag.back() == '"') {
+    const std::string digits = tag.substr(1, tag.size() - 2);
+    if (digits.find_first_not_of("0123456789") == std::string::npos) v = ParseInt(digits);
+  }
+  if (!v) {
+    return refuse("If-Match: expected one strong ETag of the aggregate, its version in quotes "
+                  "as GET /stores/{store}/keys/{id} sends it (e.g. \"7\"), found " + shown(*match));
+  }
+  return std::optional<int64_t>(*v);
+}
+
 std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,
                                                      std::chrono::milliseconds fallback,
                                                      std::chrono::milliseconds max,

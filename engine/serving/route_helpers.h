@@ -47,6 +47,18 @@ std::optional<std::string> NotUtf8(std::string_view name, std::string_view value
 // A whole decimal integer; nullopt for anything else ("", "12x", "1e3").
 std::optional<int64_t> ParseInt(std::string_view s);
 
+// The strong ETag of an aggregate version, "\"7\"": what a GET of an
+// aggregate's key sends, and what If-Match on POST /commands takes back.
+std::string VersionETag(int64_t version);
+
+// The expected aggregate version a POST /commands states in its headers
+// (RFC 9110 preconditions): `If-Match: "7"` (the ETag of the aggregate's
+// GET) expects version 7; `If-None-Match: *` expects 0, "create only".
+// nullopt in the inner optional when neither is sent; nullopt with the 400
+// to answer in *bad when either is malformed or both are sent.
+std::optional<std::optional<int64_t>> ExpectedVersionFromHeaders(const http::Request& req,
+                                                                 http::Response* bad);
+
 // ?timeout_ms (the wait of ?position and ?wait=true): `fallback` when
 // absent; nullopt with the 400 to answer in *bad when not 0 to `max`.
 std::optional<std::chrono::milliseconds> WaitTimeout(const http::Request& req,

@@ -72,6 +72,10 @@ struct ApplicationOptions {
   int64_t cache_max_bytes = int64_t{256} << 20;
   // RocksDB's memory and files (see RocksDbOptions).
   RocksDbOptions rocksdb;
+  // The command field of the expected aggregate version, for every
+  // aggregate that does not name its own (AggregateSpec::
+  // expected_version_field). Default: "expectedVersion".
+  std::string expected_version_field = "expectedVersion";
 };
 
 struct KafkaOptions {

@@ -90,6 +90,12 @@ struct AggregateSpec {
   std::string id_field;
   std::string type_field = "type";
   std::string command_id_field = "commandId";
+  // The command field holding the aggregate version the command was decided
+  // on (optimistic concurrency: a command whose aggregate has moved past it
+  // is rejected with code "conflict", without deciding). A missing
+  // aggregate has version 0, so 0 means "create only". Empty: the
+  // application's (ApplicationOptions::expected_version_field).
+  std::string expected_version_field;
   std::string event_topic;
   std::string rejection_topic;
   std::string store;

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/kafka/producer.h"
 
@@ -91,6 +92,101 @@ TEST(KcqrsCliTest, ValidateReportsEveryErrorWithPlaceAndExitsTwo) {
   EXPECT_NE(o.output.find(file + ":4:23: kafka.bootstrap_servers[0]: expected host:port"),
             std::string::npos) << o.output;
   EXPECT_NE(o.output.find("error(s); nothing was started"), std::string::npos);
+  std::filesystem::remove(file);
+}
+
+// Issue 12: an event type emitted and never handled (or the reverse) is a
+// warning with its place; --strict makes it an error.
+TEST(KcqrsCliTest, ValidateWarnsAboutUnhandledEventTypesAndStrictFailsOnThem) {
+  std::string file = WriteTemp("lint", R"(application:
+  id: lint
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  order:
+    command_topics: [orders.commands]
+    event_topic: orders.events
+    rejection_topic: orders.rejections
+    store: order-aggregates
+    commands:
+      CreateOrder:
+        emit:
+          - type: OrderCreatd
+    events:
+      OrderCreated:
+        set: {open: "true"}
+)");
+  const std::string emitted = file + ":14:13: warning: aggregates.order.commands.CreateOrder."
+                                     "emit[0]: event type 'OrderCreatd' is emitted, but neither";
+  const std::string handled = file + ":17:9: warning: aggregates.order.events.OrderCreated: no "
+                                     "command of aggregate 'order' emits event type";
+  Outcome plain = RunCli("validate " + file);
+  EXPECT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_NE(plain.output.find(emitted), std::string::npos) << plain.output;
+  EXPECT_NE(plain.output.find(handled), std::string::npos) << plain.output;
+  EXPECT_NE(plain.output.find(": OK (application lint"), std::string::npos) << plain.output;
+
+  Outcome strict = RunCli("validate --strict " + file);
+  EXPECT_EQ(strict.exit_code, 2) << strict.output;
+  EXPECT_NE(strict.output.find(emitted), std::string::npos) << strict.output;
+  EXPECT_NE(strict.output.find("2 warning(s), errors under --strict; nothing was started"),
+            std::string::npos)
+      << strict.output;
+  EXPECT_EQ(strict.output.find(": OK"), std::string::npos) << strict.output;
+
+  Outcome clean = RunCli("validate --strict " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml");
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+  std::filesystem::remove(file);
+}
+
+// Issue 12: what `run` refuses before it connects, `validate` refuses too,
+// with the same message (here, before: validate said OK to each of these).
+TEST(KcqrsCliTest, ValidateRefusesWhatRunRefusesWithTheSameMessage) {
+  std::string file = WriteTemp("refused", R"(application:
+  id: refused
+  state_dir: /tmp/kcqrs-cli-refused
+kafka:
+  bootstrap_servers: embedded
+http:
+  listen: 127.0.0.1:0
+aggregates:
+  order:
+    command_topics: [orders.commands]
+    event_topic: orders.events
+    rejection_topic: orders.rejections
+    store: order-aggregates
+    commands:
+      CreateOrder:
+        emit:
+          - type: OrderCreated
+    events:
+      OrderCreated:
+        set: {open: "true"}
+)");
+  struct Case {
+    std::string sets;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--set 'kafka.bootstrap_servers=\"\"'",
+            "--set kafka.bootstrap_servers=\"\": kafka.bootstrap_servers: expected host:port, "
+            "a list of them, or 'embedded', found nothing"},
+           {"--set kafka.properties.nonsense=1",
+            "kafka.properties: property 'nonsense' = '1': No such configuration property"},
+           {"--set kafka.properties.acks=sometimes",
+            "kafka.properties: property 'acks' = 'sometimes': Invalid value"},
+           {"--set application.threads=many",
+            "--set application.threads=many: application.threads: expected an integer, "
+            "found 'many'"}}) {
+    Outcome validate = RunCli("validate " + file + " " + c.sets);
+    Outcome run = RunCli("run " + file + " " + c.sets);
+    EXPECT_EQ(validate.exit_code, 2) << c.sets << "\n" << validate.output;
+    EXPECT_EQ(run.exit_code, 2) << c.sets << "\n" << run.output;
+    EXPECT_NE(validate.output.find(c.message), std::string::npos) << validate.output;
+    EXPECT_NE(run.output.find(c.message), std::string::npos) << run.output;
+    EXPECT_EQ(validate.output.find(file + ":1:1"), std::string::npos) << validate.output;
+    EXPECT_EQ(run.output.find("HTTP server listening"), std::string::npos) << run.output;
+  }
   std::filesystem::remove(file);
 }
 

@@ -268,6 +268,80 @@ TEST(ConfigLoaderTest, BadOverrideNamesTheOverride) {
   EXPECT_EQ(errors[1], "--set nonsense: expected path.to.key=value");
 }
 
+// Issue 12: an error in an override's value pointed at t.yaml:1:1 (the
+// value was parsed on its own). It names the override now, and only it;
+// the file's own errors keep their places.
+TEST(ConfigLoaderTest, ErrorsInAnOverridesValueNameTheOverride) {
+  auto errors = Errors(std::string(kMinimal) + "  embedded_brokers: 0\n",
+                       WithEnv({}, {"application.threads=many", "application.treads=4",
+                                    "topics={t1: {partitions: zero}}",
+                                    "http={listen: nowhere, threads: 2}"}));
+  ASSERT_EQ(errors.size(), 5u) << ::testing::PrintToString(errors);
+  // In the order they are read (unknown keys first), the file's after.
+  EXPECT_EQ(errors[0], "--set application.treads=4: unknown key 'treads' in application "
+                       "(did you mean 'threads'?)");
+  EXPECT_EQ(errors[1], "--set application.threads=many: application.threads: expected an "
+                       "integer, found 'many'");
+  EXPECT_EQ(errors[2], "--set http={listen: nowhere, threads: 2}: http.listen: expected "
+                       "host:port (e.g. 127.0.0.1:8080), found 'nowhere'");
+  EXPECT_EQ(errors[3], "--set topics={t1: {partitions: zero}}: topics.t1.partitions: expected "
+                       "an integer, found 'zero'");
+  EXPECT_EQ(errors[4], "t.yaml:5:21: kafka.embedded_brokers: expected 1 to 9, found 0");
+  for (const std::string& e : errors) EXPECT_EQ(e.find("t.yaml:1:1"), std::string::npos) << e;
+}
+
+// Issue 12: `bootstrap_servers: ""` passed validate and stopped run.
+TEST(ConfigLoaderTest, EmptyBootstrapServersAreRefusedWhereTheFileSaysSo) {
+  for (const char* value : {"\"\"", "[]", "\" \""}) {
+    auto errors = Errors(std::string("application:\n  id: x\nkafka:\n  bootstrap_servers: ") +
+                         value + "\n");
+    ASSERT_EQ(errors.size(), 1u) << value << ": " << ::testing::PrintToString(errors);
+    EXPECT_EQ(errors[0].rfind("t.yaml:4:22: kafka.bootstrap_servers: expected host:port, a "
+                              "list of them, or 'embedded'", 0),
+              0u)
+        << errors[0];
+  }
+  auto set = Errors(kMinimal, WithEnv({}, {"kafka.bootstrap_servers="}));
+  ASSERT_EQ(set.size(), 1u) << ::testing::PrintToString(set);
+  EXPECT_EQ(set[0].find("t.yaml"), std::string::npos) << set[0];
+}
+
+// Issue 12: a { ... } map splits an expression at its commas; the error
+// says so and shows the expression quoted whole.
+TEST(ConfigLoaderTest, AnExpressionCutAtACommaInAFlowMapGetsTheQuotedFix) {
+  auto errors = Errors(std::string(kMinimal) + R"y(projections:
+  totals:
+    event_topics: [e]
+    store: totals
+    events:
+      Deposited:
+        merge: { total: coalesce(view.total, 0) + event.amount, n: coalesce(view.n, 0) + 1 }
+      Noted:
+        merge: { note: "concat(view.note, ', ', event.note)", seen: "true" }
+)y");
+  ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0],
+            "t.yaml:11:25: projections.totals.events.Deposited.merge.total: the expression "
+            "'coalesce(view.total' is cut at a comma: in a { ... } map YAML ends a value at "
+            "every comma; quote the expression (total: \"coalesce(view.total, 0) + "
+            "event.amount\") or write the map as a block, one field per line");
+  EXPECT_NE(errors[1].find("merge.n: the expression 'coalesce(view.n' is cut at a comma"),
+            std::string::npos)
+      << errors[1];
+  // Quoted, or in a block map, the same expressions are read whole.
+  auto r = LoadEngineOptionsFromString(std::string(kMinimal) + R"y(projections:
+  totals:
+    event_topics: [e]
+    store: totals
+    events:
+      Deposited:
+        merge: { total: "coalesce(view.total, 0) + event.amount" }
+)y", "t.yaml", WithEnv({}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->topology.projections[0].events[0].second.fields[0].second.text,
+            "coalesce(view.total, 0) + event.amount");
+}
+
 TEST(ConfigLoaderTest, PropertiesThatKcqrsOwnsAreRefused) {
   auto errors = Errors(std::string(kMinimal) +
                        "  properties:\n    transactional.id: mine\n");

@@ -309,5 +309,145 @@ TEST_F(CommandHandlerTest, AStateAboveTheLimitOnItsOwnIsStillRefused) {
       << s.ToString();
 }
 
+// Optimistic concurrency (issue 12): a command carrying the version it was
+// decided on is refused with "conflict" once the aggregate has moved past
+// it, before its rules run, and the rejection says the current version.
+TEST_F(CommandHandlerTest, AnExpectedVersionTheAggregateHasMovedPastIsAConflict) {
+  Start(0);
+  ASSERT_TRUE(Command(Post("p-1")).ok());
+  ASSERT_TRUE(Command(Post("p-2")).ok());
+  ASSERT_EQ(Stored("a-1")["version"], 2);
+  const size_t sent = ctx_->sent.size();
+
+  json stale = Post("p-3");
+  stale["expectedVersion"] = 1;
+  ASSERT_TRUE(Command(stale).ok());
+  ASSERT_EQ(ctx_->sent.size(), sent + 1);
+  const Record& r = ctx_->sent.back();
+  EXPECT_EQ(r.topic, "accounts.rejections");
+  const json rejection = json::parse(*r.value);
+  EXPECT_EQ(rejection["code"], "conflict");
+  EXPECT_EQ(rejection["currentVersion"], 2);
+  EXPECT_EQ(rejection["expectedVersion"], 1);
+  EXPECT_EQ(rejection["reason"],
+            "account 'a-1' is at version 2, not the expected version 1: read it again and "
+            "decide on the current state");
+  // The rules did not run: no event, the state and version as they were.
+  EXPECT_EQ(EventsSent(), 2u);
+  EXPECT_EQ(Stored("a-1")["version"], 2);
+  EXPECT_EQ(Stored("a-1")["state"]["posts"], 2);
+  ASSERT_EQ(ctx_->outcomes.count("p-3"), 1u);
+  EXPECT_TRUE(ctx_->outcomes["p-3"].rejected);
+  EXPECT_EQ(ctx_->outcomes["p-3"].code, "conflict");
+  EXPECT_EQ(ctx_->outcomes["p-3"].version, 2);
+  // The same command id again is a retry, not a second conflict.
+  ASSERT_TRUE(Command(stale).ok());
+  EXPECT_EQ(ctx_->sent.size(), sent + 1);
+}
+
+TEST_F(CommandHandlerTest, TheCurrentExpectedVersionIsDecidedAsUsual) {
+  Start(0);
+  ASSERT_TRUE(Command(Post("p-1")).ok());
+  json current = Post("p-2");
+  current["expectedVersion"] = 1;
+  ASSERT_TRUE(Command(current).ok());
+  EXPECT_EQ(ctx_->sent.back().topic, "accounts.events");
+  EXPECT_EQ(Stored("a-1")["version"], 2);
+  EXPECT_FALSE(ctx_->outcomes["p-2"].rejected);
+  EXPECT_EQ(ctx_->outcomes["p-2"].version, 2);
+  // null says nothing, as an absent field does.
+  json unsaid = Post("p-3");
+  unsaid["expectedVersion"] = nullptr;
+  ASSERT_TRUE(Command(unsaid).ok());
+  EXPECT_EQ(Stored("a-1")["version"], 3);
+}
+
+// A missing aggregate is at version 0: expecting 0 creates only.
+TEST_F(CommandHandlerTest, ExpectedVersionZeroCreatesOnly) {
+  Start(0);
+  json create = {{"type", "Post"}, {"account", "a-2"}, {"commandId", "c-1"},
+                 {"note", "first"}, {"expectedVersion", 0}};
+  ASSERT_TRUE(Command(create).ok());
+  EXPECT_EQ(ctx_->sent.back().topic, "accounts.events");
+  EXPECT_EQ(Stored("a-2")["version"], 1);
+
+  create["commandId"] = "c-2";
+  ASSERT_TRUE(Command(create).ok());
+  const json rejection = json::parse(*ctx_->sent.back().value);
+  EXPECT_EQ(ctx_->sent.back().topic, "accounts.rejections");
+  EXPECT_EQ(rejection["code"], "conflict");
+  EXPECT_EQ(rejection["currentVersion"], 1);
+  EXPECT_EQ(rejection["reason"],
+            "account 'a-2' already exists (version 1); expected version 0 only creates");
+  EXPECT_EQ(Stored("a-2")["version"], 1);
+
+  // And a version above 0 for an aggregate that does not exist conflicts.
+  json ghost = {{"type", "Post"}, {"account", "a-3"}, {"commandId", "c-3"},
+                {"note", "x"}, {"expectedVersion", 4}};
+  ASSERT_TRUE(Command(ghost).ok());
+  EXPECT_EQ(json::parse(*ctx_->sent.back().value)["currentVersion"], 0);
+  const json ghost_stored = Stored("a-3");
+  EXPECT_TRUE(ghost_stored.is_null() || ghost_stored["version"] == 0) << ghost_stored.dump();
+  EXPECT_EQ(EventsSent(), 1u);
+}
+
+// A malformed expectation is the client's mistake, answered with a code of
+// its own: a rejection, never a dead letter (the status stays OK).
+TEST_F(CommandHandlerTest, AMalformedExpectedVersionIsRejectedNotDeadLettered) {
+  Start(0);
+  ASSERT_TRUE(Command(Post("p-1")).ok());
+  int n = 0;
+  for (const json& bad : {json("1"), json(-1), json(1.5), json::array({1}), json(true),
+                          json(18446744073709551615ull)}) {
+    json command = Post("bad-" + std::to_string(n++));
+    command["expectedVersion"] = bad;
+    Status s = Command(command);
+    ASSERT_TRUE(s.ok()) << bad.dump() << ": " << s.ToString();
+    ASSERT_EQ(ctx_->sent.back().topic, "accounts.rejections") << bad.dump();
+    const json rejection = json::parse(*ctx_->sent.back().value);
+    EXPECT_EQ(rejection["code"], "invalid_expected_version") << bad.dump();
+    EXPECT_NE(rejection["reason"].get<std::string>().find(
+                  "'expectedVersion' must be a non-negative integer"),
+              std::string::npos)
+        << rejection.dump();
+  }
+  EXPECT_EQ(json::parse(*ctx_->sent.back().value)["reason"],
+            "'expectedVersion' must be a non-negative integer (the account version the "
+            "command was decided on; 0: create only), found 18446744073709551615");
+  EXPECT_EQ(EventsSent(), 1u);
+  EXPECT_EQ(Stored("a-1")["version"], 1);
+}
+
+// The field is named per aggregate or for the whole application.
+TEST(ExpectedVersionFieldTest, NamedPerAggregateOrApplicationWide) {
+  auto field = [](const std::string& app_line, const std::string& agg_line) {
+    std::string yaml = std::string(kLedger);
+    yaml.replace(yaml.find("  id: ledger\n"), 13, "  id: ledger\n" + app_line);
+    yaml.replace(yaml.find("    dedup_window: 100\n"), 22, "    dedup_window: 100\n" + agg_line);
+    auto options = config::LoadEngineOptionsFromString(yaml, "ledger.yaml", {});
+    if (!options.ok()) return "load: " + options.status().ToString();
+    auto compiled = CompiledTopology::Compile(*options);
+    if (!compiled.ok()) return "compile: " + compiled.status().ToString();
+    return (*compiled)->aggregates().front().spec.expected_version_field;
+  };
+  EXPECT_EQ(field("", ""), "expectedVersion");
+  EXPECT_EQ(field("  expected_version_field: ifVersion\n", ""), "ifVersion");
+  EXPECT_EQ(field("  expected_version_field: ifVersion\n",
+                  "    expected_version_field: revision\n"),
+            "revision");
+  EXPECT_EQ(field("", "    expected_version_field: revision\n"), "revision");
+  const std::string clash = field("", "    expected_version_field: commandId\n");
+  EXPECT_NE(clash.find("ledger.yaml:"), std::string::npos) << clash;
+  EXPECT_NE(clash.find("aggregates.account: the expected version field 'commandId' is also "
+                       "the command's type, id or command id field"),
+            std::string::npos)
+      << clash;
+  const std::string empty = field("", "    expected_version_field: ''\n");
+  EXPECT_NE(empty.find("aggregates.account.expected_version_field: expected a command field "
+                       "name, found ''"),
+            std::string::npos)
+      << empty;
+}
+
 }  // namespace
 }  // namespace kcqrs::engine

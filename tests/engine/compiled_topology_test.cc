@@ -86,6 +86,33 @@ TEST(CompiledTopologyTest, NothingToRunIsAnError) {
   EXPECT_NE(s.message().find("nothing to run"), std::string::npos);
 }
 
+// Issue 12: Validate refuses what Open would refuse before it connects,
+// with Open's message, for embedders who build options in code too.
+TEST(CompiledTopologyTest, ValidateRefusesWhatOpenRefuses) {
+  EngineOptions options = Load(Aggregate("true"));
+  ASSERT_TRUE(Engine::Validate(options).ok());
+
+  EngineOptions nowhere = options;
+  nowhere.kafka.embedded = false;
+  nowhere.kafka.bootstrap_servers.clear();
+  Status s = Engine::Validate(nowhere);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_EQ(s.message(),
+            "kafka.bootstrap_servers is empty: give host:port of your brokers or 'embedded'");
+  auto opened = Engine::Open(nowhere);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().message(), s.message());
+
+  EngineOptions unknown = options;
+  unknown.kafka.properties["no.such.property"] = "1";
+  s = Engine::Validate(unknown);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_EQ(s.message().rfind("kafka.properties: property 'no.such.property' = '1': No such "
+                              "configuration property", 0),
+            0u)
+      << s.message();
+}
+
 TEST(CompiledTopologyTest, UnregisteredProcessorIsNamed) {
   Status s = Engine::Validate(Load(std::string(kHead) + R"(processors:
   audit:

@@ -332,5 +332,71 @@ TEST(BankRulesTest, MoneyIsExactAndWrongAmountsAreRejectedWithACode) {
   EXPECT_TRUE((*driver)->ReadOutput("bank-dlq").empty());
 }
 
+// Issue 12: a view can carry the aggregate version of the event it folded
+// (meta.version, from the kcqrs.version header), so that a client reading
+// the view knows which version to expect in If-Match; keyed differently
+// (through the repartition topic) as well, and in Lua.
+TEST(ProjectionMetaTest, AViewCarriesTheAggregateVersionOfItsLastEvent) {
+  constexpr char kYaml[] = R"(application:
+  id: notes
+kafka:
+  bootstrap_servers: embedded
+aggregates:
+  note:
+    command_topics: [notes.commands]
+    id_field: noteId
+    event_topic: notes.events
+    rejection_topic: notes.rejections
+    store: notes
+    commands:
+      Write:
+        emit:
+          - type: Written
+            with: {noteId: command.noteId, author: command.author, text: command.text}
+    events:
+      Written:
+        set: {text: event.text}
+projections:
+  note_view:
+    event_topics: [notes.events]
+    store: note-view
+    events:
+      Written:
+        upsert: {text: event.text, version: meta.version}
+  by_author:
+    event_topics: [notes.events]
+    store: by-author
+    key: event.author
+    events:
+      Written:
+        lua: |
+          view = view or {}
+          view[event.noteId] = meta.version
+          return view
+)";
+  auto options = config::LoadEngineOptionsFromString(kYaml, "notes.yaml", {});
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  auto driver = testing::TopologyTestDriver::Create(*options);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  auto write = [&](const std::string& id, const std::string& text) {
+    json c = {{"type", "Write"}, {"noteId", id}, {"author", "ada"}, {"text", text}};
+    ASSERT_TRUE((*driver)->PipeInput("notes.commands", id, c.dump()).ok());
+  };
+  write("n-1", "a");
+  write("n-1", "b");
+  write("n-2", "c");
+  write("n-1", "d");
+  auto get = [&](const std::string& store, const std::string& key) {
+    auto v = (*driver)->GetStore(store)->Get(key);
+    EXPECT_TRUE(v.ok() && v->has_value()) << store << " " << key;
+    return v.ok() && v->has_value() ? json::parse(**v) : json();
+  };
+  EXPECT_EQ(get("note-view", "n-1"), (json{{"text", "d"}, {"version", 3}}));
+  EXPECT_EQ(get("note-view", "n-2"), (json{{"text", "c"}, {"version", 1}}));
+  EXPECT_EQ(get("notes", "n-1")["version"], 3);  // the ETag a GET of n-1 shows
+  EXPECT_EQ(get("by-author", "ada"), (json{{"n-1", 3}, {"n-2", 1}}));
+  EXPECT_TRUE((*driver)->ReadOutput("notes-dlq").empty());
+}
+
 }  // namespace
 }  // namespace kcqrs

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "config/config_loader.h"
 #include "engine/kafka/mock_cluster.h"
@@ -399,6 +401,122 @@ TEST_F(HttpApiTest, WaitingRequestThatThrowsIs500AndTheServerGoesOn) {
   EXPECT_EQ(ContentType(r), "application/problem+json");
   HttpResult next = Post("/commands/ticket?key=t-2", R"({"type":"Open"})");
   EXPECT_EQ(next.status, 202) << next.body;
+}
+
+// Optimistic concurrency over HTTP (issue 12). A GET of an aggregate's own
+// store carries its version as a strong ETag; a read model's does not.
+TEST_F(HttpApiTest, AnAggregateKeyIsServedWithItsVersionAsETag) {
+  Host("views", {{0, {{"t-1", R"({"n":1,"version":4})"}}}, {1, {{"t-1", R"({"n":1,"version":4})"}}},
+                 {2, {{"t-1", R"({"n":1,"version":4})"}}}});
+  // Canonical text (read from its end), an inner "version" that is not the
+  // aggregate's, and text kcqrs did not write (parsed).
+  for (const auto& [doc, tag] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"commands":[],"state":{"open":true},"version":7})", "\"7\""},
+           {R"({"commands":[{"id":"x","v":12}],"state":{"version":3},"version":12})", "\"12\""},
+           {R"( {"version": 5, "state": null} )", "\"5\""}}) {
+    Host("tickets", {{0, {{"t-1", doc}}}, {1, {{"t-1", doc}}}, {2, {{"t-1", doc}}}});
+    HttpResult got = Get("/stores/tickets/keys/t-1");
+    ASSERT_EQ(got.status, 200) << got.body;
+    EXPECT_EQ(got.headers["etag"], tag) << doc;
+    for (int32_t p = 0; p < 3; ++p) engine_.registry()->Remove("tickets", p);
+  }
+  HttpResult view = Get("/stores/views/keys/t-1");
+  ASSERT_EQ(view.status, 200) << view.body;
+  EXPECT_EQ(view.headers.count("etag"), 0u) << "a read model has no version of its own";
+}
+
+// If-Match and If-None-Match become the command's expected version; what
+// cannot say one version is a 400 at once, not a rejection later.
+TEST_F(HttpApiTest, PreconditionsThatCannotSayOneVersionAre400) {
+  auto post = [this](const std::string& body, std::map<std::string, std::string> headers) {
+    return HttpRequest(server_->local_address(), "POST", "/commands/ticket?key=t-1", body,
+                       headers);
+  };
+  struct Case {
+    std::string body;
+    std::map<std::string, std::string> headers;
+    std::string detail;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"type":"Open","expectedVersion":4})", {{"If-Match", "\"3\""}},
+            "the precondition header expects version 3 but the command's 'expectedVersion' "
+            "is 4"},
+           {R"({"type":"Open"})", {{"If-Match", "W/\"3\""}},
+            "If-Match: expected one strong ETag of the aggregate"},
+           {R"({"type":"Open"})", {{"If-Match", "*"}}, "found '*'"},
+           {R"({"type":"Open"})", {{"If-Match", "\"3\", \"4\""}}, "If-Match: expected one"},
+           {R"({"type":"Open"})", {{"If-Match", "3"}}, "(e.g. \"7\"), found '3'"},
+           {R"({"type":"Open"})", {{"If-None-Match", "\"3\""}}, "If-None-Match: only * is taken"},
+           {R"({"type":"Open"})", {{"If-Match", "\"3\""}, {"If-None-Match", "*"}},
+            "If-Match and If-None-Match together"},
+           {R"({"type":"Open","expectedVersion":"3"})", {},
+            "'expectedVersion' must be a non-negative integer"},
+           {R"({"type":"Open","expectedVersion":-1})", {},
+            "'expectedVersion' must be a non-negative integer"}}) {
+    HttpResult r = post(c.body, c.headers);
+    EXPECT_EQ(r.status, 400) << c.body << " " << r.body;
+    EXPECT_EQ(ContentType(r), "application/problem+json");
+    EXPECT_NE(Body(r).value("detail", "").find(c.detail), std::string::npos)
+        << "expected '" << c.detail << "' in " << r.body;
+  }
+  // The same version in both is fine, and so is either alone.
+  EXPECT_EQ(post(R"({"type":"Open","expectedVersion":3})", {{"If-Match", "\"3\""}}).status, 202);
+  EXPECT_EQ(post(R"({"type":"Open"})", {{"If-Match", " \"3\" "}}).status, 202);
+  EXPECT_EQ(post(R"({"type":"Open"})", {{"If-None-Match", "*"}}).status, 202);
+  EXPECT_EQ(post(R"({"type":"Open","expectedVersion":null})", {}).status, 202);
+}
+
+// A conflict under ?wait=true is 412 Precondition Failed with the current
+// version (body and ETag); an accepted command's answer carries its new
+// version as ETag; any other rejection stays 409.
+TEST_F(HttpApiTest, AConflictIs412WithTheCurrentVersion) {
+  Host("tickets", {{0, {}}, {1, {}}, {2, {}}});
+  PositionLog::Entry entry;
+  for (int32_t p = 0; p < 3; ++p) entry.consumed_next[{"tickets.commands", p}] = int64_t{1} << 40;
+  CommandOutcome conflict;
+  conflict.rejected = true;
+  conflict.code = "conflict";
+  conflict.reason = "ticket 't-1' is at version 5, not the expected version 3";
+  conflict.version = 5;
+  CommandOutcome accepted;
+  accepted.events = R"([{"type":"Opened"}])";
+  accepted.version = 6;
+  CommandOutcome refused;
+  refused.rejected = true;
+  refused.code = "closed";
+  refused.reason = "closed";
+  refused.version = 6;
+  entry.outcomes = {{"c-1", conflict}, {"c-2", accepted}, {"c-3", refused}};
+  engine_.mutable_positions().Append(entry);
+
+  HttpResult lost = HttpRequest(server_->local_address(), "POST",
+                                "/commands/ticket?key=t-1&wait=true",
+                                R"({"type":"Open","commandId":"c-1"})", {{"If-Match", "\"3\""}});
+  EXPECT_EQ(lost.status, 412) << lost.body;
+  EXPECT_EQ(ContentType(lost), "application/problem+json");
+  EXPECT_EQ(Body(lost)["code"], "conflict") << lost.body;
+  EXPECT_EQ(Body(lost)["currentVersion"], 5) << lost.body;
+  EXPECT_EQ(Body(lost)["detail"], conflict.reason);
+  EXPECT_EQ(lost.headers["etag"], "\"5\"");
+
+  HttpResult won = Post("/commands/ticket?key=t-1&wait=true", R"({"type":"Open","commandId":"c-2"})");
+  EXPECT_EQ(won.status, 200) << won.body;
+  EXPECT_EQ(Body(won)["version"], 6);
+  EXPECT_EQ(won.headers["etag"], "\"6\"");
+
+  HttpResult other = Post("/commands/ticket?key=t-1&wait=true", R"({"type":"Open","commandId":"c-3"})");
+  EXPECT_EQ(other.status, 409) << other.body;
+  EXPECT_EQ(Body(other)["code"], "closed");
+
+  // Decided by an earlier run: the aggregate keeps only the code, and its
+  // version now is the one to read again.
+  for (int32_t p = 0; p < 3; ++p) engine_.registry()->Remove("tickets", p);
+  const std::string doc = R"({"commands":[{"id":"c-4","rejected":"conflict"}],"state":{},"version":9})";
+  Host("tickets", {{0, {{"t-1", doc}}}, {1, {{"t-1", doc}}}, {2, {{"t-1", doc}}}});
+  HttpResult remembered = Post("/commands/ticket?key=t-1&wait=true",
+                               R"({"type":"Open","commandId":"c-4","expectedVersion":2})");
+  EXPECT_EQ(remembered.status, 412) << remembered.body;
+  EXPECT_EQ(Body(remembered)["currentVersion"], 9) << remembered.body;
 }
 
 }  // namespace

@@ -20,6 +20,10 @@ kcqrs_test(http_api_integration_test SOURCES integration/http_api_test.cc
 target_compile_definitions(http_api_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
 
+# Optimistic concurrency: two clients, one version, one winner (issue 12).
+kcqrs_test(concurrency_integration_test SOURCES integration/concurrency_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+
 kcqrs_test(fault_injection_integration_test SOURCES integration/fault_injection_test.cc
            LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
 target_compile_definitions(fault_injection_integration_test PRIVATE
