@@ -61,6 +61,7 @@ constexpr FunctionInfo kFunctions[] = {
     {"is_boolean", Fn::kIsBoolean, 1, 1},
     {"is_array", Fn::kIsArray, 1, 1},
     {"is_object", Fn::kIsObject, 1, 1},
+    {"type", Fn::kType, 1, 1},
     {"between", Fn::kBetween, 3, 3},
     {"round", Fn::kRound, 2, 3},
     {"div", Fn::kDiv, 3, 4},

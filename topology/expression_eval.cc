@@ -202,6 +202,8 @@ std::string_view FunctionName(Fn fn) {
       return "is_array";
     case Fn::kIsObject:
       return "is_object";
+    case Fn::kType:
+      return "type";
     case Fn::kBetween:
       return "between";
     case Fn::kRound:
@@ -717,6 +719,21 @@ class Evaluator {
         Value v;
         if (!Eval(args[0], &v)) return false;
         out->SetRef(Bool(IsOfType(n.fn, v.get())));
+        return true;
+      }
+      case Fn::kType: {
+        Value v;
+        if (!Eval(args[0], &v)) return false;
+        static const json kNames[] = {json("null"),   json("boolean"), json("number"),
+                                      json("string"), json("array"),   json("object")};
+        const json& j = v.get();
+        const int i = j.is_null()              ? 0
+                      : j.is_boolean()         ? 1
+                      : decimal::IsNumber(j)   ? 2
+                      : j.is_string()          ? 3
+                      : j.is_array()           ? 4
+                                               : 5;
+        out->SetRef(&kNames[i]);
         return true;
       }
       case Fn::kIsDecimal: {

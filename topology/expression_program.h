@@ -63,6 +63,7 @@ enum class Fn : uint8_t {
   kIsBoolean,
   kIsArray,
   kIsObject,
+  kType,
   kBetween,
   kRound,
   kDiv,

@@ -580,6 +580,14 @@ TEST(ExpressionTest, TypeChecks) {
   EXPECT_EQ(Value("is_array(command.tags)"), json(true));
   EXPECT_EQ(Value("is_object(command.customer)"), json(true));
   EXPECT_EQ(Value("is_object(command.tags)"), json(false));
+  EXPECT_EQ(Value("type(command.quantity)"), json("number"));
+  EXPECT_EQ(Value("type(command.price)"), json("number"));
+  EXPECT_EQ(Value("type(2.50)"), json("number"));
+  EXPECT_EQ(Value("type('5')"), json("string"));
+  EXPECT_EQ(Value("type(command.missing)"), json("null"));
+  EXPECT_EQ(Value("type(command.flag)"), json("boolean"));
+  EXPECT_EQ(Value("type(command.tags)"), json("array"));
+  EXPECT_EQ(Value("type(command.customer)"), json("object"));
   EXPECT_EQ(RuntimeError("is_decimal(1, 2.5)"),
             "is_decimal() expects a scale (an integer from -38 to 38), found a number (2.5)");
   EXPECT_EQ(RuntimeError("is_decimal(1, command.quantity * 100)"),
@@ -685,7 +693,7 @@ TEST(ExpressionTest, UnknownFunctionAndWrongArity) {
             "at column 1: unknown function 'lenght' (did you mean 'len'?); "
             "functions: exists, coalesce, len, lower, upper, string, number, "
             "contains, starts_with, abs, min, max, now, is_number, is_integer, "
-            "is_decimal, is_string, is_boolean, is_array, is_object, between, round, div");
+            "is_decimal, is_string, is_boolean, is_array, is_object, type, between, round, div");
   EXPECT_THAT(CompileError("1 + startswith('a', 'b')"),
               StartsWith("at column 5: unknown function 'startswith' (did you "
                          "mean 'starts_with'?)"));
