@@ -186,6 +186,20 @@ Status Binary(BinaryOp op, const json& a, const json& b, json* out) {
   return Status::OK();
 }
 
+using UnaryOp = void (*)(mpd_t*, const mpd_t*, const mpd_context_t*, uint32_t*);
+
+Status Unary(UnaryOp op, const json& x, json* out) {
+  Dec v, r;
+  Load(x, v.get());
+  const mpd_context_t ctx = ResultContext();
+  uint32_t status = 0;
+  op(r.get(), v.get(), &ctx, &status);
+  if (status & kNotExact) return Failure(status, TooManyDigits());
+  if (mpd_isspecial(r.get())) return OutOfRange();
+  *out = Store(r.get());
+  return Status::OK();
+}
+
 bool IsZeroNumber(const json& j) {
   switch (j.type()) {
     case json::value_t::number_integer: return j.get<int64_t>() == 0;
@@ -435,29 +449,8 @@ Status Round(const json& x, int scale, Rounding rounding, json* out) {
   return Quantize(v.get(), scale, rounding, out);
 }
 
-Status Negate(const json& x, json* out) {
-  Dec v, r;
-  Load(x, v.get());
-  const mpd_context_t ctx = ResultContext();
-  uint32_t status = 0;
-  mpd_qminus(r.get(), v.get(), &ctx, &status);
-  if (status & kNotExact) return Failure(status, TooManyDigits());
-  if (mpd_isspecial(r.get())) return OutOfRange();
-  *out = Store(r.get());
-  return Status::OK();
-}
-
-Status Abs(const json& x, json* out) {
-  Dec v, r;
-  Load(x, v.get());
-  const mpd_context_t ctx = ResultContext();
-  uint32_t status = 0;
-  mpd_qabs(r.get(), v.get(), &ctx, &status);
-  if (status & kNotExact) return Failure(status, TooManyDigits());
-  if (mpd_isspecial(r.get())) return OutOfRange();
-  *out = Store(r.get());
-  return Status::OK();
-}
+Status Negate(const json& x, json* out) { return Unary(mpd_qminus, x, out); }
+Status Abs(const json& x, json* out) { return Unary(mpd_qabs, x, out); }
 
 int Compare(const json& a, const json& b) {
   Dec x, y;

@@ -3,6 +3,7 @@
 //   add|sub|mul|div|rem A B
 //   round X SCALE MODE
 //   divround A B SCALE MODE
+//   neg|abs X
 //   cmp A B
 //   fits X SCALE
 // and writes one line each: the result's JSON text, or "error: <message>".
@@ -50,6 +51,10 @@ int main() {
       in >> b >> scale >> mode;
       s = decimal::DivideRounded(Number(a), Number(b), std::stoi(scale),
                                  *decimal::ParseRounding(mode), &r);
+    } else if (op == "neg") {
+      s = decimal::Negate(Number(a), &r);
+    } else if (op == "abs") {
+      s = decimal::Abs(Number(a), &r);
     } else if (op == "fits") {
       in >> scale;
       std::cout << (decimal::FitsScale(Number(a), std::stoi(scale)) ? "true" : "false") << "\n";

@@ -5,7 +5,7 @@ other user) and, for rounded division, against exact fractions.
 Usage: decimal_oracle.py <decimal_calc binary> [cases]
 Generates money-like and extreme operands with a fixed seed, runs them all
 through decimal_calc in one process, and checks every answer:
-  + - * / %   the exact result (Python, 38 digits, Inexact trapped), or an
+  + - * / % neg abs   the exact result (Python, 38 digits, Inexact trapped), or an
               error exactly where Python's is inexact, out of range or
               undefined;
   round       quantize with the same rounding, or an error past 38 digits;
@@ -77,6 +77,16 @@ def expected_binary(op, a, b):
     return show(r)
 
 
+def expected_unary(op, a):
+    ctx = context()
+    try:
+        r = (ctx.minus if op == "neg" else ctx.abs)(pd.Decimal(a))
+    except (pd.Inexact, pd.Overflow, pd.Underflow, pd.Subnormal, pd.InvalidOperation,
+            pd.Clamped):
+        return "error"
+    return show(r)
+
+
 def expected_round(x, scale, mode):
     ctx = context(MODES[mode])
     ctx.traps[pd.Inexact] = False
@@ -138,7 +148,7 @@ def main():
     rng = random.Random(20261130)
     cases = []
     for _ in range(count):
-        k = rng.randrange(10)
+        k = rng.randrange(11)
         a, b = operand(rng), operand(rng)
         if k < 5:
             op = ["add", "sub", "mul", "div", "rem"][k]
@@ -153,6 +163,9 @@ def main():
         elif k == 8:
             cases.append((f"cmp {a} {b}", lambda a=a, b=b: str(
                 (pd.Decimal(a) > pd.Decimal(b)) - (pd.Decimal(a) < pd.Decimal(b)))))
+        elif k == 10:
+            op = rng.choice(["neg", "abs"])
+            cases.append((f"{op} {a}", lambda op=op, a=a: expected_unary(op, a)))
         else:
             s = rng.randrange(-2, 8)
             cases.append((f"fits {a} {s}", lambda a=a, s=s: "true" if
