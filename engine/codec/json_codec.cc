@@ -34,16 +34,6 @@ int HexValue(char c) {
 
 using util::AppendUtf8;
 
-// Whether the number text [start, end) is within a double's range, as
-// nlohmann requires (it refuses 1e400 and reads 1e-400 as 0, through its
-// slow path here). Without an exponent and with at most 300 digits it is.
-bool PlainlyInRange(const char* start, const char* end, bool has_exponent) {
-  if (!has_exponent && end - start <= 300) return true;
-  double d = 0;
-  auto [ptr, ec] = std::from_chars(start, end, d);
-  return ec == std::errc() && ptr == end;
-}
-
 // A recursive-descent parser for the common case. Any input it does not
 // accept goes to nlohmann, so it only has to be right when it accepts.
 class Parser {
@@ -59,6 +49,8 @@ class Parser {
   size_t too_deep_at() const { return too_deep_at_; }
 
   bool Parse(json* out) {
+    // A UTF-8 byte order mark before the value, which nlohmann skips too.
+    if (end_ - p_ >= 3 && std::memcmp(p_, "\xEF\xBB\xBF", 3) == 0) p_ += 3;
     SkipWhitespace();
     if (!Value(out, 0)) return false;
     SkipWhitespace();
@@ -247,10 +239,8 @@ class Parser {
       if (p_ == end_ || !IsDigit(*p_)) return false;
       while (p_ < end_ && IsDigit(*p_)) ++p_;
     }
-    bool has_exponent = false;
     if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
       is_float = true;
-      has_exponent = true;
       ++p_;
       if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
       if (p_ == end_ || !IsDigit(*p_)) return false;
@@ -276,10 +266,10 @@ class Parser {
         }
       }
     }
-    // What nlohmann accepts is unchanged: a number beyond a double's range
-    // (1e400, 1e-400) goes to nlohmann, which refuses an overflow and takes
-    // an underflow (as a decimal of its text, through DomBuilder).
-    if (!PlainlyInRange(start, p_, has_exponent)) return false;
+    // Any JSON number is taken, beyond a double's range too (1e400, which
+    // nlohmann refuses): a decimal is its text, and arithmetic on it
+    // (decimal/) has its own range. Otherwise state holding a result such
+    // as 1e308 * 10 could not be read back.
     *out = decimal::FromText(std::string_view(start, static_cast<size_t>(p_ - start)));
     return true;
   }
@@ -528,25 +518,21 @@ class CanonicalScanner {
       const std::string_view digits = t_.substr(start, i_ - start);
       // Within 64 bits it is written back the same; beyond them it is a
       // decimal kept as it is. Only "-0" is parsed as the integer 0.
-      return digits != "-0" && PlainlyInRange(digits.data(), digits.data() + digits.size(),
-                                              /*has_exponent=*/false);
+      return digits != "-0";
     }
-    // A decimal: kept as the text it came in as, so any valid form is, if
-    // the parser takes it at all (within a double's range).
+    // A decimal: kept as the text it came in as, so any valid form is.
     if (t_[i_] == '.') {
       ++i_;
       if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
       while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
     }
-    bool has_exponent = false;
     if (i_ < t_.size() && (t_[i_] == 'e' || t_[i_] == 'E')) {
-      has_exponent = true;
       ++i_;
       if (i_ < t_.size() && (t_[i_] == '+' || t_[i_] == '-')) ++i_;
       if (i_ >= t_.size() || !IsDigit(t_[i_])) return false;
       while (i_ < t_.size() && IsDigit(t_[i_])) ++i_;
     }
-    return PlainlyInRange(t_.data() + start, t_.data() + i_, has_exponent);
+    return true;
   }
 
   bool Object(int depth) {
@@ -712,7 +698,7 @@ Result<json> ParseJson(std::string_view text, const JsonLimits& limits) {
       return too_deep(parser.too_deep_at());
     }
   }
-  // Rare: a byte order mark, invalid text, or a limit
+  // Rare: invalid text, or a limit
   // past the fast parser's. nlohmann's parser does not recurse, but the
   // document it builds must not be deeper than the limit.
   if (size_t at = FindTooDeep(text, limits.max_depth); at != std::string_view::npos) {

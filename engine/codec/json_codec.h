@@ -13,10 +13,11 @@
 // (non-negative ones number_unsigned, negative ones number_integer); every
 // other number (a fraction, an exponent, an integer beyond 64 bits) is an
 // exact decimal (decimal/decimal.h) that DumpJson writes back as the text it
-// was read from, where nlohmann would make a double. The fast paths handle
-// the common shapes; anything unusual (a byte order mark, nesting deeper
-// than 256, invalid input) goes through nlohmann's parser, so errors and
-// messages are nlohmann's. tests/engine/json_codec_test.cc compares both on
+// was read from, where nlohmann would make a double; so a number beyond a
+// double's range (1e400), which nlohmann refuses, is accepted. The fast
+// paths handle the common shapes; anything unusual (nesting deeper than
+// 256, invalid input) goes through nlohmann's parser, so errors and
+// messages are nlohmann's (and past 256 levels, its refusal of 1e400). tests/engine/json_codec_test.cc compares both on
 // generated documents.
 //
 // Canonical text is what DumpJson writes: compact, object keys in order,

@@ -56,8 +56,10 @@ inline bool IdenticalJson(const nlohmann::json& a, const nlohmann::json& b,
 // `doc` with each decimal (decimal/decimal.h) replaced by the double that
 // nlohmann parses its text as: what nlohmann's own parse() gives for the same
 // text, if every decimal kept the text of its number. Sets *bad_text when a
-// decimal's text is not a JSON number.
-inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_text = nullptr) {
+// decimal's text is not a JSON number, and *beyond_double when nlohmann
+// refuses it as out of a double's range (1e400, which kcqrs keeps).
+inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_text = nullptr,
+                                        bool* beyond_double = nullptr) {
   using nlohmann::json;
   if (decimal::IsDecimal(doc)) {
     const std::string_view text = decimal::Text(doc);
@@ -65,16 +67,21 @@ inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_tex
       if (bad_text != nullptr) *bad_text = true;
       return json();
     }
-    return json::parse(text);
+    json d = json::parse(text, nullptr, false);
+    if (d.is_discarded()) {
+      if (beyond_double != nullptr) *beyond_double = true;
+      return json();
+    }
+    return d;
   }
   if (doc.is_array()) {
     json out = json::array();
-    for (const json& e : doc) out.push_back(DecimalsAsDoubles(e, bad_text));
+    for (const json& e : doc) out.push_back(DecimalsAsDoubles(e, bad_text, beyond_double));
     return out;
   }
   if (doc.is_object()) {
     json out = json::object();
-    for (const auto& [k, v] : doc.items()) out[k] = DecimalsAsDoubles(v, bad_text);
+    for (const auto& [k, v] : doc.items()) out[k] = DecimalsAsDoubles(v, bad_text, beyond_double);
     return out;
   }
   return doc;
