@@ -311,8 +311,14 @@ class Parser {
         return Status::OK();
       }
     }
+    // The literal's text becomes the decimal's JSON text, and JSON allows
+    // no leading zeros: 04.028 is 4.028.
+    size_t zeros = 0;
+    while (zeros + 1 < digits.size() && digits[zeros] == '0' && IsDigit(digits[zeros + 1])) {
+      ++zeros;
+    }
     token_.kind = Tok::kDecimal;
-    token_.str = std::string(digits);
+    token_.str = std::string(digits.substr(zeros));
     return Status::OK();
   }
 

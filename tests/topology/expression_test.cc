@@ -89,6 +89,11 @@ TEST(ExpressionTest, EvaluatesLiterals) {
   EXPECT_EQ(Num(Value("2.5E-1")), "2.5E-1");
   EXPECT_EQ(Value("9223372036854775807"), json(INT64_MAX));
   EXPECT_EQ(Num(Value("99999999999999999999")), "99999999999999999999");
+  // Leading zeros, which JSON does not allow, are dropped (found by fuzzing).
+  EXPECT_EQ(Num(Value("04.028")), "4.028");
+  EXPECT_EQ(Num(Value("00.5e3")), "0.5e3");
+  EXPECT_EQ(Num(Value("000099999999999999999999")), "99999999999999999999");
+  EXPECT_EQ(Value("007"), json(7));
   EXPECT_EQ(Num(Value("0.1000000000000000000000000000000000000001")),
             "0.1000000000000000000000000000000000000001");
   EXPECT_EQ(Value("'single'"), json("single"));
