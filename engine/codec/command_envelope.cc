@@ -3,6 +3,7 @@
 #include <limits>
 #include <utility>
 
+#include "decimal/decimal.h"
 #include "engine/codec/headers.h"
 #include "util/utf8.h"
 
@@ -93,7 +94,9 @@ Result<std::optional<int64_t>> ReadExpectedVersion(const json& command,
     const int64_t v = it->get<int64_t>();
     if (v >= 0) return std::optional<int64_t>(v);
   }
-  std::string found = it->is_string() ? "the string " + it->dump() : it->dump();
+  // decimal::Dump: a decimal (1.5) shows as its number, not as binary.
+  const std::string text = decimal::Dump(*it);
+  std::string found = it->is_string() ? "the string " + text : text;
   if (found.size() > 64) found = found.substr(0, 61) + "...";
   return Status::InvalidArgument(
       "'" + spec.expected_version_field + "' must be a non-negative integer (the " +

@@ -510,8 +510,9 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
             auto r = c.find("rejected");
             // The aggregate's version now: for a conflict, what to read again.
             std::optional<int64_t> current;
-            if (auto v = aggregate.find("version"); v != aggregate.end() && v->is_number_integer()) {
-              current = v->get<int64_t>();
+            if (auto ver = aggregate.find("version");
+                ver != aggregate.end() && ver->is_number_integer()) {
+              current = ver->get<int64_t>();
             }
             if (r != c.end() && r->is_string()) {
               return rejected(r->get<std::string>(),

@@ -40,24 +40,26 @@ std::optional<std::string> StoredJson(std::string_view v, const JsonLimits& limi
 }
 
 // The version of a stored aggregate, {"commands":[...],"state":...,
-// "version":N}, for its ETag. Canonical text (keys sorted) ends with it, so
-// it is read from the end without parsing; other text is parsed.
-std::optional<int64_t> StoredAggregateVersion(std::string_view v, bool canonical,
-                                              const JsonLimits& limits) {
-  if (canonical) {
-    static constexpr std::string_view kKey = "\"version\":";
-    if (v.size() < kKey.size() + 3 || v.back() != '}') return std::nullopt;
-    const size_t digits = v.find_last_not_of("0123456789", v.size() - 2);
-    if (digits == std::string_view::npos || digits + 1 == v.size() - 1 ||
-        digits + 1 < kKey.size() || v.substr(digits + 1 - kKey.size(), kKey.size()) != kKey) {
-      return std::nullopt;
-    }
-    return ParseInt(v.substr(digits + 1, v.size() - 2 - digits));
+// "version":N}, for its ETag, read from the end of its canonical text (keys
+// sorted: "version" is last) without parsing it.
+std::optional<int64_t> VersionAtEnd(std::string_view v) {
+  static constexpr std::string_view kKey = "\"version\":";
+  if (v.size() < kKey.size() + 3 || v.back() != '}') return std::nullopt;
+  const size_t digits = v.find_last_not_of("0123456789", v.size() - 2);
+  if (digits == std::string_view::npos || digits + 1 == v.size() - 1 ||
+      digits + 1 < kKey.size() || v.substr(digits + 1 - kKey.size(), kKey.size()) != kKey) {
+    return std::nullopt;
   }
-  auto parsed = ParseJson(v, limits);
-  if (!parsed.ok() || !parsed->is_object()) return std::nullopt;
-  auto it = parsed->find("version");
-  if (it == parsed->end() || !it->is_number_integer()) return std::nullopt;
+  return ParseInt(v.substr(digits + 1, v.size() - 2 - digits));
+}
+
+// The same from a parsed document (a stored value that was not canonical).
+std::optional<int64_t> VersionOf(const json& doc) {
+  if (!doc.is_object()) return std::nullopt;
+  auto it = doc.find("version");
+  // is_number_integer() holds for unsigned too: keep within int64.
+  if (it == doc.end() || !it->is_number_integer()) return std::nullopt;
+  if (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX) return std::nullopt;
   return it->get<int64_t>();
 }
 
@@ -592,24 +594,25 @@ http::Response QueryRoutes::Get(StoreRegistry* registry, const std::string& stor
   const bool canonical = SkipCanonical(raw, &end) && end == raw.size();
   // An aggregate's own store: its version is the ETag that If-Match on
   // POST /commands takes back (optimistic concurrency).
-  std::optional<std::string> etag;
+  bool aggregate_store = false;
   if (auto topology = engine_->topology()) {
     for (const CompiledAggregate& a : topology->aggregates()) {
-      if (a.spec.store != store) continue;
-      if (auto version = StoredAggregateVersion(raw, canonical, options_->limits)) {
-        etag = VersionETag(*version);
-      }
+      aggregate_store = aggregate_store || a.spec.store == store;
     }
   }
-  auto tagged = [&etag](http::Response r) {
-    if (etag) r.headers.emplace_back("ETag", *etag);
+  auto tagged = [aggregate_store](http::Response r, std::optional<int64_t> version) {
+    if (aggregate_store && version) r.headers.emplace_back("ETag", VersionETag(*version));
     return r;
   };
-  if (canonical) return tagged(http::Response::Json(200, std::move(raw)));
-  if (auto doc = StoredJson(raw, options_->limits)) {
-    return tagged(http::Response::Json(200, *doc));
+  if (canonical) {
+    const std::optional<int64_t> version = aggregate_store ? VersionAtEnd(raw) : std::nullopt;
+    return tagged(http::Response::Json(200, std::move(raw)), version);
   }
-  return http::Response::Text(200, std::move(raw), "application/octet-stream");
+  // Other values (a C++ processor's) are JSON when they parse within the
+  // limits, parsed once here; else bytes, never a string made up for them.
+  auto parsed = ParseJson(raw, options_->limits);
+  if (!parsed.ok()) return http::Response::Text(200, std::move(raw), "application/octet-stream");
+  return tagged(http::Response::Json(200, DumpJson(*parsed)), VersionOf(*parsed));
 }
 
 bool QueryRoutes::ValidateScan(const http::Request& req, int partitions,

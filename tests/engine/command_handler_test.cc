@@ -414,6 +414,13 @@ TEST_F(CommandHandlerTest, AMalformedExpectedVersionIsRejectedNotDeadLettered) {
   EXPECT_EQ(json::parse(*ctx_->sent.back().value)["reason"],
             "'expectedVersion' must be a non-negative integer (the account version the "
             "command was decided on; 0: create only), found 18446744073709551615");
+  // A decimal is named as the number it is (it arrives as an exact decimal).
+  json decimal_command = Post("bad-decimal");
+  decimal_command["expectedVersion"] = 2.5;
+  ASSERT_TRUE(Command(decimal_command).ok());
+  EXPECT_EQ(json::parse(*ctx_->sent.back().value)["reason"],
+            "'expectedVersion' must be a non-negative integer (the account version the "
+            "command was decided on; 0: create only), found 2.5");
   EXPECT_EQ(EventsSent(), 1u);
   EXPECT_EQ(Stored("a-1")["version"], 1);
 }
