@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kcqrs/key_value_store.h"
@@ -54,6 +55,24 @@ class ProcessorContext {
   // when that is lower.
   virtual size_t MaxRecordBytes(const std::string& /*topic*/) const { return 0; }
 
+  // Durable timers, for a node declared with `timers:` (docs/topology.md):
+  // at most one per key, kept in the node's store `<node>-timers`, so that
+  // they survive restarts and move with the task. Setting, cancelling and
+  // firing belong to the task's transaction like any store write. When the
+  // timer's clock passes `due_ms` (wall-clock or stream time, as declared),
+  // the engine calls Processor::OnTimer once, in a transaction with its
+  // effects; a timer set again before that replaces the earlier one.
+  // FailedPrecondition for a node without timers.
+  virtual Status SetTimer(std::string_view /*key*/, int64_t /*due_ms*/) {
+    return Status::FailedPrecondition("this node does not declare timers");
+  }
+  virtual Status CancelTimer(std::string_view /*key*/) {
+    return Status::FailedPrecondition("this node does not declare timers");
+  }
+  // The node's timer clock now, in milliseconds since the epoch: the wall
+  // clock, or the task's stream time (largest record timestamp processed).
+  virtual int64_t TimerClockMs() const { return 0; }
+
   virtual const std::string& application_id() const = 0;
   // "<subtopology>_<partition>", as Kafka Streams names tasks.
   virtual const std::string& task_id() const = 0;
@@ -72,6 +91,16 @@ class Processor {
   // `errors.on_error: fail`); the store writes and sends made while
   // processing that record are discarded, so a failed record leaves no trace.
   virtual Status Process(const Record& record, ProcessorContext& context) = 0;
+
+  // Called when a timer of this node fires (ProcessorContext::SetTimer),
+  // with its key and the time it was due. Everything done through
+  // `context` joins the transaction that removes the timer; a non-OK
+  // status sends a dead letter naming the timer (or stops the task under
+  // `errors.on_error: fail`) and drops the effects, not the removal.
+  virtual Status OnTimer(std::string_view /*key*/, int64_t /*due_ms*/,
+                         ProcessorContext& /*context*/) {
+    return Status::OK();
+  }
 
   // Called once when the task closes (rebalance or shutdown).
   virtual void Close() {}

@@ -139,6 +139,10 @@ struct CustomProcessorSpec {
   std::vector<std::string> outputs;
   std::vector<std::string> stores;
   std::map<std::string, std::string> config;
+  // Whether it uses durable timers (ProcessorContext::SetTimer), and on
+  // which clock; they are kept in the store `<name>-timers`.
+  enum class Timers { kNone, kWallClock, kStreamTime };
+  Timers timers = Timers::kNone;
   SourcePosition where;
 };
 
@@ -155,6 +159,69 @@ struct TransformSpec {
   // The output value's fields, in order; empty: the input value unchanged
   // (its bytes, not re-encoded).
   std::vector<std::pair<std::string, ExpressionSpec>> value;
+  SourcePosition where;
+};
+
+// A command a process manager sends to an aggregate (or to a topic).
+struct SendSpec {
+  // The target aggregate: the command goes to its first command topic, keyed
+  // by the command's aggregate id field (AggregateSpec::id_field), so that
+  // it reaches the partition the aggregate's task owns. Empty: `topic`.
+  std::string aggregate;
+  std::string topic;                  // with `key`, when not to an aggregate
+  std::optional<ExpressionSpec> key;  // overrides the id field's value
+  std::string type;                   // the command type (its `type` field)
+  // The command's fields, in order (YAML `with`). The command id is not one
+  // of them: the engine derives it from what triggered the send.
+  std::vector<std::pair<std::string, ExpressionSpec>> fields;
+  SourcePosition where;
+};
+
+// What a process manager does for one event type (or when a deadline
+// fires): the first case whose `when` holds runs; no case holding means
+// the event is ignored.
+struct ReactionSpec {
+  std::optional<ExpressionSpec> when;  // absent: always
+  // How the instance's state changes (set, merge; kLua returns the state).
+  // Absent: unchanged.
+  std::optional<UpdateSpec> state;
+  std::vector<SendSpec> send;
+  // kStart (re)starts the instance's deadline: due `deadline_ms` (or the
+  // process manager's default) after now. kCancel removes it.
+  enum class Deadline { kKeep, kStart, kCancel };
+  Deadline deadline = Deadline::kKeep;
+  std::optional<ExpressionSpec> deadline_ms;
+  // Ends the instance, with its outcome (for metrics and queries); its
+  // state is kept so that late events are still recognised, and a pending
+  // deadline is cancelled.
+  enum class End { kNo, kCompleted, kCompensated };
+  End end = End::kNo;
+  // Instead of all the above: a snippet of (state, event, meta) returning
+  // {state=, send={...}, deadline="start"|"cancel", deadline_ms=, ["end"]=}
+  // (docs/topology.md, "Process managers").
+  std::optional<LuaSpec> lua;
+  SourcePosition where;
+};
+
+// A process manager (a saga): coordinates aggregates by reacting to their
+// events with commands, keeping per-instance state and a deadline.
+struct ProcessManagerSpec {
+  std::string name;
+  std::vector<std::string> event_topics;  // events and rejections it reads
+  std::string type_field = "type";
+  // The instance an event belongs to (roots: event, meta), e.g.
+  // event.orderId. Events are repartitioned by it through
+  // `<application.id>-<name>-repartition`.
+  ExpressionSpec id;
+  std::string store;  // one document per instance
+  // The deadline's default length, for reactions that start one.
+  int64_t deadline_ms = 30000;
+  // What deadlines are measured against: the wall clock (default), or the
+  // task's stream time (the largest record timestamp it has processed).
+  enum class Time { kWallClock, kStreamTime };
+  Time time = Time::kWallClock;
+  std::vector<std::pair<std::string, std::vector<ReactionSpec>>> events;  // by type
+  std::vector<ReactionSpec> on_deadline;
   SourcePosition where;
 };
 
@@ -179,6 +246,7 @@ struct TopologySpec {
   std::vector<ProjectionSpec> projections;
   std::vector<CustomProcessorSpec> processors;
   std::vector<TransformSpec> transforms;
+  std::vector<ProcessManagerSpec> process_managers;
   std::vector<StoreSpec> stores;  // optional settings of named stores
   ErrorPolicy errors;
 };

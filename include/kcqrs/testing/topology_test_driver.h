@@ -45,6 +45,14 @@ class TopologyTestDriver {
                    std::optional<std::string> value, int64_t timestamp_ms = 0,
                    std::vector<Header> headers = {});
 
+  // Moves the driver's wall clock forward by `ms` and fires every timer now
+  // due (process managers' deadlines, ProcessorContext::SetTimer), running
+  // all that follows as PipeInput does. The wall clock starts at 0 and moves
+  // only here, so deadlines fire exactly when a test says. Stream-time
+  // timers fire as input timestamps pass them, during PipeInput.
+  Status AdvanceWallClockTime(int64_t ms);
+  int64_t wall_clock_ms() const;
+
   // The records written to `topic` since the last call (events, rejections,
   // dead letters, changelogs, repartition topics), in order.
   std::vector<Record> ReadOutput(const std::string& topic);
