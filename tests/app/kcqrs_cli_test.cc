@@ -83,6 +83,22 @@ TEST(KcqrsCliTest, ValidateAcceptsTheOrdersExample) {
       << o.output;
 }
 
+// The shop example (issue 13): a process manager besides the aggregates and
+// projections, and no warning: every event its rules emit is handled by
+// someone, the checkout included.
+TEST(KcqrsCliTest, ValidateStrictAcceptsTheShopExample) {
+  Outcome o = RunCli("validate --strict " KCQRS_SOURCE_DIR "/examples/shop/topology.yaml");
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("OK (application shop: 3 aggregate(s), 3 projection(s)"),
+            std::string::npos)
+      << o.output;
+  EXPECT_EQ(o.output.find("warning"), std::string::npos) << o.output;
+  // The deadline is a setting of the example.
+  Outcome set = RunCli("validate --strict " KCQRS_SOURCE_DIR
+                       "/examples/shop/topology.yaml --set process_managers.checkout.deadline_ms=5");
+  EXPECT_EQ(set.exit_code, 0) << set.output;
+}
+
 TEST(KcqrsCliTest, ValidateReportsEveryErrorWithPlaceAndExitsTwo) {
   std::string file = WriteTemp("bad", "application:\n  idd: x\nkafka:\n  bootstrap_servers: [nohost]\n");
   Outcome o = RunCli("validate " + file);

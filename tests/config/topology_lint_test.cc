@@ -146,7 +146,7 @@ projections:
 
 // The examples are what users copy: they must be warning-free.
 TEST(TopologyLintTest, TheExamplesHaveNoWarnings) {
-  for (const char* example : {"orders", "bank"}) {
+  for (const char* example : {"orders", "bank", "shop"}) {
     const std::string path = std::string(KCQRS_SOURCE_DIR) + "/examples/" + example +
                              "/topology.yaml";
     auto options = LoadEngineOptionsFromFile(path, {});

@@ -30,3 +30,7 @@ kcqrs_test(instance_metadata_test SOURCES engine/instance_metadata_test.cc
            LIBS kcqrs_engine)
 kcqrs_test(standby_assignor_test SOURCES engine/standby_assignor_test.cc LIBS kcqrs_engine)
 kcqrs_test(dead_letter_log_test SOURCES engine/dead_letter_log_test.cc LIBS kcqrs_engine)
+# The shop example's aggregates and its `checkout` process manager (issue 13).
+kcqrs_test(shop_rules_test SOURCES engine/shop_rules_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+target_compile_definitions(shop_rules_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
