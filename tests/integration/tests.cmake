@@ -79,3 +79,12 @@ kcqrs_test(bank_money_integration_test SOURCES integration/bank_money_test.cc
            LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
 target_compile_definitions(bank_money_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+
+# Process managers (issue 13): examples/shop run by the kcqrs binary on the
+# real broker, every invariant of the issue after a generated mix, with the
+# default deadline, a deadline of a few milliseconds, and kill -9 rounds.
+kcqrs_test(shop_integration_test SOURCES integration/shop_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(shop_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(shop_integration_test kcqrs)
