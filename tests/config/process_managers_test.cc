@@ -356,6 +356,33 @@ TEST(ProcessManagersTest, ANameUsedTwiceIsRefused) {
   EXPECT_EQ(errors[0], "t.yaml:7:3: process_managers: 'p' is defined twice");
 }
 
+// The checkout of tests/config/checkout_topology.yaml (which the schema test
+// also reads): the deadline comes from the environment, as the shop's does.
+TEST(ProcessManagersTest, TheCheckoutFixtureReadsWithItsDeadlineFromTheEnvironment) {
+  LoadOptions o;
+  o.getenv = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "CHECKOUT_DEADLINE_MS") return "20";
+    return std::nullopt;
+  };
+  auto r = LoadEngineOptionsFromFile(
+      std::string(KCQRS_SOURCE_DIR) + "/tests/config/checkout_topology.yaml", o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->topology.process_managers.size(), 1u);
+  const ProcessManagerSpec& pm = r->topology.process_managers[0];
+  EXPECT_EQ(pm.deadline_ms, 20);
+  std::vector<std::string> types;
+  for (const auto& [type, reactions] : pm.events) types.push_back(type);
+  EXPECT_EQ(types, (std::vector<std::string>{"OrderPlaced", "StockReserved",
+                                             "StockReservationFailed", "PaymentCharged",
+                                             "PaymentDeclined"}));
+  ASSERT_EQ(pm.on_deadline.size(), 1u);
+  ASSERT_EQ(pm.on_deadline[0].send.size(), 2u);
+  EXPECT_EQ(pm.on_deadline[0].send[0].aggregate, "stock");
+  EXPECT_EQ(pm.on_deadline[0].send[0].type, "ReleaseStock");
+  EXPECT_EQ(pm.on_deadline[0].send[1].aggregate, "order");
+  EXPECT_EQ(pm.on_deadline[0].send[1].fields.at(1).second.text, "'timeout'");
+}
+
 TEST(ProcessManagersTest, ProcessorsDeclareTheirTimersClock) {
   auto r = LoadEngineOptionsFromString(std::string(kHead) + R"(processors:
   plain: {processor: x, topics: a}
