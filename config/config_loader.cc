@@ -492,7 +492,7 @@ Result<EngineOptions> LoadEngineOptionsFromString(
   Reader reader(&diag, options);
   diag.CheckKeys(root, "the top level",
                  {"application", "kafka", "http", "limits", "topics", "errors", "aggregates",
-                  "projections", "processors", "transforms", "stores"});
+                  "projections", "processors", "transforms", "process_managers", "stores"});
   if (!root["application"]) {
     diag.Error(root.Mark(), "the top level: the section 'application' is required");
   } else {
@@ -519,6 +519,9 @@ Result<EngineOptions> LoadEngineOptionsFromString(
   if (root["projections"]) topology.ReadProjections(root["projections"], &spec);
   if (root["processors"]) topology.ReadProcessors(root["processors"], &spec);
   if (root["transforms"]) topology.ReadTransforms(root["transforms"], &spec);
+  if (root["process_managers"]) {
+    topology.ReadProcessManagers(root["process_managers"], &spec);
+  }
   if (root["stores"]) topology.ReadStores(root["stores"], &spec);
   if (spec.errors.dead_letter_topic.empty() && !out.application.id.empty()) {
     spec.errors.dead_letter_topic = out.application.id + "-dlq";

@@ -106,14 +106,31 @@ std::vector<ConfigWarning> LintTopology(const TopologySpec& spec) {
     written_otherwise.insert(p.outputs.begin(), p.outputs.end());
     read_whole.insert(p.topics.begin(), p.topics.end());
   }
-  // The types some projection of `topic` handles.
+  // A process manager's `send: [{topic: ...}]` writes what it likes there.
+  auto sent_to_topics = [&written_otherwise](const std::vector<ReactionSpec>& reactions) {
+    for (const ReactionSpec& r : reactions) {
+      for (const SendSpec& s : r.send) {
+        if (!s.topic.empty()) written_otherwise.insert(s.topic);
+      }
+    }
+  };
+  for (const ProcessManagerSpec& m : spec.process_managers) {
+    for (const auto& [type, reactions] : m.events) sent_to_topics(reactions);
+    sent_to_topics(m.on_deadline);
+  }
+  // The types some projection or process manager of `topic` handles.
   auto projected = [&spec](const std::string& topic) {
     std::set<std::string> types;
+    auto reads = [&topic](const std::vector<std::string>& topics) {
+      return std::find(topics.begin(), topics.end(), topic) != topics.end();
+    };
     for (const ProjectionSpec& p : spec.projections) {
-      if (std::find(p.event_topics.begin(), p.event_topics.end(), topic) == p.event_topics.end()) {
-        continue;
-      }
+      if (!reads(p.event_topics)) continue;
       for (const auto& [type, update] : p.events) types.insert(type);
+    }
+    for (const ProcessManagerSpec& m : spec.process_managers) {
+      if (!reads(m.event_topics)) continue;
+      for (const auto& [type, reactions] : m.events) types.insert(type);
     }
     return types;
   };
@@ -127,7 +144,7 @@ std::vector<ConfigWarning> LintTopology(const TopologySpec& spec) {
       if (handled.count(type)) continue;
       out.push_back({place.first, place.second + ": event type '" + type +
                                       "' is emitted, but neither aggregates." + a.name +
-                                      ".events nor a projection of " + a.event_topic +
+                                      ".events nor a projection or process manager of " + a.event_topic +
                                       " handles it" + Hint(type, handled)});
     }
   }
@@ -146,32 +163,88 @@ std::vector<ConfigWarning> LintTopology(const TopologySpec& spec) {
                                        List(emitted) + ")" + Hint(type, emitted)});
     }
   }
-  for (const ProjectionSpec& p : spec.projections) {
-    // Only topics whose every writer is an aggregate whose types are known
-    // tell what cannot arrive.
-    std::set<std::string> emitted;
-    bool known = !p.event_topics.empty();
-    for (const std::string& topic : p.event_topics) {
+  // What can arrive on `topics`, when it can be known: only topics whose
+  // every writer is an aggregate whose types are known tell what cannot.
+  auto arriving = [&](const std::vector<std::string>& topics,
+                      std::set<std::string>* emitted) {
+    bool known = !topics.empty();
+    for (const std::string& topic : topics) {
       auto writers = written_by.find(topic);
-      if (writers == written_by.end() || written_otherwise.count(topic)) {
-        known = false;
-        break;
-      }
+      if (writers == written_by.end() || written_otherwise.count(topic)) return false;
       for (const AggregateSpec* a : writers->second) {
         const Emits& e = emits[a->name];
         if (e.unknown) known = false;
-        for (const auto& [type, place] : e.types) emitted.insert(type);
+        for (const auto& [type, place] : e.types) emitted->insert(type);
       }
     }
-    if (!known) continue;
-    std::string topics;
-    for (const std::string& t : p.event_topics) topics += (topics.empty() ? "" : ", ") + t;
+    return known;
+  };
+  auto joined = [](const std::vector<std::string>& topics) {
+    std::string out;
+    for (const std::string& t : topics) out += (out.empty() ? "" : ", ") + t;
+    return out;
+  };
+  for (const ProjectionSpec& p : spec.projections) {
+    std::set<std::string> emitted;
+    if (!arriving(p.event_topics, &emitted)) continue;
     for (const auto& [type, update] : p.events) {
       if (emitted.count(type)) continue;
       out.push_back({update.where, "projections." + p.name + ".events." + type +
                                        ": no rule emits event type '" + type + "' on " +
-                                       topics + " (emitted there: " + List(emitted) + ")" +
-                                       Hint(type, emitted)});
+                                       joined(p.event_topics) + " (emitted there: " +
+                                       List(emitted) + ")" + Hint(type, emitted)});
+    }
+  }
+  for (const ProcessManagerSpec& m : spec.process_managers) {
+    const std::string what = "process_managers." + m.name;
+    std::set<std::string> emitted;
+    if (arriving(m.event_topics, &emitted)) {
+      for (const auto& [type, reactions] : m.events) {
+        if (emitted.count(type) || reactions.empty()) continue;
+        out.push_back({reactions[0].where, what + ".on." + type +
+                                               ": no rule emits event type '" + type +
+                                               "' on " + joined(m.event_topics) +
+                                               " (emitted there: " + List(emitted) + ")" +
+                                               Hint(type, emitted)});
+      }
+    }
+    // Cases after one that takes everything never run.
+    auto unreachable = [&out](const std::vector<ReactionSpec>& reactions,
+                              const std::string& where) {
+      for (size_t i = 0; i + 1 < reactions.size(); ++i) {
+        if (reactions[i].when && !reactions[i].lua) continue;
+        const std::string taker = where + "[" + std::to_string(i) + "]";
+        out.push_back({reactions[i + 1].where,
+                       where + "[" + std::to_string(i + 1) + "]: never runs: " + taker +
+                           (reactions[i].lua ? " is a Lua reaction, which takes every event "
+                                               "(returning nil ignores it)"
+                                             : " has no 'when', so it takes every event")});
+        break;
+      }
+    };
+    // A deadline that no reaction starts, or one that fires into nothing.
+    bool starts = false;
+    bool lua = false;
+    auto scan = [&](const std::vector<ReactionSpec>& reactions) {
+      for (const ReactionSpec& r : reactions) {
+        starts = starts || r.deadline == ReactionSpec::Deadline::kStart;
+        lua = lua || r.lua.has_value();
+      }
+    };
+    for (const auto& [type, reactions] : m.events) {
+      unreachable(reactions, what + ".on." + type);
+      scan(reactions);
+    }
+    unreachable(m.on_deadline, what + ".on_deadline");
+    scan(m.on_deadline);
+    if (starts && m.on_deadline.empty()) {
+      out.push_back({m.where, what + ": a reaction starts a deadline, but there is no "
+                                     "on_deadline: when it fires, nothing happens"});
+    }
+    if (!starts && !lua && !m.on_deadline.empty()) {
+      out.push_back({m.on_deadline[0].where,
+                     what + ".on_deadline: never runs: no reaction starts a deadline "
+                            "(deadline: start)"});
     }
   }
 

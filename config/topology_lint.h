@@ -1,8 +1,10 @@
 // Warnings about a topology that is valid but probably not what its author
 // meant: an event type that a rule emits and nothing handles (no evolve of
 // its aggregate, no projection of its event topic), and an event type that
-// an evolve or a projection handles and no rule of the topology emits (a
-// typo on one side or the other). `kcqrs validate` prints them (and fails on
+// an evolve, a projection or a process manager handles and no rule of the
+// topology emits (a typo on one side or the other); and, for process
+// managers, a case after one that takes every event, a deadline started
+// with no on_deadline, and an on_deadline no reaction can start. `kcqrs validate` prints them (and fails on
 // them with --strict); `kcqrs run` logs the same lines at start.
 //
 // Lua decides are read for `type = "..."` literals; a decide that builds a

@@ -1,5 +1,6 @@
 #include "config/topology_reader.h"
 
+#include <charconv>
 #include <set>
 
 namespace kcqrs::config {
@@ -234,13 +235,17 @@ std::optional<DecideSpec> TopologyReader::Decide(const YAML::Node& node,
 
 std::optional<UpdateSpec> TopologyReader::Update(const YAML::Node& node,
                                                  const std::string& where,
-                                                 bool projection) {
-  if (!diag_->ExpectMap(node, where)) return std::nullopt;
-  const char* replace = projection ? "upsert" : "set";
-  if (projection) {
-    diag_->CheckKeys(node, where, {"upsert", "merge", "delete", "lua"});
-  } else {
-    diag_->CheckKeys(node, where, {"set", "merge", "delete", "lua"});
+                                                 UpdateFlavour flavour) {
+  const bool reaction = flavour == UpdateFlavour::kReaction;
+  const char* replace = flavour == UpdateFlavour::kProjection ? "upsert" : "set";
+  if (!reaction) {
+    // A reaction's map holds its other keys too; its reader checked them.
+    if (!diag_->ExpectMap(node, where)) return std::nullopt;
+    if (flavour == UpdateFlavour::kProjection) {
+      diag_->CheckKeys(node, where, {"upsert", "merge", "delete", "lua"});
+    } else {
+      diag_->CheckKeys(node, where, {"set", "merge", "delete", "lua"});
+    }
   }
   int kinds = 0;
   UpdateSpec u;
@@ -249,11 +254,25 @@ std::optional<UpdateSpec> TopologyReader::Update(const YAML::Node& node,
     ++kinds;
     u.kind = UpdateSpec::Kind::kSet;
     u.fields = Fields(node[replace], where + "." + replace);
+    if (reaction) u.where = Where(node[replace]);
   }
   if (node["merge"]) {
     ++kinds;
     u.kind = UpdateSpec::Kind::kMerge;
     u.fields = Fields(node["merge"], where + ".merge");
+    if (reaction) u.where = Where(node["merge"]);
+  }
+  if (reaction) {
+    // An instance is never deleted (it ends, and is kept so that late
+    // events still find it), and a reaction's `lua` replaces the whole
+    // reaction, not just the state: Reaction() deals with both.
+    if (kinds == 0) return std::nullopt;
+    if (kinds > 1) {
+      diag_->Error(node["merge"].Mark(),
+                   where + ": expected at most one of set, merge; found both");
+      return std::nullopt;
+    }
+    return u;
   }
   if (node["delete"]) {
     ++kinds;
@@ -369,7 +388,7 @@ void TopologyReader::ReadAggregates(const YAML::Node& node, TopologySpec* out) {
       if (diag_->ExpectMap(evs, w + ".events")) {
         for (const auto& e : evs) {
           std::string type = e.first.Scalar();
-          if (auto u = Update(e.second, w + ".events." + type, /*projection=*/false)) {
+          if (auto u = Update(e.second, w + ".events." + type, UpdateFlavour::kAggregate)) {
             spec.events.emplace_back(type, std::move(*u));
           }
         }
@@ -410,7 +429,7 @@ void TopologyReader::ReadProjections(const YAML::Node& node, TopologySpec* out) 
       if (diag_->ExpectMap(evs, w + ".events")) {
         for (const auto& e : evs) {
           std::string type = e.first.Scalar();
-          if (auto u = Update(e.second, w + ".events." + type, /*projection=*/true)) {
+          if (auto u = Update(e.second, w + ".events." + type, UpdateFlavour::kProjection)) {
             spec.events.emplace_back(type, std::move(*u));
           }
         }
@@ -427,7 +446,7 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
     const std::string w = "processors." + name;
     const YAML::Node p = kv.second;
     if (!diag_->ExpectMap(p, w)) continue;
-    diag_->CheckKeys(p, w, {"processor", "topics", "outputs", "stores", "config"});
+    diag_->CheckKeys(p, w, {"processor", "topics", "outputs", "stores", "config", "timers"});
     CustomProcessorSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -446,6 +465,18 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
           if (auto v = scalar_(e.second, w + ".config." + e.first.Scalar())) {
             spec.config[e.first.Scalar()] = *v;
           }
+        }
+      }
+    }
+    if (p["timers"]) {
+      if (auto v = scalar_(p["timers"], w + ".timers")) {
+        if (*v == "wall_clock") {
+          spec.timers = CustomProcessorSpec::Timers::kWallClock;
+        } else if (*v == "stream_time") {
+          spec.timers = CustomProcessorSpec::Timers::kStreamTime;
+        } else {
+          diag_->Error(p["timers"].Mark(),
+                       w + ".timers: expected wall_clock or stream_time, found '" + *v + "'");
         }
       }
     }
@@ -486,6 +517,269 @@ void TopologyReader::ReadTransforms(const YAML::Node& node, TopologySpec* out) {
       }
     }
     out->transforms.push_back(std::move(spec));
+  }
+}
+
+std::optional<SendSpec> TopologyReader::Send(const YAML::Node& node,
+                                              const std::string& where) {
+  if (!diag_->ExpectMap(node, where)) return std::nullopt;
+  diag_->CheckKeys(node, where, {"to", "topic", "key", "type", "with"});
+  SendSpec spec;
+  spec.where = Where(node);
+  bool ok = true;
+  if (node["to"] && node["topic"]) {
+    diag_->Error(node["topic"].Mark(),
+                 where + ": 'to' (an aggregate) and 'topic' exclude each other; use one");
+    ok = false;
+  } else if (!node["to"] && !node["topic"]) {
+    diag_->Error(node.Mark(), where + ": expected 'to' (the aggregate the command is for), "
+                                      "or 'topic' and 'key'");
+    ok = false;
+  } else if (node["topic"] && !node["key"]) {
+    // Without an aggregate there is no id field to key the command by.
+    diag_->Error(node["topic"].Mark(),
+                 where + ": 'topic' needs 'key' (an expression: the command's record key)");
+    ok = false;
+  }
+  if (!node["type"]) {
+    diag_->Error(node.Mark(), where + ": the key 'type' is required (the command type)");
+    ok = false;
+  }
+  if (node["to"]) {
+    if (auto v = Name(node["to"], where + ".to")) spec.aggregate = *v; else ok = false;
+  }
+  if (node["topic"]) {
+    if (auto v = Name(node["topic"], where + ".topic")) spec.topic = *v; else ok = false;
+  }
+  if (node["key"]) {
+    spec.key = Expr(node["key"], where + ".key");
+    if (!spec.key) ok = false;
+  }
+  if (node["type"]) {
+    auto v = scalar_(node["type"], where + ".type");
+    if (v && v->empty()) {
+      diag_->Error(node["type"].Mark(), where + ".type: expected a command type, found ''");
+      v.reset();
+    }
+    if (v) spec.type = *v; else ok = false;
+  }
+  if (node["with"]) spec.fields = Fields(node["with"], where + ".with");
+  if (!ok) return std::nullopt;
+  return spec;
+}
+
+std::optional<ReactionSpec> TopologyReader::Reaction(const YAML::Node& node,
+                                                      const std::string& where) {
+  if (!diag_->ExpectMap(node, where)) return std::nullopt;
+  // `delete` is known so that it gets its own message below.
+  diag_->CheckKeys(node, where, {"when", "set", "merge", "send", "deadline", "deadline_ms",
+                                 "end", "lua", "delete"});
+  ReactionSpec r;
+  r.where = Where(node);
+  if (node["delete"]) {
+    diag_->Error(node["delete"].Mark(),
+                 where + ".delete: an instance is never deleted; a reaction ends it (end: "
+                         "completed or compensated) and its state is kept, so that late "
+                         "events still find it");
+    return std::nullopt;
+  }
+  if (node["lua"]) {
+    std::string others;
+    for (const char* key : {"when", "set", "merge", "send", "deadline", "deadline_ms", "end"}) {
+      if (node[key]) others += std::string(others.empty() ? "" : ", ") + "'" + key + "'";
+    }
+    if (!others.empty()) {
+      diag_->Error(node["lua"].Mark(),
+                   where + ": 'lua' replaces the whole reaction (it returns the state, the "
+                           "commands to send, the deadline and the end); remove " + others +
+                           " or the 'lua'");
+      return std::nullopt;
+    }
+    r.lua = Lua(node["lua"], where + ".lua");
+    if (!r.lua) return std::nullopt;
+    return r;
+  }
+  bool ok = true;
+  if (node["when"]) {
+    r.when = Expr(node["when"], where + ".when");
+    if (!r.when) ok = false;
+  }
+  const size_t errors = diag_->errors().size();
+  r.state = Update(node, where, UpdateFlavour::kReaction);
+  if (diag_->errors().size() != errors) ok = false;
+  if (const YAML::Node send = node["send"]) {
+    if (diag_->ExpectSequence(send, where + ".send")) {
+      for (size_t i = 0; i < send.size(); ++i) {
+        if (auto s = Send(send[i], where + ".send[" + std::to_string(i) + "]")) {
+          r.send.push_back(std::move(*s));
+        } else {
+          ok = false;
+        }
+      }
+    } else {
+      ok = false;
+    }
+  }
+  bool deadline_read = true;
+  if (node["deadline"]) {
+    auto v = scalar_(node["deadline"], where + ".deadline");
+    if (v && *v == "start") {
+      r.deadline = ReactionSpec::Deadline::kStart;
+    } else if (v && *v == "cancel") {
+      r.deadline = ReactionSpec::Deadline::kCancel;
+    } else {
+      if (v) {
+        diag_->Error(node["deadline"].Mark(),
+                     where + ".deadline: expected start or cancel, found '" + *v + "'");
+      }
+      deadline_read = false;
+      ok = false;
+    }
+  }
+  if (node["deadline_ms"]) {
+    r.deadline_ms = Expr(node["deadline_ms"], where + ".deadline_ms");
+    if (!r.deadline_ms) {
+      ok = false;
+    } else if (deadline_read && r.deadline != ReactionSpec::Deadline::kStart) {
+      diag_->Error(node["deadline_ms"].Mark(),
+                   where + ".deadline_ms: only a reaction that starts a deadline "
+                           "(deadline: start) says how long it is");
+      ok = false;
+    }
+  }
+  if (node["end"]) {
+    if (auto v = scalar_(node["end"], where + ".end")) {
+      if (*v == "completed") {
+        r.end = ReactionSpec::End::kCompleted;
+      } else if (*v == "compensated") {
+        r.end = ReactionSpec::End::kCompensated;
+      } else {
+        diag_->Error(node["end"].Mark(),
+                     where + ".end: expected completed or compensated, found '" + *v + "'");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return r;
+}
+
+std::vector<ReactionSpec> TopologyReader::Reactions(const YAML::Node& node,
+                                                    const std::string& where) {
+  std::vector<ReactionSpec> out;
+  if (node.IsMap()) {
+    if (auto r = Reaction(node, where)) out.push_back(std::move(*r));
+    return out;
+  }
+  if (!node.IsSequence()) {
+    diag_->Error(node.Mark(), where + ": expected a reaction (a map) or a list of them, found " +
+                                  std::string(KindName(node)));
+    return out;
+  }
+  if (node.size() == 0) {
+    diag_->Error(node.Mark(), where + ": expected at least one reaction; leave the event "
+                                      "type out to ignore it");
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    if (auto r = Reaction(node[i], where + "[" + std::to_string(i) + "]")) {
+      out.push_back(std::move(*r));
+    }
+  }
+  return out;
+}
+
+void TopologyReader::ReadProcessManagers(const YAML::Node& node, TopologySpec* out) {
+  if (!diag_->ExpectMap(node, "process_managers")) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string w = "process_managers." + name;
+    const YAML::Node m = kv.second;
+    if (!IsTopicName(name)) {
+      diag_->Error(kv.first.Mark(), "process_managers: '" + name + "' is not a valid name "
+                                    "(letters, digits, '.', '_', '-')");
+      continue;
+    }
+    if (!seen.insert(name).second) {
+      diag_->Error(kv.first.Mark(), "process_managers: '" + name + "' is defined twice");
+      continue;
+    }
+    if (!diag_->ExpectMap(m, w)) continue;
+    diag_->CheckKeys(m, w, {"event_topics", "id", "store", "type_field", "deadline_ms", "time",
+                            "on", "on_deadline"});
+    ProcessManagerSpec spec;
+    spec.name = name;
+    spec.where = Where(kv.first);
+    for (const char* key : {"event_topics", "id", "store", "on"}) {
+      if (!m[key]) diag_->Error(m.Mark(), w + ": the key '" + key + "' is required");
+    }
+    if (m["event_topics"]) spec.event_topics = Topics(m["event_topics"], w + ".event_topics");
+    if (m["id"]) {
+      if (auto e = Expr(m["id"], w + ".id")) spec.id = std::move(*e);
+    }
+    if (m["store"]) {
+      if (auto t = Name(m["store"], w + ".store")) spec.store = *t;
+    }
+    if (m["type_field"]) {
+      if (auto v = scalar_(m["type_field"], w + ".type_field")) {
+        if (v->empty()) {
+          diag_->Error(m["type_field"].Mark(),
+                       w + ".type_field: expected an event field name, found ''");
+        } else {
+          spec.type_field = *v;
+        }
+      }
+    }
+    if (m["deadline_ms"]) {
+      // A year at most: longer is surely a unit mistake, and it keeps
+      // `now + deadline_ms` far from overflowing.
+      constexpr int64_t kMax = int64_t{365} * 24 * 3'600'000;
+      if (auto v = scalar_(m["deadline_ms"], w + ".deadline_ms")) {
+        int64_t n = 0;
+        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+        if (ec == std::errc::result_out_of_range ||
+            (ec == std::errc() && end == v->data() + v->size() && (n < 1 || n > kMax))) {
+          diag_->Error(m["deadline_ms"].Mark(), w + ".deadline_ms: expected 1 to " +
+                                                    std::to_string(kMax) +
+                                                    " (milliseconds), found " + *v);
+        } else if (ec != std::errc() || end != v->data() + v->size()) {
+          diag_->Error(m["deadline_ms"].Mark(),
+                       w + ".deadline_ms: expected an integer (milliseconds), found '" + *v +
+                           "'");
+        } else {
+          spec.deadline_ms = n;
+        }
+      }
+    }
+    if (m["time"]) {
+      if (auto v = scalar_(m["time"], w + ".time")) {
+        if (*v == "wall_clock") {
+          spec.time = ProcessManagerSpec::Time::kWallClock;
+        } else if (*v == "stream_time") {
+          spec.time = ProcessManagerSpec::Time::kStreamTime;
+        } else {
+          diag_->Error(m["time"].Mark(),
+                       w + ".time: expected wall_clock or stream_time, found '" + *v + "'");
+        }
+      }
+    }
+    if (const YAML::Node on = m["on"]) {
+      if (diag_->ExpectMap(on, w + ".on")) {
+        if (on.size() == 0) {
+          diag_->Error(on.Mark(), w + ".on: expected at least one event type");
+        }
+        for (const auto& e : on) {
+          const std::string type = e.first.Scalar();
+          spec.events.emplace_back(type, Reactions(e.second, w + ".on." + type));
+        }
+      }
+    }
+    if (const YAML::Node d = m["on_deadline"]) {
+      spec.on_deadline = Reactions(d, w + ".on_deadline");
+    }
+    out->process_managers.push_back(std::move(spec));
   }
 }
 

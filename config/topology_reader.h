@@ -1,5 +1,6 @@
 // Internal to config/: reads the topology sections of a kcqrs file
-// (aggregates, projections, processors, stores, errors) into TopologySpec.
+// (aggregates, projections, processors, transforms, process managers,
+// stores, errors) into TopologySpec.
 // Shapes and names are checked here; expressions and Lua are compiled later
 // by the engine, with the positions recorded here.
 #ifndef KCQRS_CONFIG_TOPOLOGY_READER_H_
@@ -32,6 +33,7 @@ class TopologyReader {
   void ReadProjections(const YAML::Node& node, TopologySpec* out);
   void ReadProcessors(const YAML::Node& node, TopologySpec* out);
   void ReadTransforms(const YAML::Node& node, TopologySpec* out);
+  void ReadProcessManagers(const YAML::Node& node, TopologySpec* out);
   void ReadStores(const YAML::Node& node, TopologySpec* out);
   void ReadErrors(const YAML::Node& node, TopologySpec* out);
 
@@ -44,8 +46,17 @@ class TopologyReader {
   std::vector<std::pair<std::string, ExpressionSpec>> Fields(
       const YAML::Node& node, std::string_view where);
   std::optional<DecideSpec> Decide(const YAML::Node& node, const std::string& where);
+  // How a document changes: an aggregate's evolve (set, merge, delete,
+  // lua), a projection's rule (upsert, merge, delete, lua), or a process
+  // manager reaction's state update (set or merge, among the reaction's
+  // other keys; nullopt without either: the state stays as it is).
+  enum class UpdateFlavour { kAggregate, kProjection, kReaction };
   std::optional<UpdateSpec> Update(const YAML::Node& node, const std::string& where,
-                                   bool projection);
+                                   UpdateFlavour flavour);
+  // One reaction (a map) or several (a list of maps), under `where`.
+  std::vector<ReactionSpec> Reactions(const YAML::Node& node, const std::string& where);
+  std::optional<ReactionSpec> Reaction(const YAML::Node& node, const std::string& where);
+  std::optional<SendSpec> Send(const YAML::Node& node, const std::string& where);
   std::optional<std::string> Name(const YAML::Node& node, std::string_view where);
 
   Diagnostics* diag_;

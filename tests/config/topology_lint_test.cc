@@ -55,7 +55,8 @@ projections:
   ASSERT_EQ(w.size(), 3u) << ::testing::PrintToString(w);
   EXPECT_EQ(w[0], "t.yaml:14:13: warning: aggregates.order.commands.CreateOrder.emit[0]: event "
                   "type 'OrderCreatd' is emitted, but neither aggregates.order.events nor a "
-                  "projection of orders.events handles it (did you mean 'OrderCreated'?)");
+                  "projection or process manager of orders.events handles it (did you mean "
+                  "'OrderCreated'?)");
   EXPECT_EQ(w[1], "t.yaml:18:9: warning: aggregates.order.events.OrderCreated: no command of "
                   "aggregate 'order' emits event type 'OrderCreated' (emitted: OrderCreatd) "
                   "(did you mean 'OrderCreatd'?)");
@@ -144,11 +145,72 @@ projections:
   EXPECT_TRUE(w.empty()) << ::testing::PrintToString(w);
 }
 
-// The examples are what users copy: they must be warning-free.
+// An event only a process manager reacts to is handled; a type a process
+// manager waits for and nothing emits is named like a projection's, and so
+// are cases that cannot run and deadlines that make no sense.
+TEST(TopologyLintTest, ProcessManagersHandleEventsAndAreCheckedLikeProjections) {
+  auto w = Warnings(std::string(kHead) + R"(aggregates:
+  stock:
+    command_topics: [stock.commands]
+    id_field: product
+    event_topic: stock.events
+    rejection_topic: stock.rejections
+    store: stock
+    commands:
+      ReserveStock:
+        emit:
+          - type: StockReserved
+            with: {orderId: command.orderId}
+process_managers:
+  checkout:
+    event_topics: [stock.events]
+    id: event.orderId
+    store: checkouts
+    on:
+      StockReserved:
+        - merge: {status: "'CHARGING'"}
+          deadline: start
+        - when: "true"
+          end: completed
+      StockReservd:
+        end: compensated
+  quiet:
+    event_topics: [stock.events]
+    id: event.orderId
+    store: quiet
+    on:
+      StockReserved:
+        send: [{topic: side.events, key: event.orderId, type: Noted}]
+    on_deadline:
+      end: compensated
+projections:
+  side:
+    event_topics: [side.events]
+    store: side
+    events:
+      Noted:
+        merge: {n: "1"}
+)");
+  ASSERT_EQ(w.size(), 4u) << ::testing::PrintToString(w);
+  EXPECT_EQ(w[0], "t.yaml:18:3: warning: process_managers.checkout: a reaction starts a "
+                  "deadline, but there is no on_deadline: when it fires, nothing happens");
+  EXPECT_EQ(w[1], "t.yaml:26:11: warning: process_managers.checkout.on.StockReserved[1]: "
+                  "never runs: process_managers.checkout.on.StockReserved[0] has no 'when', "
+                  "so it takes every event");
+  EXPECT_EQ(w[2], "t.yaml:29:9: warning: process_managers.checkout.on.StockReservd: no rule "
+                  "emits event type 'StockReservd' on stock.events (emitted there: "
+                  "StockReserved) (did you mean 'StockReserved'?)");
+  EXPECT_EQ(w[3], "t.yaml:38:7: warning: process_managers.quiet.on_deadline: never runs: no "
+                  "reaction starts a deadline (deadline: start)");
+}
+
+// The examples are what users copy: they must be warning-free (the
+// checkout's process manager handles what only it reads).
 TEST(TopologyLintTest, TheExamplesHaveNoWarnings) {
-  for (const char* example : {"orders", "bank", "shop"}) {
-    const std::string path = std::string(KCQRS_SOURCE_DIR) + "/examples/" + example +
-                             "/topology.yaml";
+  for (const std::string example :
+       {"examples/orders/topology.yaml", "examples/bank/topology.yaml",
+        "examples/shop/topology.yaml", "tests/config/checkout_topology.yaml"}) {
+    const std::string path = std::string(KCQRS_SOURCE_DIR) + "/" + example;
     auto options = LoadEngineOptionsFromFile(path, {});
     ASSERT_TRUE(options.ok()) << options.status().ToString();
     ASSERT_FALSE(options->topology.aggregates.empty()) << path;
