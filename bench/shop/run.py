@@ -89,7 +89,7 @@ def metrics(http):
     with urllib.request.urlopen(http + "/metrics", timeout=2) as r:
         text = r.read().decode()
     values = {}
-    for m in re.finditer(r'^(kcqrs_process_manager_\w+)\{process_manager="checkout"\} (\S+)$',
+    for m in re.finditer(r'^(kcqrs_process_manager_\w+)\{[^}]*process_manager="checkout"[^}]*\} (\S+)$',
                          text, re.M):
         values[m.group(1)] = float(m.group(2))
     return values
