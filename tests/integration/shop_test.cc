@@ -410,6 +410,14 @@ void CheckInvariants(const std::string& bootstrap, const ShopNames& n, const Sho
         << "an outcome of a command no one sent: '" << cid << "'";
   }
 
+  // Nothing the example does is a dead letter (events of no order, such as
+  // StockAdded, are not the checkout's).
+  for (const auto& r : ReadCommitted(bootstrap, n.app + "-dlq", 0, std::chrono::seconds(10),
+                                     std::chrono::seconds(1))) {
+    ADD_FAILURE() << "dead letter: " << HeaderValue(r, "kcqrs.error") << " from "
+                  << HeaderValue(r, "kcqrs.source.topic") << ": " << r.value.value_or("");
+  }
+
   const auto orders = ReadStore(bootstrap, n.app, "orders", mix.valid.size());
   const auto checkouts = ReadStore(bootstrap, n.app, "checkouts", mix.valid.size());
   EXPECT_EQ(orders.size(), mix.valid.size()) << "the orders view has an order per placed order";
