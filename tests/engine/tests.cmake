@@ -30,3 +30,5 @@ kcqrs_test(instance_metadata_test SOURCES engine/instance_metadata_test.cc
            LIBS kcqrs_engine)
 kcqrs_test(standby_assignor_test SOURCES engine/standby_assignor_test.cc LIBS kcqrs_engine)
 kcqrs_test(dead_letter_log_test SOURCES engine/dead_letter_log_test.cc LIBS kcqrs_engine)
+kcqrs_test(process_manager_test SOURCES engine/process_manager_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
