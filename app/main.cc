@@ -72,10 +72,15 @@ int Validate(const std::string& file, const std::vector<std::string>& sets, bool
                  warnings.size());
     return kExitUsage;
   }
-  std::printf("%s: OK (application %s: %zu aggregate(s), %zu projection(s), %zu processor(s))\n",
-              file.c_str(), options->application.id.c_str(),
-              options->topology.aggregates.size(), options->topology.projections.size(),
-              options->topology.processors.size());
+  std::string summary = std::to_string(options->topology.aggregates.size()) + " aggregate(s), " +
+                        std::to_string(options->topology.projections.size()) + " projection(s), ";
+  if (!options->topology.process_managers.empty()) {
+    summary += std::to_string(options->topology.process_managers.size()) +
+               " process manager(s), ";
+  }
+  summary += std::to_string(options->topology.processors.size()) + " processor(s)";
+  std::printf("%s: OK (application %s: %s)\n", file.c_str(),
+              options->application.id.c_str(), summary.c_str());
   return 0;
 }
 

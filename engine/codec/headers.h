@@ -11,6 +11,12 @@ inline constexpr char kAggregateId[] = "kcqrs.aggregate.id";
 inline constexpr char kVersion[] = "kcqrs.version";          // events: the aggregate version it made
 inline constexpr char kCommandId[] = "kcqrs.command.id";
 inline constexpr char kCommandType[] = "kcqrs.command.type";
+// On commands a process manager sends, and copied by the aggregate onto the
+// events and rejection it decides for them, so that the process manager
+// finds the instance an answer belongs to (its rejections carry no
+// business fields).
+inline constexpr char kProcess[] = "kcqrs.process";        // the process manager
+inline constexpr char kProcessId[] = "kcqrs.process.id";   // its instance id
 // On dead letters.
 inline constexpr char kError[] = "kcqrs.error";
 inline constexpr char kProcessor[] = "kcqrs.processor";

@@ -102,6 +102,185 @@ void AddUnique(std::vector<std::string>* v, const std::string& s) {
   if (std::find(v->begin(), v->end(), s) == v->end()) v->push_back(s);
 }
 
+// The aggregate named `name`, or null.
+const AggregateSpec* FindAggregate(const TopologySpec& spec, const std::string& name) {
+  for (const AggregateSpec& a : spec.aggregates) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+CompiledSend CompileSend(const SendSpec& s, const TopologySpec& spec, const std::string& what,
+                         Errors* errors) {
+  CompiledSend out;
+  out.what = what;
+  out.type = s.type;
+  if (!s.aggregate.empty()) {
+    const AggregateSpec* a = FindAggregate(spec, s.aggregate);
+    if (a == nullptr) {
+      std::string names;
+      for (const AggregateSpec& x : spec.aggregates) names += (names.empty() ? "" : ", ") + x.name;
+      errors->Add(s.where, what + ".to: no aggregate is named '" + s.aggregate +
+                               "' (aggregates: " + (names.empty() ? "none" : names) + ")");
+      return out;
+    }
+    if (a->command_topics.empty()) {
+      errors->Add(s.where, what + ".to: aggregate '" + s.aggregate + "' has no command topic");
+      return out;
+    }
+    out.topic = a->command_topics.front();
+    out.type_field = a->type_field;
+    out.command_id_field = a->command_id_field;
+    out.id_field = a->id_field;
+    bool known = false;
+    std::string types;
+    for (const auto& [type, d] : a->commands) {
+      known = known || type == s.type;
+      types += (types.empty() ? "" : ", ") + type;
+    }
+    if (!known) {
+      errors->Add(s.where, what + ".type: aggregate '" + s.aggregate + "' has no command '" +
+                               s.type + "' (its commands: " + types + ")");
+    }
+    if (out.id_field.empty() && !s.key) {
+      errors->Add(s.where, what + ": aggregate '" + s.aggregate +
+                               "' takes its id from the record key (no id_field): give 'key'");
+    }
+    if (!out.id_field.empty() && !s.key) {
+      bool has_id = false;
+      for (const auto& [name, e] : s.fields) has_id = has_id || name == out.id_field;
+      if (!has_id) {
+        errors->Add(s.where, what + ".with: the command needs its aggregate id field '" +
+                                 out.id_field + "' (aggregate '" + s.aggregate + "')");
+      }
+    }
+  } else {
+    out.topic = s.topic;
+    if (!s.key) errors->Add(s.where, what + ": a send to a topic needs 'key'");
+  }
+  for (const auto& [name, e] : s.fields) {
+    if (name == out.command_id_field || name == out.type_field) {
+      errors->Add(e.where, what + ".with." + name + ": the engine sets '" + name +
+                               "' itself (the type from 'type', the command id from what "
+                               "triggered the send)");
+    }
+  }
+  if (s.key) out.key = CompileExpr(*s.key, EvolveRoots(), what + ".key", errors);
+  out.fields = CompileFields(s.fields, EvolveRoots(), what + ".with", errors);
+  return out;
+}
+
+CompiledReaction CompileReaction(const ReactionSpec& r, const TopologySpec& spec,
+                                 const std::string& what, std::vector<LuaSnippet>* lua,
+                                 Errors* errors) {
+  CompiledReaction out;
+  out.what = what;
+  out.deadline = r.deadline;
+  out.end = r.end;
+  if (r.lua) {
+    lua->push_back(LuaSnippet{*r.lua, EvolveRoots()});
+    out.lua = static_cast<int>(lua->size() - 1);
+    return out;
+  }
+  if (r.when) out.when = CompileExpr(*r.when, EvolveRoots(), what + ".when", errors);
+  if (r.state) {
+    if (r.state->kind != UpdateSpec::Kind::kSet && r.state->kind != UpdateSpec::Kind::kMerge) {
+      errors->Add(r.state->where, what + ": a reaction changes its state with 'set' or 'merge'");
+    } else {
+      CompiledUpdate u;
+      u.kind = r.state->kind;
+      u.fields = CompileFields(r.state->fields, EvolveRoots(),
+                               what + (u.kind == UpdateSpec::Kind::kSet ? ".set" : ".merge"),
+                               errors);
+      out.state = std::move(u);
+    }
+  }
+  for (size_t i = 0; i < r.send.size(); ++i) {
+    out.send.push_back(
+        CompileSend(r.send[i], spec, what + ".send[" + std::to_string(i) + "]", errors));
+  }
+  if (r.deadline_ms) {
+    out.deadline_ms = CompileExpr(*r.deadline_ms, EvolveRoots(), what + ".deadline_ms", errors);
+  }
+  return out;
+}
+
+CompiledProcessManager CompileProcessManager(const ProcessManagerSpec& pm,
+                                             const TopologySpec& spec,
+                                             const std::string& application_id,
+                                             std::vector<LuaSnippet>* lua, Errors* errors) {
+  CompiledProcessManager out;
+  out.spec = pm;
+  const std::string what = "process_managers." + pm.name;
+  out.repartition_topic = application_id + "-" + pm.name + "-repartition";
+  out.timer_store = TimerStoreName(pm.name);
+  if (pm.event_topics.empty()) {
+    errors->Add(pm.where, what + ": no event topics: list the topics it reacts to under "
+                                 "'event_topics'");
+  }
+  if (pm.id.text.empty()) {
+    errors->Add(pm.where, what + ": no 'id': say which instance an event belongs to, e.g. "
+                                 "event.orderId");
+  } else {
+    out.id = CompileExpr(pm.id, KeyRoots(), what + ".id", errors);
+  }
+  if (pm.store.empty()) errors->Add(pm.where, what + ": no 'store' for its instances");
+  if (pm.deadline_ms <= 0) {
+    errors->Add(pm.where, what + ".deadline_ms: expected a positive number of milliseconds, "
+                                 "found " + std::to_string(pm.deadline_ms));
+  }
+  if (pm.events.empty()) {
+    errors->Add(pm.where, what + ": no events: list at least one event type under 'on'");
+  }
+  bool starts_deadline = false;
+  for (const auto& [type, reactions] : pm.events) {
+    std::vector<CompiledReaction>& v = out.events[type];
+    for (size_t i = 0; i < reactions.size(); ++i) {
+      v.push_back(CompileReaction(reactions[i], spec,
+                                  what + ".on." + type + "[" + std::to_string(i) + "]", lua,
+                                  errors));
+      starts_deadline = starts_deadline || reactions[i].deadline == ReactionSpec::Deadline::kStart ||
+                        reactions[i].lua.has_value();
+    }
+  }
+  for (size_t i = 0; i < pm.on_deadline.size(); ++i) {
+    out.on_deadline.push_back(CompileReaction(
+        pm.on_deadline[i], spec, what + ".on_deadline[" + std::to_string(i) + "]", lua, errors));
+  }
+  if (starts_deadline && pm.on_deadline.empty()) {
+    errors->Add(pm.where, what + ": a reaction starts a deadline but there is no "
+                                 "'on_deadline' saying what happens when it passes");
+  }
+  for (const auto& [type, reactions] : out.events) {
+    for (const CompiledReaction& r : reactions) {
+      for (const CompiledSend& s : r.send) AddUnique(&out.outputs, s.topic);
+    }
+  }
+  for (const CompiledReaction& r : out.on_deadline) {
+    for (const CompiledSend& s : r.send) AddUnique(&out.outputs, s.topic);
+  }
+  // A Lua reaction may send to any aggregate: each aggregate's first
+  // command topic is an output too.
+  bool any_lua = false;
+  for (const auto& [type, reactions] : out.events) {
+    for (const CompiledReaction& r : reactions) any_lua = any_lua || r.lua >= 0;
+  }
+  for (const CompiledReaction& r : out.on_deadline) any_lua = any_lua || r.lua >= 0;
+  if (any_lua) {
+    for (const AggregateSpec& a : spec.aggregates) {
+      if (!a.command_topics.empty()) AddUnique(&out.outputs, a.command_topics.front());
+    }
+  }
+  for (const std::string& topic : pm.event_topics) {
+    if (std::find(out.outputs.begin(), out.outputs.end(), topic) != out.outputs.end()) {
+      errors->Add(pm.where, what + ": topic '" + topic +
+                                "' is both read and sent to; a process manager sending to "
+                                "its own input would loop");
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
@@ -158,7 +337,7 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
   };
 
   if (spec.aggregates.empty() && spec.projections.empty() && spec.processors.empty() &&
-      spec.transforms.empty()) {
+      spec.transforms.empty() && spec.process_managers.empty()) {
     errors.Add(SourcePosition{}, "the topology has no aggregates, projections, transforms "
                                  "or processors: there is nothing to run");
   }
@@ -269,6 +448,9 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
       }
     }
     for (const std::string& s : c.stores) claim_store(s, "processor '" + c.name + "'", c.where);
+    if (c.timers != CustomProcessorSpec::Timers::kNone) {
+      claim_store(TimerStoreName(c.name), "processor '" + c.name + "' (its timers)", c.where);
+    }
     t->custom_.push_back(c);
   }
 
@@ -287,6 +469,21 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     if (tr.key) ct.key = CompileExpr(*tr.key, TransformRoots(), what + ".key", &errors);
     ct.value = CompileFields(tr.value, TransformRoots(), what + ".value", &errors);
     t->transforms_.push_back(std::move(ct));
+  }
+
+  for (const ProcessManagerSpec& pm : spec.process_managers) {
+    for (const ProjectionSpec& p : spec.projections) {
+      if (p.name == pm.name) {
+        errors.Add(pm.where, "process_managers." + pm.name + ": a projection has the same name; "
+                             "both would use the topic " + options.application.id + "-" +
+                             pm.name + "-repartition, so name them apart");
+      }
+    }
+    t->process_managers_.push_back(
+        CompileProcessManager(pm, spec, options.application.id, &t->lua_snippets_, &errors));
+    const CompiledProcessManager& c = t->process_managers_.back();
+    claim_store(pm.store, "process manager '" + pm.name + "'", pm.where);
+    claim_store(c.timer_store, "process manager '" + pm.name + "' (its deadlines)", pm.where);
   }
 
   // Settings of named stores; every store used gets one.
@@ -313,34 +510,68 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
   return t;
 }
 
+namespace {
+
+Node MakeNode(NodeKind kind, std::string name, int index, std::vector<std::string> sources,
+              std::vector<std::string> stores, std::vector<std::string> sinks) {
+  Node n;
+  n.kind = kind;
+  n.name = std::move(name);
+  n.index = index;
+  n.sources = std::move(sources);
+  n.stores = std::move(stores);
+  n.sinks = std::move(sinks);
+  return n;
+}
+
+}  // namespace
+
 void CompiledTopology::BuildGraph() {
   std::vector<Node> nodes;
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     const AggregateSpec& a = aggregates_[i].spec;
-    Node n{NodeKind::kAggregate, a.name, static_cast<int>(i), a.command_topics, {a.store},
-           {a.event_topic, a.rejection_topic}};
+    Node n = MakeNode(NodeKind::kAggregate, a.name, static_cast<int>(i), a.command_topics, {a.store},
+           {a.event_topic, a.rejection_topic});
     nodes.push_back(std::move(n));
   }
   for (size_t i = 0; i < projections_.size(); ++i) {
     const CompiledProjection& p = projections_[i];
     if (!p.repartition_topic.empty()) {
-      nodes.push_back(Node{NodeKind::kRepartition, p.spec.name, static_cast<int>(i),
-                           p.spec.event_topics, {}, {p.repartition_topic}});
-      nodes.push_back(Node{NodeKind::kProjection, p.spec.name, static_cast<int>(i),
-                           {p.repartition_topic}, {p.spec.store}, {}});
+      nodes.push_back(MakeNode(NodeKind::kRepartition, p.spec.name, static_cast<int>(i),
+                           p.spec.event_topics, {}, {p.repartition_topic}));
+      nodes.push_back(MakeNode(NodeKind::kProjection, p.spec.name, static_cast<int>(i),
+                           {p.repartition_topic}, {p.spec.store}, {}));
     } else {
-      nodes.push_back(Node{NodeKind::kProjection, p.spec.name, static_cast<int>(i),
-                           p.spec.event_topics, {p.spec.store}, {}});
+      nodes.push_back(MakeNode(NodeKind::kProjection, p.spec.name, static_cast<int>(i),
+                           p.spec.event_topics, {p.spec.store}, {}));
     }
   }
   for (size_t i = 0; i < custom_.size(); ++i) {
-    nodes.push_back(Node{NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
-                         custom_[i].topics, custom_[i].stores, custom_[i].outputs});
+    nodes.push_back(MakeNode(NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
+                         custom_[i].topics, custom_[i].stores, custom_[i].outputs));
   }
   for (size_t i = 0; i < transforms_.size(); ++i) {
     const TransformSpec& tr = transforms_[i].spec;
-    nodes.push_back(Node{NodeKind::kTransform, tr.name, static_cast<int>(i), tr.from, {},
-                         {tr.to}});
+    nodes.push_back(MakeNode(NodeKind::kTransform, tr.name, static_cast<int>(i), tr.from, {},
+                         {tr.to}));
+  }
+  for (size_t i = 0; i < process_managers_.size(); ++i) {
+    const CompiledProcessManager& pm = process_managers_[i];
+    nodes.push_back(MakeNode(NodeKind::kCorrelate, pm.spec.name, static_cast<int>(i),
+                         pm.spec.event_topics, {}, {pm.repartition_topic}));
+    Node n = MakeNode(NodeKind::kProcessManager, pm.spec.name, static_cast<int>(i),
+           {pm.repartition_topic}, {pm.spec.store, pm.timer_store}, pm.outputs);
+    n.timer_store = pm.timer_store;
+    n.stream_time_timers = pm.spec.time == ProcessManagerSpec::Time::kStreamTime;
+    nodes.push_back(std::move(n));
+  }
+  for (Node& n : nodes) {
+    if (n.kind != NodeKind::kCustom) continue;
+    const CustomProcessorSpec& c = custom_[static_cast<size_t>(n.index)];
+    if (c.timers == CustomProcessorSpec::Timers::kNone) continue;
+    n.timer_store = TimerStoreName(c.name);
+    n.stores.push_back(n.timer_store);
+    n.stream_time_timers = c.timers == CustomProcessorSpec::Timers::kStreamTime;
   }
   for (Node& n : nodes) n.sinks.push_back(errors_.dead_letter_topic);
 

@@ -89,21 +89,67 @@ struct CompiledTransform {
   CompiledFields value;  // empty: the value passes unchanged
 };
 
+// A command a process manager sends, resolved to its topic and fields.
+struct CompiledSend {
+  std::string topic;
+  std::string type;
+  std::string type_field = "type";
+  std::string command_id_field = "commandId";
+  // The command field whose value is the record key (the target
+  // aggregate's id field); empty when `key` gives it.
+  std::string id_field;
+  std::optional<topology::Expression> key;
+  CompiledFields fields;
+  std::string what;  // "process_managers.checkout.on.OrderPlaced[0].send[1]"
+};
+
+// One case of a process manager's reaction to an event type or a deadline.
+struct CompiledReaction {
+  std::optional<topology::Expression> when;
+  std::optional<CompiledUpdate> state;  // kSet or kMerge; absent: unchanged
+  std::vector<CompiledSend> send;
+  ReactionSpec::Deadline deadline = ReactionSpec::Deadline::kKeep;
+  std::optional<topology::Expression> deadline_ms;
+  ReactionSpec::End end = ReactionSpec::End::kNo;
+  int lua = -1;  // the whole reaction in Lua
+  std::string what;
+};
+
+struct CompiledProcessManager {
+  ProcessManagerSpec spec;
+  std::optional<topology::Expression> id;
+  std::map<std::string, std::vector<CompiledReaction>, std::less<>> events;
+  std::vector<CompiledReaction> on_deadline;
+  std::string repartition_topic;  // <app>-<name>-repartition
+  std::string timer_store;        // <name>-timers
+  std::vector<std::string> command_topics;  // where its sends go
+  // Every topic it sends to (command topics, explicit topics).
+  std::vector<std::string> outputs;
+};
+
+// The store keeping the durable timers of node `name`.
+inline std::string TimerStoreName(const std::string& name) { return name + "-timers"; }
+
 enum class NodeKind {
   kAggregate,    // decide + evolve: commands in, events/rejections out
   kProjection,   // fold events into a read-model store
   kRepartition,  // re-key events for a projection keyed differently
   kCustom,       // a registered C++ processor
   kTransform,    // stateless filter and reshape
+  kCorrelate,    // re-key events by a process manager's instance id
+  kProcessManager,  // react to events with commands and deadlines
 };
 
 struct Node {
   NodeKind kind = NodeKind::kCustom;
   std::string name;
-  int index = 0;  // into aggregates, projections or custom
+  int index = 0;  // into aggregates, projections, custom, transforms or process managers
   std::vector<std::string> sources;
   std::vector<std::string> stores;
   std::vector<std::string> sinks;
+  // The store of its durable timers (ProcessorContext::SetTimer), if any.
+  std::string timer_store;
+  bool stream_time_timers = false;
 };
 
 struct SubTopology {
@@ -143,6 +189,9 @@ class CompiledTopology {
   const std::vector<CompiledProjection>& projections() const { return projections_; }
   const std::vector<CustomProcessorSpec>& custom() const { return custom_; }
   const std::vector<CompiledTransform>& transforms() const { return transforms_; }
+  const std::vector<CompiledProcessManager>& process_managers() const {
+    return process_managers_;
+  }
   const std::vector<LuaSnippet>& lua_snippets() const { return lua_snippets_; }
   const ErrorPolicy& errors() const { return errors_; }
   const std::vector<StoreSpec>& stores() const { return stores_; }
@@ -175,6 +224,7 @@ class CompiledTopology {
   std::vector<CompiledProjection> projections_;
   std::vector<CustomProcessorSpec> custom_;
   std::vector<CompiledTransform> transforms_;
+  std::vector<CompiledProcessManager> process_managers_;
   std::vector<LuaSnippet> lua_snippets_;
   std::vector<StoreSpec> stores_;
   ErrorPolicy errors_;

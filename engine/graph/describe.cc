@@ -23,6 +23,10 @@ const char* KindName(NodeKind kind) {
       return "processor";
     case NodeKind::kTransform:
       return "transform";
+    case NodeKind::kCorrelate:
+      return "correlation";
+    case NodeKind::kProcessManager:
+      return "process manager";
   }
   return "processor";
 }
@@ -197,7 +201,9 @@ std::string DescribeMermaid(const CompiledTopology& t) {
     const Node& n = st.nodes[i];
     return ids.Get(
         "node:" + std::to_string(st.id) + ":" + std::to_string(i), "n_",
-        n.kind == NodeKind::kRepartition ? n.name + "_repartition" : n.name);
+        n.kind == NodeKind::kRepartition  ? n.name + "_repartition"
+        : n.kind == NodeKind::kCorrelate ? n.name + "_correlation"
+                                         : n.name);
   };
   auto store_id = [&](const std::string& store) -> const std::string& {
     return ids.Get("store:" + store, "s_", store);
@@ -246,6 +252,7 @@ std::string DescribeMermaid(const CompiledTopology& t) {
       }
       for (const std::string& s : n.stores) {
         out += n.kind == NodeKind::kProjection ? "  " + id + " -->|update| "
+               : s == n.timer_store            ? "  " + id + " <-->|timers| "
                                                : "  " + id + " <-->|state| ";
         out += store_id(s) + ";\n";
       }
@@ -255,8 +262,10 @@ std::string DescribeMermaid(const CompiledTopology& t) {
         if (s == dlq) {
           label = "dead letters";
           arrow = " -.->|";
-        } else if (n.kind == NodeKind::kRepartition) {
+        } else if (n.kind == NodeKind::kRepartition || n.kind == NodeKind::kCorrelate) {
           label = "re-keyed events";
+        } else if (n.kind == NodeKind::kProcessManager) {
+          label = "commands";
         } else if (n.kind == NodeKind::kAggregate) {
           const AggregateSpec& a =
               t.aggregates()[static_cast<size_t>(n.index)].spec;

@@ -226,6 +226,23 @@ struct Metrics::Impl {
       "Commands found on a partition other than the one their aggregate id hashes to "
       "(murmur2), by what was done: forwarded or dead_lettered.",
       {"aggregate", "action"}};
+  CounterFamily pm_started{
+      "kcqrs_process_manager_started_total",
+      "Process manager instances started (the first event of an instance).",
+      {"process_manager"}};
+  CounterFamily pm_ended{
+      "kcqrs_process_manager_ended_total",
+      "Process manager instances ended, by outcome: completed or compensated.",
+      {"process_manager", "outcome"}};
+  CounterFamily pm_deadlines{
+      "kcqrs_process_manager_deadlines_fired_total",
+      "Deadlines of process manager instances that passed (timed out) and fired.",
+      {"process_manager"}};
+  GaugeFamily pm_active{
+      "kcqrs_process_manager_active",
+      "Process manager instances started and not ended, in the tasks of this instance "
+      "(committed).",
+      {"process_manager"}};
   HistogramFamily commit_latency{"kcqrs_commit_latency_seconds",
                                  "Time a stream thread took to commit one "
                                  "transaction (offsets and outputs).",
@@ -301,6 +318,10 @@ struct Metrics::Impl {
                                      &commands_rejected,
                                      &commands_duplicate,
                                      &commands_misrouted,
+                                     &pm_started,
+                                     &pm_ended,
+                                     &pm_deadlines,
+                                     &pm_active,
                                      &commit_latency,
                                      &transactions_committed,
                                      &transactions_aborted,
@@ -371,6 +392,20 @@ Counter Metrics::CommandsRejected(std::string_view aggregate,
 Counter Metrics::CommandsMisrouted(std::string_view aggregate,
                                    std::string_view action) noexcept {
   return impl_->Get<Counter>(impl_->commands_misrouted, {aggregate, action});
+}
+
+Counter Metrics::ProcessManagerStarted(std::string_view process_manager) noexcept {
+  return impl_->Get<Counter>(impl_->pm_started, {process_manager});
+}
+Counter Metrics::ProcessManagerEnded(std::string_view process_manager,
+                                     std::string_view outcome) noexcept {
+  return impl_->Get<Counter>(impl_->pm_ended, {process_manager, outcome});
+}
+Counter Metrics::ProcessManagerDeadlinesFired(std::string_view process_manager) noexcept {
+  return impl_->Get<Counter>(impl_->pm_deadlines, {process_manager});
+}
+Gauge Metrics::ProcessManagerActive(std::string_view process_manager) noexcept {
+  return impl_->Get<Gauge>(impl_->pm_active, {process_manager});
 }
 
 Counter Metrics::CommandsDuplicate(std::string_view aggregate,

@@ -128,6 +128,13 @@ class Metrics {
   // action: "forwarded" or "dead_lettered".
   Counter CommandsMisrouted(std::string_view aggregate, std::string_view action) noexcept;
 
+  // Process managers (sagas).
+  Counter ProcessManagerStarted(std::string_view process_manager) noexcept;
+  // `outcome`: completed or compensated.
+  Counter ProcessManagerEnded(std::string_view process_manager, std::string_view outcome) noexcept;
+  Counter ProcessManagerDeadlinesFired(std::string_view process_manager) noexcept;
+  Gauge ProcessManagerActive(std::string_view process_manager) noexcept;
+
   // Transactions and the consumer group, per stream thread.
   Histogram CommitLatency(std::string_view thread) noexcept;  // seconds
   Counter TransactionsCommitted(std::string_view thread) noexcept;

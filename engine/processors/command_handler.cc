@@ -19,6 +19,15 @@ namespace {
 
 using nlohmann::json;
 
+// A command sent by a process manager names it and its instance in two
+// headers; the events and rejection decided for it carry them along, so
+// that the answer finds its way back to the instance.
+void CopyProcessHeaders(const Record& command, std::vector<Header>* out) {
+  for (const Header& h : command.headers) {
+    if (h.key == headers::kProcess || h.key == headers::kProcessId) out->push_back(h);
+  }
+}
+
 bool DecideUsesMeta(const CompiledDecide& d, const CompiledTopology& topology) {
   if (d.lua >= 0) return LuaSeesMeta(topology, d.lua);
   for (const CompiledRequire& req : d.require) {
@@ -142,8 +151,10 @@ class CommandHandler final : public Processor {
         value["currentVersion"] = aggregate.version();
       }
       outcome.version = aggregate.version();
-      KCQRS_RETURN_IF_ERROR(ctx.Send(spec_.rejection_topic, aggregate_id, DumpJson(value),
-                                     CommandOutputHeaders(spec_, envelope, "Rejected")));
+      std::vector<Header> rh = CommandOutputHeaders(spec_, envelope, "Rejected");
+      CopyProcessHeaders(r, &rh);
+      KCQRS_RETURN_IF_ERROR(
+          ctx.Send(spec_.rejection_topic, aggregate_id, DumpJson(value), std::move(rh)));
       Rejected(command_type, rejection->first).Increment();
       entry["rejected"] = rejection->first;
       outcome.rejected = true;
@@ -164,6 +175,7 @@ class CommandHandler final : public Processor {
         }
         std::vector<Header> h = CommandOutputHeaders(spec_, envelope, etype);
         h.push_back({headers::kVersion, std::to_string(version)});
+        CopyProcessHeaders(r, &h);
         std::string text = DumpJson(event);
         if (recorder != nullptr) {
           if (outcome.events.size() > 1) outcome.events += ',';

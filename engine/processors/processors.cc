@@ -1,6 +1,7 @@
 #include "engine/processors/processors.h"
 
 #include "engine/processors/custom.h"
+#include "engine/processors/process_manager.h"
 #include "engine/processors/projection.h"
 #include "engine/processors/repartition.h"
 #include "engine/processors/transform.h"
@@ -23,6 +24,11 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
       return MakeTransform(topology.transforms()[index], topology.json_limits());
     case NodeKind::kCustom:
       return MakeCustomProcessor(topology.custom()[index]);
+    case NodeKind::kCorrelate:
+      return MakeCorrelation(topology.process_managers()[index], topology, parsed);
+    case NodeKind::kProcessManager:
+      return MakeProcessManager(topology.process_managers()[index], topology, lua, metrics,
+                                parsed);
   }
   return Status::Internal("unknown node kind");
 }

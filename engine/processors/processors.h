@@ -6,6 +6,8 @@
 //                   (repartition.h)
 //   Transform       stateless filter and reshape (transform.h)
 //   custom          C++ processors registered by name (custom.h)
+//   ProcessManager  react to events with commands and deadlines, and its
+//                   Correlation (process_manager.h)
 // Each is created per task and used by the stream thread owning the task.
 #ifndef KCQRS_ENGINE_PROCESSORS_PROCESSORS_H_
 #define KCQRS_ENGINE_PROCESSORS_PROCESSORS_H_

@@ -243,6 +243,7 @@ Status StreamThread::RunClients() {
     if (polled->has_value()) {
       KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
     }
+    KCQRS_RETURN_IF_ERROR(FireTimers());
     KCQRS_RETURN_IF_ERROR(MaybeCommit(/*force=*/false));
     UpdateGauges();
   }
@@ -312,6 +313,16 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   stats_.records_processed++;
   stats_.dead_letters += task->stats().dead_letters - dead_before;
   return Status::OK();
+}
+
+Status StreamThread::FireTimers() {
+  if (stop_ || !tasks_->TimersDue()) return Status::OK();
+  KCQRS_RETURN_IF_ERROR(producer_->MaybeBeginTransaction());
+  Status s = tasks_->FireTimers();
+  if (!producer_->error().ok()) {
+    return AbortTransaction("producing failed: " + producer_->error().ToString());
+  }
+  return s;  // errors.on_error: fail
 }
 
 void StreamThread::UpdateGauges() {

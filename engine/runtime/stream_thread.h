@@ -134,6 +134,9 @@ class StreamThread final : private kafka::RebalanceListener {
   // Ends a life of the clients: what is open is discarded unless `clean`.
   void DropClients(bool clean);
   Status Process(kafka::ConsumedRecord record);
+  // Fires the durable timers now due (process managers' deadlines) in the
+  // open transaction, beginning one if needed.
+  Status FireTimers();
   Status MaybeCommit(bool force);
   Status Commit();
   // Discards the open transaction (Kafka's and the tasks'), rewinds the

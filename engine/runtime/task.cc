@@ -1,6 +1,7 @@
 #include "engine/runtime/task.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "engine/codec/headers.h"
@@ -59,6 +60,39 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     outcomes_.emplace_back(std::move(command_id), std::move(outcome));
   }
 
+  Status SetTimer(std::string_view key, int64_t due_ms) override {
+    KeyValueStore* timers = TimerStore();
+    if (timers == nullptr) return NoTimers();
+    if (key.empty()) return Status::InvalidArgument("a timer needs a non-empty key");
+    due_ms = std::max<int64_t>(due_ms, 0);
+    const std::string k = TimerKey(key);
+    auto old = timers->Get(k);
+    if (!old.ok()) return old.status();
+    if (old->has_value()) {
+      KCQRS_RETURN_IF_ERROR(timers->Delete(DueKey(ParseDue(**old), key)));
+    }
+    KCQRS_RETURN_IF_ERROR(timers->Put(k, std::to_string(due_ms)));
+    KCQRS_RETURN_IF_ERROR(timers->Put(DueKey(due_ms, key), ""));
+    // Earlier is safe: a check that finds nothing due reads the store again.
+    if (bound_->next_due != kUnknownDue && due_ms < bound_->next_due) bound_->next_due = due_ms;
+    return Status::OK();
+  }
+
+  Status CancelTimer(std::string_view key) override {
+    KeyValueStore* timers = TimerStore();
+    if (timers == nullptr) return NoTimers();
+    const std::string k = TimerKey(key);
+    auto old = timers->Get(k);
+    if (!old.ok()) return old.status();
+    if (!old->has_value()) return Status::OK();
+    KCQRS_RETURN_IF_ERROR(timers->Delete(DueKey(ParseDue(**old), key)));
+    return timers->Delete(k);
+  }
+
+  int64_t TimerClockMs() const override {
+    return bound_ != nullptr ? task_->TimerClock(*bound_) : task_->wall_clock_();
+  }
+
   const std::string& application_id() const override {
     return task_->topology_->application_id();
   }
@@ -66,8 +100,35 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
   int32_t partition() const override { return task_->id_.partition; }
 
   void Begin(int64_t timestamp_ms) { record_timestamp_ = timestamp_ms; }
-  // The node whose Process runs now (its declared outputs), or null.
-  void SetNode(const Node* node) { node_ = node; }
+  // The node whose Process runs now (its declared outputs, its timers), or
+  // null.
+  void SetNode(Bound* bound) {
+    bound_ = bound;
+    node_ = bound != nullptr ? bound->node : nullptr;
+  }
+
+  // The timer store's two keys per timer: "k<key>" -> due, so that a timer
+  // is found by its key, and "d<due, 20 digits><key>", so that the earliest
+  // is the first key of the prefix "d".
+  static std::string TimerKey(std::string_view key) {
+    std::string k = "k";
+    k += key;
+    return k;
+  }
+  static std::string DueKey(int64_t due_ms, std::string_view key) {
+    std::string digits = std::to_string(due_ms);
+    std::string k = "d";
+    k.append(kDueDigits - std::min(digits.size(), kDueDigits), '0');
+    k += digits;
+    k += key;
+    return k;
+  }
+  static int64_t ParseDue(std::string_view text) {
+    int64_t v = 0;
+    std::from_chars(text.data(), text.data() + text.size(), v);
+    return v;
+  }
+  static constexpr size_t kDueDigits = 20;
 
   // Whether every output and store write of the record fits in one Kafka
   // message: the producer would refuse a larger one only when the
@@ -238,7 +299,18 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     return Status::OK();
   }
 
+  KeyValueStore* TimerStore() {
+    if (node_ == nullptr || node_->timer_store.empty()) return nullptr;
+    return GetStateStore(node_->timer_store);
+  }
+  Status NoTimers() const {
+    return Status::FailedPrecondition(
+        "'" + (node_ != nullptr ? node_->name : std::string("?")) +
+        "' does not declare timers (processors.<name>.timers: wall_clock or stream_time)");
+  }
+
   Task* task_;
+  Bound* bound_ = nullptr;
   const Node* node_ = nullptr;
   std::map<std::string, std::unique_ptr<ScopedStore>> scoped_;
   std::vector<kafka::OutgoingRecord> sends_;
@@ -254,6 +326,11 @@ Task::Task(TaskId id, const SubTopology& subtopology,
       subtopology_(subtopology),
       topology_(std::move(topology)),
       collector_(collector),
+      wall_clock_([] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      }),
       metrics_(metrics) {
   if (metrics_ != nullptr) {
     processed_ = metrics_->RecordsProcessed(name_);
@@ -280,7 +357,10 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
   for (const Node& node : subtopology.nodes) {
     auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());
     if (!p.ok()) return p.status().WithContext(node.name);
-    task->processors_.push_back(Bound{node.name, &node, std::move(p).value(), node.sources});
+    Bound b{node.name, &node, std::move(p).value(), node.sources};
+    b.listener = dynamic_cast<TransactionListener*>(b.processor.get());
+    task->has_timers_ = task->has_timers_ || !node.timer_store.empty();
+    task->processors_.push_back(std::move(b));
   }
   return task;
 }
@@ -334,6 +414,7 @@ Status Task::Process(const Record& record) {
 }
 
 Status Task::ProcessInScope(const Record& record) {
+  if (record.timestamp_ms > stream_time_) stream_time_ = record.timestamp_ms;
   context_->Begin(record.timestamp_ms);
   parsed_->Reset();
   for (Bound& b : processors_) {
@@ -341,7 +422,7 @@ Status Task::ProcessInScope(const Record& record) {
       continue;
     }
     ++b.processed;
-    context_->SetNode(b.node);
+    context_->SetNode(&b);
     Status s;
     try {
       s = b.processor->Process(record, *context_);
@@ -361,6 +442,9 @@ Status Task::ProcessInScope(const Record& record) {
 
 Status Task::Failed(const Record& record, const std::string& processor, const Status& error) {
   context_->Drop();
+  for (Bound& b : processors_) {
+    if (b.listener != nullptr) b.listener->RecordDropped();
+  }
   if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
     return error.WithContext((processor.empty() ? "" : processor + " at ") + record.topic + "-" +
                              std::to_string(record.partition) + "@" +
@@ -390,6 +474,126 @@ void Task::Close() {
 void Task::Abort() {
   context_->Drop();
   state_->Abort();
+  for (Bound& b : processors_) {
+    if (b.listener != nullptr) b.listener->Aborted();
+    b.next_due = kUnknownDue;  // the aborted writes may have set or removed timers
+  }
+}
+
+void Task::Committed() {
+  for (Bound& b : processors_) {
+    if (b.listener != nullptr) b.listener->Committed();
+  }
+}
+
+Status Task::ReadNextDue(Bound* b) {
+  KeyValueStore* timers = state_->Store(b->node->timer_store);
+  if (timers == nullptr) return Status::Internal("timer store " + b->node->timer_store + " is missing");
+  auto it = timers->Prefix("d");
+  if (!it->Valid()) {
+    KCQRS_RETURN_IF_ERROR(it->status());
+    b->next_due = kNoTimer;
+    return Status::OK();
+  }
+  b->next_due = Context::ParseDue(it->key().substr(1, Context::kDueDigits));
+  return Status::OK();
+}
+
+bool Task::TimersDue() {
+  if (!has_timers_) return false;
+  for (Bound& b : processors_) {
+    if (b.node->timer_store.empty()) continue;
+    if (b.next_due == kUnknownDue && !ReadNextDue(&b).ok()) return true;  // FireTimers says why
+    if (b.next_due != kNoTimer && b.next_due <= TimerClock(b)) return true;
+  }
+  return false;
+}
+
+Status Task::FireTimers(int max) {
+  for (Bound& b : processors_) {
+    if (b.node->timer_store.empty()) continue;
+    KeyValueStore* timers = state_->Store(b.node->timer_store);
+    for (int n = 0; n < max; ++n) {
+      if (b.next_due == kUnknownDue) KCQRS_RETURN_IF_ERROR(ReadNextDue(&b));
+      const int64_t now = TimerClock(b);
+      if (b.next_due == kNoTimer || b.next_due > now) break;
+      std::string key;
+      int64_t due = 0;
+      {
+        auto it = timers->Prefix("d");
+        if (!it->Valid()) {
+          KCQRS_RETURN_IF_ERROR(it->status());
+          b.next_due = kNoTimer;
+          break;
+        }
+        std::string_view k = it->key();
+        due = Context::ParseDue(k.substr(1, Context::kDueDigits));
+        key = std::string(k.substr(1 + Context::kDueDigits));
+      }
+      if (due > now) {
+        b.next_due = due;
+        break;
+      }
+      KCQRS_RETURN_IF_ERROR(FireTimer(&b, key, due));
+      b.next_due = kUnknownDue;  // the firing may have set timers
+    }
+  }
+  return Status::OK();
+}
+
+Status Task::FireTimer(Bound* b, const std::string& key, int64_t due) {
+  context_->Begin(due);
+  parsed_->Reset();
+  context_->SetNode(b);
+  auto remove = [&]() -> Status {
+    KeyValueStore* timers = context_->GetStateStore(b->node->timer_store);
+    KCQRS_RETURN_IF_ERROR(timers->Delete(Context::TimerKey(key)));
+    return timers->Delete(Context::DueKey(due, key));
+  };
+  Status s = remove();
+  if (s.ok()) {
+    try {
+      s = b->processor->OnTimer(key, due, *context_);
+    } catch (const std::exception& e) {
+      s = FromException(e.what());
+    } catch (...) {
+      s = FromException("(not a std::exception)");
+    }
+  }
+  if (s.ok()) s = context_->CheckSizes();
+  if (s.ok()) {
+    context_->SetNode(nullptr);
+    return context_->Release();
+  }
+  // The effects go, the timer's removal stays: a timer that fails would
+  // otherwise fire again at every poll, forever.
+  context_->Drop();
+  if (b->listener != nullptr) b->listener->RecordDropped();
+  if (topology_->errors().on_error == ErrorPolicy::OnError::kFail) {
+    context_->SetNode(nullptr);
+    return s.WithContext(b->name + ", timer '" + key + "' due at " + std::to_string(due));
+  }
+  Status removed = remove();
+  context_->SetNode(nullptr);
+  KCQRS_RETURN_IF_ERROR(removed);
+  KCQRS_RETURN_IF_ERROR(context_->Release());
+  ++stats_.dead_letters;
+  if (metrics_ != nullptr) {
+    auto d = dead_letters_.find(b->name);
+    if (d == dead_letters_.end()) {
+      d = dead_letters_.emplace(b->name, metrics_->DeadLetters(name_, b->name)).first;
+    }
+    d->second.Increment();
+  }
+  // The dead letter names the timer: its store, key and due time.
+  Record timer;
+  timer.topic = b->node->timer_store;
+  timer.partition = id_.partition;
+  timer.offset = -1;
+  timer.key = key;
+  timer.value = "{\"timer\":" + nlohmann::json(key).dump() + ",\"due\":" + std::to_string(due) + "}";
+  timer.timestamp_ms = due;
+  return DeadLetter(timer, b->name, s);
 }
 
 Status Task::DeadLetter(const Record& record, const std::string& processor,

@@ -16,6 +16,8 @@
 #ifndef KCQRS_ENGINE_RUNTIME_TASK_H_
 #define KCQRS_ENGINE_RUNTIME_TASK_H_
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,6 +27,7 @@
 #include "engine/kafka/record.h"
 #include "engine/processors/command_outcome.h"
 #include "engine/processors/lua_functions.h"
+#include "engine/processors/process_manager.h"
 #include "engine/metrics/metrics.h"
 #include "kcqrs/processor.h"
 #include "state/task_state.h"
@@ -85,6 +88,25 @@ class Task final : private state::ChangelogSink {
   // Processes one record of a source partition of this task. OK when it was
   // processed or dead-lettered; an error means the task cannot go on.
   Status Process(const Record& record);
+
+  // Durable timers (process managers' deadlines, ProcessorContext::SetTimer).
+  bool has_timers() const { return has_timers_; }
+  // Whether a timer of some node is due by its clock.
+  bool TimersDue();
+  // Fires the timers now due, each in its own all-or-nothing scope, in the
+  // open transaction: the timer's removal and OnTimer's effects. At most
+  // `max` firings, so that a burst does not hold the poll loop. OK when
+  // they fired or were dead-lettered; an error means the task cannot go on.
+  Status FireTimers(int max = 1000);
+  // The wall clock of wall-clock timers (ms since the epoch); the test
+  // driver sets its own.
+  void set_wall_clock(std::function<int64_t()> clock) { wall_clock_ = std::move(clock); }
+  // The task's stream time: the largest timestamp of the records it has
+  // processed.
+  int64_t stream_time() const { return stream_time_; }
+
+  // Told after the task's state committed (TaskState::Commit succeeded).
+  void Committed();
 
   // Flushes nothing; closes the processors.
   void Close();
@@ -151,7 +173,22 @@ class Task final : private state::ChangelogSink {
     std::unique_ptr<Processor> processor;
     std::vector<std::string> sources;
     uint64_t processed = 0;
+    TransactionListener* listener = nullptr;  // the processor, when it listens
+    // The earliest due time of its timers (kNoTimer: none); kUnknownDue
+    // until read from the timer store, and after an abort.
+    int64_t next_due = kUnknownDue;
   };
+  static constexpr int64_t kUnknownDue = -1;
+  static constexpr int64_t kNoTimer = INT64_MAX;
+  int64_t TimerClock(const Bound& b) const {
+    return b.node->stream_time_timers ? stream_time_ : wall_clock_();
+  }
+  // Reads the earliest due time of `b`'s timers from its store.
+  Status ReadNextDue(Bound* b);
+  Status FireTimer(Bound* b, const std::string& key, int64_t due);
+  bool has_timers_ = false;
+  int64_t stream_time_ = 0;
+  std::function<int64_t()> wall_clock_;
   std::vector<Bound> processors_;
   TaskStats stats_;
   size_t max_record_bytes_ = 0;

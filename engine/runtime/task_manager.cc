@@ -16,7 +16,13 @@ constexpr std::chrono::milliseconds kKafkaTimeout{30000};
 TaskManager::TaskManager(TaskManagerConfig config)
     : config_(std::move(config)),
       dead_letter_log_(config_.topology ? config_.topology->errors().dead_letter_topic
-                                        : std::string()) {}
+                                        : std::string()) {
+  if (config_.topology) {
+    for (const SubTopology& st : config_.topology->subtopologies()) {
+      for (const Node& n : st.nodes) has_timers_ = has_timers_ || !n.timer_store.empty();
+    }
+  }
+}
 
 TaskManager::~TaskManager() { CloseAll(/*clean=*/false); }
 
@@ -162,6 +168,22 @@ Status TaskManager::Process(Task* task, const Record& record) {
   return Status::OK();
 }
 
+bool TaskManager::TimersDue() {
+  if (!has_timers_) return false;
+  for (auto& [id, task] : tasks_) {
+    if (task->has_timers() && !restoring_.count(id) && task->TimersDue()) return true;
+  }
+  return false;
+}
+
+Status TaskManager::FireTimers() {
+  for (auto& [id, task] : tasks_) {
+    if (!task->has_timers() || restoring_.count(id) || !task->TimersDue()) continue;
+    KCQRS_RETURN_IF_ERROR(task->FireTimers());
+  }
+  return Status::OK();
+}
+
 Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(record); }
 
 void TaskManager::DeadLettered(const Record& record, const std::string& reason) {
@@ -227,6 +249,7 @@ Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& deli
                          ? config_.faults->Check(FaultInjector::Point::kApplyState)
                          : Status::OK();
     if (applied.ok()) applied = task->state().Commit(cp);
+    if (applied.ok()) task->Committed();
     if (!applied.ok()) {
       // Kafka holds the writes, and the local checkpoint still names where
       // this state ends: new clients and a new assignment restore the tail

@@ -110,6 +110,10 @@ class TaskManager final : private RecordCollector {
 
   // Runs one record through its task, within the open transaction.
   Status Process(Task* task, const Record& record);
+  // Whether a running task has a timer due (process managers' deadlines),
+  // and firing them in the open transaction (begun by the caller).
+  bool TimersDue();
+  Status FireTimers();
 
   // Hands every task's buffered store writes to its changelog (the last
   // value of each key), into the open transaction: right before it commits.
@@ -185,6 +189,7 @@ class TaskManager final : private RecordCollector {
   ChangelogReader* reader_ = nullptr;
 
   std::map<TaskId, std::unique_ptr<Task>> tasks_;
+  bool has_timers_ = false;  // some node of the topology has timers
   // Revoked with their work committed, until the next assignment says
   // whether they come back; none of their partitions is in
   // task_of_partition_.

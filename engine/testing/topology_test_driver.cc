@@ -38,6 +38,7 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
                                        lua_.get());
       if (!task.ok()) return task.status();
       (*task)->set_max_record_bytes(engine::MaxRecordBytesFor(options.kafka.properties));
+      (*task)->set_wall_clock([this] { return wall_clock_; });
       KCQRS_RETURN_IF_ERROR((*task)->Init());
       for (const std::string& s : st.sources) task_of_topic_[s] = task->get();
       tasks_.push_back(std::move(task).value());
@@ -75,22 +76,54 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
       return Status::InvalidArgument("the topology reads no topic named '" + topic + "'");
     }
     pending_.push_back(std::move(r));
-    while (!pending_.empty()) {
-      Record next = std::move(pending_.front());
-      pending_.pop_front();
-      auto it = task_of_topic_.find(next.topic);
-      Status s = it->second->Process(next);
-      if (!s.ok()) {
-        for (auto& t : tasks_) t->state().Abort();
-        pending_.clear();
-        return s;
+    return Drain();
+  }
+
+  Status AdvanceWallClock(int64_t ms) {
+    if (ms < 0) return Status::InvalidArgument("the wall clock cannot go back");
+    wall_clock_ += ms;
+    return Drain();
+  }
+
+  int64_t wall_clock() const { return wall_clock_; }
+
+  // Processes what is pending and fires the timers now due, until neither
+  // is left, then commits, as the engine's commit would.
+  Status Drain() {
+    for (int rounds = 0;; ++rounds) {
+      if (rounds > 100000) {
+        return Abort(Status::FailedPrecondition(
+            "timers keep firing: a timer that sets itself again at or before now fires "
+            "forever"));
       }
+      while (!pending_.empty()) {
+        Record next = std::move(pending_.front());
+        pending_.pop_front();
+        auto it = task_of_topic_.find(next.topic);
+        Status s = it->second->Process(next);
+        if (!s.ok()) return Abort(s);
+      }
+      bool fired = false;
+      for (auto& t : tasks_) {
+        if (!t->TimersDue()) continue;
+        Status s = t->FireTimers();
+        if (!s.ok()) return Abort(s);
+        fired = true;
+      }
+      if (!fired && pending_.empty()) break;
     }
     for (auto& t : tasks_) {
       KCQRS_RETURN_IF_ERROR(t->state().FlushChangelog());
       KCQRS_RETURN_IF_ERROR(t->state().Commit(state::Checkpoint{}));
+      t->Committed();
     }
     return Status::OK();
+  }
+
+  Status Abort(const Status& s) {
+    for (auto& t : tasks_) t->Abort();
+    pending_.clear();
+    return s;
   }
 
   std::vector<Record> Read(const std::string& topic) {
@@ -121,6 +154,7 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
   std::map<std::string, std::vector<Record>> outputs_;
   std::deque<Record> pending_;
   int64_t clock_ = 0;
+  int64_t wall_clock_ = 0;
 };
 
 TopologyTestDriver::TopologyTestDriver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -138,6 +172,12 @@ Status TopologyTestDriver::PipeInput(const std::string& topic, std::optional<std
                                      std::vector<Header> headers) {
   return impl_->Pipe(topic, std::move(key), std::move(value), timestamp_ms, std::move(headers));
 }
+
+Status TopologyTestDriver::AdvanceWallClockTime(int64_t ms) {
+  return impl_->AdvanceWallClock(ms);
+}
+
+int64_t TopologyTestDriver::wall_clock_ms() const { return impl_->wall_clock(); }
 
 std::vector<Record> TopologyTestDriver::ReadOutput(const std::string& topic) {
   return impl_->Read(topic);

@@ -34,3 +34,5 @@ kcqrs_test(dead_letter_log_test SOURCES engine/dead_letter_log_test.cc LIBS kcqr
 kcqrs_test(shop_rules_test SOURCES engine/shop_rules_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
 target_compile_definitions(shop_rules_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
+kcqrs_test(process_manager_test SOURCES engine/process_manager_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
