@@ -299,6 +299,7 @@ TEST_F(ShopRulesTest, TheDeadlineReleasesAndCancelsWhenNoPaymentAnswers) {
   EXPECT_EQ(doc["state"]["status"], "CHARGING");
   ASSERT_TRUE(doc.contains("deadline")) << doc.dump();
   EXPECT_EQ(doc["deadline"]["due"], 30000) << doc.dump();
+  const std::string seq = doc["deadline"]["seq"].dump();
   EXPECT_EQ(Raw("stock", "p-1"), R"({"available":6,"product":"p-1","reserved":4})");
 
   // Not a millisecond early.
@@ -314,6 +315,12 @@ TEST_F(ShopRulesTest, TheDeadlineReleasesAndCancelsWhenNoPaymentAnswers) {
   EXPECT_TRUE(rel["commandId"].get<std::string>().starts_with("checkout:o-1:deadline/"))
       << rel.dump();
   EXPECT_EQ(ReadTypes("shop.inventory.events"), (std::vector<std::string>{"StockReleased"}));
+  std::vector<Record> cancel = Read(kOrders);
+  ASSERT_EQ(Types(cancel), (std::vector<std::string>{"CancelOrder"}));
+  EXPECT_EQ(json::parse(*cancel[0].value)["reason"], "timeout");
+  // The firing is the trigger: deadline/<seq>, the commands its 0th and 1st.
+  EXPECT_EQ(rel["commandId"], "checkout:o-1:deadline/" + seq + ":0");
+  EXPECT_EQ(json::parse(*cancel[0].value)["commandId"], "checkout:o-1:deadline/" + seq + ":1");
   EXPECT_EQ(Get("orders", "o-1"),
             (json{{"orderId", "o-1"}, {"status", "CANCELLED"}, {"reason", "timeout"}}));
   EXPECT_EQ(Raw("stock", "p-1"), R"({"available":10,"product":"p-1","reserved":0})");
@@ -526,6 +533,8 @@ TEST_F(ShopRulesTest, ACustomerCancelWhileChargingIsUndone) {
   EXPECT_EQ(Get("orders", "o-1"),
             (json{{"orderId", "o-1"}, {"status", "CANCELLED"}, {"reason", "changed_mind"}}));
   EXPECT_EQ(ReadTypes("shop.inventory.events"), (std::vector<std::string>{"StockReleased"}));
+  EXPECT_EQ(ReadTypes(kInventory), (std::vector<std::string>{"ReleaseStock"}));
+  EXPECT_TRUE(Read(kOrders).empty()) << "the checkout cancels nothing itself";
   EXPECT_EQ(Get("checkouts", "o-1")["status"], "compensated");
   // The charge still lands: refunded. And the deadline no longer fires.
   Pipe(kPayments, *held[0].key, *held[0].value);
