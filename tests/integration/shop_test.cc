@@ -27,6 +27,7 @@
 #include "engine/kafka/admin.h"
 #include "engine/kafka/consumer.h"
 #include "tests/integration/kcqrs_child.h"
+#include "tests/support/http_client.h"
 #include "tests/support/kafka_io.h"
 #include "tests/support/test_kafka.h"
 
@@ -171,7 +172,7 @@ ShopMix MakeMix(const ShopNames& n, unsigned seed, int orders, int products, int
     if (i % 11 == 5) {
       o.customer_cancel = true;
       const std::string kid = "cancel-" + id;
-      cancels.push_back({m.orders.size() + rng() % 30,
+      cancels.push_back({m.orders.size() + rng() % 120,
                          {n.order_commands, id,
                           R"({"type":"CancelOrder","orderId":")" + id +
                               R"(","reason":"customer","commandId":")" + kid + "\"}"}});
@@ -555,6 +556,45 @@ void CheckInvariants(const std::string& bootstrap, const ShopNames& n, const Sho
   }
 }
 
+// A counter or gauge of the checkout from /metrics (-1 when absent);
+// `labels` are the extra labels after process_manager, e.g. ,outcome="completed".
+double Metric(const std::string& text, const std::string& name, const std::string& labels = "") {
+  const std::string prefix = name + "{process_manager=\"checkout\"" + labels + "} ";
+  const size_t at = text.find("\n" + prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + 1 + prefix.size()));
+}
+
+// What a user sees over HTTP of the running child: every checkout instance
+// under GET /stores/checkouts/keys/<id>, as its changelog has it, and (when
+// the child ran the whole scenario, no kills) the checkout's metrics.
+void CheckHttp(const std::string& address, const std::string& bootstrap, const ShopNames& n,
+               const ShopMix& mix, const Paths& paths, bool whole_run) {
+  const auto checkouts = ReadStore(bootstrap, n.app, "checkouts", mix.valid.size());
+  int timed_out = 0;
+  for (const auto& [id, doc] : checkouts) {
+    if (doc["state"].value("reason", "") == "timeout") ++timed_out;
+    HttpResult r = HttpRequest(address, "GET", "/stores/checkouts/keys/" + id);
+    EXPECT_EQ(r.status, 200) << id << ": " << r.body;
+    if (r.status == 200) {
+      EXPECT_EQ(json::parse(r.body, nullptr, false), doc) << id << ": " << r.body;
+    }
+  }
+  HttpResult m = HttpRequest(address, "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(Metric(m.body, "kcqrs_process_manager_active"), 0) << "instances not ended";
+  if (!whole_run) return;
+  int cancelled = 0;
+  for (const auto& [reason, count] : paths.cancelled) cancelled += count;
+  EXPECT_EQ(Metric(m.body, "kcqrs_process_manager_started_total"),
+            static_cast<double>(mix.valid.size()));
+  EXPECT_EQ(Metric(m.body, "kcqrs_process_manager_ended_total", ",outcome=\"completed\""),
+            paths.confirmed);
+  EXPECT_EQ(Metric(m.body, "kcqrs_process_manager_ended_total", ",outcome=\"compensated\""),
+            cancelled);
+  EXPECT_EQ(Metric(m.body, "kcqrs_process_manager_deadlines_fired_total"), timed_out);
+}
+
 struct Scenario {
   const char* name;
   int64_t deadline_ms;
@@ -650,6 +690,16 @@ Paths RunScenario(const Scenario& s) {
       std::chrono::duration<double>(Clock::now() - started).count();
 
   CheckInvariants(bootstrap, n, mix, o, &paths);
+  // The address the last run serves on (http.listen port 0: from its log).
+  const std::string text = ReadWholeFile(log);
+  std::string last;
+  const std::regex listening(R"(http: listening on (127\.0\.0\.1:\d+))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), listening);
+       it != std::sregex_iterator(); ++it) {
+    last = (*it)[1];
+  }
+  EXPECT_FALSE(last.empty()) << "no HTTP address in the log";
+  if (!last.empty()) CheckHttp(last, bootstrap, n, mix, paths, s.kills == 0);
 
   child->Kill(SIGTERM);
   EXPECT_TRUE(WIFEXITED(child->exit_status()) && WEXITSTATUS(child->exit_status()) == 0)
@@ -703,6 +753,15 @@ TEST(ShopTest, KillNineRoundsEveryInvariantHolds) {
   Paths p = RunScenario({"kill9", 4000, 3, 400});
   EXPECT_GE(p.confirmed, 1);
   EXPECT_GE(p.cancelled["out_of_stock"], 1);
+}
+
+// kill -9 rounds with deadlines of 5 ms: deadlines are pending at every kill
+// and fire after the restart (durable, exactly once), and the late charges
+// are refunded through the kills.
+TEST(ShopTest, KillNineRoundsWithShortDeadlinesEveryInvariantHolds) {
+  Paths p = RunScenario({"kill9-short", 5, 3, 300});
+  EXPECT_GE(p.cancelled["timeout"], 1);
+  EXPECT_GE(p.late_success_refunds, 1);
 }
 
 }  // namespace
