@@ -707,8 +707,8 @@ void TopologyReader::ReadProcessManagers(const YAML::Node& node, TopologySpec* o
       continue;
     }
     if (!diag_->ExpectMap(m, w)) continue;
-    diag_->CheckKeys(m, w, {"event_topics", "id", "store", "type_field", "deadline_ms", "time",
-                            "on", "on_deadline"});
+    diag_->CheckKeys(m, w, {"event_topics", "id", "store", "type_field", "deadline_ms",
+                            "ended_retention_ms", "time", "on", "on_deadline"});
     ProcessManagerSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
@@ -732,27 +732,29 @@ void TopologyReader::ReadProcessManagers(const YAML::Node& node, TopologySpec* o
         }
       }
     }
-    if (m["deadline_ms"]) {
-      // A year at most: longer is surely a unit mistake, and it keeps
-      // `now + deadline_ms` far from overflowing.
+    // Milliseconds from `lo` to a year (longer is surely a unit mistake,
+    // and it keeps `now + ms` far from overflowing).
+    auto millis = [&](const char* key, int64_t lo, int64_t* out) {
       constexpr int64_t kMax = int64_t{365} * 24 * 3'600'000;
-      if (auto v = scalar_(m["deadline_ms"], w + ".deadline_ms")) {
-        int64_t n = 0;
-        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-        if (ec == std::errc::result_out_of_range ||
-            (ec == std::errc() && end == v->data() + v->size() && (n < 1 || n > kMax))) {
-          diag_->Error(m["deadline_ms"].Mark(), w + ".deadline_ms: expected 1 to " +
-                                                    std::to_string(kMax) +
-                                                    " (milliseconds), found " + *v);
-        } else if (ec != std::errc() || end != v->data() + v->size()) {
-          diag_->Error(m["deadline_ms"].Mark(),
-                       w + ".deadline_ms: expected an integer (milliseconds), found '" + *v +
-                           "'");
-        } else {
-          spec.deadline_ms = n;
-        }
+      if (!m[key]) return;
+      const std::string kw = w + "." + key;
+      auto v = scalar_(m[key], kw);
+      if (!v) return;
+      int64_t n = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec == std::errc::result_out_of_range ||
+          (ec == std::errc() && end == v->data() + v->size() && (n < lo || n > kMax))) {
+        diag_->Error(m[key].Mark(), kw + ": expected " + std::to_string(lo) + " to " +
+                                        std::to_string(kMax) + " (milliseconds), found " + *v);
+      } else if (ec != std::errc() || end != v->data() + v->size()) {
+        diag_->Error(m[key].Mark(),
+                     kw + ": expected an integer (milliseconds), found '" + *v + "'");
+      } else {
+        *out = n;
       }
-    }
+    };
+    millis("deadline_ms", 1, &spec.deadline_ms);
+    millis("ended_retention_ms", 0, &spec.ended_retention_ms);
     if (m["time"]) {
       if (auto v = scalar_(m["time"], w + ".time")) {
         if (*v == "wall_clock") {

@@ -162,11 +162,18 @@ class ProcessManager final : public Processor, public TransactionListener {
     const std::string id(key);
     auto instance = Load(id);
     if (!instance.ok()) return instance.status();
-    const json& deadline = instance->doc["deadline"];
-    if (!instance->existed || !deadline.is_object() || deadline.value("due", int64_t{0}) != due_ms) {
+    if (!instance->existed) return Status::OK();
+    if (!instance->active()) {
+      // The retention of an ended instance has passed.
+      if (instance->doc.value("expires", int64_t{-1}) == due_ms) return store_->Delete(id);
+      return Status::OK();
+    }
+    auto deadline = instance->doc.find("deadline");
+    if (deadline == instance->doc.end() || !deadline->is_object() ||
+        deadline->value("due", int64_t{0}) != due_ms) {
       return Status::OK();  // cancelled or moved since (the timer went with it)
     }
-    const int64_t seq = deadline.value("seq", int64_t{0});
+    const int64_t seq = deadline->value("seq", int64_t{0});
     instance->doc.erase("deadline");
     fired_.Increment();
     json meta = json::object();
@@ -465,12 +472,15 @@ class ProcessManager final : public Processor, public TransactionListener {
                                      c["key"].get<std::string>(), DumpJson(value),
                                      std::move(h)));
     }
+    bool ended_now = false;
     if (d.end != ReactionSpec::End::kNo && was_active) {
       doc["status"] = d.end == ReactionSpec::End::kCompleted ? "completed" : "compensated";
       (d.end == ReactionSpec::End::kCompleted ? completed_ : compensated_).Increment();
       --active_delta;
       d.deadline = ReactionSpec::Deadline::kCancel;
+      ended_now = true;
     }
+    const bool retained = ended_now && pm_.spec.ended_retention_ms > 0;
     if (d.deadline == ReactionSpec::Deadline::kStart && doc["status"] == "active") {
       const int64_t due = ctx.TimerClockMs() + d.deadline_ms.value_or(pm_.spec.deadline_ms);
       const int64_t seq = doc.value("deadlines", int64_t{0}) + 1;
@@ -479,7 +489,15 @@ class ProcessManager final : public Processor, public TransactionListener {
       KCQRS_RETURN_IF_ERROR(ctx.SetTimer(id, due));
     } else if (d.deadline == ReactionSpec::Deadline::kCancel && doc.contains("deadline")) {
       doc.erase("deadline");
-      KCQRS_RETURN_IF_ERROR(ctx.CancelTimer(id));
+      // An instance has one timer: the retention below replaces it.
+      if (!retained) KCQRS_RETURN_IF_ERROR(ctx.CancelTimer(id));
+    }
+    if (retained) {
+      // Kept for late events, then deleted, so that the store does not
+      // grow with every instance there ever was.
+      const int64_t expires = ctx.TimerClockMs() + pm_.spec.ended_retention_ms;
+      doc["expires"] = expires;
+      KCQRS_RETURN_IF_ERROR(ctx.SetTimer(id, expires));
     }
     KCQRS_RETURN_IF_ERROR(store_->Put(id, DumpJson(doc)));
     record_active_ = active_delta;

@@ -305,6 +305,16 @@ class Engine::Impl final : public engine::EngineView {
       report.thread_states.push_back(kNames[static_cast<int>(t->state())]);
     }
     for (const auto& t : threads_) t->Snapshot(&report.processed_by_node, &report.lag);
+    for (const ProcessManagerSpec& pm : options_.topology.process_managers) {
+      metrics::Metrics& m = metrics_;
+      engine::StatsReport::ProcessManagerCounts& c = report.process_managers[pm.name];
+      c.started = static_cast<uint64_t>(m.ProcessManagerStarted(pm.name).Value());
+      c.completed = static_cast<uint64_t>(m.ProcessManagerEnded(pm.name, "completed").Value());
+      c.compensated =
+          static_cast<uint64_t>(m.ProcessManagerEnded(pm.name, "compensated").Value());
+      c.timed_out = static_cast<uint64_t>(m.ProcessManagerDeadlinesFired(pm.name).Value());
+      c.active = static_cast<int64_t>(m.ProcessManagerActive(pm.name).Value());
+    }
     return report;
   }
 
@@ -488,7 +498,8 @@ class Engine::Impl final : public engine::EngineView {
   engine::StateDirectory state_directory_{options_.application.state_dir};
   std::shared_ptr<engine::FaultInjector> faults_;  // tests only; nullable
   // Declared first: everything below may hold metric handles.
-  metrics::Metrics metrics_;
+  // Mutable: Stats() (const) looks handles up, which is thread-safe.
+  mutable metrics::Metrics metrics_;
   std::string bootstrap_;
   std::unique_ptr<engine::CompiledTopology> compiled_;  // until Boot shares it
   std::unique_ptr<kafka::MockCluster> embedded_;

@@ -57,6 +57,16 @@ struct StatsReport {
   // fetch answered yet).
   std::map<std::string, std::map<int32_t, int64_t>> lag;
   static constexpr int64_t kLagUnknown = -1;
+  // Per process manager, since start (active: committed, in this
+  // instance's tasks).
+  struct ProcessManagerCounts {
+    uint64_t started = 0;
+    uint64_t completed = 0;
+    uint64_t compensated = 0;
+    uint64_t timed_out = 0;
+    int64_t active = 0;
+  };
+  std::map<std::string, ProcessManagerCounts> process_managers;
 };
 
 class EngineView {

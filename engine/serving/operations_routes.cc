@@ -66,6 +66,17 @@ std::string StatsJson(const StatsReport& report, const StoreRegistry* registry) 
   }
   out["nodes"] = std::move(nodes);
   out["lag"] = std::move(lag);
+  if (!report.process_managers.empty()) {
+    json pms = json::object();
+    for (const auto& [name, c] : report.process_managers) {
+      pms[name] = {{"started", c.started},
+                   {"completed", c.completed},
+                   {"compensated", c.compensated},
+                   {"timed_out", c.timed_out},
+                   {"active", c.active}};
+    }
+    out["process_managers"] = std::move(pms);
+  }
   return out.dump();
 }
 

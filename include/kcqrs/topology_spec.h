@@ -216,6 +216,10 @@ struct ProcessManagerSpec {
   std::string store;  // one document per instance
   // The deadline's default length, for reactions that start one.
   int64_t deadline_ms = 30000;
+  // How long an ended instance is kept, so that late events still find its
+  // state (a payment after a cancellation is refunded); then it is deleted.
+  // 0 keeps ended instances for ever. Measured on the deadline's clock.
+  int64_t ended_retention_ms = int64_t{7} * 24 * 3'600'000;
   // What deadlines are measured against: the wall clock (default), or the
   // task's stream time (the largest record timestamp it has processed).
   enum class Time { kWallClock, kStreamTime };

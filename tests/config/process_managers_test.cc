@@ -171,6 +171,7 @@ TEST(ProcessManagersTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(pm.event_topics, std::vector<std::string>{"a.events"});
   EXPECT_EQ(pm.type_field, "type");
   EXPECT_EQ(pm.deadline_ms, 30000);
+  EXPECT_EQ(pm.ended_retention_ms, int64_t{604800000});
   EXPECT_EQ(pm.time, ProcessManagerSpec::Time::kWallClock);
   ASSERT_EQ(pm.events.size(), 1u);
   ASSERT_EQ(pm.events[0].second.size(), 1u);  // an empty reaction: the event is taken, nothing done
@@ -190,6 +191,17 @@ TEST(ProcessManagersTest, DeadlineCanBeSetFromTheCommandLine) {
   EXPECT_EQ(errors[0], "--set process_managers.checkout.deadline_ms=0: "
                        "process_managers.checkout.deadline_ms: expected 1 to 31536000000 "
                        "(milliseconds), found 0");
+
+  o.overrides = {"process_managers.checkout.ended_retention_ms=0"};
+  r = LoadEngineOptionsFromString(std::string(kHead) + kCheckout, "t.yaml", o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->topology.process_managers.at(0).ended_retention_ms, 0);
+  o.overrides = {"process_managers.checkout.ended_retention_ms=-1"};
+  errors = Errors(std::string(kHead) + kCheckout, o);
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "--set process_managers.checkout.ended_retention_ms=-1: "
+                       "process_managers.checkout.ended_retention_ms: expected 0 to 31536000000 "
+                       "(milliseconds), found -1");
 }
 
 TEST(ProcessManagersTest, EnvironmentValuesWorkInTheDeadline) {

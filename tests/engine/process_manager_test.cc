@@ -206,6 +206,43 @@ TEST_F(BookingTest, APaymentInTimeCancelsTheDeadline) {
   EXPECT_TRUE(driver_->ReadOutput("payments.commands").empty());
 }
 
+TEST_F(BookingTest, AnEndedInstanceIsKeptForItsRetentionThenDeleted) {
+  Pipe("bookings", "b-1", {{"type", "Requested"}, {"booking", "b-1"}, {"seat", "12A"}});
+  Pipe("payments.events", "b-1", {{"type", "Paid"}, {"booking", "b-1"}});
+  json b = Instance("b-1");
+  ASSERT_EQ(b["status"], "completed");
+  const int64_t week = int64_t{7} * 24 * 3600 * 1000;
+  EXPECT_EQ(b["expires"], week) << b.dump();  // the driver's clock is still at 0
+  ASSERT_TRUE(driver_->AdvanceWallClockTime(week - 1).ok());
+  EXPECT_FALSE(Instance("b-1").is_null()) << "deleted before its retention passed";
+  ASSERT_TRUE(driver_->AdvanceWallClockTime(1).ok());
+  EXPECT_TRUE(Instance("b-1").is_null()) << Instance("b-1").dump();
+  // A late event for a deleted instance starts nothing: no case holds.
+  Pipe("payments.events", "b-1", {{"type", "Paid"}, {"booking", "b-1"}});
+  EXPECT_TRUE(Instance("b-1").is_null());
+  EXPECT_TRUE(driver_->ReadOutput("payments.commands").empty());
+}
+
+TEST(BookingRetentionTest, ZeroKeepsEndedInstancesForEver) {
+  auto driver = TopologyTestDriver::Create(
+      Load(kBooking, {"process_managers.booking.ended_retention_ms=0"}));
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  auto& d = *driver;
+  ASSERT_TRUE(d->PipeInput("bookings", "b-1",
+                           json{{"type", "Requested"}, {"booking", "b-1"}, {"seat", "1"}}.dump())
+                  .ok());
+  ASSERT_TRUE(
+      d->PipeInput("payments.events", "b-1", json{{"type", "Paid"}, {"booking", "b-1"}}.dump())
+          .ok());
+  ASSERT_TRUE(d->AdvanceWallClockTime(int64_t{400} * 24 * 3600 * 1000).ok());
+  auto v = d->GetStore("bookings")->Get("b-1");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  json b = json::parse(**v);
+  EXPECT_EQ(b["status"], "completed");
+  EXPECT_FALSE(b.contains("expires"));
+  EXPECT_FALSE(d->GetStore("booking-timers")->Range("", "")->Valid()) << "a timer was left";
+}
+
 TEST_F(BookingTest, ARejectionOfACommandItSentFindsTheInstanceByItsHeaders) {
   Pipe("bookings", "b-1", {{"type", "Requested"}, {"booking", "b-1"}, {"seat", "12A"}});
   // A second booking for the same seat: the seat refuses, and the
