@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= json_codec expression topology http lua_bridge
 TSAN_BUILD_DIR ?= build/tsan
 
-.PHONY: all setup build test test-tsan fuzz demo bench bench-tools clean kafka-start kafka-stop format
+.PHONY: all setup build test test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format
 
 all: build
 
@@ -81,6 +81,16 @@ bench: bench-tools
 	$(BUILD_DIR)/bin/expression_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	bench/compare/run.py $(BENCH_ARGS)
 	bench/http/run.sh
+	$(MAKE) bench-shop
+
+# Issue 13's row: checkouts per second and per CPU-second, 5 runs of
+# 50,000 orders, each on a fresh broker, then medians with min-max.
+SHOP_RESULTS ?= /tmp/kcqrs-bench-shop/results.jsonl
+bench-shop: build
+	rm -f $(SHOP_RESULTS)
+	for i in 1 2 3 4 5; do bench/shop/run.py --orders 50000 --seed $$i \
+	  --work /tmp/kcqrs-bench-shop/run-$$i --out $(SHOP_RESULTS) || exit 1; done
+	bench/shop/summary.py $(SHOP_RESULTS)
 
 kafka-start: setup
 	scripts/kafka start
