@@ -75,6 +75,7 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     KCQRS_RETURN_IF_ERROR(timers->Put(DueKey(due_ms, key), ""));
     // Earlier is safe: a check that finds nothing due reads the store again.
     if (bound_->next_due != kUnknownDue && due_ms < bound_->next_due) bound_->next_due = due_ms;
+    if (due_ms < bound_->timer_floor) bound_->timer_floor = due_ms;
     return Status::OK();
   }
 
@@ -129,6 +130,9 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     return v;
   }
   static constexpr size_t kDueDigits = 20;
+  // The range of the due index from `floor` on.
+  static std::string DueFrom(int64_t floor) { return DueKey(floor, ""); }
+  static constexpr char kDueEnd[] = "e";  // the successor of the prefix "d"
 
   // Whether every output and store write of the record fits in one Kafka
   // message: the producer would refuse a larger one only when the
@@ -477,6 +481,7 @@ void Task::Abort() {
   for (Bound& b : processors_) {
     if (b.listener != nullptr) b.listener->Aborted();
     b.next_due = kUnknownDue;  // the aborted writes may have set or removed timers
+    b.timer_floor = 0;
   }
 }
 
@@ -489,7 +494,7 @@ void Task::Committed() {
 Status Task::ReadNextDue(Bound* b) {
   KeyValueStore* timers = state_->Store(b->node->timer_store);
   if (timers == nullptr) return Status::Internal("timer store " + b->node->timer_store + " is missing");
-  auto it = timers->Prefix("d");
+  auto it = timers->Range(Context::DueFrom(b->timer_floor), Context::kDueEnd);
   if (!it->Valid()) {
     KCQRS_RETURN_IF_ERROR(it->status());
     b->next_due = kNoTimer;
@@ -520,7 +525,7 @@ Status Task::FireTimers(int max) {
       std::string key;
       int64_t due = 0;
       {
-        auto it = timers->Prefix("d");
+        auto it = timers->Range(Context::DueFrom(b.timer_floor), Context::kDueEnd);
         if (!it->Valid()) {
           KCQRS_RETURN_IF_ERROR(it->status());
           b.next_due = kNoTimer;
@@ -534,6 +539,9 @@ Status Task::FireTimers(int max) {
         b.next_due = due;
         break;
       }
+      // Raised before the firing, which may set a timer earlier still
+      // (SetTimer lowers the floor again).
+      b.timer_floor = std::max(b.timer_floor, due);
       KCQRS_RETURN_IF_ERROR(FireTimer(&b, key, due));
       b.next_due = kUnknownDue;  // the firing may have set timers
     }

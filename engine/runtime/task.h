@@ -177,6 +177,12 @@ class Task final : private state::ChangelogSink {
     // The earliest due time of its timers (kNoTimer: none); kUnknownDue
     // until read from the timer store, and after an abort.
     int64_t next_due = kUnknownDue;
+    // No timer is due before this (the last one fired; lowered when a
+    // timer is set earlier; 0 after an abort). Scans of the timer store
+    // start here, so that they seek past the deletions of the timers fired
+    // so far instead of stepping over each of them (in the write buffer
+    // and as RocksDB tombstones).
+    int64_t timer_floor = 0;
   };
   static constexpr int64_t kUnknownDue = -1;
   static constexpr int64_t kNoTimer = INT64_MAX;

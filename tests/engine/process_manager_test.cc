@@ -357,6 +357,21 @@ TEST_F(TimersTest, WallClockTimersFireInDueOrderAndCanBeMovedOrCancelled) {
   EXPECT_FALSE(store->Range("", "")->Valid());
 }
 
+TEST_F(TimersTest, ATimerSetBeforeTheLastOneFiredStillFires) {
+  // Scans of the timer store start at the last timer fired; one set
+  // earlier than that (a due time already past) must lower the start.
+  auto d = Driver("wall_clock");
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(d->PipeInput("reminders.set", "a", "100").ok());
+  ASSERT_TRUE(d->AdvanceWallClockTime(100).ok());
+  ASSERT_EQ(d->ReadOutput("reminders.due").size(), 1u);
+  ASSERT_TRUE(d->PipeInput("reminders.set", "b", "-60").ok());  // due at 40
+  std::vector<Record> due = d->ReadOutput("reminders.due");
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(*due[0].key, "b");
+  EXPECT_EQ(*due[0].value, "40");
+}
+
 TEST_F(TimersTest, StreamTimeTimersFireAsRecordTimestampsPassThem) {
   auto d = Driver("stream_time");
   ASSERT_NE(d, nullptr);
