@@ -5,13 +5,15 @@ The process-manager benchmark of issue 13. It starts a broker (scripts/kafka,
 unless --bootstrap names one), runs `kcqrs run examples/shop/topology.yaml`
 with its own application id and topics (--set), preloads stock and funds,
 waits until they are in, then offers N PlaceOrders at once and waits until
-every order is final: the order aggregate has accepted a ConfirmOrder or a
-CancelOrder for each (kcqrs_commands_accepted_total on /metrics reaches N;
-the checkout itself ends a step earlier, when it sends that command). Each checkout is four aggregate commands
+every order is final (the order aggregate's accepted ConfirmOrder and
+CancelOrder on /metrics reach N) and every checkout has ended (the process
+manager's completed + compensated counter reaches N): a checkout normally
+ends on its order's last event, but one that times out ends first and
+cancels its order after. Each checkout is four aggregate commands
 (PlaceOrder, ReserveStock, Charge, ConfirmOrder), four events through the
 checkout's repartition topic and three projections.
 
-    checkouts/s      = N / (wall time from the first PlaceOrder to the last final order)
+    checkouts/s      = N / (wall time from the first PlaceOrder until both are N)
     checkouts/CPU-s  = N / (the kcqrs process's utime + stime over that time)
 
 Then it reads the committed order events back (kcat, read_committed) and
@@ -244,7 +246,10 @@ def main():
         deadline = t0 + args.timeout
         ended = 0
         while True:
-            ended = final_orders(http) - base
+            # Done when every order is final and every checkout has ended:
+            # the shop's checkout ends on the order's last event, but one
+            # that times out ends first and cancels the order after.
+            ended = min(final_orders(http) - base, ended_checkouts(http) - base_ended)
             if ended >= args.orders:
                 break
             if proc.poll() is not None:
@@ -278,6 +283,7 @@ def main():
         bad = [o for o, n in final.items() if n != 1]
         missing = args.orders - len(final)
         checkouts_ended = ended_checkouts(http) - base_ended
+
         ok = not bad and missing == 0 and checkouts_ended >= args.orders
         result = {
             "workload": "shop", "orders": args.orders, "products": args.products,
