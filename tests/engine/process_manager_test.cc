@@ -321,6 +321,7 @@ class TimersTest : public ::testing::Test {
     });
   }
 
+  // `clock` empty: a processor that declares no timers.
   std::unique_ptr<TopologyTestDriver> Driver(const std::string& clock) {
     auto driver = TopologyTestDriver::Create(Load(R"(application:
   id: remind
@@ -331,7 +332,7 @@ processors:
     processor: reminders
     topics: [reminders.set]
     outputs: [reminders.due]
-    timers: )" + clock + "\n"));
+)" + (clock.empty() ? std::string() : "    timers: " + clock + "\n")));
     EXPECT_TRUE(driver.ok()) << driver.status().ToString();
     return driver.ok() ? std::move(driver).value() : nullptr;
   }
@@ -401,23 +402,10 @@ TEST_F(TimersTest, AFailingTimerIsADeadLetterAndIsNotFiredAgain) {
 }
 
 TEST_F(TimersTest, ANodeWithoutTimersIsToldSo) {
-  config::LoadOptions load;
-  (void)RegisterProcessor("reminders", [](const std::map<std::string, std::string>&) {
-    return std::make_unique<ReminderProcessor>();
-  });
-  auto d = TopologyTestDriver::Create(Load(R"(application:
-  id: remind
-kafka:
-  bootstrap_servers: embedded
-processors:
-  reminders:
-    processor: reminders
-    topics: [reminders.set]
-    outputs: [reminders.due]
-)"));
-  ASSERT_TRUE(d.ok());
-  ASSERT_TRUE((*d)->PipeInput("reminders.set", "a", "10").ok());
-  std::vector<Record> dead = (*d)->ReadOutput("remind-dlq");
+  auto d = Driver("");
+  ASSERT_NE(d, nullptr);
+  ASSERT_TRUE(d->PipeInput("reminders.set", "a", "10").ok());
+  std::vector<Record> dead = d->ReadOutput("remind-dlq");
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_NE(HeaderOf(dead[0], "kcqrs.error").find("does not declare timers"), std::string::npos);
 }
