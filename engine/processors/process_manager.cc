@@ -38,6 +38,7 @@ class Correlation final : public Processor {
       : pm_(pm), parsed_(parsed), id_uses_meta_(pm.id && pm.id->UsesRoot(1)) {}
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
+    record_active_ = 0;  // this record's, whatever the last one did
     const Result<json>& doc = parsed_->Get(r, "the event");
     if (!doc.ok()) return doc.status();
     auto type = EventType(r, *doc, pm_.spec.type_field);
@@ -138,6 +139,7 @@ class ProcessManager final : public Processor, public TransactionListener {
   }
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
+    record_active_ = 0;  // this record's, whatever the last one did
     const Result<json>& doc = parsed_->Get(r, "the event");
     if (!doc.ok()) return doc.status();
     auto type = EventType(r, *doc, pm_.spec.type_field);
@@ -159,6 +161,7 @@ class ProcessManager final : public Processor, public TransactionListener {
   }
 
   Status OnTimer(std::string_view key, int64_t due_ms, ProcessorContext& ctx) override {
+    record_active_ = 0;
     const std::string id(key);
     auto instance = Load(id);
     if (!instance.ok()) return instance.status();
