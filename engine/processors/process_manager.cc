@@ -38,7 +38,6 @@ class Correlation final : public Processor {
       : pm_(pm), parsed_(parsed), id_uses_meta_(pm.id && pm.id->UsesRoot(1)) {}
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
-    record_active_ = 0;  // this record's, whatever the last one did
     const Result<json>& doc = parsed_->Get(r, "the event");
     if (!doc.ok()) return doc.status();
     auto type = EventType(r, *doc, pm_.spec.type_field);
