@@ -101,11 +101,34 @@ struct Decision {
   ReactionSpec::End end = ReactionSpec::End::kNo;
 };
 
+// Whether any of `reactions` reads `meta` (root 2), so that it is built
+// only then, as for projections.
+bool ReactionsSeeMeta(const std::vector<CompiledReaction>& reactions,
+                      const CompiledTopology& topology) {
+  for (const CompiledReaction& r : reactions) {
+    if (r.lua >= 0) {
+      if (LuaSeesMeta(topology, r.lua)) return true;
+      continue;
+    }
+    if ((r.when && r.when->UsesRoot(2)) || (r.state && FieldsUseRoot(r.state->fields, 2)) ||
+        (r.deadline_ms && r.deadline_ms->UsesRoot(2))) {
+      return true;
+    }
+    for (const CompiledSend& s : r.send) {
+      if (FieldsUseRoot(s.fields, 2) || (s.key && s.key->UsesRoot(2))) return true;
+    }
+  }
+  return false;
+}
+
 class ProcessManager final : public Processor, public TransactionListener {
  public:
   ProcessManager(const CompiledProcessManager& pm, const CompiledTopology& topology,
                  LuaFunctions* lua, metrics::Metrics* metrics, ParsedRecord* parsed)
       : pm_(pm), topology_(topology), lua_(lua), parsed_(parsed) {
+    for (const auto& [type, reactions] : pm.events) {
+      events_see_meta_ = events_see_meta_ || ReactionsSeeMeta(reactions, topology);
+    }
     if (metrics != nullptr) {
       started_ = metrics->ProcessManagerStarted(pm.spec.name);
       completed_ = metrics->ProcessManagerEnded(pm.spec.name, "completed");
@@ -151,7 +174,7 @@ class ProcessManager final : public Processor, public TransactionListener {
     const std::string& id = *r.key;
     auto instance = Load(id);
     if (!instance.ok()) return instance.status();
-    const json meta = EventMeta(r);
+    const json meta = events_see_meta_ ? EventMeta(r) : json();
     auto decision = Decide(reactions->second, instance->doc["state"], *doc, meta, r.timestamp_ms);
     if (!decision.ok()) return decision.status();
     if (!decision->run) return Status::OK();  // no case holds: ignored
@@ -512,6 +535,7 @@ class ProcessManager final : public Processor, public TransactionListener {
   LuaFunctions* lua_;
   ParsedRecord* parsed_;
   KeyValueStore* store_ = nullptr;
+  bool events_see_meta_ = false;  // built per event only when a reaction reads it
   metrics::Counter started_;
   metrics::Counter completed_;
   metrics::Counter compensated_;
