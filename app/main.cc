@@ -1,4 +1,4 @@
-// The `kcqrs` command line: run, validate, describe and version.
+// The `kcqrs` command line: run, validate, describe, reset and version.
 //
 // Exit codes: 0 success; 1 runtime failure (Kafka, HTTP bind); 2 the
 // configuration or the command line is wrong (nothing was started).
@@ -14,6 +14,7 @@
 #include "config/config_loader.h"
 #include "config/topology_lint.h"
 #include "engine/graph/describe.h"
+#include "engine/runtime/application_reset.h"
 #include "engine/runtime/live_instances.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/version.h"
@@ -124,6 +125,32 @@ int DescribeLive(const std::string& file, const std::string& format,
   return 0;
 }
 
+// `kcqrs reset`: see engine/runtime/application_reset.h. Prints the plan,
+// then carries it out unless --dry-run.
+int Reset(const std::string& file, const std::vector<std::string>& sets,
+          const kcqrs::engine::ResetOptions& reset, bool dry_run) {
+  kcqrs::EngineOptions options;
+  if (int rc = LoadAndValidate(file, sets, &options); rc != 0) return rc;
+  auto plan = kcqrs::engine::PlanReset(options, reset);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "error: %s\nnothing was reset\n", plan.status().message().c_str());
+    return plan.status().IsInvalidArgument() ? kExitUsage : kExitRuntime;
+  }
+  std::printf("application %s%s\n%s", options.application.id.c_str(),
+              dry_run ? " (dry run: nothing changes)" : "",
+              kcqrs::engine::FormatResetPlan(*plan, dry_run).c_str());
+  if (dry_run) return 0;
+  kcqrs::Status s = kcqrs::engine::ApplyReset(options, *plan, reset);
+  if (!s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    return kExitRuntime;
+  }
+  std::printf("done: the next `kcqrs run` reprocesses from the offsets above%s\n",
+              reset.local_state_only ? "" : "; on every other machine of the application, "
+                                            "run `kcqrs reset --local-state-only` too");
+  return 0;
+}
+
 int Run(const std::string& file, const std::vector<std::string>& sets) {
   kcqrs::config::LoadOptions load;
   load.overrides = sets;
@@ -224,6 +251,39 @@ int main(int argc, char** argv) {
                      "Instead: the application's live instances, their advertised URLs "
                      "and active and standby tasks, as Kafka says (text or json)");
 
+  std::string reset_file;
+  std::vector<std::string> reset_sets;
+  auto* reset = app.add_subcommand(
+      "reset", "Reset the application to reprocess its input (as Kafka Streams' "
+               "application reset tool): input offsets, internal topics, local state");
+  reset->add_option("file", reset_file, "The topology YAML file")->required();
+  reset->add_option("--set", reset_sets, "Override a value in the file");
+  bool reset_dry_run = false;
+  reset->add_flag("--dry-run", reset_dry_run, "Print what would be done, and do nothing");
+  bool reset_earliest = false;
+  bool reset_latest = false;
+  std::string reset_datetime;
+  int64_t reset_offset = -1;
+  auto* to_earliest =
+      reset->add_flag("--to-earliest", reset_earliest, "Input topics from their start (default)");
+  auto* to_latest = reset->add_flag("--to-latest", reset_latest,
+                                    "Input topics from their end: skip what is there");
+  auto* to_datetime = reset->add_option(
+      "--to-datetime", reset_datetime,
+      "Input topics from the first record at or after this time: "
+      "YYYY-MM-DDTHH:MM:SS[.mmm][Z|+HH:MM] (no zone: UTC)");
+  auto* to_offset = reset->add_option("--to-offset", reset_offset,
+                                      "Input topics from this offset in every partition "
+                                      "(clamped to what each holds)")
+                        ->check(CLI::NonNegativeNumber);
+  to_earliest->excludes(to_latest, to_datetime, to_offset);
+  to_latest->excludes(to_datetime, to_offset);
+  to_datetime->excludes(to_offset);
+  bool reset_local = false;
+  reset->add_flag("--local-state-only", reset_local,
+                  "Only remove this machine's state directory (on the other machines of an "
+                  "application reset from one of them)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -247,5 +307,24 @@ int main(int argc, char** argv) {
   if (*describe && describe_live) return DescribeLive(describe_file, describe_format, describe_sets);
   if (*describe) return DescribeFile(describe_file, describe_format, describe_sets);
   if (*run) return Run(run_file, run_sets);
+  if (*reset) {
+    kcqrs::engine::ResetOptions r;
+    r.local_state_only = reset_local;
+    if (reset_latest) r.target = kcqrs::engine::ResetOptions::Target::kLatest;
+    if (reset_offset >= 0) {
+      r.target = kcqrs::engine::ResetOptions::Target::kOffset;
+      r.offset = reset_offset;
+    }
+    if (!reset_datetime.empty()) {
+      auto ms = kcqrs::engine::ParseDateTime(reset_datetime);
+      if (!ms.ok()) {
+        std::fprintf(stderr, "--to-datetime: %s\n", ms.status().message().c_str());
+        return kExitUsage;
+      }
+      r.target = kcqrs::engine::ResetOptions::Target::kTimestamp;
+      r.timestamp_ms = *ms;
+    }
+    return Reset(reset_file, reset_sets, r, reset_dry_run);
+  }
   return kExitUsage;
 }

@@ -27,6 +27,12 @@ struct AdminDeleter {
   }
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
   void operator()(rd_kafka_ConfigResource_t* r) const { rd_kafka_ConfigResource_destroy(r); }
+  void operator()(rd_kafka_AlterConsumerGroupOffsets_t* a) const {
+    rd_kafka_AlterConsumerGroupOffsets_destroy(a);
+  }
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
   void operator()(const rd_kafka_metadata_t* m) const {
     rd_kafka_metadata_destroy(m);
   }
@@ -257,6 +263,88 @@ Status Admin::DeleteTopics(const std::vector<std::string>& topics,
     }
   }
   return WaitForMetadata(topics, /*present=*/false, deadline);
+}
+
+Result<Admin::GroupInfo> Admin::DescribeGroup(const std::string& group,
+                                              std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto options = NewOptions(rk_.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+                            static_cast<int>(timeout.count()));
+  if (!options.ok()) return options.status();
+  const char* groups[] = {group.c_str()};
+  rd_kafka_DescribeConsumerGroups(rk_.get(), groups, 1, options->get(), queue_.get());
+  const std::string what = "describing consumer group '" + group + "'";
+  auto event = AwaitResult(queue_.get(), deadline, what.c_str());
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_ConsumerGroupDescription_t** descs =
+      rd_kafka_DescribeConsumerGroups_result_groups(
+          rd_kafka_event_DescribeConsumerGroups_result(event->get()), &count);
+  if (count != 1) return Status::Internal(what + ": " + std::to_string(count) + " answers");
+  if (const rd_kafka_error_t* err = rd_kafka_ConsumerGroupDescription_error(descs[0])) {
+    return StatusFromKafkaError(rd_kafka_error_code(err), what, rd_kafka_error_string(err));
+  }
+  GroupInfo info;
+  info.state = rd_kafka_consumer_group_state_name(
+      rd_kafka_ConsumerGroupDescription_state(descs[0]));
+  const size_t members = rd_kafka_ConsumerGroupDescription_member_count(descs[0]);
+  for (size_t i = 0; i < members; ++i) {
+    const rd_kafka_MemberDescription_t* m =
+        rd_kafka_ConsumerGroupDescription_member(descs[0], static_cast<int>(i));
+    const char* instance = rd_kafka_MemberDescription_group_instance_id(m);
+    const char* client = rd_kafka_MemberDescription_client_id(m);
+    const char* host = rd_kafka_MemberDescription_host(m);
+    info.members.push_back(std::string(instance != nullptr && *instance ? instance
+                                       : client != nullptr               ? client
+                                                                         : "?") +
+                           "@" + (host != nullptr ? host : "?"));
+  }
+  return info;
+}
+
+Status Admin::AlterGroupOffsets(const std::string& group,
+                                const std::vector<TopicPartitionOffset>& offsets,
+                                std::chrono::milliseconds timeout) {
+  if (offsets.empty()) return Status::OK();
+  const auto deadline = Clock::now() + timeout;
+  AdminPtr<rd_kafka_topic_partition_list_t> list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const TopicPartitionOffset& o : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), o.partition)->offset =
+        o.offset;
+  }
+  AdminPtr<rd_kafka_AlterConsumerGroupOffsets_t> alter(
+      rd_kafka_AlterConsumerGroupOffsets_new(group.c_str(), list.get()));
+  auto options = NewOptions(rk_.get(), RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS,
+                            static_cast<int>(timeout.count()));
+  if (!options.ok()) return options.status();
+  rd_kafka_AlterConsumerGroupOffsets_t* raw[] = {alter.get()};
+  rd_kafka_AlterConsumerGroupOffsets(rk_.get(), raw, 1, options->get(), queue_.get());
+  const std::string what = "setting the offsets of consumer group '" + group + "'";
+  auto event = AwaitResult(queue_.get(), deadline, what.c_str());
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_group_result_t** groups = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+      rd_kafka_event_AlterConsumerGroupOffsets_result(event->get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (const rd_kafka_error_t* err = rd_kafka_group_result_error(groups[i])) {
+      const rd_kafka_resp_err_t code = rd_kafka_error_code(err);
+      if (code == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID) {
+        return Status::FailedPrecondition(what + ": the group has members; stop every "
+                                          "instance first");
+      }
+      return StatusFromKafkaError(code, what, rd_kafka_error_string(err));
+    }
+    const rd_kafka_topic_partition_list_t* parts = rd_kafka_group_result_partitions(groups[i]);
+    for (int k = 0; parts != nullptr && k < parts->cnt; ++k) {
+      const rd_kafka_topic_partition_t& p = parts->elems[k];
+      if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return StatusFromKafkaError(p.err, what + " for " + p.topic + "-" +
+                                               std::to_string(p.partition));
+      }
+    }
+  }
+  return Status::OK();
 }
 
 Result<std::vector<Admin::TopicInfo>> Admin::ListTopics(

@@ -1,4 +1,5 @@
-// Admin: creates, deletes and lists topics.
+// Admin: creates, deletes and lists topics; describes a consumer group and
+// sets its committed offsets.
 //
 // The engine uses it at start-up to create the changelog, rejection and
 // dead-letter topics a topology declares. CreateTopics returns only once
@@ -21,6 +22,7 @@
 
 #include "engine/kafka/client.h"
 #include "engine/kafka/properties.h"
+#include "engine/kafka/record.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::kafka {
@@ -39,6 +41,14 @@ class Admin {
     int partitions = 0;
 
     friend bool operator==(const TopicInfo&, const TopicInfo&) = default;
+  };
+
+  struct GroupInfo {
+    // "Empty", "Stable", "PreparingRebalance", "CompletingRebalance",
+    // "Dead" (a group that does not exist is Dead with no members).
+    std::string state{};
+    // "<group.instance.id or client.id>@<host>" of each member.
+    std::vector<std::string> members{};
   };
 
   // `properties` are librdkafka client properties (at least
@@ -68,6 +78,15 @@ class Admin {
   // defaults included), by topic, then by key (e.g. "max.message.bytes").
   Result<std::map<std::string, std::map<std::string, std::string>>> DescribeTopicConfigs(
       const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
+  // The state and members of consumer group `group`.
+  Result<GroupInfo> DescribeGroup(const std::string& group, std::chrono::milliseconds timeout);
+
+  // Sets the committed offsets of `group` (each the next offset to read).
+  // The broker refuses while the group has members: FailedPrecondition.
+  Status AlterGroupOffsets(const std::string& group,
+                           const std::vector<TopicPartitionOffset>& offsets,
+                           std::chrono::milliseconds timeout);
 
   // Every topic the cluster's metadata shows (internal ones such as
   // __consumer_offsets included), sorted by name.

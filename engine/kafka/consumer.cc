@@ -246,6 +246,28 @@ Result<std::pair<int64_t, int64_t>> Consumer::QueryWatermarks(
   return std::make_pair(low, high);
 }
 
+Result<std::vector<TopicPartitionOffset>> Consumer::OffsetsForTimes(
+    const std::vector<TopicPartitionOffset>& partitions, std::chrono::milliseconds timeout) {
+  KCQRS_RETURN_IF_ERROR(CheckOpen("OffsetsForTimes"));
+  if (partitions.empty()) return std::vector<TopicPartitionOffset>();
+  internal::PartitionListPtr list = internal::ToPartitionList(partitions);
+  KCQRS_RETURN_IF_ERROR(StatusFromKafkaError(
+      rd_kafka_offsets_for_times(rk_.get(), list.get(), static_cast<int>(timeout.count())),
+      "looking up offsets by timestamp"));
+  KCQRS_RETURN_IF_ERROR(
+      internal::FirstPartitionError(list.get(), "looking up the offset by timestamp of"));
+  auto out = internal::FromPartitionList(list.get());
+  // librdkafka answers -1 (the end) when no record is that late.
+  for (TopicPartitionOffset& o : out) {
+    if (o.offset < 0) {
+      auto marks = QueryWatermarks(o.topic, o.partition, timeout);
+      if (!marks.ok()) return marks.status();
+      o.offset = marks->second;
+    }
+  }
+  return out;
+}
+
 Result<std::pair<int64_t, int64_t>> Consumer::CachedWatermarks(
     const std::string& topic, int32_t partition) const {
   KCQRS_RETURN_IF_ERROR(CheckOpen("CachedWatermarks"));

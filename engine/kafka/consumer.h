@@ -136,6 +136,12 @@ class Consumer {
                                                        int32_t partition,
                                                        std::chrono::milliseconds timeout);
 
+  // For each of `partitions`, whose offsets are timestamps (ms since the
+  // epoch), the first offset whose record timestamp is at or after it;
+  // the partition's end (high watermark) when no record is that late.
+  Result<std::vector<TopicPartitionOffset>> OffsetsForTimes(
+      const std::vector<TopicPartitionOffset>& partitions, std::chrono::milliseconds timeout);
+
   // The watermarks the consumer last learned from fetch responses: no
   // request is sent. (-1, -1) before the first fetch.
   Result<std::pair<int64_t, int64_t>> CachedWatermarks(const std::string& topic,

@@ -19,6 +19,7 @@ kcqrs_test(aggregate_document_test SOURCES engine/aggregate_document_test.cc
 kcqrs_test(hardening_test SOURCES engine/hardening_test.cc
            LIBS kcqrs_engine kcqrs_config)
 kcqrs_test(state_directory_test SOURCES engine/state_directory_test.cc LIBS kcqrs_engine)
+kcqrs_test(application_reset_test SOURCES engine/application_reset_test.cc LIBS kcqrs_engine)
 kcqrs_test(stream_thread_test SOURCES engine/stream_thread_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
 target_compile_definitions(stream_thread_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")

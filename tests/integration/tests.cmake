@@ -88,3 +88,10 @@ kcqrs_test(shop_integration_test SOURCES integration/shop_test.cc
 target_compile_definitions(shop_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(shop_integration_test kcqrs)
+
+# `kcqrs reset`: reset, rerun, the same read models (issue 14).
+kcqrs_test(reset_integration_test SOURCES integration/reset_test.cc
+           LIBS kcqrs_engine kcqrs_config kcqrs_kafka nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(reset_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(reset_integration_test kcqrs)
