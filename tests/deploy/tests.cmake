@@ -1,0 +1,13 @@
+# deploy/: the Grafana dashboard and the Prometheus alerting rules operators
+# import. promtool comes with Debian's prometheus package (scripts/setup);
+# the tests fail, not skip, when it is missing.
+set(KCQRS_DEPLOY_DIR ${KCQRS_SOURCE_ROOT}/deploy)
+
+# The rules load (syntax, PromQL, templates) and lint clean.
+add_test(NAME alerts_promtool_check
+         COMMAND promtool check rules ${KCQRS_DEPLOY_DIR}/prometheus/alerts.yml)
+# Every alert fires when it should and stays silent when it should not.
+add_test(NAME alerts_promtool_test
+         COMMAND promtool test rules ${KCQRS_DEPLOY_DIR}/prometheus/alerts_test.yml
+         WORKING_DIRECTORY ${KCQRS_DEPLOY_DIR}/prometheus)
+set_tests_properties(alerts_promtool_check alerts_promtool_test PROPERTIES LABELS unit TIMEOUT 60)
