@@ -11,3 +11,11 @@ add_test(NAME alerts_promtool_test
          COMMAND promtool test rules ${KCQRS_DEPLOY_DIR}/prometheus/alerts_test.yml
          WORKING_DIRECTORY ${KCQRS_DEPLOY_DIR}/prometheus)
 set_tests_properties(alerts_promtool_check alerts_promtool_test PROPERTIES LABELS unit TIMEOUT 60)
+
+# The dashboard names only metrics of docs/metrics.md, and docs/metrics.md
+# lists exactly the metrics engine/metrics registers, with their types and
+# labels; every panel expression parses as PromQL (promtool).
+add_test(NAME dashboard_metrics_test
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/check_dashboard.py
+                 ${KCQRS_SOURCE_ROOT} promtool)
+set_tests_properties(dashboard_metrics_test PROPERTIES LABELS unit TIMEOUT 60)
