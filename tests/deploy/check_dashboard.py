@@ -213,6 +213,9 @@ def check_promql(dashboard, promtool):
         path = f.name
     try:
         r = subprocess.run([promtool, "check", "rules", path], capture_output=True, text=True)
+    except OSError as e:
+        return [f"{promtool}: cannot run it ({e}); scripts/setup installs it "
+                "(Debian's prometheus package)"]
     finally:
         os.unlink(path)
     if r.returncode == 0:
