@@ -1,8 +1,9 @@
 // deploy/prometheus/alerts.yml in the real Prometheus server (Debian's
 // `prometheus`, installed by scripts/setup), scraping the `kcqrs` binary
 // running the orders example on a broker of the test's own: the metrics
-// arrive, and when the broker goes away KcqrsNotReady fires; when the
-// engine goes away, KcqrsDown fires.
+// arrive, every query of deploy/grafana/kcqrs.json runs on them, and when
+// the broker goes away KcqrsNotReady fires; when the engine goes away,
+// KcqrsDown fires.
 //
 // The rules are the shipped file with every `for:` set to 0s (a test cannot
 // wait minutes); their expressions are unchanged. Prometheus scrapes and
@@ -255,6 +256,36 @@ TEST(PrometheusTest, MetricsArriveAndNotReadyFiresWhenKafkaGoesAway) {
       << describe();
   EXPECT_EQ(value(R"(sum(kcqrs_tasks{job="kcqrs", state="running"}))"), 9) << describe();
   const auto ready = Clock::now();
+
+  // Every query of the Grafana dashboard runs against the live data without
+  // an error (a vector matching error shows only on real series), and most
+  // return something.
+  {
+    json dashboard = json::parse(
+        ReadWholeFile(std::string(KCQRS_SOURCE_DIR) + "/deploy/grafana/kcqrs.json"), nullptr,
+        false);
+    ASSERT_FALSE(dashboard.is_discarded());
+    int queries = 0, with_data = 0;
+    std::function<void(const json&)> walk = [&](const json& panels) {
+      for (const json& p : panels) {
+        for (const json& t : p.value("targets", json::array())) {
+          std::string expr = t.value("expr", "");
+          expr = std::regex_replace(expr, std::regex(R"(\$__rate_interval)"), "5s");
+          expr = std::regex_replace(expr, std::regex(R"(\$\{?\w+\}?)"), ".*");
+          HttpResult r = HttpRequest(prometheus, "GET", "/api/v1/query?query=" + UrlEncode(expr));
+          json body = json::parse(r.body, nullptr, false);
+          EXPECT_EQ(r.status, 200) << p.value("title", "") << ": " << expr << "\n" << r.body;
+          ++queries;
+          if (!body.is_discarded() && !body["data"]["result"].empty()) ++with_data;
+        }
+        walk(p.value("panels", json::array()));
+      }
+    };
+    walk(dashboard["panels"]);
+    EXPECT_GT(queries, 40);
+    EXPECT_GT(with_data, queries / 2) << with_data << " of " << queries << " queries had data";
+    std::printf("dashboard: %d of %d queries have data\n", with_data, queries);
+  }
   // Ready and reachable: neither alert.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(alerts().count("KcqrsNotReady"), 0u) << describe();
