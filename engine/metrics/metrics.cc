@@ -307,6 +307,9 @@ struct Metrics::Impl {
       "Time from reading an HTTP request to finishing its response.",
       {"route"},
       &HttpBuckets()};
+  GaugeFamily ready{"kcqrs_ready",
+                    "1 when the instance is ready (/readyz answers 200), else 0.",
+                    {}};
 
   // Every family, in the order Serialize() reports them.
   const std::vector<FamilyBase*> all{&records_consumed,
@@ -337,7 +340,8 @@ struct Metrics::Impl {
                                      &restored_records,
                                      &restore_remaining,
                                      &http_requests,
-                                     &http_duration};
+                                     &http_duration,
+                                     &ready};
 
   template <typename Handle, typename T>
   Handle Get(Family<T>& family,
@@ -469,6 +473,7 @@ Counter Metrics::HttpRequests(std::string_view route, std::string_view method,
 Histogram Metrics::HttpDuration(std::string_view route) noexcept {
   return impl_->Get<Histogram>(impl_->http_duration, {route});
 }
+Gauge Metrics::Ready() noexcept { return impl_->Get<Gauge>(impl_->ready, {}); }
 
 std::size_t Metrics::RemoveTask(std::string_view task) noexcept {
   return impl_->Remove({{"task", task}});

@@ -162,6 +162,11 @@ class Metrics {
                        int status) noexcept;
   Histogram HttpDuration(std::string_view route) noexcept;  // seconds
 
+  // 1 when the instance is ready (/readyz answers 200), 0 when not. The
+  // /metrics route sets it at each scrape, so that alerting can see
+  // readiness without probing /readyz itself.
+  Gauge Ready() noexcept;
+
   // Take children out of the report when their work moved away, so that
   // /metrics shows no stale gauges. Each returns how many children it removed.
   // A task was closed: every child labelled task=`task`.

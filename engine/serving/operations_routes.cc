@@ -87,6 +87,9 @@ void OperationsRoutes::Register(RouteTable& routes) {
     return http::Response::Json(200, StatsJson(engine_->Stats(), engine_->registry()));
   });
   routes.Add("GET", "/metrics", [this](const http::Request&) {
+    // Readiness is computed when asked for, so the gauge is brought up to
+    // date here rather than kept in step with every thread's state.
+    engine_->metrics()->Ready().Set(engine_->ready() ? 1 : 0);
     return http::Response::Text(200, engine_->metrics()->Serialize(),
                                 std::string(metrics::Metrics::kContentType));
   });

@@ -175,6 +175,18 @@ TEST_F(HttpApiTest, ReadyzSaysWhyNotReadyAndListsTheTasks) {
             R"({"remaining":0,"restored":12,"state":"RUNNING","task":"0_1"}]})");
 }
 
+// /metrics says what /readyz says, as kcqrs_ready, at every scrape (the
+// KcqrsNotReady alert reads it).
+TEST_F(HttpApiTest, MetricsCarryReadinessAtEachScrape) {
+  engine_.ready_ = false;
+  HttpResult r = Get("/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("\nkcqrs_ready 0\n"), std::string::npos) << r.body;
+  engine_.ready_ = true;
+  r = Get("/metrics");
+  EXPECT_NE(r.body.find("\nkcqrs_ready 1\n"), std::string::npos) << r.body;
+}
+
 // /stats, byte for byte (the page's graph, rates and lag read it): the
 // engine's counters, and the stores as the registry hosts them now.
 TEST_F(HttpApiTest, StatsJoinsTheEnginesCountersWithTheHostedStores) {

@@ -95,3 +95,11 @@ kcqrs_test(reset_integration_test SOURCES integration/reset_test.cc
 target_compile_definitions(reset_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(reset_integration_test kcqrs)
+# deploy/prometheus/alerts.yml in the real Prometheus server scraping the
+# kcqrs binary (issue 14): the metrics arrive, KcqrsNotReady fires when the
+# test's own broker goes away, KcqrsDown when the engine does.
+kcqrs_test(prometheus_integration_test SOURCES integration/prometheus_test.cc
+           LIBS kcqrs_config nlohmann_json::nlohmann_json INTEGRATION)
+target_compile_definitions(prometheus_integration_test PRIVATE
+  KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
+add_dependencies(prometheus_integration_test kcqrs)

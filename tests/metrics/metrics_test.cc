@@ -63,6 +63,17 @@ TEST(MetricsTest, EmptyRegistryReportsOnlyProcessMetrics) {
   EXPECT_THAT(text, HasSubstr("# TYPE process_cpu_seconds_total counter"));
 }
 
+// Alerting reads readiness from the scrape: a gauge without labels.
+TEST(MetricsTest, ReadyIsAGaugeWithoutLabels) {
+  Metrics metrics;
+  metrics.Ready().Set(0);
+  EXPECT_THAT(metrics.Serialize(), HasSubstr("# TYPE kcqrs_ready gauge\nkcqrs_ready 0\n"));
+  metrics.Ready().Set(1);
+  EXPECT_THAT(metrics.Serialize(), HasSubstr("\nkcqrs_ready 1\n"));
+  EXPECT_EQ(metrics.RemoveThread("0") + metrics.RemoveTask("0_0"), 0u);
+  EXPECT_THAT(metrics.Serialize(), HasSubstr("\nkcqrs_ready 1\n"));
+}
+
 TEST(MetricsTest, CountersGaugesAndHistogramsShowWithTheirLabels) {
   Metrics metrics;
   metrics.RecordsConsumed("orders-commands", 3, "0_3").Increment();
@@ -423,6 +434,7 @@ void UseEveryFamily(Metrics& m) {
   m.RestoreRemaining("orders", 0).Set(0);
   m.HttpRequests("/stores/{store}/keys/{key}", "GET", 200).Increment();
   m.HttpDuration("/stores/{store}/keys/{key}").Observe(0.003);
+  m.Ready().Set(1);
 }
 
 TEST(MetricsTest, PromtoolAcceptsTheExpositionWithoutLintProblems) {
