@@ -101,7 +101,7 @@ class Checker:
         self.entrypoint = yaml.safe_load(entry[-1]) if entry else None
 
         # What a clean stop may take, step by step, as the code bounds it
-        # (docs/architecture.md, "Start and stop").
+        # (docs/architecture.md, "Process start", step 5).
         self.stop_bounds = {}
         m = re.search(r"kLeaveTimeout\{(\d+)\}", self.read("engine/runtime/stream_thread.cc"))
         if m:
