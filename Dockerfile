@@ -23,7 +23,9 @@ RUN apt-get update -qq \
 # Not root: a user of its own, with a state directory it owns, so that a
 # volume mounted there (deploy/compose.yaml, deploy/k8s/) starts writable.
 # curl is for health checks (`curl -fsS localhost:8080/readyz`).
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/kcqrs kcqrs \
+RUN groupadd --system --gid 10001 kcqrs \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/kcqrs --no-create-home \
+      --shell /usr/sbin/nologin kcqrs \
  && install -d -o kcqrs -g kcqrs -m 0750 /var/lib/kcqrs
 COPY --from=build /src/build/bin/kcqrs /usr/local/bin/kcqrs
 COPY --from=build /src/examples /opt/kcqrs/examples
