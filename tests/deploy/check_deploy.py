@@ -99,6 +99,10 @@ class Checker:
         self.image_uid = int(user[-1]) if user else None
         # What the runtime stage installs (after the last FROM).
         self.runtime_stage = dockerfile[dockerfile.rfind("\nFROM "):]
+        # Directories the image creates for its user: a named volume mounted
+        # on one starts with its owner; anywhere else it starts root's.
+        self.owned_dirs = set(re.findall(r"install -d -o \S+(?: -g \S+)?(?: -m \d+)? (/\S+)",
+                                         self.runtime_stage))
         entry = re.findall(r"^ENTRYPOINT\s+(\[.*\])", dockerfile, re.M)
         self.entrypoint = yaml.safe_load(entry[-1]) if entry else None
 
@@ -304,6 +308,11 @@ class Checker:
             mounts = mounts_by_service[name]
             named = {t: src for t, src in mounts.items() if not src.startswith(".")}
             volume = self.check_state_dir(w, sets, named)
+            target = next((t for t, v in named.items() if v == volume), None)
+            if volume and self.image_uid and target not in self.owned_dirs:
+                self.error(w, f"the state volume is mounted at {target}, which the image does not "
+                           f"create for its user (Dockerfile: {sorted(self.owned_dirs)}): Docker "
+                           "would create it owned by root, and kcqrs could not write its state")
             if volume:
                 if volume in state_volumes:
                     self.error(w, f"shares the state volume {volume} with {state_volumes[volume]}: "
@@ -716,6 +725,8 @@ MUTATIONS = [
     ("compose.yaml", "http://127.0.0.1:8080/readyz", "http://127.0.0.1:8081/readyz",
      "but the instance listens on 8080"),
     ("compose.yaml", '["CMD", "curl",', '["CMD", "wget",', "runs wget, which the image"),
+    ("compose.yaml", "kcqrs-2-state:/var/lib/kcqrs",
+     "kcqrs-2-state:/var/lib", "the image does not create for its user"),
     ("compose.yaml", "kcqrs-2-state:/var/lib/kcqrs", "kcqrs-1-state:/var/lib/kcqrs",
      "shares the state volume"),
     ("compose.yaml", "http.advertised_url=http://kcqrs-2:8080", "http.advertised_url=http://kcqrs-1:8080",
