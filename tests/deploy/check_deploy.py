@@ -298,6 +298,10 @@ class Checker:
             file, sets = parsed
             port = self.listen_port(w, sets)
             ports[name] = port
+            for mapping in s.get("ports", []):
+                inside = str(mapping).rsplit(":", 1)[-1].split("/")[0]
+                if port and inside != str(port):
+                    self.error(w, f"publishes {mapping}, but the instance listens on {port}")
             host = self.advertised(w, sets, port)
             if host is not None and host not in (name, s.get("hostname")):
                 self.error(w, f"http.advertised_url host {host} is not this service's name "
@@ -724,6 +728,7 @@ MUTATIONS = [
      "GET /ready is not a route"),
     ("compose.yaml", "http://127.0.0.1:8080/readyz", "http://127.0.0.1:8081/readyz",
      "but the instance listens on 8080"),
+    ("compose.yaml", '"8082:8080"', '"8082:8082"', "publishes 8082:8082"),
     ("compose.yaml", '["CMD", "curl",', '["CMD", "wget",', "runs wget, which the image"),
     ("compose.yaml", "kcqrs-2-state:/var/lib/kcqrs",
      "kcqrs-2-state:/var/lib", "the image does not create for its user"),
