@@ -142,8 +142,17 @@ class Checker:
     # ------------------------------------------------------------ an instance
 
     def check_command(self, where, args):
-        """Checks a `kcqrs run FILE --set k=v ...` command line; returns
-        (file, {key: value}) or None."""
+        """Checks `[--log-level L] run FILE --set k=v ...`, as CLI11 parses it
+        (app/main.cc): the program's own options before the subcommand, the
+        subcommand's after it. Returns (file, {key: value}) or None."""
+        args = list(args)
+        while args and args[0].startswith("--"):
+            name, eq, _ = args.pop(0).partition("=")
+            if name not in self.global_options:
+                self.error(where, f"`kcqrs` has no option {name} before the subcommand "
+                           f"(app/main.cc has {sorted(self.global_options)})")
+            elif not eq and args:
+                args.pop(0)
         if not args or args[0] != "run":
             self.error(where, f"expected the command `run FILE ...`, found {args}")
             return None
@@ -152,9 +161,10 @@ class Checker:
             a = args[i]
             if a.startswith("--"):
                 name, eq, value = a.partition("=")
-                if name not in self.options["run"] and name not in self.global_options:
-                    self.error(where, f"`kcqrs run` has no option {name} (app/main.cc has "
-                               f"{sorted(self.options['run'] | self.global_options)})")
+                if name not in self.options["run"]:
+                    hint = (" (it goes before `run`)" if name in self.global_options else "")
+                    self.error(where, f"`kcqrs run` has no option {name}{hint} (app/main.cc has "
+                               f"{sorted(self.options['run'])})")
                 if name == "--set":
                     if not eq:
                         i += 1
@@ -163,8 +173,6 @@ class Checker:
                     if not self.schema_has(key):
                         self.error(where, f"--set {key}: no such key in docs/topology.schema.json")
                     sets[key] = v
-                elif not eq and name in ("--log-level",):
-                    i += 1
             elif file is None:
                 file = a
             else:
@@ -713,6 +721,9 @@ MUTATIONS = [
      "other containers reach only"),
     ("k8s/statefulset.yaml", "- --set\n            - http.listen", "- --sett\n            - http.listen",
      "has no option --sett"),
+    ("k8s/statefulset.yaml", "- --set\n            - http.listen",
+     "- --log-level=debug\n            - --set\n            - http.listen",
+     "has no option --log-level (it goes before `run`)"),
     ("k8s/statefulset.yaml", "http.advertised_url=http://$(POD_NAME)",
      "http.advertised_uri=http://$(POD_NAME)", "no such key"),
     ("k8s/services.yaml", "publishNotReadyAddresses: true", "publishNotReadyAddresses: false",
@@ -794,15 +805,15 @@ def self_test(root, binary):
                 continue
             # Only a value of the wrong type needs `kcqrs validate` to tell;
             # the rest are caught by reading, and skip the binary for speed.
-            needs = binary if "`" in expected else None
-            if "`" in expected and not binary:
+            needs = binary if expected.endswith("`") else None
+            if needs is None and expected.endswith("`"):
                 continue
             errors = Checker(tmp, os.path.join(tmp, "deploy"), needs).run()
             if not any(expected in e for e in errors):
                 print(f"self-test: {rel}: {old!r} -> {new!r} was not caught as {expected!r}; "
                       f"errors: {errors}")
                 failures += 1
-    tried = sum(1 for m in MUTATIONS if binary or "`" not in m[3])
+    tried = sum(1 for m in MUTATIONS if binary or not m[3].endswith("`"))
     print(f"self-test: {tried - failures} of {tried} broken copies caught"
           + ("" if binary else " (without the kcqrs binary: its case not tried)"))
     return 1 if failures else 0
