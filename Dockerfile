@@ -18,10 +18,19 @@ FROM debian:12
 COPY --from=build /src/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive xargs -a /tmp/runtime-packages \
-      apt-get install -y -qq --no-install-recommends ca-certificates \
+      apt-get install -y -qq --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
+# Not root: a user of its own, with a state directory it owns, so that a
+# volume mounted there (deploy/compose.yaml, deploy/k8s/) starts writable.
+# curl is for health checks (`curl -fsS localhost:8080/readyz`).
+RUN groupadd --system --gid 10001 kcqrs \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/kcqrs --no-create-home \
+      --shell /usr/sbin/nologin kcqrs \
+ && install -d -o kcqrs -g kcqrs -m 0750 /var/lib/kcqrs
 COPY --from=build /src/build/bin/kcqrs /usr/local/bin/kcqrs
 COPY --from=build /src/examples /opt/kcqrs/examples
+USER 10001:10001
+WORKDIR /var/lib/kcqrs
 EXPOSE 8080
 ENTRYPOINT ["kcqrs"]
 CMD ["--help"]
