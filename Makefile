@@ -96,9 +96,12 @@ bench-shop: build
 # Scala, Clojure; examples/clients/README.md): builds them with Maven and runs
 # each against `kcqrs run examples/orders/topology.yaml` on a broker of its
 # own (scripts/kafka), asserting the outcomes; the broker and engine are
-# stopped after, pass or fail. CLIENTS="java scala" runs some.
+# stopped after, pass or fail. CLIENTS="java scala" runs some. It builds
+# the kcqrs binary only, configured as `make build` configures it.
 CLIENTS ?= java kotlin scala clojure
-clients: build
+clients: setup
+	cmake -S . -B $(BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKCQRS_BUILD_TESTS=OFF
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target kcqrs
 	examples/clients/run-all --kcqrs $(BUILD_DIR)/bin/kcqrs --langs "$(CLIENTS)"
 
 kafka-start: setup

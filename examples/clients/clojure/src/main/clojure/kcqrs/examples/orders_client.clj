@@ -63,9 +63,14 @@
                           ConsumerConfig/ENABLE_AUTO_COMMIT_CONFIG "false"
                           ConsumerConfig/KEY_DESERIALIZER_CLASS_CONFIG (.getName StringDeserializer)
                           ConsumerConfig/VALUE_DESERIALIZER_CLASS_CONFIG (.getName StringDeserializer)}))
-        partitions (for [topic [events-topic rejections-topic]
-                         info (.partitionsFor consumer ^String topic (Duration/ofSeconds 10))]
-                     (TopicPartition. (.topic info) (.partition info)))]
+        partitions (doall
+                    (for [topic [events-topic rejections-topic]
+                          :let [infos (seq (.partitionsFor consumer ^String topic (Duration/ofSeconds 10)))]
+                          info (or infos
+                                   (do (.close consumer)
+                                       (fail! "no topic " topic " at " bootstrap
+                                              ": is kcqrs running examples/orders/topology.yaml there?")))]
+                      (TopicPartition. (.topic info) (.partition info))))]
     (.assign consumer partitions)
     (.seekToEnd consumer partitions)
     ;; seekToEnd is lazy: fix the positions now, before the commands exist.

@@ -22,6 +22,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -175,7 +176,8 @@ public final class OrdersClient {
 
   // Reads committed events and rejections only (kcqrs writes them in transactions),
   // from the end of each partition as it is before the commands are sent.
-  private static KafkaConsumer<String, String> outcomeConsumer(String bootstrap) {
+  private static KafkaConsumer<String, String> outcomeConsumer(String bootstrap)
+      throws Failure {
     Properties p = new Properties();
     p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -185,8 +187,13 @@ public final class OrdersClient {
     KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p);
     List<TopicPartition> partitions = new ArrayList<>();
     for (String topic : List.of(EVENTS, REJECTIONS)) {
-      consumer.partitionsFor(topic, Duration.ofSeconds(10))
-          .forEach(i -> partitions.add(new TopicPartition(i.topic(), i.partition())));
+      List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(10));
+      if (infos == null || infos.isEmpty()) {
+        consumer.close();
+        throw new Failure("no topic " + topic + " at " + bootstrap
+            + ": is kcqrs running examples/orders/topology.yaml there?");
+      }
+      infos.forEach(i -> partitions.add(new TopicPartition(i.topic(), i.partition())));
     }
     consumer.assign(partitions);
     consumer.seekToEnd(partitions);

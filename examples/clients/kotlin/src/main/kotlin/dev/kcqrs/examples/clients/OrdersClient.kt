@@ -139,7 +139,12 @@ private fun outcomeConsumer(bootstrap: String): KafkaConsumer<String, String> {
         put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer::class.java.name)
     })
     val partitions = listOf(EVENTS, REJECTIONS).flatMap { topic ->
-        consumer.partitionsFor(topic, Duration.ofSeconds(10)).map { TopicPartition(it.topic(), it.partition()) }
+        val infos = consumer.partitionsFor(topic, Duration.ofSeconds(10)).orEmpty()
+        if (infos.isEmpty()) {
+            consumer.close()
+            throw Failure("no topic $topic at $bootstrap: is kcqrs running examples/orders/topology.yaml there?")
+        }
+        infos.map { TopicPartition(it.topic(), it.partition()) }
     }
     consumer.assign(partitions)
     consumer.seekToEnd(partitions)

@@ -140,7 +140,12 @@ object OrdersClient {
     p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, classOf[StringDeserializer].getName)
     val consumer = new KafkaConsumer[String, String](p)
     val partitions = Seq(Events, Rejections).flatMap { topic =>
-      consumer.partitionsFor(topic, Duration.ofSeconds(10)).asScala.map(i => new TopicPartition(i.topic, i.partition))
+      val infos = Option(consumer.partitionsFor(topic, Duration.ofSeconds(10))).map(_.asScala).getOrElse(Nil)
+      if (infos.isEmpty) {
+        consumer.close()
+        throw new Failure(s"no topic $topic at $bootstrap: is kcqrs running examples/orders/topology.yaml there?")
+      }
+      infos.map(i => new TopicPartition(i.topic, i.partition))
     }
     consumer.assign(partitions.asJava)
     consumer.seekToEnd(partitions.asJava)
