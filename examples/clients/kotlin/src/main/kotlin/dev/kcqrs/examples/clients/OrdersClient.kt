@@ -93,11 +93,13 @@ private fun run() {
                     }
                 }
             }
-            created ?: throw Failure("no OrderCreated event for command $acceptedId on $EVENTS within $timeoutMs ms")
-            rejection ?: throw Failure("no rejection for command $rejectedId on $REJECTIONS within $timeoutMs ms")
+            val event = created
+                ?: throw Failure("no OrderCreated event for command $acceptedId on $EVENTS within $timeoutMs ms")
+            val refusal = rejection
+                ?: throw Failure("no rejection for command $rejectedId on $REJECTIONS within $timeoutMs ms")
             val expected = OrderCreatedEvent(accepted.orderId, accepted.product, accepted.quantity)
-            if (created != expected) throw Failure("event $created does not match the command ($expected)")
-            if (rejection!!.code != "invalid") throw Failure("rejection code is ${rejection!!.code}, expected invalid")
+            if (event != expected) throw Failure("event $event does not match the command ($expected)")
+            if (refusal.code != "invalid") throw Failure("rejection code is ${refusal.code}, expected invalid")
 
             // Read-your-writes: the query waits until the store has applied the command.
             val client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()
