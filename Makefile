@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= json_codec expression topology http lua_bridge
 TSAN_BUILD_DIR ?= build/tsan
 
-.PHONY: all setup build test test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format
+.PHONY: all setup build test test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format clients
 
 all: build
 
@@ -91,6 +91,18 @@ bench-shop: build
 	for i in 1 2 3 4 5; do bench/shop/run.py --orders 50000 --seed $$i \
 	  --work /tmp/kcqrs-bench-shop/run-$$i --out $(SHOP_RESULTS) || exit 1; done
 	bench/shop/summary.py $(SHOP_RESULTS)
+
+# The orders example's clients in the seed article's languages (Java, Kotlin,
+# Scala, Clojure; examples/clients/README.md): builds them with Maven and runs
+# each against `kcqrs run examples/orders/topology.yaml` on a broker of its
+# own (scripts/kafka), asserting the outcomes; the broker and engine are
+# stopped after, pass or fail. CLIENTS="java scala" runs some. It builds
+# the kcqrs binary only, configured as `make build` configures it.
+CLIENTS ?= java kotlin scala clojure
+clients: setup
+	cmake -S . -B $(BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKCQRS_BUILD_TESTS=OFF
+	cmake --build $(BUILD_DIR) -j$(JOBS) --target kcqrs
+	examples/clients/run-all --kcqrs $(BUILD_DIR)/bin/kcqrs --langs "$(CLIENTS)"
 
 kafka-start: setup
 	scripts/kafka start

@@ -103,3 +103,15 @@ kcqrs_test(prometheus_integration_test SOURCES integration/prometheus_test.cc
 target_compile_definitions(prometheus_integration_test PRIVATE
   KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}" KCQRS_BINARY="$<TARGET_FILE:kcqrs>")
 add_dependencies(prometheus_integration_test kcqrs)
+# The seed's languages as real clients (issue 14): the Java one
+# (examples/clients/java), built with Maven (from ~/.m2 after the first build),
+# sends one command that is accepted and one that is rejected to `kcqrs run`
+# of the orders example on the fixture's broker with kafka-clients, follows
+# both outcomes by commandId and reads the view back with its position; it
+# fails naming what it did not see. `make clients` runs all four languages.
+add_test(NAME java_client_integration_test
+         COMMAND ${KCQRS_SOURCE_ROOT}/examples/clients/run-all --langs java
+                 --kcqrs $<TARGET_FILE:kcqrs>)
+set_tests_properties(java_client_integration_test PROPERTIES
+  FIXTURES_REQUIRED kafka LABELS integration TIMEOUT 300
+  ENVIRONMENT "KCQRS_TEST_KAFKA_DIR=${KCQRS_TEST_KAFKA_DIR}")
