@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/http/client.h"
 #include "engine/http/server.h"
@@ -38,12 +39,12 @@ class TlsTest : public ::testing::Test {
     return tls;
   }
 
-  void Serve(const ServerTlsOptions& tls) {
+  void Serve(const ServerTlsOptions& tls, int threads = 1) {
     Router router;
     router.Add("GET", "/ping", [](const Request&) { return Response::Json(200, "{\"pong\":1}"); });
     ServerOptions options;
     options.listen = "127.0.0.1:0";
-    options.threads = 1;
+    options.threads = threads;
     options.tls = tls;
     auto server = Server::Start(options, std::move(router));
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -157,6 +158,38 @@ TEST_F(TlsTest, ClientPresentsItsCertificateAndVerifiesTheServer) {
   auto plain = Get(tls, Url("http"));
   ASSERT_FALSE(plain.ok());
   EXPECT_EQ(plain.status().code(), Status::Code::kUnavailable) << plain.status().ToString();
+}
+
+// Many exchanges at once over kept-alive TLS connections, on two server
+// I/O threads (what ThreadSanitizer watches in make test-tsan).
+TEST_F(TlsTest, ConcurrentRequestsOverTlsOnSeveralThreads) {
+  Serve(Tls(ClientAuth::kRequired), /*threads=*/2);
+  ClientOptions options;
+  options.tls.ca_file = certs_->File("ca.crt");
+  options.tls.cert_file = certs_->File("server.crt");
+  options.tls.key_file = certs_->File("server.key");
+  auto client = Client::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  constexpr int kRequests = 40;
+  std::vector<std::promise<Result<ClientResponse>>> done(kRequests);
+  for (int round = 0; round < 2; ++round) {
+    for (int i = round * kRequests / 2; i < (round + 1) * kRequests / 2; ++i) {
+      ClientRequest req;
+      req.url = Url();
+      req.target = "/ping";
+      req.timeout = std::chrono::milliseconds(10000);
+      (*client)->Send(std::move(req),
+                      [&done, i](Result<ClientResponse> r) { done[i].set_value(std::move(r)); });
+    }
+    // The second round reuses the first's connections.
+    for (int i = round * kRequests / 2; i < (round + 1) * kRequests / 2; ++i) {
+      auto r = done[i].get_future().get();
+      ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+      EXPECT_EQ(r->status, 200);
+    }
+  }
+  (*client)->Stop();
+  server_->Stop();
 }
 
 TEST_F(TlsTest, ClientRefusesAServerItCannotVerify) {
