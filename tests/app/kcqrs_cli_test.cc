@@ -624,8 +624,12 @@ TEST(KcqrsCliTest, RunServesHttpsWithClientCertificatesAndAQueryToken) {
     const std::string cert = "http.tls.cert_file=" + certs.File("server.crt");
     const std::string key = "http.tls.key_file=" + certs.File("server.key");
     const std::string ca = "http.tls.ca_file=" + certs.File("ca.crt");
+    // Its own state directory and broker port: other tests run the orders
+    // example at the same time.
+    const std::string state = "application.state_dir=" + certs.File("state");
     execl(KCQRS_BINARY, KCQRS_BINARY, "run", KCQRS_SOURCE_DIR "/examples/orders/topology.yaml",
           "--set", "http.listen=127.0.0.1:0", "--set", "kafka.bootstrap_servers=embedded",
+          "--set", "kafka.embedded_port=0", "--set", state.c_str(),
           "--set", cert.c_str(), "--set", key.c_str(), "--set", ca.c_str(), "--set",
           "http.tls.client_auth=required", "--set", "http.query_token=${KCQRS_QUERY_TOKEN}",
           static_cast<char*>(nullptr));
@@ -678,7 +682,8 @@ TEST(KcqrsCliTest, RunWithAKeyThatIsNotTheCertificatesNamesItAndStartsNothing) {
   kcqrs::testing::TestCerts certs;
   Outcome o = RunCli("run " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml --set "
                      "http.listen=127.0.0.1:0 --set kafka.bootstrap_servers=embedded --set "
-                     "http.tls.cert_file=" + certs.File("server.crt") +
+                     "kafka.embedded_port=0 --set application.state_dir=" + certs.File("state") +
+                     " --set http.tls.cert_file=" + certs.File("server.crt") +
                      " --set http.tls.key_file=" + certs.File("client.key"));
   EXPECT_NE(o.exit_code, 0);
   EXPECT_NE(o.output.find("http.tls key_file '" + certs.File("client.key") +
