@@ -988,6 +988,13 @@ TEST_F(SecureRoutingTest, QueriesWithoutTheTokenAre401OperationsStayOpen) {
     EXPECT_EQ(Curl("a", "/stores", token).status, 401);
   }
   EXPECT_EQ(Curl("a", "/stores", "q-secret").status, 200);
+  // The scheme is case-insensitive (RFC 6750), the token is not.
+  auto lower = kcqrs::testing::Curl(
+      "--noproxy '*' --cacert '" + certs_->File("ca.crt") + "' --cert '" +
+      certs_->File("client.crt") + "' --key '" + certs_->File("client.key") +
+      "' -H 'authorization: bearer q-secret' 'https://" + instances_["a"].address() + "/stores'");
+  EXPECT_EQ(lower.status, 200) << lower.body;
+  EXPECT_EQ(Curl("a", "/stores", "Q-SECRET").status, 401);
   // Probes and scrapers need no token (but TLS all the same).
   for (const std::string path : {"/healthz", "/readyz", "/metrics", "/stats", "/instances"}) {
     const int status = Curl("a", path, "").status;
