@@ -358,9 +358,60 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
   }
 }
 
+void ReadHttpTls(const YAML::Node& n, Reader& r, Diagnostics& d, HttpTlsOptions* out) {
+  if (!d.ExpectMap(n, "http.tls")) return;
+  d.CheckKeys(n, "http.tls", {"cert_file", "key_file", "ca_file", "client_auth"});
+  auto file = [&](const char* key, std::string* to) {
+    if (!n[key]) return;
+    const std::string where = std::string("http.tls.") + key;
+    if (auto v = r.String(n[key], where)) {
+      if (v->empty()) {
+        d.Error(n[key].Mark(), where + ": expected the path of a PEM file, found ''");
+      } else {
+        *to = *v;
+      }
+    }
+  };
+  file("cert_file", &out->cert_file);
+  file("key_file", &out->key_file);
+  file("ca_file", &out->ca_file);
+  std::string client_auth = "none";
+  if (n["client_auth"]) {
+    if (auto v = r.String(n["client_auth"], "http.tls.client_auth")) {
+      client_auth = *v;
+      if (*v == "none") {
+        out->client_auth = HttpTlsOptions::ClientAuth::kNone;
+      } else if (*v == "optional") {
+        out->client_auth = HttpTlsOptions::ClientAuth::kOptional;
+      } else if (*v == "required") {
+        out->client_auth = HttpTlsOptions::ClientAuth::kRequired;
+      } else {
+        d.Error(n["client_auth"].Mark(),
+                "http.tls.client_auth: expected none, optional or required, found '" + *v + "'");
+      }
+    }
+  }
+  if (!n["cert_file"] || !n["key_file"]) {
+    d.Error(n.Mark(), std::string("http.tls: ") +
+                          (n["cert_file"] ? "key_file" : "cert_file") +
+                          " is missing; HTTPS needs both the certificate (cert_file) and its "
+                          "private key (key_file)");
+  }
+  if (out->client_auth != HttpTlsOptions::ClientAuth::kNone && !n["ca_file"]) {
+    d.Error(n["client_auth"].Mark(),
+            "http.tls.client_auth: " + client_auth +
+                " needs ca_file, the CA that client certificates must chain to");
+  }
+}
+
 void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
   if (!d.ExpectMap(n, "http")) return;
-  d.CheckKeys(n, "http", {"listen", "threads", "command_token", "advertised_url"});
+  d.CheckKeys(n, "http", {"listen", "threads", "command_token", "query_token", "tls",
+                          "advertised_url"});
+  if (n["tls"]) ReadHttpTls(n["tls"], r, d, &out->tls);
+  if (n["query_token"]) {
+    if (auto v = r.String(n["query_token"], "http.query_token")) out->query_token = *v;
+  }
   if (n["advertised_url"]) {
     if (auto v = r.String(n["advertised_url"], "http.advertised_url")) {
       std::string url = *v;
@@ -373,6 +424,10 @@ void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) 
         d.Error(n["advertised_url"].Mark(),
                 "http.advertised_url: expected http://host:port (how other instances reach "
                 "this one, no path), found '" + *v + "'");
+      } else if (n["tls"] && prefix == "http") {
+        d.Error(n["advertised_url"].Mark(),
+                "http.advertised_url: http.tls is set, so other instances reach this one over "
+                "https://, found '" + *v + "'");
       } else {
         out->advertised_url = url;
       }

@@ -4,6 +4,10 @@
 // socket, the idle pool or the set of exchanges in flight runs on that
 // thread, so none of it needs a lock; Send() only posts to it.
 //
+// TLS. An https:// exchange runs over an OpenSSL stream on the same
+// tcp_stream (whose deadlines bound the handshake as everything else); a
+// Conn holds one or the other, and Visit hands the right one to Beast.
+//
 // Lifetime. An Exchange (one request) is owned by the shared_ptrs in its
 // pending handlers, as in the server. Stop() closes every socket on the I/O
 // thread, so each pending operation completes (aborted) and each Exchange
@@ -23,6 +27,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <deque>
 #include <exception>
 #include <map>
@@ -30,6 +35,8 @@
 #include <shared_mutex>
 #include <set>
 #include <thread>
+
+#include "engine/http/tls_context.h"
 
 namespace kcqrs::http {
 namespace {
@@ -39,6 +46,23 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection, plain or TLS.
+struct Conn {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<TlsStream> tls;
+
+  beast::tcp_stream& Tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  template <class F>
+  void Visit(F&& f) {
+    if (tls) {
+      f(*tls);
+    } else {
+      f(*plain);
+    }
+  }
+};
 
 std::string_view ToStd(beast::string_view v) { return {v.data(), v.size()}; }
 
@@ -50,30 +74,32 @@ bool EqualsNoCase(std::string_view a, std::string_view b) {
 }
 
 struct Url {
+  bool tls = false;    // https
   std::string host;    // without brackets
   std::string port;    // digits
   std::string prefix;  // path prefix, "" or "/base"
-  std::string key() const { return host + ":" + port; }
+  std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
 };
 
 Result<Url> ParseUrl(const std::string& url) {
   auto bad = [&](std::string_view why) {
     return Status::InvalidArgument("url \"" + url + "\": " + std::string(why) +
-                                   " (expected http://host:port)");
+                                   " (expected http://host:port or https://host:port)");
   };
-  constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size() || !EqualsNoCase(url.substr(0, kScheme.size()), kScheme)) {
-    return bad("not an http:// url");
-  }
-  std::string rest = url.substr(kScheme.size());
+  auto has_scheme = [&](std::string_view scheme) {
+    return url.size() >= scheme.size() && EqualsNoCase(url.substr(0, scheme.size()), scheme);
+  };
   Url out;
+  out.tls = has_scheme("https://");
+  if (!out.tls && !has_scheme("http://")) return bad("not an http:// or https:// url");
+  std::string rest = url.substr(out.tls ? 8 : 7);
   const size_t slash = rest.find('/');
   if (slash != std::string::npos) {
     out.prefix = rest.substr(slash);
     rest.resize(slash);
     while (!out.prefix.empty() && out.prefix.back() == '/') out.prefix.pop_back();
   }
-  std::string port = "80";
+  std::string port = out.tls ? "443" : "80";
   if (!rest.empty() && rest.front() == '[') {
     const size_t close = rest.find(']');
     if (close == std::string::npos) return bad("missing ']'");
@@ -122,25 +148,25 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   class Exchange;
 
   struct Idle {
-    std::unique_ptr<beast::tcp_stream> stream;
+    std::unique_ptr<Conn> stream;
     SteadyClock::time_point since;
   };
 
   // I/O thread only.
-  std::unique_ptr<beast::tcp_stream> TakeIdle(const std::string& key) {
+  std::unique_ptr<Conn> TakeIdle(const std::string& key) {
     auto it = pool.find(key);
     if (it == pool.end()) return nullptr;
     const auto now = SteadyClock::now();
     while (!it->second.empty()) {
       Idle idle = std::move(it->second.back());
       it->second.pop_back();
-      if (now - idle.since <= options.max_idle_time && idle.stream->socket().is_open()) {
+      if (now - idle.since <= options.max_idle_time && idle.stream->Tcp().socket().is_open()) {
         return std::move(idle.stream);
       }
     }
     return nullptr;
   }
-  void GiveBack(const std::string& key, std::unique_ptr<beast::tcp_stream> stream) {
+  void GiveBack(const std::string& key, std::unique_ptr<Conn> stream) {
     if (stopping) return;
     auto& idle = pool[key];
     const auto now = SteadyClock::now();
@@ -153,6 +179,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   }
 
   const ClientOptions options;
+  std::shared_ptr<net::ssl::context> tls;  // for https urls; read-only
   net::io_context ioc{1};
   net::executor_work_guard<net::io_context::executor_type> work;
   std::thread thread;
@@ -210,7 +237,7 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
     aborted_ = true;
     resolver_.cancel();
     timer_.cancel();
-    if (stream_) stream_->close();
+    if (stream_) stream_->Tcp().close();
   }
 
  private:
@@ -218,15 +245,24 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
 
   void Connect() {
     reused_ = false;
-    stream_ = std::make_unique<beast::tcp_stream>(impl_->ioc);
+    stream_ = std::make_unique<Conn>();
+    if (url_.tls) {
+      stream_->tls = std::make_unique<TlsStream>(impl_->ioc, *impl_->tls);
+      if (!internal::ExpectPeerName(stream_->tls->native_handle(), url_.host)) {
+        return Finish(Status::InvalidArgument(What() + ": cannot verify TLS against host " +
+                                              url_.host));
+      }
+    } else {
+      stream_->plain = std::make_unique<beast::tcp_stream>(impl_->ioc);
+    }
     const auto connect_by = std::min(SteadyClock::now() + impl_->options.connect_timeout,
                                      deadline_);
     beast::error_code ec;
     const net::ip::address addr = net::ip::make_address(url_.host, ec);
     if (!ec) {
       const tcp::endpoint ep(addr, static_cast<uint16_t>(std::stoi(url_.port)));
-      stream_->expires_at(connect_by);
-      stream_->async_connect(ep, [self = shared_from_this()](beast::error_code e) {
+      stream_->Tcp().expires_at(connect_by);
+      stream_->Tcp().async_connect(ep, [self = shared_from_this()](beast::error_code e) {
         self->OnConnect(e);
       });
       return;
@@ -253,8 +289,8 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
             return self->Finish(Status::Unavailable(self->What() + ": cannot resolve " +
                                                     self->url_.host + ": " + e.message()));
           }
-          self->stream_->expires_at(connect_by);
-          self->stream_->async_connect(
+          self->stream_->Tcp().expires_at(connect_by);
+          self->stream_->Tcp().async_connect(
               results, [self](beast::error_code ce, const tcp::endpoint&) { self->OnConnect(ce); });
         });
   }
@@ -271,16 +307,36 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
     }
     if (ec) return Finish(Status::Unavailable(What() + ": cannot connect: " + ec.message()));
     beast::error_code ignored;
-    stream_->socket().set_option(tcp::no_delay(true), ignored);
+    stream_->Tcp().socket().set_option(tcp::no_delay(true), ignored);
+    if (!stream_->tls) return Write();
+    stream_->Tcp().expires_at(deadline_);
+    stream_->tls->async_handshake(net::ssl::stream_base::client,
+                                  [self = shared_from_this()](beast::error_code e) {
+                                    self->OnHandshake(e);
+                                  });
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (aborted_) return Finish(Status::Unavailable(What() + ": client stopped"));
+    if (ec == beast::error::timeout) {
+      return Finish(Status::TimedOut(What() + ": no TLS handshake within " +
+                                     std::to_string(timeout_.count()) + " ms"));
+    }
+    if (ec) {
+      return Finish(Status::Unavailable(
+          What() + ": TLS handshake: " +
+          internal::HandshakeError(ec, stream_->tls->native_handle())));
+    }
     Write();
   }
 
   void Write() {
-    stream_->expires_at(deadline_);
-    bhttp::async_write(*stream_, req_,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                         self->OnWrite(ec);
-                       });
+    stream_->Tcp().expires_at(deadline_);
+    stream_->Visit([this](auto& s) {
+      bhttp::async_write(s, req_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->OnWrite(ec);
+      });
+    });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -291,10 +347,12 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(impl_->options.max_header_bytes, UINT32_MAX)));
     buffer_.clear();
-    bhttp::async_read_header(*stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code e, std::size_t) {
-                               self->OnReadHeader(e);
-                             });
+    stream_->Visit([this](auto& s) {
+      bhttp::async_read_header(s, buffer_, *parser_,
+                               [self = shared_from_this()](beast::error_code e, std::size_t) {
+                                 self->OnReadHeader(e);
+                               });
+    });
   }
 
   void OnReadHeader(beast::error_code ec) {
@@ -306,10 +364,12 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
         length && *length > impl_->options.max_response_bytes) {
       return Failed(bhttp::error::body_limit, "reading the answer");
     }
-    bhttp::async_read(*stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code e, std::size_t) {
-                        self->OnRead(e);
-                      });
+    stream_->Visit([this](auto& s) {
+      bhttp::async_read(s, buffer_, *parser_,
+                        [self = shared_from_this()](beast::error_code e, std::size_t) {
+                          self->OnRead(e);
+                        });
+    });
   }
 
   void OnRead(beast::error_code ec) {
@@ -338,7 +398,7 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
     const bool nothing_read = !parser_ || !parser_->got_some();
     if (reused_ && nothing_read && ec != beast::error::timeout &&
         SteadyClock::now() < deadline_) {
-      stream_->close();
+      stream_->Tcp().close();
       return Connect();
     }
     if (ec == beast::error::timeout) {
@@ -362,7 +422,7 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
     finished_ = true;
     if (stream_) {
       beast::error_code ignored;
-      stream_->socket().close(ignored);
+      stream_->Tcp().socket().close(ignored);
       stream_.reset();
     }
     auto self = shared_from_this();
@@ -378,7 +438,7 @@ class Client::Impl::Exchange : public std::enable_shared_from_this<Exchange> {
   const SteadyClock::time_point deadline_;
   tcp::resolver resolver_;
   net::steady_timer timer_;
-  std::unique_ptr<beast::tcp_stream> stream_;
+  std::unique_ptr<Conn> stream_;
   beast::flat_buffer buffer_;
   bhttp::request<bhttp::string_body> req_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
@@ -403,6 +463,9 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   }
   try {
     auto impl = std::make_shared<Impl>(options);
+    auto tls = internal::MakeClientContext(options.tls);
+    if (!tls.ok()) return tls.status();
+    impl->tls = std::move(tls).value();
     impl->thread = std::thread([raw = impl.get()] {
       while (true) {
         try {

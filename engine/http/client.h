@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/http/tls.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::http {
@@ -52,13 +53,17 @@ struct ClientOptions {
   // An idle connection older than this is not reused (the server closes
   // idle connections after its read_timeout, 30 s by default).
   std::chrono::milliseconds max_idle_time{15000};
+  // For https:// urls: whom to trust, and the certificate to present when
+  // the server asks for one. The server's certificate is always verified,
+  // its name against the url's host.
+  ClientTlsOptions tls;
 };
 
 struct ClientRequest {
   std::string method = "GET";
   // Where the other instance listens: "http://10.0.0.5:8080",
-  // "http://[::1]:8080", "http://node-2:8080". Only http; a path, if any,
-  // is a prefix of `target`.
+  // "http://[::1]:8080", "https://node-2:8443" (TLS 1.2+, verified as
+  // ClientOptions::tls says). A path, if any, is a prefix of `target`.
   std::string url;
   // Path and query, percent-encoded as they go on the wire: "/stores/a?x=1".
   std::string target = "/";
@@ -83,9 +88,11 @@ struct ClientResponse {
 
 // Called exactly once per Send, on the client's I/O thread (or, after
 // Stop, on the caller's, before Send returns). Errors:
-//   InvalidArgument  the url is not http://host:port
+//   InvalidArgument  the url is not http[s]://host:port
 //   Unavailable      cannot resolve, connect or reach the host (refused,
-//                    reset, closed without an answer, client stopped)
+//                    reset, closed without an answer, client stopped), or
+//                    the TLS handshake failed (the certificate not trusted,
+//                    not the host's, or ours refused)
 //   TimedOut         no connection within connect_timeout, or no whole
 //                    answer within the request's timeout
 //   IoError          the answer is not HTTP, or larger than allowed
@@ -94,7 +101,8 @@ using ClientCallback = std::function<void(Result<ClientResponse>)>;
 
 class Client {
  public:
-  // Starts the I/O thread. InvalidArgument for bad options.
+  // Starts the I/O thread. InvalidArgument for bad options, naming the TLS
+  // file that cannot be used.
   static Result<std::unique_ptr<Client>> Create(const ClientOptions& options);
 
   ~Client();  // Stop()s

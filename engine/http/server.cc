@@ -1,5 +1,10 @@
 // Server: Boost.Asio/Beast behind the pimpl.
 //
+// TLS. With options.tls a Session is a Session<TlsStream>: an OpenSSL stream
+// over the same beast::tcp_stream, whose deadlines bound the handshake and
+// every read and write as they bound plain ones. The ssl::context is built
+// in Start and only read afterwards (OpenSSL allows that from any thread).
+//
 // Threading model. One io_context runs on options.threads threads. The
 // acceptor and every connection (Session) each run on their own strand, so a
 // Session's members are only touched by one thread at a time and need no
@@ -34,6 +39,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -42,9 +48,12 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "engine/http/tls_context.h"
 
 namespace kcqrs::http {
 namespace {
@@ -53,6 +62,8 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 // How long a connection that is being closed keeps reading (and discarding)
 // what the client still sends. Closing a socket with unread input makes the
@@ -74,7 +85,13 @@ struct ResponderGate {
   bool open = true;
 };
 
-class Session;
+// What PendingResponse and ServerCore need of a Session, whatever its stream.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Called from any thread by PendingResponse, with the gate held.
+  virtual void PostAsyncResponse(uint64_t seq, Response response) = 0;
+};
 
 // What Sessions share. Owned by Server::Impl and outlives every Session.
 struct ServerCore {
@@ -83,12 +100,14 @@ struct ServerCore {
 
   const ServerOptions options;
   const Router router;
+  // Set when options.tls is: every Session is then a Session<TlsStream>.
+  std::shared_ptr<net::ssl::context> tls;
   const std::shared_ptr<ResponderGate> gate = std::make_shared<ResponderGate>();
   std::atomic<std::size_t> connections{0};
   // Sessions waiting on an async handler, kept alive here because no I/O
   // handler holds them. Guarded by parked_mu.
   std::mutex parked_mu;
-  std::unordered_map<const Session*, std::shared_ptr<Session>> parked;
+  std::unordered_map<const SessionBase*, std::shared_ptr<SessionBase>> parked;
 };
 
 // Beast 1.74 hands out boost::string_view, which does not convert to
@@ -188,7 +207,7 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
 // Shared state behind one async handler's Responder copies.
 class PendingResponse {
  public:
-  PendingResponse(Request request, std::weak_ptr<Session> session,
+  PendingResponse(Request request, std::weak_ptr<SessionBase> session,
                   std::shared_ptr<ResponderGate> gate, uint64_t seq)
       : request_(std::move(request)),
         session_(std::move(session)),
@@ -228,21 +247,26 @@ class PendingResponse {
 
  private:
   const Request request_;
-  const std::weak_ptr<Session> session_;
+  const std::weak_ptr<SessionBase> session_;
   const std::shared_ptr<ResponderGate> gate_;
   const uint64_t seq_;
   std::atomic<bool> done_{false};
 };
 
-// One connection: reads a request, routes it, writes the response, repeats
-// while keep-alive holds. Everything runs on the socket's strand.
-class Session : public std::enable_shared_from_this<Session> {
+// One connection: (TLS handshake,) reads a request, routes it, writes the
+// response, repeats while keep-alive holds. Everything runs on the socket's
+// strand. Stream is PlainStream or TlsStream.
+template <class Stream>
+class Session final : public SessionBase,
+                      public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
   Session(tcp::socket&& socket, ServerCore* core, bool overloaded)
-      : stream_(std::move(socket)), core_(core), overloaded_(overloaded) {
+      : stream_(MakeStream(std::move(socket), core)), core_(core), overloaded_(overloaded) {
     core_->connections.fetch_add(1, std::memory_order_relaxed);
   }
-  ~Session() { core_->connections.fetch_sub(1, std::memory_order_relaxed); }
+  ~Session() override { core_->connections.fetch_sub(1, std::memory_order_relaxed); }
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -253,19 +277,62 @@ class Session : public std::enable_shared_from_this<Session> {
         beast::bind_front_handler(&Session::OnStart, shared_from_this()));
   }
 
-  // Called from any thread by PendingResponse, with the gate held.
-  void PostAsyncResponse(uint64_t seq, Response response) {
+  void PostAsyncResponse(uint64_t seq, Response response) override {
     net::post(stream_.get_executor(),
-              [self = shared_from_this(), seq,
+              [self = this->shared_from_this(), seq,
                response = std::move(response)]() mutable {
                 self->OnAsyncResponse(seq, std::move(response));
               });
   }
 
  private:
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
+
+  static Stream MakeStream(tcp::socket&& socket, ServerCore* core) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *core->tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  // The TCP stream, whose deadlines bound every operation.
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
   void OnStart() {
     beast::error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);  // best effort
+    Tcp().socket().set_option(tcp::no_delay(true), ec);  // best effort
+    if constexpr (kTls) {
+      // Bounded like a request: a client that connects and says nothing
+      // holds the connection no longer than read_timeout.
+      Tcp().expires_after(core_->options.read_timeout);
+      stream_.async_handshake(
+          net::ssl::stream_base::server,
+          beast::bind_front_handler(&Session::OnHandshake, shared_from_this()));
+    } else {
+      OnReady();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // A plain-HTTP client, a port scanner, a refused client certificate:
+      // nobody to answer in HTTP. The client sees the TLS alert.
+      spdlog::debug("http: TLS handshake with {} failed: {}", Peer(),
+                    internal::HandshakeError(ec, stream_.native_handle()));
+      return;
+    }
+    OnReady();
+  }
+
+  std::string Peer() {
+    beast::error_code ec;
+    const tcp::endpoint ep = Tcp().socket().remote_endpoint(ec);
+    return ec ? std::string("a client") : FormatEndpoint(ep);
+  }
+
+  void OnReady() {
     if (overloaded_) {
       Response r = Response::Problem(
           503, "Service Unavailable",
@@ -285,7 +352,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(core_->options.max_body_bytes);
     // One deadline for the whole request, header and body: it is not reset
     // before the body, so a client trickling bytes cannot extend it.
-    stream_.expires_after(core_->options.read_timeout);
+    Tcp().expires_after(core_->options.read_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
@@ -492,7 +559,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     close_after_write_ = close || !keep_alive_;
     res_.keep_alive(!close_after_write_);
-    stream_.expires_after(core_->options.read_timeout);
+    Tcp().expires_after(core_->options.read_timeout);
     bhttp::async_write(
         stream_, res_,
         beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
@@ -507,17 +574,33 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Half-closes, then discards input until the client closes or the linger
   // time passes; see kLingerTime.
+  // With TLS, close_notify goes first (and the peer's is awaited, within
+  // the same linger time); whatever follows is drained as raw bytes.
   void Linger() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return;
-    stream_.expires_after(std::min<std::chrono::milliseconds>(
+    Tcp().expires_after(std::min<std::chrono::milliseconds>(
         kLingerTime, core_->options.read_timeout));
+    if constexpr (kTls) {
+      stream_.async_shutdown(
+          beast::bind_front_handler(&Session::OnTlsShutdown, shared_from_this()));
+    } else {
+      HalfCloseAndDrain();
+    }
+  }
+
+  void OnTlsShutdown(beast::error_code ec) {
+    if (ec == beast::error::timeout) return;  // linger time used up
+    HalfCloseAndDrain();
+  }
+
+  void HalfCloseAndDrain() {
+    beast::error_code ec;
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return;
     Drain();
   }
 
   void Drain() {
-    stream_.async_read_some(
+    Tcp().async_read_some(
         net::buffer(drain_),
         beast::bind_front_handler(&Session::OnDrain, shared_from_this()));
   }
@@ -527,7 +610,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Drain();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
@@ -554,7 +637,7 @@ void PendingResponse::Respond(Response response, bool warn_if_done) {
   }
   std::shared_lock<std::shared_mutex> lock(gate_->mu);
   if (!gate_->open) return;  // server stopped; the connection is gone
-  if (std::shared_ptr<Session> session = session_.lock()) {
+  if (std::shared_ptr<SessionBase> session = session_.lock()) {
     session->PostAsyncResponse(seq_, std::move(response));
   }
 }
@@ -587,7 +670,11 @@ struct Server::Impl {
     }
     const bool overloaded = core.connections.load(std::memory_order_relaxed) >=
                             core.options.max_connections;
-    std::make_shared<Session>(std::move(socket), &core, overloaded)->Run();
+    if (core.tls) {
+      std::make_shared<Session<TlsStream>>(std::move(socket), &core, overloaded)->Run();
+    } else {
+      std::make_shared<Session<PlainStream>>(std::move(socket), &core, overloaded)->Run();
+    }
     Accept();
   }
 
@@ -620,7 +707,7 @@ struct Server::Impl {
     threads.clear();
     // Parked Sessions and the ones held by pending handlers are destroyed
     // here, closing their sockets, while the io_context still exists.
-    std::unordered_map<const Session*, std::shared_ptr<Session>> parked;
+    std::unordered_map<const SessionBase*, std::shared_ptr<SessionBase>> parked;
     {
       std::lock_guard<std::mutex> parked_lock(core.parked_mu);
       parked.swap(core.parked);
@@ -678,6 +765,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
     if (!endpoint.ok()) return endpoint.status();
 
     auto impl = std::make_unique<Impl>(options, std::move(router));
+    if (options.tls.enabled()) {
+      auto tls = internal::MakeServerContext(options.tls);
+      if (!tls.ok()) return tls.status();
+      impl->core.tls = std::move(tls).value();
+    }
     auto fail = [&](std::string_view what, const beast::error_code& ec) {
       std::string msg = "cannot listen on " + options.listen;
       if (options.listen != FormatEndpoint(*endpoint)) {
@@ -727,7 +819,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
         }
       });
     }
-    spdlog::info("http: listening on {}", impl->address);
+    spdlog::info("http: listening on {} ({})", impl->address,
+                 options.tls.enabled()
+                     ? std::string("HTTPS, client certificates ") +
+                           ClientAuthName(options.tls.client_auth)
+                     : std::string("plain HTTP"));
     return std::unique_ptr<Server>(new Server(std::move(impl)));
   } catch (const std::exception& e) {
     return Status::Internal("http: starting the server on " + options.listen +

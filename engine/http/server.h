@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/http/tls.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::http {
@@ -55,6 +56,10 @@ struct ServerOptions {
   std::size_t max_connections = 1024;
   // Largest request line plus header fields, in bytes; more is answered 431.
   std::size_t max_header_bytes = 16 * 1024;
+  // HTTPS when tls.cert_file is set: every connection must complete a TLS
+  // 1.2+ handshake (within read_timeout) before its first request; a client
+  // speaking plain HTTP to it is disconnected. Plain HTTP otherwise.
+  ServerTlsOptions tls;
 };
 
 // One parsed request, as handlers see it.
@@ -193,7 +198,8 @@ class Router {
 class Server {
  public:
   // Binds options.listen and starts serving. InvalidArgument for bad options,
-  // a malformed listen address or a bad route; Unavailable when the address
+  // a malformed listen address, a bad route or unusable TLS files (naming
+  // the file, as CheckServerTls); Unavailable when the address
   // is in use; IoError for other bind/listen failures. Messages name the
   // address.
   static Result<std::unique_ptr<Server>> Start(const ServerOptions& options,

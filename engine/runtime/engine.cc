@@ -436,7 +436,7 @@ class Engine::Impl final : public engine::EngineView {
     engine::InstanceMetadataConfig c;
     c.application_id = options_.application.id;
     c.instance_id = instance;
-    c.url = engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address());
+    c.url = AdvertisedUrl();
     const std::string who = options_.application.id + "-" + instance + "-metadata";
     c.producer_properties = engine::MetadataProducerConfig(options_, bootstrap_, who).properties;
     c.consumer_properties = engine::MetadataConsumerConfig(options_, bootstrap_, who).properties;
@@ -462,8 +462,18 @@ class Engine::Impl final : public engine::EngineView {
       raw->PublishCommit(e);
     });
     spdlog::info("instance {} advertises {}", instance,
-                 engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address()));
+                 AdvertisedUrl());
     return m;
+  }
+
+  // How other instances reach this one: http.advertised_url, else the bound
+  // address, over https when http.tls is set.
+  std::string AdvertisedUrl() const {
+    std::string url = engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address());
+    if (options_.http.tls.enabled() && url.rfind("http://", 0) == 0) {
+      url.insert(4, "s");
+    }
+    return url;
   }
 
   Status StartHttp() {
@@ -472,14 +482,36 @@ class Engine::Impl final : public engine::EngineView {
     api_options.kafka_properties = options_.kafka.properties;
     api_options.application_id = options_.application.id;
     api_options.command_token = options_.http.command_token;
+    api_options.query_token = options_.http.query_token;
+    const HttpTlsOptions& tls = options_.http.tls;
+    http::ServerOptions http_options;
+    if (tls.enabled()) {
+      http_options.tls.cert_file = tls.cert_file;
+      http_options.tls.key_file = tls.key_file;
+      http_options.tls.ca_file = tls.ca_file;
+      http_options.tls.client_auth =
+          tls.client_auth == HttpTlsOptions::ClientAuth::kRequired   ? http::ClientAuth::kRequired
+          : tls.client_auth == HttpTlsOptions::ClientAuth::kOptional ? http::ClientAuth::kOptional
+                                                                     : http::ClientAuth::kNone;
+      // Requests forwarded to other instances: their certificates chain to
+      // the same CA; where they require a client certificate, this
+      // instance's own is it.
+      api_options.forward_tls.ca_file = tls.ca_file;
+      if (tls.client_auth == HttpTlsOptions::ClientAuth::kRequired) {
+        api_options.forward_tls.cert_file = tls.cert_file;
+        api_options.forward_tls.key_file = tls.key_file;
+      }
+    }
     api_options.limits.max_depth = options_.limits.max_json_depth;
     api_options.limits.max_bytes = static_cast<size_t>(options_.limits.max_document_bytes);
+    // Before anything starts: a certificate, key or CA file that cannot be
+    // used is named here ("http.tls key_file '...': ...").
+    KCQRS_RETURN_IF_ERROR(http::CheckServerTls(http_options.tls));
     auto api = engine::HttpApi::Create(this, api_options);
     if (!api.ok()) return api.status();
     api_ = std::move(api).value();
     http::Router router;
     api_->Register(router);
-    http::ServerOptions http_options;
     http_options.listen = options_.http.listen;
     http_options.threads = options_.http.threads;
     // A body is one document: one larger is refused (413) before it is read.
@@ -488,7 +520,8 @@ class Engine::Impl final : public engine::EngineView {
         http::Server::Start(http_options, std::move(router));
     if (!server.ok()) return server.status().WithContext("http.listen");
     http_ = std::move(server).value();
-    spdlog::info("HTTP server listening on http://{}", http_->local_address());
+    spdlog::info("HTTP server listening on {}://{}", tls.enabled() ? "https" : "http",
+                 http_->local_address());
     return Status::OK();
   }
 

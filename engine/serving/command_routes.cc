@@ -84,14 +84,8 @@ void CommandRoutes::PostCommand(const http::Request& req, http::Responder raw_re
     raw_respond(forwarder->ServedHere(std::move(r)));
   };
   http::Response bad;
-  if (!options_->command_token.empty()) {
-    auto auth = req.Header("authorization");
-    if (!auth || *auth != "Bearer " + options_->command_token) {
-      http::Response r = Problem(401, "unauthorized", "Unauthorized",
-                                 "POST /commands needs 'Authorization: Bearer <token>'");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return respond(std::move(r));
-    }
+  if (auto denied = Unauthorized(req, options_->command_token, "POST /commands")) {
+    return respond(std::move(*denied));
   }
   auto topology = engine_->topology();
   if (!topology) {

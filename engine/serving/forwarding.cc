@@ -69,6 +69,11 @@ void Forwarder::Send(const InstanceInfo& holder, std::string method, std::string
   req.url = holder.url;
   req.target = std::move(target);
   req.headers = std::move(headers);
+  if (req.method == "GET" && !query_token_.empty() &&
+      std::none_of(req.headers.begin(), req.headers.end(),
+                   [](const auto& h) { return EqualsNoCase(h.first, "Authorization"); })) {
+    req.headers.emplace_back("Authorization", "Bearer " + query_token_);
+  }
   req.headers.emplace_back(kForwardedByHeader, SelfId().empty() ? "unknown" : SelfId());
   req.body = std::move(body);
   req.timeout = timeout;

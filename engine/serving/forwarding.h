@@ -50,9 +50,15 @@ std::string UrlEncode(std::string_view s);
 class Forwarder {
  public:
   // `engine` must outlive the Forwarder; `fallback_id` names this instance
-  // when the engine has no directory (HttpApiOptions::instance_id).
-  Forwarder(EngineView* engine, std::string fallback_id, std::unique_ptr<http::Client> client)
-      : engine_(engine), fallback_id_(std::move(fallback_id)), client_(std::move(client)) {}
+  // when the engine has no directory (HttpApiOptions::instance_id);
+  // `query_token` (may be empty) goes on every GET it forwards, since the
+  // holder checks it as this instance did.
+  Forwarder(EngineView* engine, std::string fallback_id, std::string query_token,
+            std::unique_ptr<http::Client> client)
+      : engine_(engine),
+        fallback_id_(std::move(fallback_id)),
+        query_token_(std::move(query_token)),
+        client_(std::move(client)) {}
 
   // The directory, or null (a process alone).
   const InstanceDirectory* directory() const { return engine_->instances(); }
@@ -84,6 +90,7 @@ class Forwarder {
  private:
   EngineView* const engine_;
   const std::string fallback_id_;
+  const std::string query_token_;
   const std::unique_ptr<http::Client> client_;
 };
 

@@ -19,7 +19,7 @@ class HttpApi::Impl {
       : engine_(engine),
         options_(std::move(options)),
         waiter_(&engine->positions()),
-        forwarder_(engine, options_.instance_id, std::move(client)),
+        forwarder_(engine, options_.instance_id, options_.query_token, std::move(client)),
         operations_(engine, &forwarder_),
         queries_(engine, &options_, &waiter_, &forwarder_),
         commands_(engine, &options_, &waiter_, &forwarder_) {}
@@ -64,6 +64,7 @@ Result<std::unique_ptr<HttpApi>> HttpApi::Create(EngineView* engine, HttpApiOpti
   http::ClientOptions client_options;
   client_options.connect_timeout = options.forward_connect_timeout;
   client_options.max_response_bytes = options.forward_max_response_bytes;
+  client_options.tls = options.forward_tls;
   auto client = http::Client::Create(client_options);
   if (!client.ok()) return client.status().WithContext("the forwarding HTTP client");
   auto impl = std::make_unique<Impl>(engine, std::move(options), std::move(client).value());

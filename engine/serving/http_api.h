@@ -42,6 +42,12 @@ struct HttpApiOptions {
   std::string application_id;
   // When set, POST /commands needs "Authorization: Bearer <token>".
   std::string command_token;
+  // When set, reading stores (GET /stores...) needs "Authorization: Bearer
+  // <token>"; requests forwarded to other instances carry it.
+  std::string query_token;
+  // How requests are forwarded to https:// instances: the CA to trust and
+  // the certificate to present (mTLS).
+  http::ClientTlsOptions forward_tls;
   // ?timeout_ms for waits: default and maximum.
   std::chrono::milliseconds default_wait{10000};
   std::chrono::milliseconds max_wait{60000};

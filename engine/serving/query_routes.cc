@@ -296,13 +296,26 @@ Result<QueryRoutes::ScanPage> ParsePage(int status, const std::string& body) {
 }  // namespace
 
 void QueryRoutes::Register(RouteTable& routes) {
-  routes.Add("GET", "/stores", [this](const http::Request&) { return ListStores(); });
+  // http.query_token guards every read of a store's contents (and their
+  // list); a request forwarded by another instance carries the token too.
+  routes.Add("GET", "/stores", [this](const http::Request& req) {
+    if (auto denied = Unauthorized(req, options_->query_token, "GET /stores")) {
+      return forwarder_->ServedHere(std::move(*denied));
+    }
+    return ListStores();
+  });
   routes.AddAsync("GET", "/stores/{store}/keys/{key}",
                   [this](const http::Request& req, http::Responder respond) {
+                    if (auto denied = Unauthorized(req, options_->query_token, "GET /stores")) {
+                      return respond(forwarder_->ServedHere(std::move(*denied)));
+                    }
                     Query(req, std::move(respond), /*scan=*/false);
                   });
   routes.AddAsync("GET", "/stores/{store}/keys",
                   [this](const http::Request& req, http::Responder respond) {
+                    if (auto denied = Unauthorized(req, options_->query_token, "GET /stores")) {
+                      return respond(forwarder_->ServedHere(std::move(*denied)));
+                    }
                     Query(req, std::move(respond), /*scan=*/true);
                   });
 }

@@ -43,6 +43,44 @@ http::Response ProblemWith(int status, const std::string& slug, std::string_view
   return r;
 }
 
+namespace {
+
+// Equal when a == expected; the time depends on expected's length only.
+bool ConstantTimeEquals(std::string_view a, std::string_view expected) {
+  volatile unsigned char diff = a.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (x ^ static_cast<unsigned char>(expected[i])));
+  }
+  return diff == 0;
+}
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    const char c = s[i] >= 'A' && s[i] <= 'Z' ? static_cast<char>(s[i] - 'A' + 'a') : s[i];
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<http::Response> Unauthorized(const http::Request& req, const std::string& token,
+                                           std::string_view what) {
+  if (token.empty()) return std::nullopt;
+  const std::optional<std::string> auth = req.Header("authorization");
+  constexpr std::string_view kScheme = "bearer ";
+  if (auth && StartsWithNoCase(*auth, kScheme) &&
+      ConstantTimeEquals(std::string_view(*auth).substr(kScheme.size()), token)) {
+    return std::nullopt;
+  }
+  http::Response r = Problem(401, "unauthorized", "Unauthorized",
+                             std::string(what) + " needs 'Authorization: Bearer <token>'");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
 std::optional<std::string> NotUtf8(std::string_view name, std::string_view value,
                                    std::string_view use) {
   const size_t at = util::FindInvalidUtf8(value);

@@ -39,6 +39,14 @@ http::Response Unavailable(const std::string& slug, std::string_view title,
 http::Response ProblemWith(int status, const std::string& slug, std::string_view title,
                            std::string_view detail, nlohmann::json extra);
 
+// nullopt when `token` is empty or the request carries
+// "Authorization: Bearer <token>" (the scheme in any case, RFC 6750); else
+// the 401 to answer, with WWW-Authenticate: Bearer and a detail saying that
+// `what` ("POST /commands") needs the token. The token is compared in time
+// independent of where it differs, so that timing does not reveal it.
+std::optional<http::Response> Unauthorized(const http::Request& req, const std::string& token,
+                                           std::string_view what);
+
 // A request's bytes that go into JSON or into a Kafka record must be UTF-8
 // text; nullopt when they are, else the reason to answer 400 with.
 std::optional<std::string> NotUtf8(std::string_view name, std::string_view value,

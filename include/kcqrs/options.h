@@ -99,6 +99,27 @@ struct KafkaOptions {
   std::map<std::string, std::string> properties;
 };
 
+// HTTPS for the HTTP API (the `http.tls` section). Paths are PEM files, as
+// given (relative ones from the working directory).
+struct HttpTlsOptions {
+  // The server's certificate chain (leaf first) and private key. Setting
+  // cert_file turns HTTPS on (key_file is then required); empty: plain HTTP.
+  std::string cert_file;
+  std::string key_file;
+  // CA certificates that client certificates (mTLS) and, when requests are
+  // forwarded between instances, the other instances' certificates must
+  // chain to. Required when client_auth is not kNone; when empty,
+  // forwarding trusts the system's CA store.
+  std::string ca_file;
+  // Whether clients must present a certificate signed by ca_file.
+  // kRequired also makes an instance present its own certificate to the
+  // others when it forwards a request (it must allow clientAuth use).
+  enum class ClientAuth { kNone, kOptional, kRequired };
+  ClientAuth client_auth = ClientAuth::kNone;
+
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct HttpOptions {
   // host:port the HTTP server listens on. Default: loopback only, port 8080.
   // Port 0 picks a free port (logged at start).
@@ -109,12 +130,20 @@ struct HttpOptions {
   // Default: empty (no check). Read it from the environment:
   // `command_token: ${KCQRS_COMMAND_TOKEN}`.
   std::string command_token;
+  // When not empty, reading stores (GET /stores, /stores/{store}/keys...)
+  // requires "Authorization: Bearer <token>"; /healthz, /readyz, /metrics,
+  // /stats, /instances and /topology stay open for probes and scrapers.
+  // Separate from command_token. Default: empty (no check). Read it from
+  // the environment: `query_token: ${KCQRS_QUERY_TOKEN}`.
+  std::string query_token;
+  // HTTPS (and mTLS); off unless tls.cert_file is set.
+  HttpTlsOptions tls;
   // The base URL other instances of the application (and `kcqrs describe
   // --live`) use to reach this instance's HTTP API, as
   // "http[s]://host[:port]", no path: set it when instances see each other
   // through a container network or NAT ("http://orders-1.orders:8080").
-  // Default: empty, meaning "http://" + the address the server is bound
-  // to; when it listens on every interface (0.0.0.0 or [::]), the
+  // Default: empty, meaning "http://" (with tls, "https://") + the
+  // address the server is bound to; when it listens on every interface (0.0.0.0 or [::]), the
   // machine's hostname with the bound port instead.
   std::string advertised_url;
 };

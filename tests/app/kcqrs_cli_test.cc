@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/kafka/producer.h"
+#include "tests/support/test_certs.h"
 
 namespace {
 
@@ -600,6 +601,97 @@ TEST(KcqrsCliTest, DemoScriptPrintsTheBrokerAddressEvenWhenItsLogComesLate) {
   }
   kill(-pid, SIGKILL);  // whatever is left of the group
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+// `kcqrs run` with http.tls, client certificates required and a query
+// token, as an operator configures it: curl with the run's CA and a client
+// certificate is served over HTTPS, the stores need the token, the probes
+// do not, and plain HTTP gets nothing.
+TEST(KcqrsCliTest, RunServesHttpsWithClientCertificatesAndAQueryToken) {
+  kcqrs::testing::TestCerts certs;
+  const std::string log = certs.File("run.log");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (out == nullptr) _exit(99);
+    dup2(fileno(stdout), STDERR_FILENO);
+    setenv("KCQRS_QUERY_TOKEN", "q-secret", 1);
+    const std::string cert = "http.tls.cert_file=" + certs.File("server.crt");
+    const std::string key = "http.tls.key_file=" + certs.File("server.key");
+    const std::string ca = "http.tls.ca_file=" + certs.File("ca.crt");
+    // Its own state directory and broker port: other tests run the orders
+    // example at the same time.
+    const std::string state = "application.state_dir=" + certs.File("state");
+    execl(KCQRS_BINARY, KCQRS_BINARY, "run", KCQRS_SOURCE_DIR "/examples/orders/topology.yaml",
+          "--set", "http.listen=127.0.0.1:0", "--set", "kafka.bootstrap_servers=embedded",
+          "--set", "kafka.embedded_port=0", "--set", state.c_str(),
+          "--set", cert.c_str(), "--set", key.c_str(), "--set", ca.c_str(), "--set",
+          "http.tls.client_auth=required", "--set", "http.query_token=${KCQRS_QUERY_TOKEN}",
+          static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  std::regex listening(R"(HTTP server listening on https://127\.0\.0\.1:(\d+))");
+  std::smatch m;
+  std::string text;
+  int port = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    text = ReadFile(log);
+    if (std::regex_search(text, m, listening)) {
+      port = std::stoi(m[1]);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (port == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  ASSERT_GT(port, 0) << "kcqrs did not start listening:\n" << text;
+  const std::string url = "'https://127.0.0.1:" + std::to_string(port);
+  const std::string tls = "--noproxy '*' --cacert '" + certs.File("ca.crt") + "' ";
+  const std::string client =
+      tls + "--cert '" + certs.File("client.crt") + "' --key '" + certs.File("client.key") + "' ";
+  using kcqrs::testing::Curl;
+
+  EXPECT_EQ(Curl(client + url + "/healthz'").status, 200);
+  EXPECT_EQ(Curl(client + url + "/metrics'").status, 200);
+  EXPECT_EQ(Curl(tls + url + "/healthz'").status, 0);  // no client certificate
+  EXPECT_EQ(Curl("--noproxy '*' 'http://127.0.0.1:" + std::to_string(port) + "/healthz'").status,
+            0);
+  auto denied = Curl(client + url + "/stores/orders/keys/o-1'");
+  EXPECT_EQ(denied.status, 401) << denied.body;
+  EXPECT_NE(denied.body.find("Authorization: Bearer"), std::string::npos) << denied.body;
+  // With the token: the store answers (404: no such order yet).
+  auto allowed =
+      Curl(client + "-H 'Authorization: Bearer q-secret' " + url + "/stores/orders/keys/o-1'");
+  EXPECT_TRUE(allowed.status == 404 || allowed.status == 503) << allowed.status << allowed.body;
+
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  auto status = WaitExit(pid, std::chrono::seconds(30));
+  ASSERT_TRUE(status.has_value()) << "kcqrs did not stop within 30 s of SIGTERM";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+TEST(KcqrsCliTest, RunWithAKeyThatIsNotTheCertificatesNamesItAndStartsNothing) {
+  kcqrs::testing::TestCerts certs;
+  Outcome o = RunCli("run " KCQRS_SOURCE_DIR "/examples/orders/topology.yaml --set "
+                     "http.listen=127.0.0.1:0 --set kafka.bootstrap_servers=embedded --set "
+                     "kafka.embedded_port=0 --set application.state_dir=" + certs.File("state") +
+                     " --set http.tls.cert_file=" + certs.File("server.crt") +
+                     " --set http.tls.key_file=" + certs.File("client.key"));
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.output.find("http.tls key_file '" + certs.File("client.key") +
+                          "': is not the private key of the certificate in '" +
+                          certs.File("server.crt") + "'"),
+            std::string::npos)
+      << o.output;
+  EXPECT_EQ(o.output.find("HTTP server listening"), std::string::npos) << o.output;
 }
 
 }  // namespace

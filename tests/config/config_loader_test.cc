@@ -197,6 +197,59 @@ http: {advertised_url: "http://orders-1.orders:8080/"}
   EXPECT_NE(all.find("did you mean 'advertised_url'?"), std::string::npos) << all;
 }
 
+TEST(ConfigLoaderTest, HttpTlsAndQueryToken) {
+  auto r = LoadEngineOptionsFromString(R"(application: {id: app}
+kafka: {bootstrap_servers: [k:9092]}
+http:
+  query_token: ${Q}
+  command_token: c
+  tls: {cert_file: /t/a.crt, key_file: /t/a.key, ca_file: /t/ca.crt, client_auth: required}
+)",
+                                       "t.yaml", WithEnv({{"Q", "q-secret"}}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->http.query_token, "q-secret");
+  EXPECT_EQ(r->http.command_token, "c");
+  EXPECT_TRUE(r->http.tls.enabled());
+  EXPECT_EQ(r->http.tls.cert_file, "/t/a.crt");
+  EXPECT_EQ(r->http.tls.key_file, "/t/a.key");
+  EXPECT_EQ(r->http.tls.ca_file, "/t/ca.crt");
+  EXPECT_EQ(r->http.tls.client_auth, HttpTlsOptions::ClientAuth::kRequired);
+
+  auto plain = LoadEngineOptionsFromString(
+      "application: {id: app}\nkafka: {bootstrap_servers: [k:9092]}\n", "t.yaml", WithEnv({}));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->http.tls.enabled());
+  EXPECT_EQ(plain->http.tls.client_auth, HttpTlsOptions::ClientAuth::kNone);
+
+  auto errors = Errors(R"(application: {id: app}
+kafka: {bootstrap_servers: [k:9092]}
+http:
+  advertised_url: http://a:1
+  tls:
+    cert_file: a.crt
+    client_auth: yes
+    keyfile: a.key
+)");
+  std::string all;
+  for (const auto& e : errors) all += e + "\n";
+  EXPECT_NE(all.find("t.yaml:7:18: http.tls.client_auth: expected none, optional or required, "
+                     "found 'yes'"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("did you mean 'key_file'?"), std::string::npos) << all;
+  EXPECT_NE(all.find("http.tls: key_file is missing"), std::string::npos) << all;
+  EXPECT_NE(all.find("t.yaml:4:19: http.advertised_url: http.tls is set, so other instances "
+                     "reach this one over https://"),
+            std::string::npos)
+      << all;
+
+  auto no_ca = Errors("application: {id: app}\nkafka: {bootstrap_servers: [k:9092]}\n"
+                      "http: {tls: {cert_file: a, key_file: b, client_auth: optional}}\n");
+  ASSERT_EQ(no_ca.size(), 1u);
+  EXPECT_NE(no_ca[0].find("http.tls.client_auth: optional needs ca_file"), std::string::npos)
+      << no_ca[0];
+}
+
 TEST(ConfigLoaderTest, MissingSectionsAreNamed) {
   auto errors = Errors("http:\n  listen: 127.0.0.1:1\n");
   ASSERT_EQ(errors.size(), 2u);

@@ -42,6 +42,7 @@ ALLOWED = {
 THIRD_PARTY = {
     "librdkafka/": "engine/kafka",
     "boost/": "engine/http",
+    "openssl/": "engine/http",
     "lua.hpp": "engine/lua",
     "lua.h": "engine/lua",
     "lauxlib.h": "engine/lua",

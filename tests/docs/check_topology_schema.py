@@ -48,7 +48,17 @@ def main():
             "an unknown guarantee": lambda d: d["application"].update({"guarantee": "maybe"}),
             "an aggregate without commands": lambda d: [a.pop("commands") for a in d.get("aggregates", {}).values()],
             "a kcqrs-owned librdkafka property": lambda d: d["kafka"].update({"properties": {"group.id": "x"}}),
+            "http.tls without key_file": lambda d: d.setdefault("http", {}).update(
+                {"tls": {"cert_file": "a.crt"}}),
+            "an unknown http.tls.client_auth": lambda d: d.setdefault("http", {}).update(
+                {"tls": {"cert_file": "a.crt", "key_file": "a.key", "client_auth": "yes"}}),
         }
+        good = copy.deepcopy(doc)
+        good.setdefault("http", {}).update({"query_token": "${Q}", "tls": {
+            "cert_file": "a.crt", "key_file": "a.key", "ca_file": "ca.crt", "client_auth": "required"}})
+        for e in validator.iter_errors(good):
+            print(f"{path} with http.tls: {'/'.join(map(str, e.path))}: {e.message}")
+            failures += 1
         if doc.get("transforms"):
             broken["a transform without 'to'"] = lambda d: [t.pop("to") for t in d["transforms"].values()]
         if doc.get("process_managers"):

@@ -272,7 +272,7 @@ TEST(HttpClientTest, AnswerLargerThanTheLimitIsAnError) {
 
 TEST(HttpClientTest, BadUrlIsInvalidArgument) {
   auto client = NewClient();
-  for (const char* url : {"https://a:1", "http://", "http://a:99999", "ftp://x", "http://h:p"}) {
+  for (const char* url : {"https:/a:1", "http://", "https://", "http://a:99999", "ftp://x", "http://h:p"}) {
     auto r = SendAndWait(*client, To(url));
     ASSERT_FALSE(r.ok()) << url;
     EXPECT_TRUE(r.status().IsInvalidArgument()) << url << ": " << r.status().ToString();

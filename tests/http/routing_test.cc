@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,7 @@
 #include "engine/serving/http_api.h"
 #include "tests/support/http_client.h"
 #include "tests/support/map_store.h"
+#include "tests/support/test_certs.h"
 
 namespace kcqrs::engine {
 namespace {
@@ -169,6 +171,11 @@ std::string DeadUrl() {
 
 class RoutingTest : public ::testing::Test {
  protected:
+  // What every instance's API and server are given (SecureRoutingTest:
+  // TLS and a query token); the scheme of the urls in the directory.
+  virtual void Configure(HttpApiOptions*, http::ServerOptions*) {}
+  virtual std::string Scheme() const { return "http"; }
+
   void SetUp() override {
     auto cluster = kafka::MockCluster::Create(1);
     ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
@@ -180,19 +187,20 @@ class RoutingTest : public ::testing::Test {
       HttpApiOptions options;
       options.bootstrap_servers = kafka_->bootstrap_servers();
       options.application_id = "routing-test";
+      http::ServerOptions server_options;
+      Configure(&options, &server_options);
       auto api = HttpApi::Create(in.engine.get(), options);
       ASSERT_TRUE(api.ok()) << api.status().ToString();
       in.api = std::move(api).value();
       http::Router router;
       in.api->Register(router);
-      http::ServerOptions server_options;
       server_options.listen = "127.0.0.1:0";
       auto server = http::Server::Start(server_options, std::move(router));
       ASSERT_TRUE(server.ok()) << server.status().ToString();
       in.server = std::move(server).value();
       InstanceInfo info;
       info.id = id;
-      info.url = "http://" + in.address();
+      info.url = Scheme() + "://" + in.address();
       cluster_.instances.push_back(info);
       instances_[id] = std::move(in);
     }
@@ -907,6 +915,91 @@ TEST_F(RoutingTest, InstancesListsTheDirectory) {
   ASSERT_EQ(alone.status, 200) << alone.body;
   ASSERT_EQ(Body(alone)["instances"].size(), 1u) << alone.body;
   EXPECT_EQ(Body(alone)["instances"][0]["self"], true);
+}
+
+}  // namespace
+}  // namespace kcqrs::engine
+
+namespace kcqrs::engine {
+namespace {
+
+// The same instances over HTTPS with client certificates required and a
+// query token: a query asked of one instance is forwarded to the holder
+// over TLS, presenting the instance's certificate and the token; a client
+// (the real curl) needs the CA, a certificate of its own and the token.
+class SecureRoutingTest : public RoutingTest {
+ protected:
+  static void SetUpTestSuite() { certs_ = new kcqrs::testing::TestCerts(); }
+  static void TearDownTestSuite() {
+    delete certs_;
+    certs_ = nullptr;
+  }
+  void Configure(HttpApiOptions* api, http::ServerOptions* server) override {
+    api->query_token = "q-secret";
+    api->forward_tls.ca_file = certs_->File("ca.crt");
+    api->forward_tls.cert_file = certs_->File("server.crt");
+    api->forward_tls.key_file = certs_->File("server.key");
+    server->tls.cert_file = certs_->File("server.crt");
+    server->tls.key_file = certs_->File("server.key");
+    server->tls.ca_file = certs_->File("ca.crt");
+    server->tls.client_auth = http::ClientAuth::kRequired;
+  }
+  std::string Scheme() const override { return "https"; }
+
+  kcqrs::testing::CurlResult Curl(const std::string& id, const std::string& target,
+                                  const std::string& token) {
+    std::string args = "--noproxy '*' --cacert '" + certs_->File("ca.crt") + "' --cert '" +
+                       certs_->File("client.crt") + "' --key '" + certs_->File("client.key") +
+                       "' -D - ";
+    if (!token.empty()) args += "-H 'Authorization: Bearer " + token + "' ";
+    return kcqrs::testing::Curl(args + "'https://" + instances_[id].address() + target + "'");
+  }
+
+  static kcqrs::testing::TestCerts* certs_;
+};
+
+kcqrs::testing::TestCerts* SecureRoutingTest::certs_ = nullptr;
+
+TEST_F(SecureRoutingTest, QueriesAreForwardedOverTlsWithTheToken) {
+  SpreadViews();
+  const std::string key = KeyIn(1);  // b's
+  auto r = Curl("a", "/stores/views/keys/" + key, "q-secret");
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_THAT(r.body, ::testing::HasSubstr("Kcqrs-Served-By: b"));
+  EXPECT_THAT(r.body, ::testing::HasSubstr("{\"k\":\"" + key + "\"}"));
+
+  // A scan fans out to b and c over TLS and merges their pages.
+  auto scan = Curl("a", "/stores/views/keys?limit=100", "q-secret");
+  EXPECT_EQ(scan.status, 200) << scan.body;
+  for (char c = 'a'; c <= 'z'; ++c) {
+    EXPECT_THAT(scan.body, ::testing::HasSubstr("\"" + std::string(1, c) + "\""));
+  }
+}
+
+TEST_F(SecureRoutingTest, QueriesWithoutTheTokenAre401OperationsStayOpen) {
+  SpreadViews();
+  for (const std::string token : {"", "wrong", "q-secre", "q-secret2"}) {
+    auto r = Curl("a", "/stores/views/keys/" + KeyIn(1), token);
+    EXPECT_EQ(r.status, 401) << token << ": " << r.body;
+    EXPECT_THAT(r.body, ::testing::HasSubstr("WWW-Authenticate: Bearer"));
+    EXPECT_THAT(r.body, ::testing::HasSubstr("\"status\":401"));
+    EXPECT_EQ(Curl("a", "/stores/views/keys", token).status, 401);
+    EXPECT_EQ(Curl("a", "/stores", token).status, 401);
+  }
+  EXPECT_EQ(Curl("a", "/stores", "q-secret").status, 200);
+  // The scheme is case-insensitive (RFC 6750), the token is not.
+  auto lower = kcqrs::testing::Curl(
+      "--noproxy '*' --cacert '" + certs_->File("ca.crt") + "' --cert '" +
+      certs_->File("client.crt") + "' --key '" + certs_->File("client.key") +
+      "' -H 'authorization: bearer q-secret' 'https://" + instances_["a"].address() + "/stores'");
+  EXPECT_EQ(lower.status, 200) << lower.body;
+  EXPECT_EQ(Curl("a", "/stores", "Q-SECRET").status, 401);
+  // Probes and scrapers need no token (but TLS all the same).
+  for (const std::string path : {"/healthz", "/readyz", "/metrics", "/stats", "/instances"}) {
+    const int status = Curl("a", path, "").status;
+    EXPECT_TRUE(status == 200 || status == 503) << path << ": " << status;
+  }
 }
 
 }  // namespace

@@ -23,3 +23,9 @@ kcqrs_test(http_client_test
 kcqrs_test(http_routing_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/routing_test.cc
   LIBS kcqrs_engine kcqrs_http kcqrs_kafka kcqrs_config kcqrs_metrics nlohmann_json::nlohmann_json)
+
+# HTTPS and mTLS with certificates made for the run (openssl), checked with
+# the real curl binary and with http::Client.
+kcqrs_test(http_tls_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/tls_test.cc
+  LIBS kcqrs_http)
