@@ -236,10 +236,11 @@ Status StatusFromKafkaErrorObject(rd_kafka_error_s* error,
   Status status;
   // The order matters: librdkafka may flag an error both retriable and
   // abortable, and then only an abort gets the producer going again. A
-  // refusal by the cluster's ACLs is fatal to librdkafka, but a new client
-  // would be refused the same way: it is the caller's precondition, not a
-  // fenced producer to replace.
-  if (AccessHint(code) != nullptr) {
+  // fatal refusal by the cluster's ACLs (init transactions without the
+  // transactional-id ACL) is no fenced producer to replace: a new one would
+  // be refused the same way. An abortable one (a topic refused inside a
+  // transaction) stays Aborted: the producer is usable after the abort.
+  if (rd_kafka_error_is_fatal(error) && AccessHint(code) != nullptr) {
     status = Status::FailedPrecondition(std::move(msg));
   } else if (rd_kafka_error_is_fatal(error)) {
     status = Status::Fenced(msg + "; the producer is unusable, destroy it");
