@@ -208,6 +208,10 @@ TEST_F(SecureKafkaTest, OrdersRunWithTheDocumentedAclsAndAMissingAclIsNamed) {
     EXPECT_EQ(text.find("starting again with new Kafka clients"), std::string::npos) << text;
   }
   std::filesystem::remove_all(n.state_dir);
+  if (!HasFailure()) {  // kept for post-mortem otherwise
+    std::filesystem::remove(n.state_dir + ".run1.log");
+    std::filesystem::remove(n.state_dir + ".run2.log");
+  }
 }
 
 }  // namespace
