@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= json_codec expression topology http lua_bridge
 TSAN_BUILD_DIR ?= build/tsan
 
-.PHONY: all setup build test test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format clients
+.PHONY: all setup build test test-compat test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format clients
 
 all: build
 
@@ -38,6 +38,20 @@ test: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 $(CTEST_ARGS)
+
+# The integration tests on the older supported broker (README: "Kafka
+# versions"). `make test` runs them on the default, newest Kafka 4.x;
+# KAFKA_VERSION=3.9.1 make test runs every test on 3.9.1.
+COMPAT_KAFKA_VERSION ?= 3.9.1
+test-compat: setup
+	cmake -S . -B $(TEST_BUILD_DIR) -G $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug \
+	  -DKCQRS_SANITIZE=ON -DKCQRS_WERROR=ON -DKCQRS_BUILD_BENCH=OFF
+	cmake --build $(TEST_BUILD_DIR) -j$(JOBS)
+	KAFKA_VERSION=$(COMPAT_KAFKA_VERSION) scripts/kafka fetch
+	KAFKA_VERSION=$(COMPAT_KAFKA_VERSION) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(TEST_BUILD_DIR) --output-on-failure --timeout 600 -L integration $(CTEST_ARGS)
 
 # libFuzzer (fuzz/README.md): builds the fuzz targets with clang, ASan and
 # UBSan, and runs each for FUZZ_SECONDS on its corpus in fuzz/corpus/. New

@@ -68,8 +68,16 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(
     // private one serves that; this class then refuses every call that
     // would use the group (Subscribe, CommitSync, Committed,
     // GroupMetadata), and auto-commit is off so nothing is committed to it.
-    // Assign never joins a group, so consumers may share the name.
-    effective["group.id"] = "kcqrs-assign-only";
+    // Assign never joins a group, so consumers may share the name. It
+    // starts with the client id (kcqrs starts those with the application
+    // id): librdkafka still looks the group's coordinator up, which a
+    // secured cluster allows only for groups an ACL names, and the
+    // application's prefixed group ACL then covers it.
+    const auto client_id = properties.find("client.id");
+    effective["group.id"] =
+        (client_id != properties.end() && !client_id->second.empty() ? client_id->second + "-"
+                                                                      : std::string()) +
+        "kcqrs-assign-only";
     effective["enable.auto.commit"] = "false";
   }
   auto conf = internal::NewConf(effective, "consumer");

@@ -172,6 +172,33 @@ Status Make(Status::Code code, std::string message) {
   return Status::Internal(std::move(message));
 }
 
+// What to grant or fix when the cluster refuses access: the broker's answer
+// names the kind of resource, not the ACL an operator must add. nullptr for
+// every other error.
+const char* AccessHint(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      return "not authorized: the principal needs Read, Write, Create, Describe and "
+             "DescribeConfigs on the application's topics (docs/operations.md)";
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      return "not authorized: the principal needs Read and Describe on the groups "
+             "prefixed with the application id (docs/operations.md)";
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      return "not authorized: the principal needs Write and Describe on the transactional "
+             "ids prefixed with the application id (docs/operations.md)";
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+      return "not authorized: the principal lacks an ACL on the cluster resource "
+             "(docs/operations.md)";
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return "check sasl.username, sasl.password and sasl.mechanism in kafka.properties "
+             "(librdkafka before 2.6.1 cannot log in to Kafka 4 with SCRAM: "
+             "docs/operations.md)";
+    default:
+      return nullptr;
+  }
+}
+
 std::string Describe(rd_kafka_resp_err_t err, std::string_view context,
                      std::string_view detail) {
   std::string msg(context);
@@ -184,6 +211,11 @@ std::string Describe(rd_kafka_resp_err_t err, std::string_view context,
   msg += " (";
   msg += rd_kafka_err2name(err);
   msg += ")";
+  const char* hint = AccessHint(err);
+  if (hint != nullptr) {
+    msg += "; ";
+    msg += hint;
+  }
   return msg;
 }
 
@@ -203,8 +235,14 @@ Status StatusFromKafkaErrorObject(rd_kafka_error_s* error,
   std::string msg = Describe(code, context, rd_kafka_error_string(error));
   Status status;
   // The order matters: librdkafka may flag an error both retriable and
-  // abortable, and then only an abort gets the producer going again.
-  if (rd_kafka_error_is_fatal(error)) {
+  // abortable, and then only an abort gets the producer going again. A
+  // fatal refusal by the cluster's ACLs (init transactions without the
+  // transactional-id ACL) is no fenced producer to replace: a new one would
+  // be refused the same way. An abortable one (a topic refused inside a
+  // transaction) stays Aborted: the producer is usable after the abort.
+  if (rd_kafka_error_is_fatal(error) && AccessHint(code) != nullptr) {
+    status = Status::FailedPrecondition(std::move(msg));
+  } else if (rd_kafka_error_is_fatal(error)) {
     status = Status::Fenced(msg + "; the producer is unusable, destroy it");
   } else if (rd_kafka_error_txn_requires_abort(error)) {
     status = Status::Aborted(msg + "; abort the transaction");
@@ -217,6 +255,10 @@ Status StatusFromKafkaErrorObject(rd_kafka_error_s* error,
   }
   rd_kafka_error_destroy(error);
   return status;
+}
+
+bool IsAccessError(int err) {
+  return AccessHint(static_cast<rd_kafka_resp_err_t>(err)) != nullptr;
 }
 
 std::string KafkaErrorName(int err) {

@@ -49,6 +49,12 @@ Status StatusFromKafkaError(int err, std::string_view context,
 Status StatusFromKafkaErrorObject(rd_kafka_error_s* error,
                                   std::string_view context);
 
+// True for the cluster's refusals (an ACL missing, a failed login): their
+// Status says what to grant or fix, and is FailedPrecondition even when
+// librdkafka calls the error fatal, since a new client would be refused too
+// (an abortable refusal inside a transaction stays Aborted).
+bool IsAccessError(int err);
+
 // librdkafka's symbolic name for an error code, e.g. "_TIMED_OUT".
 std::string KafkaErrorName(int err);
 

@@ -94,11 +94,11 @@ Status Producer::FatalStatus(const char* context) const {
     return Status::Fenced(std::string(context) +
                           ": fatal producer error; destroy the producer");
   }
-  return Status::Fenced(
-      StatusFromKafkaError(err, std::string(context) + ": fatal producer error",
-                           errstr)
-          .message() +
-      "; destroy the producer");
+  Status cause = StatusFromKafkaError(err, std::string(context) + ": fatal producer error",
+                                      errstr);
+  // Refused by the cluster (ACLs, login): a new producer would be too.
+  if (IsAccessError(err)) return cause;
+  return Status::Fenced(cause.message() + "; destroy the producer");
 }
 
 Status Producer::Send(const OutgoingRecord& record) {
@@ -232,9 +232,16 @@ int Producer::OutstandingRecords() const {
 }
 
 Status Producer::InitTransactions(std::chrono::milliseconds timeout) {
+  // The transactional id, so that a refusal says which one was refused.
+  char id[256] = "";
+  size_t size = sizeof(id);
+  if (rd_kafka_conf_get(rd_kafka_conf(rk_.get()), "transactional.id", id, &size) !=
+      RD_KAFKA_CONF_OK) {
+    id[0] = '\0';
+  }
   return StatusFromKafkaErrorObject(
       rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())),
-      "init transactions");
+      std::string("init transactions of transactional id '") + id + "'");
 }
 
 Status Producer::BeginTransaction() {

@@ -337,18 +337,27 @@ ReplicationReport CheckReplication(const std::string& bootstrap, const std::stri
     }
   }
 
-  // The jars scripts/kafka runs the cluster with (its cluster.env says where).
-  std::string libs;
+  // The jars scripts/kafka runs the cluster with, and their version (its
+  // cluster.env says both). Kafka 4 moved kafka-configs to kafka-tools, and
+  // logs through Log4j 2.
+  std::string libs, version;
   std::ifstream env(cluster_dir + "/cluster.env");
   while (std::getline(env, line)) {
     if (line.rfind("LIBS=", 0) == 0) libs = line.substr(5);
+    if (line.rfind("VERSION=", 0) == 0) version = line.substr(8);
   }
+  const bool kafka3 = version.rfind("3.", 0) == 0;
+  const std::string tool = kafka3 ? " -Dlog4j.configuration=file:" + cluster_dir +
+                                        "/tools-log4j.properties -cp '" + libs +
+                                        "/*' kafka.admin.ConfigCommand"
+                                  : " -Dlog4j2.configurationFile=" + cluster_dir +
+                                        "/tools-log4j2.yaml -cp '" + libs +
+                                        "/*' org.apache.kafka.tools.ConfigCommand";
   const char* java = std::getenv("JAVA");
   std::istringstream configs(ShellOutput(
       std::string(java != nullptr && *java != '\0' ? java : "java") +
-      " -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j.configuration=file:" + cluster_dir +
-      "/tools-log4j.properties -cp '" + libs + "/*' kafka.admin.ConfigCommand --bootstrap-server " +
-      bootstrap + " --entity-type topics --describe --all 2>&1"));
+      " -Xmx128m -XX:TieredStopAtLevel=1" + tool + " --bootstrap-server " + bootstrap +
+      " --entity-type topics --describe --all 2>&1"));
   std::regex configs_re(R"(^All configs for topic (\S+) are:)");
   std::regex min_isr_re(R"(^\s*min\.insync\.replicas=(\d+))");
   std::set<std::string> described;

@@ -72,5 +72,27 @@ TEST(KafkaErrorTest, MessageCarriesContextDescriptionAndName) {
   EXPECT_EQ(KafkaErrorName(kLocalTimedOut), "_TIMED_OUT");
 }
 
+// A refusal by the cluster's ACLs says which ACL is missing, and is no
+// reason to make a new client: it would be refused too.
+TEST(KafkaErrorTest, AccessErrorsNameWhatToGrant) {
+  constexpr int kTransactionalIdAuthorizationFailed = 53;
+  constexpr int kSaslAuthenticationFailed = 58;
+  Status s = StatusFromKafkaError(kTransactionalIdAuthorizationFailed, "init transactions");
+  EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("TRANSACTIONAL_ID_AUTHORIZATION_FAILED); not authorized: the "
+                             "principal needs Write and Describe on the transactional ids"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(IsAccessError(kTransactionalIdAuthorizationFailed));
+  EXPECT_TRUE(IsAccessError(Code(BrokerError::kTopicAuthorizationFailed)));
+  EXPECT_TRUE(IsAccessError(kSaslAuthenticationFailed));
+  EXPECT_NE(StatusFromKafkaError(kSaslAuthenticationFailed, "x").message().find("sasl.password"),
+            std::string::npos);
+  EXPECT_FALSE(IsAccessError(kLocalFatal));
+  EXPECT_FALSE(IsAccessError(Code(BrokerError::kProducerFenced)));
+  EXPECT_EQ(StatusFromKafkaError(kLocalTimedOut, "x").message().find("not authorized"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace kcqrs::kafka
