@@ -360,7 +360,16 @@ void ReadKafka(const YAML::Node& n, Reader& r, Diagnostics& d,
 
 void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
   if (!d.ExpectMap(n, "http")) return;
-  d.CheckKeys(n, "http", {"listen", "threads", "command_token", "advertised_url"});
+  d.CheckKeys(n, "http", {"enabled", "listen", "threads", "command_token", "advertised_url"});
+  if (n["enabled"]) {
+    if (auto v = r.String(n["enabled"], "http.enabled")) {
+      if (*v == "true" || *v == "false") {
+        out->enabled = *v == "true";
+      } else {
+        d.Error(n["enabled"].Mark(), "http.enabled: expected true or false, found '" + *v + "'");
+      }
+    }
+  }
   if (n["advertised_url"]) {
     if (auto v = r.String(n["advertised_url"], "http.advertised_url")) {
       std::string url = *v;
