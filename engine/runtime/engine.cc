@@ -499,7 +499,8 @@ class Engine::Impl final : public engine::EngineView {
     engine::InstanceMetadataConfig c;
     c.application_id = options_.application.id;
     c.instance_id = instance;
-    c.url = AdvertisedUrl();
+    const std::string url = AdvertisedUrl();
+    c.url = url;
     const std::string who = options_.application.id + "-" + instance + "-metadata";
     c.producer_properties = engine::MetadataProducerConfig(options_, bootstrap_, who).properties;
     c.consumer_properties = engine::MetadataConsumerConfig(options_, bootstrap_, who).properties;
@@ -525,7 +526,7 @@ class Engine::Impl final : public engine::EngineView {
       raw->PublishCommit(e);
     });
     spdlog::info("instance {} advertises {}", instance,
-                 http_ ? c.url : "no HTTP API (http.enabled: false)");
+                 http_ ? url : "no HTTP API (http.enabled: false)");
     return m;
   }
 

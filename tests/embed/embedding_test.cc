@@ -162,6 +162,11 @@ processors:
 
   std::mutex mu;
   std::vector<std::pair<EngineState, EngineState>> changes;
+  std::vector<std::string> logged;
+  SetLogSink([&](LogLevel, std::string_view, std::string_view message) {
+    std::lock_guard l(mu);
+    logged.emplace_back(message);
+  });
   auto engine = Engine::Open(*options, [&](EngineState now, EngineState before) {
     std::lock_guard l(mu);
     changes.emplace_back(now, before);
@@ -179,8 +184,14 @@ processors:
   EXPECT_NE((*engine)->GetStore("counters"), nullptr);
   (*engine)->Stop();
   EXPECT_EQ((*engine)->state(), EngineState::kStopped);
+  SetLogSink(nullptr);
 
   std::lock_guard l(mu);
+  std::string log;
+  for (const std::string& m : logged) log += m + "\n";
+  EXPECT_NE(log.find("HTTP server off (http.enabled: false)"), std::string::npos) << log;
+  EXPECT_NE(log.find("advertises no HTTP API (http.enabled: false)"), std::string::npos) << log;
+  EXPECT_EQ(log.find("HTTP server listening"), std::string::npos) << log;
   std::string told;
   for (const auto& [now, before] : changes) {
     told += std::string(EngineStateName(before)) + "->" + std::string(EngineStateName(now)) + " ";
