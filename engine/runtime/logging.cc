@@ -1,8 +1,6 @@
 // include/kcqrs/logging.h on spdlog: every module logs through spdlog's
-// default logger, so replacing that logger's sink or its formatter here
-// redirects them all. The default logger is swapped whole
-// (spdlog::set_default_logger), which spdlog makes safe against concurrent
-// logging.
+// default logger, so a sink of ours under it (SwitchSink) redirects them
+// all.
 #include "kcqrs/logging.h"
 
 #include <spdlog/formatter.h>
@@ -110,41 +108,62 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
-// Hands each event to the host's sink. base_sink's mutex serialises calls,
-// so a sink sees one event at a time.
-class CallbackSink final : public spdlog::sinks::base_sink<std::mutex> {
+// The one sink of the default logger once kcqrs/logging.h is used: it
+// forwards each event to the current target (the host's sink, or stderr in
+// text or JSON). Switching the target takes base_sink's mutex, which every
+// event holds too, so it is safe while other threads log; replacing the
+// default logger itself is not (spdlog.h: set_default_logger must not race
+// with logging), which is why that happens once only.
+class SwitchSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit CallbackSink(LogSink sink) : sink_(std::move(sink)) {}
+  SwitchSink() { Apply(); }
+
+  void Set(LogFormat format) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    format_ = format;
+    Apply();
+  }
+  void Set(LogSink sink) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sink_ = std::move(sink);
+    Apply();
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    sink_(FromSpdlog(msg.level), Component(msg),
-          std::string_view(msg.payload.data(), msg.payload.size()));
+    if (sink_) {
+      sink_(FromSpdlog(msg.level), Component(msg),
+            std::string_view(msg.payload.data(), msg.payload.size()));
+    } else {
+      stderr_->log(msg);
+    }
   }
-  void flush_() override {}
+  void flush_() override { stderr_->flush(); }
 
  private:
+  // Under mutex_.
+  void Apply() {
+    stderr_ = std::make_shared<spdlog::sinks::stderr_color_sink_st>();
+    if (format_ == LogFormat::kJson) stderr_->set_formatter(std::make_unique<JsonFormatter>());
+  }
+
+  LogFormat format_ = LogFormat::kText;
   LogSink sink_;
+  std::shared_ptr<spdlog::sinks::sink> stderr_;
 };
 
-// The settings the default logger is rebuilt from.
-std::mutex settings_mutex;
-LogFormat current_format = LogFormat::kText;
-LogSink current_sink;
-
-void RebuildDefaultLogger() {
-  std::shared_ptr<spdlog::sinks::sink> sink;
-  if (current_sink) {
-    sink = std::make_shared<CallbackSink>(current_sink);
-  } else {
-    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    if (current_format == LogFormat::kJson) sink->set_formatter(std::make_unique<JsonFormatter>());
-  }
-  auto previous = spdlog::default_logger();
-  auto logger = std::make_shared<spdlog::logger>(previous->name(), std::move(sink));
-  logger->set_level(previous->level());
-  logger->flush_on(previous->flush_level());
-  spdlog::set_default_logger(std::move(logger));
+// Installs the SwitchSink as the default logger's only sink, once.
+SwitchSink& Switch() {
+  static SwitchSink* const sink = [] {
+    auto s = std::make_shared<SwitchSink>();
+    auto previous = spdlog::default_logger();
+    auto logger = std::make_shared<spdlog::logger>(previous->name(), s);
+    logger->set_level(previous->level());
+    logger->flush_on(previous->flush_level());
+    spdlog::set_default_logger(logger);
+    return s.get();  // the registry keeps the logger, and so the sink, alive
+  }();
+  return *sink;
 }
 
 }  // namespace
@@ -164,16 +183,8 @@ std::string_view LogLevelName(LogLevel level) {
 
 void SetLogLevel(LogLevel level) { spdlog::set_level(ToSpdlog(level)); }
 
-void SetLogSink(LogSink sink) {
-  std::lock_guard lock(settings_mutex);
-  current_sink = std::move(sink);
-  RebuildDefaultLogger();
-}
+void SetLogSink(LogSink sink) { Switch().Set(std::move(sink)); }
 
-void SetLogFormat(LogFormat format) {
-  std::lock_guard lock(settings_mutex);
-  current_format = format;
-  RebuildDefaultLogger();
-}
+void SetLogFormat(LogFormat format) { Switch().Set(format); }
 
 }  // namespace kcqrs

@@ -9,9 +9,12 @@
 //   {"ts":"2026-11-30T17:51:25.123Z","level":"info","logger":"kcqrs",
 //    "thread":4242,"msg":"started 1 stream thread(s) for application orders"}
 //
-// Thread-safety: all functions may be called from any thread, also while an
-// engine runs; a sink is called from the engine's threads (stream threads,
-// the HTTP server, librdkafka's) concurrently, so it must be thread-safe.
+// Thread-safety: the first call of SetLogSink or SetLogFormat installs
+// kcqrs's own sink under spdlog's default logger, which must not race with
+// logging: make it before Engine::Open (before kcqrs logs anything). After
+// that, all functions may be called from any thread, also while an engine
+// runs. A sink is called one event at a time, from whichever engine thread
+// logs (stream threads, the HTTP server, librdkafka's).
 #ifndef KCQRS_LOGGING_H_
 #define KCQRS_LOGGING_H_
 
