@@ -209,3 +209,50 @@ processors:
 
 }  // namespace
 }  // namespace kcqrs
+
+namespace kcqrs {
+namespace {
+
+// With the server on, the instance advertises its address (the log line
+// once read the URL from a moved-from config and printed nothing).
+TEST(EmbeddedEngineTest, WithHttpTheInstanceAdvertisesItsAddress) {
+  const std::string dir = ::testing::TempDir() + "kcqrs-embed-http-" + std::to_string(::getpid());
+  auto options = LoadTopologyString(R"(application:
+  id: loud
+  state_dir: )" + dir + R"(
+kafka:
+  bootstrap_servers: embedded
+http:
+  listen: 127.0.0.1:0
+transforms:
+  copy:
+    from: [in]
+    to: out
+)",
+                                    "loud.yaml");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  std::mutex mu;
+  std::string log;
+  SetLogSink([&](LogLevel, std::string_view, std::string_view message) {
+    std::lock_guard l(mu);
+    log.append(message).append("\n");
+  });
+  auto engine = Engine::Open(*options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const std::string expected = "advertises http://" + (*engine)->http_address() + "\n";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool found = false;
+  while (!found && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::lock_guard l(mu);
+    found = log.find(expected) != std::string::npos;
+  }
+  (*engine)->Stop();
+  SetLogSink(nullptr);
+  std::lock_guard l(mu);
+  EXPECT_TRUE(found) << "no '" << expected << "' in:\n" << log;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kcqrs
