@@ -17,6 +17,7 @@
 #include "engine/runtime/application_reset.h"
 #include "engine/runtime/live_instances.h"
 #include "kcqrs/engine.h"
+#include "kcqrs/logging.h"
 #include "kcqrs/version.h"
 
 namespace {
@@ -177,7 +178,11 @@ int Run(const std::string& file, const std::vector<std::string>& sets) {
     spdlog::error("cannot start: {}", engine.status().ToString());
     return kExitRuntime;
   }
-  spdlog::info("serving: curl http://{}/healthz", (*engine)->http_address());
+  if ((*engine)->http_address().empty()) {
+    spdlog::info("running without an HTTP server (http.enabled: false)");
+  } else {
+    spdlog::info("serving: curl http://{}/healthz", (*engine)->http_address());
+  }
 
   // Wait for a stop signal, or for the engine to fail on its own.
   const timespec tick{0, 200'000'000};
@@ -209,6 +214,14 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error (default: info)");
+  // One JSON object per line for log shippers (Loki, Elasticsearch, Cloud
+  // Logging), which otherwise split multi-line messages and guess levels.
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one object per line with ts, level, logger, thread, msg "
+                 "(default: text; env KCQRS_LOG_FORMAT)")
+      ->envname("KCQRS_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
 
   auto* version = app.add_subcommand("version", "Print the kcqrs version");
   // `kcqrs --version` too, as most command lines answer it: the same line as
@@ -298,6 +311,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   spdlog::set_level(level);
+  if (log_format == "json") kcqrs::SetLogFormat(kcqrs::LogFormat::kJson);
 
   if (*version) {
     std::printf("kcqrs %s\n", std::string(kcqrs::kVersion).c_str());

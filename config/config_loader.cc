@@ -406,11 +406,20 @@ void ReadHttpTls(const YAML::Node& n, Reader& r, Diagnostics& d, HttpTlsOptions*
 
 void ReadHttp(const YAML::Node& n, Reader& r, Diagnostics& d, HttpOptions* out) {
   if (!d.ExpectMap(n, "http")) return;
-  d.CheckKeys(n, "http", {"listen", "threads", "command_token", "query_token", "tls",
+  d.CheckKeys(n, "http", {"enabled", "listen", "threads", "command_token", "query_token", "tls",
                           "advertised_url"});
   if (n["tls"]) ReadHttpTls(n["tls"], r, d, &out->tls);
   if (n["query_token"]) {
     if (auto v = r.String(n["query_token"], "http.query_token")) out->query_token = *v;
+  }
+  if (n["enabled"]) {
+    if (auto v = r.String(n["enabled"], "http.enabled")) {
+      if (*v == "true" || *v == "false") {
+        out->enabled = *v == "true";
+      } else {
+        d.Error(n["enabled"].Mark(), "http.enabled: expected true or false, found '" + *v + "'");
+      }
+    }
   }
   if (n["advertised_url"]) {
     if (auto v = r.String(n["advertised_url"], "http.advertised_url")) {

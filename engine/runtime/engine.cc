@@ -95,8 +95,10 @@ Result<std::unique_ptr<engine::CompiledTopology>> CompileAll(const EngineOptions
 
 class Engine::Impl final : public engine::EngineView {
  public:
-  explicit Impl(EngineOptions options)
-      : options_(std::move(options)), faults_(engine::FaultInjectorForTesting()) {}
+  explicit Impl(EngineOptions options, StateListener listener = nullptr)
+      : options_(std::move(options)),
+        faults_(engine::FaultInjectorForTesting()),
+        listener_(std::move(listener)) {}
   ~Impl() override { Stop(); }
 
   Status Start() {
@@ -133,9 +135,67 @@ class Engine::Impl final : public engine::EngineView {
     } else {
       bootstrap_ = Join(options_.kafka.bootstrap_servers, ",");  // CompileAll checked it
     }
-    KCQRS_RETURN_IF_ERROR(StartHttp());
+    if (options_.http.enabled) {
+      KCQRS_RETURN_IF_ERROR(StartHttp());
+    } else {
+      spdlog::info("HTTP server off (http.enabled: false)");
+    }
+    SetState(EngineState::kStarting);
     supervisor_ = std::thread([this] { Boot(); });
+    if (listener_) watcher_ = std::thread([this] { WatchState(); });
     return Status::OK();
+  }
+
+  // The state the engine is in now, from its threads (kStopping and
+  // kStopped are set by Stop() alone).
+  EngineState ObservedState() const {
+    if (!HealthLocked().ok()) return EngineState::kError;
+    if (ReadyLocked()) return EngineState::kRunning;
+    std::lock_guard<std::mutex> l(mu_);
+    return threads_.empty() ? EngineState::kStarting : EngineState::kRebalancing;
+  }
+
+  EngineState state() const {
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      if (state_ == EngineState::kStopping || state_ == EngineState::kStopped ||
+          state_ == EngineState::kCreated) {
+        return state_;
+      }
+    }
+    return ObservedState();
+  }
+
+  // Records `next` and tells the listener when it differs from the last
+  // state told. listener_mu_ keeps the calls one at a time and in order.
+  void SetState(EngineState next) {
+    std::lock_guard<std::mutex> calls(listener_mu_);
+    EngineState previous;
+    {
+      std::lock_guard<std::mutex> l(state_mu_);
+      previous = state_;
+      if (previous == next || previous == EngineState::kStopped) return;
+      // An engine that never started (Open failed) has nothing to report.
+      if (previous == EngineState::kCreated && next != EngineState::kStarting) {
+        state_ = next;
+        return;
+      }
+      // Only Stop() leaves kStopping.
+      if (previous == EngineState::kStopping && next != EngineState::kStopped) return;
+      state_ = next;
+    }
+    if (listener_) listener_(next, previous);
+  }
+
+  // The state listener's thread: samples the state every 50 ms.
+  void WatchState() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stopping_) {
+      l.unlock();
+      SetState(ObservedState());
+      l.lock();
+      cv_.wait_for(l, std::chrono::milliseconds(50), [this] { return stopping_; });
+    }
   }
 
   void Stop() {
@@ -147,6 +207,8 @@ class Engine::Impl final : public engine::EngineView {
       stopping_ = true;
     }
     cv_.notify_all();
+    if (watcher_.joinable()) watcher_.join();
+    SetState(EngineState::kStopping);
     if (supervisor_.joinable()) supervisor_.join();
     // The tombstone first: the other instances stop sending requests here
     // before this server stops answering them. The directory itself keeps
@@ -178,6 +240,7 @@ class Engine::Impl final : public engine::EngineView {
       metadata_.reset();
     }
     embedded_.reset();
+    SetState(EngineState::kStopped);
   }
 
   // A thread that aborts this many transactions in a row without a commit
@@ -436,7 +499,8 @@ class Engine::Impl final : public engine::EngineView {
     engine::InstanceMetadataConfig c;
     c.application_id = options_.application.id;
     c.instance_id = instance;
-    c.url = AdvertisedUrl();
+    const std::string url = AdvertisedUrl();
+    c.url = url;
     const std::string who = options_.application.id + "-" + instance + "-metadata";
     c.producer_properties = engine::MetadataProducerConfig(options_, bootstrap_, who).properties;
     c.consumer_properties = engine::MetadataConsumerConfig(options_, bootstrap_, who).properties;
@@ -462,13 +526,15 @@ class Engine::Impl final : public engine::EngineView {
       raw->PublishCommit(e);
     });
     spdlog::info("instance {} advertises {}", instance,
-                 AdvertisedUrl());
+                 http_ ? url : "no HTTP API (http.enabled: false)");
     return m;
   }
 
   // How other instances reach this one: http.advertised_url, else the bound
-  // address, over https when http.tls is set.
+  // address, over https when http.tls is set; without the server,
+  // http.advertised_url if set (a proxy in front), else empty.
   std::string AdvertisedUrl() const {
+    if (!http_) return options_.http.advertised_url;
     std::string url = engine::AdvertisedUrl(options_.http.advertised_url, http_->local_address());
     if (options_.http.tls.enabled() && url.rfind("http://", 0) == 0) {
       url.insert(4, "s");
@@ -555,16 +621,40 @@ class Engine::Impl final : public engine::EngineView {
 
   std::mutex stop_mu_;
   bool stopped_ = false;
+
+  StateListener listener_;     // may be empty
+  std::thread watcher_;        // with listener_
+  std::mutex listener_mu_;     // one listener call at a time
+  mutable std::mutex state_mu_;  // guards state_
+  EngineState state_ = EngineState::kCreated;
 };
 
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
-  auto impl = std::make_unique<Impl>(options);
+  return Open(options, nullptr);
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options,
+                                             StateListener listener) {
+  auto impl = std::make_unique<Impl>(options, std::move(listener));
   Status s = impl->Start();
   if (!s.ok()) return s;
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+std::string_view EngineStateName(EngineState state) {
+  switch (state) {
+    case EngineState::kCreated: return "CREATED";
+    case EngineState::kStarting: return "STARTING";
+    case EngineState::kRebalancing: return "REBALANCING";
+    case EngineState::kRunning: return "RUNNING";
+    case EngineState::kError: return "ERROR";
+    case EngineState::kStopping: return "STOPPING";
+    case EngineState::kStopped: return "STOPPED";
+  }
+  return "UNKNOWN";
 }
 
 Status Engine::Validate(const EngineOptions& options) {
@@ -576,6 +666,7 @@ void Engine::Stop() { impl_->Stop(); }
 bool Engine::ready() const { return impl_->ReadyLocked(); }
 Status Engine::health() const { return impl_->HealthLocked(); }
 EngineStats Engine::stats() const { return impl_->stats(); }
+EngineState Engine::state() const { return impl_->state(); }
 std::shared_ptr<const ReadOnlyKeyValueStore> Engine::GetStore(const std::string& name) const {
   return impl_->GetStore(name);
 }

@@ -32,6 +32,22 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
 
   Status Send(const std::string& topic, std::optional<std::string> key,
               std::optional<std::string> value, std::vector<Header> headers) override {
+    return SendAt(topic, record_timestamp_, std::move(key), std::move(value), std::move(headers));
+  }
+
+  Status SendWithTimestamp(const std::string& topic, int64_t timestamp_ms,
+                           std::optional<std::string> key, std::optional<std::string> value,
+                           std::vector<Header> headers) override {
+    if (timestamp_ms < 0) {
+      return Status::InvalidArgument("a record sent to '" + topic +
+                                     "' needs a timestamp of 0 or more, found " +
+                                     std::to_string(timestamp_ms));
+    }
+    return SendAt(topic, timestamp_ms, std::move(key), std::move(value), std::move(headers));
+  }
+
+  Status SendAt(const std::string& topic, int64_t timestamp_ms, std::optional<std::string> key,
+                std::optional<std::string> value, std::vector<Header> headers) {
     // Every topic a node writes is known (declared or inferred) before the
     // first record, so that it exists: a send anywhere else would fail in
     // the producer and abort the whole transaction, again and again.
@@ -48,7 +64,7 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
                                      declared + ")");
     }
     sends_.push_back(task_->Outgoing(topic, std::move(key), std::move(value),
-                                     std::move(headers), record_timestamp_));
+                                     std::move(headers), timestamp_ms));
     return Status::OK();
   }
 

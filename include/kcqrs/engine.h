@@ -15,8 +15,10 @@
 #define KCQRS_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kcqrs/key_value_store.h"
 #include "kcqrs/options.h"
@@ -36,6 +38,32 @@ struct EngineStats {
   int restoring_tasks = 0;
 };
 
+// Where an engine is in its life, as Kafka Streams' KafkaStreams.State:
+//
+//   kCreated -> kStarting -> kRebalancing <-> kRunning
+//                    \            \              |
+//                     +-> kError <-+------------+
+//   any -> kStopping -> kStopped  (Stop(), the destructor)
+//
+// kStarting: waiting for Kafka, creating the topics, starting the threads.
+// kRebalancing: the stream threads run, but a rebalance is under way, a
+// task restores its stores, or Kafka has not answered for a while; ready()
+// is false. kRunning: ready() is true. kError: health() is not OK (a stream
+// thread failed under `errors.on_error: fail`, the topics do not fit the
+// topology, ...); the engine stays there until stopped.
+enum class EngineState { kCreated, kStarting, kRebalancing, kRunning, kError, kStopping, kStopped };
+
+// "CREATED", "STARTING", "REBALANCING", "RUNNING", "ERROR", "STOPPING",
+// "STOPPED".
+std::string_view EngineStateName(EngineState state);
+
+// Called on every change of state, with the new state and the one before.
+// Calls come one at a time, in order, from a thread of the engine (kStopping
+// and kStopped from the thread that calls Stop()); a listener must not call
+// Stop() or destroy the engine itself. The engine samples its state every
+// 50 ms, so a state that lasts less (a short rebalance) may not be reported.
+using StateListener = std::function<void(EngineState new_state, EngineState old_state)>;
+
 namespace engine {
 struct EngineInternals;  // engine/runtime/engine_internals.h
 }  // namespace engine
@@ -43,6 +71,10 @@ struct EngineInternals;  // engine/runtime/engine_internals.h
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // As above, with `listener` told of every state change from kStarting on
+  // (Kafka Streams' setStateListener), instead of polling health().
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options,
+                                              StateListener listener);
 
   // Checks options and topology without starting anything: every problem,
   // one per line as "file:line:col: message", in an InvalidArgument.
@@ -67,12 +99,16 @@ class Engine {
 
   EngineStats stats() const;
 
+  // The state now (see EngineState).
+  EngineState state() const;
+
   // A read-only view of a store's committed state over the partitions this
   // instance hosts (interactive queries); nullptr for an unknown store or
   // before the engine has started its threads. Safe from any thread.
   std::shared_ptr<const ReadOnlyKeyValueStore> GetStore(const std::string& name) const;
 
-  // The address the HTTP server is bound to ("127.0.0.1:8080").
+  // The address the HTTP server is bound to ("127.0.0.1:8080"); empty when
+  // http.enabled is false.
   std::string http_address() const;
   // The Kafka bootstrap servers in use, comma-separated (for the embedded
   // cluster, its loopback address).

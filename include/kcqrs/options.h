@@ -121,6 +121,11 @@ struct HttpTlsOptions {
 };
 
 struct HttpOptions {
+  // Whether the engine starts its HTTP server (queries, commands, /metrics,
+  // /healthz, the page). A program that embeds the engine and reads stores
+  // through Engine::GetStore may turn it off; then http_address() is empty
+  // and other instances cannot forward queries to this one. Default: true.
+  bool enabled = true;
   // host:port the HTTP server listens on. Default: loopback only, port 8080.
   // Port 0 picks a free port (logged at start).
   std::string listen = "127.0.0.1:8080";

@@ -47,6 +47,19 @@ class ProcessorContext {
                       std::optional<std::string> value,
                       std::vector<Header> headers = {}) = 0;
 
+  // As Send, with the record's timestamp given (milliseconds since the
+  // epoch) instead of the input record's, as Kafka Streams'
+  // forward(record.withTimestamp(t)) does: for a record that stands for
+  // something that happened at another time (a timer's due time, a
+  // business date). 0 lets the producer stamp the time of sending;
+  // InvalidArgument (a dead letter) for a negative timestamp.
+  virtual Status SendWithTimestamp(const std::string& /*topic*/, int64_t /*timestamp_ms*/,
+                                   std::optional<std::string> /*key*/,
+                                   std::optional<std::string> /*value*/,
+                                   std::vector<Header> /*headers*/ = {}) {
+    return Status::NotSupported("this context cannot send with a timestamp");
+  }
+
   // The largest record, in bytes (key, value and headers), that this task
   // can write to `topic`; 0 when there is no known limit. A send above it,
   // or a store value above the limit of the store's changelog topic, sends

@@ -692,6 +692,56 @@ TEST(KcqrsCliTest, RunWithAKeyThatIsNotTheCertificatesNamesItAndStartsNothing) {
             std::string::npos)
       << o.output;
   EXPECT_EQ(o.output.find("HTTP server listening"), std::string::npos) << o.output;
+
+// `--log-format json` (issue 14): every log line is one JSON object with
+// ts, level, logger, thread and msg, so that a log shipper needs no
+// pattern. The engine is made to fail at once (an address no interface
+// has), which logs at info and at error and ends the run.
+TEST(KcqrsCliTest, LogFormatJsonWritesOneObjectPerLine) {
+  const std::string dir = std::filesystem::temp_directory_path() /
+                          ("kcqrs-log-json-" + std::to_string(getpid()));
+  std::string file = WriteTemp("log-json", R"(application:
+  id: logs
+  state_dir: )" + dir + R"(
+kafka:
+  bootstrap_servers: embedded
+http:
+  listen: 192.0.2.1:8080
+transforms:
+  copy:
+    from: [in]
+    to: out
+)");
+  Outcome o = RunCli("--log-format json run " + file);
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  std::istringstream lines(o.output);
+  std::string line;
+  int objects = 0;
+  bool saw_error = false;
+  while (std::getline(lines, line)) {
+    auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(doc.is_object()) << "not a JSON object: " << line << "\n" << o.output;
+    for (const char* key : {"ts", "level", "logger", "msg"}) {
+      EXPECT_TRUE(doc.contains(key) && doc[key].is_string()) << key << " in " << line;
+    }
+    EXPECT_TRUE(doc.contains("thread") && doc["thread"].is_number()) << line;
+    EXPECT_TRUE(std::regex_match(doc.value("ts", ""),
+                                 std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+        << line;
+    if (doc.value("level", "") == "error") {
+      saw_error = true;
+      EXPECT_NE(doc.value("msg", "").find("cannot start"), std::string::npos) << line;
+    }
+    ++objects;
+  }
+  EXPECT_GE(objects, 2) << o.output;
+  EXPECT_TRUE(saw_error) << o.output;
+  std::filesystem::remove(file);
+  std::filesystem::remove_all(dir);
+
+  Outcome bad = RunCli("--log-format xml version");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--log-format"), std::string::npos) << bad.output;
 }
 
 }  // namespace

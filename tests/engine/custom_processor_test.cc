@@ -2,9 +2,9 @@
 // the TopologyTestDriver: what an embedder of kcqrs writes.
 #include <gtest/gtest.h>
 
-#include "config/config_loader.h"
 #include "kcqrs/processor.h"
 #include "kcqrs/testing/topology_test_driver.h"
+#include "kcqrs/topology_file.h"
 
 namespace kcqrs {
 namespace {
@@ -40,8 +40,7 @@ class CountingProcessor : public Processor {
 };
 
 EngineOptions Topology() {
-  config::LoadOptions load;
-  auto options = config::LoadEngineOptionsFromString(R"(application:
+  auto options = LoadTopologyString(R"(application:
   id: audit
 kafka:
   bootstrap_servers: embedded
@@ -55,7 +54,7 @@ processors:
       store: counts
       echo: things.seen
 )",
-                                                     "audit.yaml", load);
+                                    "audit.yaml");
   EXPECT_TRUE(options.ok()) << options.status().ToString();
   return *options;
 }
