@@ -128,7 +128,7 @@ install(FILES ${CMAKE_BINARY_DIR}/kcqrsConfig.cmake
 # -lsasl2, -lssl, ...), which only a static librdkafka needs, and kcqrs
 # links the shared one. kcqrs's headers need none of their Cflags.
 pkg_check_modules(KCQRS_PC_DEPS REQUIRED QUIET
-                  rdkafka rocksdb yaml-cpp prometheus-cpp-core spdlog fmt)
+                  rdkafka rocksdb yaml-cpp prometheus-cpp-core spdlog fmt libssl libcrypto)
 list(REMOVE_DUPLICATES KCQRS_PC_DEPS_LDFLAGS)
 list(JOIN KCQRS_PC_DEPS_LDFLAGS " " _kcqrs_pc_dep_libs)
 set(KCQRS_PC_LIBS_EXTRA "${_kcqrs_pc_dep_libs} -pthread -ldl -lm ${KCQRS_INSTALL_LINK_OPTIONS}")
