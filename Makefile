@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= json_codec expression topology http lua_bridge
 TSAN_BUILD_DIR ?= build/tsan
 
-.PHONY: all setup build test test-compat test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format clients
+.PHONY: all setup build test test-compat test-tsan fuzz demo bench bench-shop bench-tools clean kafka-start kafka-stop format clients package
 
 all: build
 
@@ -78,6 +78,12 @@ test-tsan: setup
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp ignore_noninstrumented_modules=1 second_deadlock_stack=1 history_size=7" \
 	  ctest --test-dir $(TSAN_BUILD_DIR) --output-on-failure --timeout 900 \
 	  $(CTEST_ARGS)
+
+# A Debian package of the binary and the example topologies (CPack;
+# cmake/package.cmake): $(BUILD_DIR)/kcqrs_<version>_<arch>.deb, for
+# `apt install ./kcqrs_*.deb` on the same Debian release.
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 demo: build
 	scripts/demo $(BUILD_DIR)/bin/kcqrs $(DEMO_TOPOLOGY)

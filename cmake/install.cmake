@@ -102,11 +102,20 @@ elseif(KCQRS_TSAN)
   set(KCQRS_INSTALL_LINK_OPTIONS "-fsanitize=thread")
 endif()
 
-install(FILES ${_kcqrs_merged} DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# Two components: `runtime` (the binary and the example topologies, what
+# the Debian package of `make package` holds: cmake/package.cmake) and
+# `development` (headers, library, CMake and pkg-config files). A plain
+# `cmake --install` installs both.
+install(FILES ${_kcqrs_merged} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/kcqrs
-        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development
         FILES_MATCHING PATTERN "*.h")
-install(TARGETS kcqrs RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS kcqrs RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+foreach(_kcqrs_example orders bank shop)
+  install(FILES ${CMAKE_SOURCE_DIR}/examples/${_kcqrs_example}/topology.yaml
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/kcqrs/examples/${_kcqrs_example}
+          COMPONENT runtime)
+endforeach()
 
 set(_kcqrs_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/kcqrs)
 configure_package_config_file(
@@ -120,7 +129,7 @@ write_basic_package_version_file(
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_BINARY_DIR}/kcqrsConfig.cmake
               ${CMAKE_BINARY_DIR}/kcqrsConfigVersion.cmake
-        DESTINATION ${_kcqrs_cmake_dir})
+        DESTINATION ${_kcqrs_cmake_dir} COMPONENT development)
 
 # kcqrs.pc: ${pcfiledir}-relative, so the installed tree can be moved.
 # The libraries of the system packages go into Libs themselves, not into
@@ -135,4 +144,5 @@ set(KCQRS_PC_LIBS_EXTRA "${_kcqrs_pc_dep_libs} -pthread -ldl -lm ${KCQRS_INSTALL
 file(RELATIVE_PATH KCQRS_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
 string(REGEX REPLACE "/$" "" KCQRS_PC_TO_PREFIX "${KCQRS_PC_TO_PREFIX}")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/kcqrs.pc.in ${CMAKE_BINARY_DIR}/kcqrs.pc @ONLY)
-install(FILES ${CMAKE_BINARY_DIR}/kcqrs.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+install(FILES ${CMAKE_BINARY_DIR}/kcqrs.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+        COMPONENT development)

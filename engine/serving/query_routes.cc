@@ -383,7 +383,10 @@ void QueryRoutes::Query(const http::Request& req, http::Responder raw_respond, b
     position = DecodePositionToken(*token);
     if (!position) {
       return respond(Problem(400, "bad-position", "Bad position token",
-                             "position: not a token returned by POST /commands"));
+                             "position: not a position token (one returned by POST "
+                             "/commands, or base64url of {\"t\":topic,\"p\":partition,"
+                             "\"o\":offset} of a command produced to Kafka: "
+                             "docs/http-api.md)"));
     }
   }
   std::vector<int32_t> missing;

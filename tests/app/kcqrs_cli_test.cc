@@ -692,6 +692,7 @@ TEST(KcqrsCliTest, RunWithAKeyThatIsNotTheCertificatesNamesItAndStartsNothing) {
             std::string::npos)
       << o.output;
   EXPECT_EQ(o.output.find("HTTP server listening"), std::string::npos) << o.output;
+}
 
 // `--log-format json` (issue 14): every log line is one JSON object with
 // ts, level, logger, thread and msg, so that a log shipper needs no

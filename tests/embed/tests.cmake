@@ -15,3 +15,12 @@ if(NOT KCQRS_TSAN AND NOT KCQRS_FUZZ)
                    ${CMAKE_CXX_COMPILER} ${CMAKE_C_COMPILER})
   set_tests_properties(install_test PROPERTIES LABELS unit TIMEOUT 600)
 endif()
+
+# `make package`: the Debian package built by CPack from this tree, its
+# control data and files, and the packaged binary run (version, validate).
+if(NOT KCQRS_TSAN AND NOT KCQRS_FUZZ)
+  add_test(NAME package_test
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/embed/package_test.sh
+                   ${CMAKE_BINARY_DIR} ${CMAKE_BINARY_DIR}/package-test)
+  set_tests_properties(package_test PROPERTIES LABELS unit TIMEOUT 600)
+endif()
