@@ -30,6 +30,7 @@
 
 #include "tests/integration/kcqrs_child.h"
 #include "tests/integration/orders_example.h"
+#include "tests/integration/own_broker.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_kafka.h"
 
@@ -48,30 +49,6 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::seconds time
   }
   return condition();
 }
-
-int Script(const std::string& args) {
-  const std::string cmd = std::string(KCQRS_SOURCE_DIR) + "/scripts/kafka " + args;
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// A broker of this test's own, so that stopping it disturbs no other test.
-class OwnBroker {
- public:
-  explicit OwnBroker(std::string dir) : dir_(std::move(dir)) {
-    if (Script("start --replace --dir " + dir_ + " >/dev/null") == 0) {
-      std::ifstream in(dir_ + "/bootstrap");
-      std::getline(in, bootstrap_);
-    }
-  }
-  ~OwnBroker() { Script("stop --dir " + dir_ + " >/dev/null 2>&1"); }
-  const std::string& bootstrap() const { return bootstrap_; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  std::string bootstrap_;
-};
 
 // A loopback port nothing listens on right now.
 int FreePort() {
@@ -292,7 +269,7 @@ TEST(PrometheusTest, MetricsArriveAndNotReadyFiresWhenKafkaGoesAway) {
   EXPECT_EQ(alerts().count("KcqrsDown"), 0u) << describe();
 
   // Kafka goes away: the engine stays up but is not ready.
-  ASSERT_EQ(Script("stop-broker --dir " + broker.dir() + " --node 1 --kill >/dev/null"), 0);
+  ASSERT_EQ(KafkaScript("stop-broker --dir " + broker.dir() + " --node 1 --kill >/dev/null"), 0);
   const auto broker_down = Clock::now();
   const bool fired = WaitUntil([&] { return alerts()["KcqrsNotReady"] == "firing"; },
                                std::chrono::seconds(30));

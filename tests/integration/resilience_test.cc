@@ -13,6 +13,7 @@
 
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
+#include "tests/integration/own_broker.h"
 #include "tests/support/test_kafka.h"
 
 namespace kcqrs {
@@ -20,32 +21,8 @@ namespace {
 
 using namespace kcqrs::testing;
 
-int Script(const std::string& args) {
-  const std::string cmd = std::string(KCQRS_SOURCE_DIR) + "/scripts/kafka " + args;
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// A broker of this test's own, so that stopping it disturbs no other test.
-class OwnBroker {
- public:
-  OwnBroker() : dir_((std::filesystem::temp_directory_path() / UniqueName("kcqrs-outage")).string()) {
-    if (Script("start --dir " + dir_ + " >/dev/null") == 0) {
-      std::ifstream in(dir_ + "/bootstrap");
-      std::getline(in, bootstrap_);
-    }
-  }
-  ~OwnBroker() { Script("stop --dir " + dir_ + " >/dev/null 2>&1"); }
-  const std::string& bootstrap() const { return bootstrap_; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  std::string bootstrap_;
-};
-
 TEST(ResilienceTest, BrokerOutageIsWaitedOutAndNothingIsLost) {
-  OwnBroker broker;
+  OwnBroker broker((std::filesystem::temp_directory_path() / UniqueName("kcqrs-outage")).string());
   ASSERT_FALSE(broker.bootstrap().empty()) << "could not start a broker of its own";
   const OrdersNames n = MakeOrdersNames(UniqueName("orders-outage"));
   std::filesystem::remove_all(n.state_dir);
@@ -63,7 +40,7 @@ TEST(ResilienceTest, BrokerOutageIsWaitedOutAndNothingIsLost) {
                       std::chrono::seconds(60)));
 
   // The broker goes away; commands keep being sent (they wait in the producer).
-  ASSERT_EQ(Script("stop-broker --dir " + broker.dir() + " --node 1 >/dev/null"), 0);
+  ASSERT_EQ(KafkaScript("stop-broker --dir " + broker.dir() + " --node 1 >/dev/null"), 0);
   for (int i = 0; i < 50; ++i) {
     Produce(producer.get(), n.commands, "b-" + std::to_string(i),
             CreateOrder("b-" + std::to_string(i), "gadget", 2, "cb-" + std::to_string(i)));
@@ -73,7 +50,7 @@ TEST(ResilienceTest, BrokerOutageIsWaitedOutAndNothingIsLost) {
   std::this_thread::sleep_for(std::chrono::seconds(3));
   EXPECT_TRUE(engine->health().ok()) << engine->health().ToString();
 
-  ASSERT_EQ(Script("start-broker --dir " + broker.dir() + " --node 1 >/dev/null"), 0);
+  ASSERT_EQ(KafkaScript("start-broker --dir " + broker.dir() + " --node 1 >/dev/null"), 0);
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(120)).ok());
   EXPECT_TRUE(WaitFor([&] { return engine->ready(); }, std::chrono::seconds(120)))
       << "not ready again after the broker came back";
