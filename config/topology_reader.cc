@@ -82,7 +82,8 @@ std::optional<LuaSpec> TopologyReader::Lua(const YAML::Node& node,
 }
 
 std::vector<std::string> TopologyReader::Topics(const YAML::Node& node,
-                                                std::string_view where) {
+                                                std::string_view where,
+                                                std::string_view noun) {
   std::vector<std::string> out;
   if (node.IsScalar()) {
     if (auto t = Name(node, where)) out.push_back(*t);
@@ -90,7 +91,8 @@ std::vector<std::string> TopologyReader::Topics(const YAML::Node& node,
   }
   if (!diag_->ExpectSequence(node, where)) return out;
   if (node.size() == 0) {
-    diag_->Error(node.Mark(), std::string(where) + ": expected at least one topic");
+    diag_->Error(node.Mark(),
+                 std::string(where) + ": expected at least one " + std::string(noun));
   }
   for (size_t i = 0; i < node.size(); ++i) {
     if (auto t = Name(node[i], std::string(where) + "[" + std::to_string(i) + "]")) {
@@ -446,17 +448,21 @@ void TopologyReader::ReadProcessors(const YAML::Node& node, TopologySpec* out) {
     const std::string w = "processors." + name;
     const YAML::Node p = kv.second;
     if (!diag_->ExpectMap(p, w)) continue;
-    diag_->CheckKeys(p, w, {"processor", "topics", "outputs", "stores", "config", "timers"});
+    diag_->CheckKeys(p, w,
+                     {"processor", "topics", "parents", "outputs", "stores", "config", "timers"});
     CustomProcessorSpec spec;
     spec.name = name;
     spec.where = Where(kv.first);
-    for (const char* key : {"processor", "topics"}) {
-      if (!p[key]) diag_->Error(p.Mark(), w + ": the key '" + key + "' is required");
+    if (!p["processor"]) diag_->Error(p.Mark(), w + ": the key 'processor' is required");
+    if (!p["topics"] && !p["parents"]) {
+      diag_->Error(p.Mark(), w + ": the key 'topics' is required (or 'parents': the processors "
+                                 "that forward records to it)");
     }
     if (p["processor"]) {
       if (auto v = scalar_(p["processor"], w + ".processor")) spec.processor = *v;
     }
     if (p["topics"]) spec.topics = Topics(p["topics"], w + ".topics");
+    if (p["parents"]) spec.parents = Topics(p["parents"], w + ".parents", "processor");
     if (p["outputs"]) spec.outputs = Topics(p["outputs"], w + ".outputs");
     if (p["stores"]) spec.stores = Topics(p["stores"], w + ".stores");
     if (const YAML::Node c = p["config"]) {

@@ -42,7 +42,9 @@ class TopologyReader {
   SourcePosition ContentStart(const YAML::Node& node) const;
   std::optional<ExpressionSpec> Expr(const YAML::Node& node, std::string_view where);
   std::optional<LuaSpec> Lua(const YAML::Node& node, std::string_view where);
-  std::vector<std::string> Topics(const YAML::Node& node, std::string_view where);
+  // A name or a list of names (topics, stores, processors: `noun`).
+  std::vector<std::string> Topics(const YAML::Node& node, std::string_view where,
+                                  std::string_view noun = "topic");
   std::vector<std::pair<std::string, ExpressionSpec>> Fields(
       const YAML::Node& node, std::string_view where);
   std::optional<DecideSpec> Decide(const YAML::Node& node, const std::string& where);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -281,6 +283,61 @@ CompiledProcessManager CompileProcessManager(const ProcessManagerSpec& pm,
   return out;
 }
 
+// Every parent of a processor is another processor, and following parents
+// never leads back: Forward calls its children depth first, in the
+// record's scope, so a cycle would never end.
+void CheckProcessorParents(const std::vector<CustomProcessorSpec>& processors,
+                           Errors* errors) {
+  std::map<std::string, const CustomProcessorSpec*> by_name;
+  for (const CustomProcessorSpec& c : processors) by_name.emplace(c.name, &c);
+  bool unknown = false;
+  for (const CustomProcessorSpec& c : processors) {
+    for (const std::string& p : c.parents) {
+      if (p == c.name) {
+        errors->Add(c.where, "processors." + c.name + ".parents: a processor cannot be its own "
+                             "parent");
+        unknown = true;
+      } else if (!by_name.count(p)) {
+        std::string names;
+        for (const auto& [name, spec] : by_name) {
+          if (name != c.name) names += (names.empty() ? "" : ", ") + name;
+        }
+        errors->Add(c.where, "processors." + c.name + ".parents: '" + p +
+                                 "' is not a processor of this topology (processors: " +
+                                 (names.empty() ? "none other" : names) +
+                                 "); only C++ processors forward records");
+        unknown = true;
+      }
+    }
+  }
+  if (unknown) return;
+  // Depth-first search for a cycle, reported once with its path.
+  std::map<std::string, int> state;  // 1: on the path, 2: done
+  std::vector<std::string> path;
+  std::function<bool(const std::string&)> visit = [&](const std::string& name) {
+    state[name] = 1;
+    path.push_back(name);
+    for (const std::string& p : by_name.at(name)->parents) {
+      if (state[p] == 1) {
+        std::string cycle;
+        auto from = std::find(path.begin(), path.end(), p);
+        for (auto it = from; it != path.end(); ++it) cycle += *it + " <- ";
+        errors->Add(by_name.at(name)->where,
+                    "processors." + name + ".parents: the processors' parents form a cycle (" +
+                        cycle + p + "); records forwarded around it would never stop");
+        return true;
+      }
+      if (state[p] == 0 && visit(p)) return true;
+    }
+    path.pop_back();
+    state[name] = 2;
+    return false;
+  };
+  for (const CustomProcessorSpec& c : processors) {
+    if (state[c.name] == 0 && visit(c.name)) return;
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
@@ -453,6 +510,7 @@ Result<std::unique_ptr<CompiledTopology>> CompiledTopology::Compile(
     }
     t->custom_.push_back(c);
   }
+  CheckProcessorParents(spec.processors, &errors);
 
   for (const TransformSpec& tr : spec.transforms) {
     CompiledTransform ct;
@@ -547,8 +605,10 @@ void CompiledTopology::BuildGraph() {
     }
   }
   for (size_t i = 0; i < custom_.size(); ++i) {
-    nodes.push_back(MakeNode(NodeKind::kCustom, custom_[i].name, static_cast<int>(i),
-                         custom_[i].topics, custom_[i].stores, custom_[i].outputs));
+    Node n = MakeNode(NodeKind::kCustom, custom_[i].name, static_cast<int>(i), custom_[i].topics,
+                      custom_[i].stores, custom_[i].outputs);
+    n.parents = custom_[i].parents;
+    nodes.push_back(std::move(n));
   }
   for (size_t i = 0; i < transforms_.size(); ++i) {
     const TransformSpec& tr = transforms_[i].spec;
@@ -590,6 +650,11 @@ void CompiledTopology::BuildGraph() {
     };
     for (const std::string& s : nodes[i].sources) link("topic:" + s);
     for (const std::string& s : nodes[i].stores) link("store:" + s);
+    // A processor runs in its parents' task: their Forward calls it.
+    if (nodes[i].kind == NodeKind::kCustom) {
+      link("processor:" + nodes[i].name);
+      for (const std::string& p : nodes[i].parents) link("processor:" + p);
+    }
   }
   std::map<size_t, int> sub_of_root;
   for (size_t i = 0; i < nodes.size(); ++i) {

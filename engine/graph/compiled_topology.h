@@ -147,6 +147,8 @@ struct Node {
   std::vector<std::string> sources;
   std::vector<std::string> stores;
   std::vector<std::string> sinks;
+  // Processors that forward records to this one (custom processors only).
+  std::vector<std::string> parents;
   // The store of its durable timers (ProcessorContext::SetTimer), if any.
   std::string timer_store;
   bool stream_time_timers = false;

@@ -1,5 +1,6 @@
 #include "engine/graph/describe.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -68,11 +69,13 @@ std::string DescribeJson(const CompiledTopology& t) {
     s["stores"] = st.stores;
     Json nodes = Json::array();
     for (const Node& n : st.nodes) {
-      nodes.push_back(Json{{"name", n.name},
-                           {"kind", KindName(n.kind)},
-                           {"sources", n.sources},
-                           {"stores", n.stores},
-                           {"sinks", n.sinks}});
+      Json node{{"name", n.name},
+                {"kind", KindName(n.kind)},
+                {"sources", n.sources},
+                {"stores", n.stores},
+                {"sinks", n.sinks}};
+      if (!n.parents.empty()) node["parents"] = n.parents;
+      nodes.push_back(std::move(node));
     }
     s["nodes"] = std::move(nodes);
     subs.push_back(std::move(s));
@@ -108,11 +111,21 @@ std::string DescribeText(const CompiledTopology& t) {
     }
     std::vector<std::string> sinks;
     for (const Node& n : st.nodes) {
+      // As Kafka Streams describes a processor: --> what it feeds (its
+      // children, then its sink topics), <-- what feeds it.
+      std::vector<std::string> to;
+      for (const Node& c : st.nodes) {
+        if (std::find(c.parents.begin(), c.parents.end(), n.name) != c.parents.end()) {
+          AddUnique(&to, c.name);
+        }
+      }
+      to.insert(to.end(), n.sinks.begin(), n.sinks.end());
+      std::vector<std::string> from = n.sources;
+      from.insert(from.end(), n.parents.begin(), n.parents.end());
       out += "    Processor: " + n.name + " (" + KindName(n.kind) +
              ", stores: [" + Join(n.stores) + "])\n";
-      out += "      --> " +
-             (n.sinks.empty() ? std::string("none") : Join(n.sinks)) + "\n";
-      out += "      <-- " + Join(n.sources) + "\n";
+      out += "      --> " + (to.empty() ? std::string("none") : Join(to)) + "\n";
+      out += "      <-- " + Join(from) + "\n";
       for (const std::string& s : n.sinks) AddUnique(&sinks, s);
     }
     for (const std::string& topic : sinks) {
@@ -249,6 +262,13 @@ std::string DescribeMermaid(const CompiledTopology& t) {
                            : "events";
       for (const std::string& s : n.sources) {
         out += "  " + topic_id(s) + " -->|" + in + "| " + id + ";\n";
+      }
+      for (const std::string& p : n.parents) {
+        for (size_t j = 0; j < st.nodes.size(); ++j) {
+          if (st.nodes[j].kind == NodeKind::kCustom && st.nodes[j].name == p) {
+            out += "  " + node_id(st, j) + " -->|forward| " + id + ";\n";
+          }
+        }
       }
       for (const std::string& s : n.stores) {
         out += n.kind == NodeKind::kProjection ? "  " + id + " -->|update| "

@@ -19,13 +19,14 @@
 //          {"name": "order",                   // the aggregate/projection/
 //                                              // processor name; a projection
 //                                              // keyed differently is two
-//                                              nodes
-//                                              // of the same name
+//                                              // nodes of the same name
 //           "kind": "aggregate",               // aggregate | projection |
 //                                              // repartition | processor
 //           "sources": ["orders.commands"],    // topics read, as declared
 //           "stores": ["order-aggregates"],    // stores used
-//           "sinks": ["orders.events", "orders.rejections", "orders-dlq"]}]}],
+//           "sinks": ["orders.events", "orders.rejections", "orders-dlq"],
+//           "parents": ["parse"]}]}],          // processors only, when it has
+//                                              // parents (Forward)
 //     "stores": [
 //       {"name": "order-aggregates",
 //        "kind": "rocksdb",                    // rocksdb | memory

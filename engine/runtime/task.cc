@@ -110,13 +110,48 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     return bound_ != nullptr ? task_->TimerClock(*bound_) : task_->wall_clock_();
   }
 
+  Status Forward(Record record) override {
+    KCQRS_RETURN_IF_ERROR(CanForward());
+    Bound* parent = bound_;
+    for (size_t i : parent->children) {
+      KCQRS_RETURN_IF_ERROR(RunChild(&task_->processors_[i], record));
+    }
+    return Status::OK();
+  }
+
+  Status ForwardTo(const std::string& child, Record record) override {
+    KCQRS_RETURN_IF_ERROR(CanForward());
+    for (size_t i : bound_->children) {
+      Bound& c = task_->processors_[i];
+      if (c.name == child) return RunChild(&c, std::move(record));
+    }
+    std::string children;
+    for (size_t i : bound_->children) {
+      children += (children.empty() ? "" : ", ") + task_->processors_[i].name;
+    }
+    return Status::NotFound("'" + bound_->name + "' has no child '" + child + "' (children: " +
+                            (children.empty() ? "none" : children) +
+                            "; a child names its parents under processors.<child>.parents)");
+  }
+
+  // The first child that failed for the record in scope, if any: the record
+  // fails with it even when its parent went on.
+  const std::optional<std::pair<std::string, Status>>& child_failure() const {
+    return child_failure_;
+  }
+
   const std::string& application_id() const override {
     return task_->topology_->application_id();
   }
   const std::string& task_id() const override { return task_->name_; }
   int32_t partition() const override { return task_->id_.partition; }
 
-  void Begin(int64_t timestamp_ms) { record_timestamp_ = timestamp_ms; }
+  // A record (or a timer firing, `input` null) comes into scope.
+  void Begin(int64_t timestamp_ms, const Record* input) {
+    record_timestamp_ = timestamp_ms;
+    input_ = input;
+    child_failure_.reset();
+  }
   // The node whose Process runs now (its declared outputs, its timers), or
   // null.
   void SetNode(Bound* bound) {
@@ -197,6 +232,41 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
     for (auto& [name, store] : scoped_) store->Drop();
     sends_.clear();
     outcomes_.clear();
+  }
+
+ private:
+  Status CanForward() const {
+    if (bound_ == nullptr) {
+      return Status::FailedPrecondition(
+          "records can be forwarded only from Process or OnTimer (not from Init or Close)");
+    }
+    return Status::OK();
+  }
+
+  // Runs `child` on `record` as the node in scope, then gives the scope
+  // back to its parent.
+  Status RunChild(Bound* child, Record record) {
+    // The record has failed already: nothing more of it runs.
+    if (child_failure_) return child_failure_->second;
+    if (input_ != nullptr) {
+      record.topic = input_->topic;
+      record.partition = input_->partition;
+      record.offset = input_->offset;
+    } else {
+      record.topic.clear();
+      record.partition = task_->id_.partition;
+      record.offset = -1;
+    }
+    Bound* parent = bound_;
+    const int64_t parent_timestamp = record_timestamp_;
+    SetNode(child);
+    record_timestamp_ = record.timestamp_ms;
+    ++child->processed;
+    Status s = CallProcess(child, record, *this);
+    SetNode(parent);
+    record_timestamp_ = parent_timestamp;
+    if (!s.ok() && !child_failure_) child_failure_.emplace(child->name, s);
+    return s;
   }
 
  private:
@@ -336,6 +406,8 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
   std::vector<kafka::OutgoingRecord> sends_;
   std::vector<std::pair<std::string, CommandOutcome>> outcomes_;
   int64_t record_timestamp_ = 0;
+  const Record* input_ = nullptr;  // the record in scope; null for a timer
+  std::optional<std::pair<std::string, Status>> child_failure_;
 };
 
 Task::Task(TaskId id, const SubTopology& subtopology,
@@ -377,10 +449,17 @@ Result<std::unique_ptr<Task>> Task::Create(TaskId id, const SubTopology& subtopo
   for (const Node& node : subtopology.nodes) {
     auto p = MakeProcessor(node, *task->topology_, lua, metrics, task->parsed_.get());
     if (!p.ok()) return p.status().WithContext(node.name);
-    Bound b{node.name, &node, std::move(p).value(), node.sources};
+    Bound b{node.name, &node, std::move(p).value(), node.sources, {}};
     b.listener = dynamic_cast<TransactionListener*>(b.processor.get());
     task->has_timers_ = task->has_timers_ || !node.timer_store.empty();
     task->processors_.push_back(std::move(b));
+  }
+  for (size_t i = 0; i < task->processors_.size(); ++i) {
+    for (const std::string& parent : task->processors_[i].node->parents) {
+      for (Bound& p : task->processors_) {
+        if (p.name == parent && p.node->kind == NodeKind::kCustom) p.children.push_back(i);
+      }
+    }
   }
   return task;
 }
@@ -433,9 +512,19 @@ Status Task::Process(const Record& record) {
   return s;
 }
 
+Status Task::CallProcess(Bound* b, const Record& record, ProcessorContext& context) {
+  try {
+    return b->processor->Process(record, context);
+  } catch (const std::exception& e) {
+    return FromException(e.what());
+  } catch (...) {
+    return FromException("(not a std::exception)");
+  }
+}
+
 Status Task::ProcessInScope(const Record& record) {
   if (record.timestamp_ms > stream_time_) stream_time_ = record.timestamp_ms;
-  context_->Begin(record.timestamp_ms);
+  context_->Begin(record.timestamp_ms, &record);
   parsed_->Reset();
   for (Bound& b : processors_) {
     if (std::find(b.sources.begin(), b.sources.end(), record.topic) == b.sources.end()) {
@@ -443,15 +532,11 @@ Status Task::ProcessInScope(const Record& record) {
     }
     ++b.processed;
     context_->SetNode(&b);
-    Status s;
-    try {
-      s = b.processor->Process(record, *context_);
-    } catch (const std::exception& e) {
-      s = FromException(e.what());
-    } catch (...) {
-      s = FromException("(not a std::exception)");
-    }
+    Status s = CallProcess(&b, record, *context_);
     context_->SetNode(nullptr);
+    if (const auto& child = context_->child_failure()) {
+      return Failed(record, child->first, child->second);
+    }
     if (!s.ok()) return Failed(record, b.name, s);
   }
   Status fits = context_->CheckSizes();
@@ -566,7 +651,7 @@ Status Task::FireTimers(int max) {
 }
 
 Status Task::FireTimer(Bound* b, const std::string& key, int64_t due) {
-  context_->Begin(due);
+  context_->Begin(due, nullptr);
   parsed_->Reset();
   context_->SetNode(b);
   auto remove = [&]() -> Status {
@@ -582,6 +667,11 @@ Status Task::FireTimer(Bound* b, const std::string& key, int64_t due) {
       s = FromException(e.what());
     } catch (...) {
       s = FromException("(not a std::exception)");
+    }
+    // A child it forwarded to failed: so did the firing, whatever OnTimer
+    // returned.
+    if (const auto& child = context_->child_failure()) {
+      s = child->second.WithContext(child->first);
     }
   }
   if (s.ok()) s = context_->CheckSizes();

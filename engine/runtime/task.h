@@ -172,6 +172,9 @@ class Task final : private state::ChangelogSink {
     const Node* node;  // in subtopology_
     std::unique_ptr<Processor> processor;
     std::vector<std::string> sources;
+    // Its children (nodes naming it under `parents:`), indexes into
+    // processors_, in declaration order.
+    std::vector<size_t> children;
     uint64_t processed = 0;
     TransactionListener* listener = nullptr;  // the processor, when it listens
     // The earliest due time of its timers (kNoTimer: none); kUnknownDue
@@ -184,6 +187,8 @@ class Task final : private state::ChangelogSink {
     // and as RocksDB tombstones).
     int64_t timer_floor = 0;
   };
+  // Calls b's Process, turning an exception into an error status.
+  static Status CallProcess(Bound* b, const Record& record, ProcessorContext& context);
   static constexpr int64_t kUnknownDue = -1;
   static constexpr int64_t kNoTimer = INT64_MAX;
   int64_t TimerClock(const Bound& b) const {

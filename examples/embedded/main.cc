@@ -6,6 +6,9 @@
 //   kcqrs_embedded topology.yaml --test-driver   runs three page views
 //       through the topology without Kafka (TopologyTestDriver) and prints
 //       what came out
+// Three processors: "counter" counts views and forwards the counts to its
+// children "announcer" and "welcomer" (ProcessorContext::ForwardTo), which
+// send them on, all in one task and one transaction.
 //   kcqrs_embedded topology.yaml                 runs the engine until
 //       Ctrl-C (bootstrap servers from the file; "embedded" starts an
 //       in-process cluster)
@@ -28,13 +31,14 @@
 
 namespace {
 
-// Counts page views per user (the record key) in a store and sends
-// "<user> visited <n> times" for every view. Its store writes and sends
-// belong to the task's Kafka transaction.
+// Counts page views per user (the record key) in a store and forwards the
+// count to its children (the processors that name it under `parents:`):
+// every view to "announcer", a user's first view to "welcomer" too. Its
+// store writes, and everything its children do, belong to the task's Kafka
+// transaction.
 class VisitCounter : public kcqrs::Processor {
  public:
-  VisitCounter(std::string store, std::string output)
-      : store_name_(std::move(store)), output_(std::move(output)) {}
+  explicit VisitCounter(std::string store) : store_name_(std::move(store)) {}
 
   kcqrs::Status Init(kcqrs::ProcessorContext& context) override {
     store_ = context.GetStateStore(store_name_);
@@ -49,14 +53,42 @@ class VisitCounter : public kcqrs::Processor {
     if (!current.ok()) return current.status();
     int visits = current->has_value() ? std::stoi(**current) + 1 : 1;
     KCQRS_RETURN_IF_ERROR(store_->Put(*record.key, std::to_string(visits)));
-    return context.Send(output_, record.key,
-                        *record.key + " visited " + std::to_string(visits) + " times");
+    kcqrs::Record count = record;
+    count.value = std::to_string(visits);
+    if (visits == 1) KCQRS_RETURN_IF_ERROR(context.ForwardTo("welcomer", count));
+    return context.ForwardTo("announcer", std::move(count));
   }
 
  private:
   std::string store_name_;
-  std::string output_;
   kcqrs::KeyValueStore* store_ = nullptr;
+};
+
+// Sends what its parent forwards, formatted with `format` ("{user}" and
+// "{visits}" replaced), to `output`.
+class Announcer : public kcqrs::Processor {
+ public:
+  Announcer(std::string format, std::string output)
+      : format_(std::move(format)), output_(std::move(output)) {}
+
+  kcqrs::Status Process(const kcqrs::Record& record,
+                        kcqrs::ProcessorContext& context) override {
+    std::string text = format_;
+    Replace(&text, "{user}", record.key.value_or(""));
+    Replace(&text, "{visits}", record.value.value_or(""));
+    return context.Send(output_, record.key, text);
+  }
+
+ private:
+  static void Replace(std::string* text, std::string_view from, const std::string& to) {
+    for (size_t at = text->find(from); at != std::string::npos; at = text->find(from, at)) {
+      text->replace(at, from.size(), to);
+      at += to.size();
+    }
+  }
+
+  std::string format_;
+  std::string output_;
 };
 
 int RunTestDriver(const kcqrs::EngineOptions& options) {
@@ -72,8 +104,10 @@ int RunTestDriver(const kcqrs::EngineOptions& options) {
       return 1;
     }
   }
-  for (const auto& record : (*driver)->ReadOutput("page.visits")) {
-    std::cout << "page.visits: " << record.value.value_or("") << "\n";
+  for (const char* topic : {"page.welcomes", "page.visits"}) {
+    for (const auto& record : (*driver)->ReadOutput(topic)) {
+      std::cout << topic << ": " << record.value.value_or("") << "\n";
+    }
   }
   auto ada = (*driver)->GetStore("visits")->Get("ada");
   std::cout << "store visits: ada=" << (ada.ok() && ada->has_value() ? **ada : "?") << "\n";
@@ -121,13 +155,21 @@ int main(int argc, char** argv) {
     std::cerr << "usage: " << argv[0] << " TOPOLOGY.yaml [--test-driver]\n";
     return 2;
   }
-  auto registered = kcqrs::RegisterProcessor(
-      "visit-counter", [](const std::map<std::string, std::string>& config) {
-        return std::make_unique<VisitCounter>(config.at("store"), config.at("output"));
-      });
-  if (!registered.ok()) {
-    std::cerr << registered.ToString() << "\n";
-    return 1;
+  // A factory that throws (std::out_of_range for a missing key here) makes
+  // `kcqrs validate` and Engine::Open fail with the node's position.
+  for (const auto& [name, factory] : std::map<std::string, kcqrs::ProcessorFactory>{
+           {"visit-counter",
+            [](const std::map<std::string, std::string>& config) {
+              return std::make_unique<VisitCounter>(config.at("store"));
+            }},
+           {"announcer", [](const std::map<std::string, std::string>& config) {
+              return std::make_unique<Announcer>(config.at("format"), config.at("output"));
+            }}}) {
+    auto registered = kcqrs::RegisterProcessor(name, factory);
+    if (!registered.ok()) {
+      std::cerr << registered.ToString() << "\n";
+      return 1;
+    }
   }
   // Errors say file:line:col, one per line.
   auto options = kcqrs::LoadTopologyFile(argv[1]);

@@ -86,6 +86,29 @@ class ProcessorContext {
   // clock, or the task's stream time (largest record timestamp processed).
   virtual int64_t TimerClockMs() const { return 0; }
 
+  // Hands `record` to this processor's children (the processors that name
+  // it under `parents:`, docs/topology.md), as Kafka Streams'
+  // ProcessorContext.forward(record): each child's Process runs now, before
+  // Forward returns, depth first, in declaration order, inside the input
+  // record's transaction. A child sees `record`'s key, value, headers and
+  // timestamp (its sends take that timestamp); its topic, partition and
+  // offset are set to the input record's, where the record came from (an
+  // empty topic and offset -1 when a timer fired).
+  // A child's failure (an error or an exception) fails the input record as a
+  // whole, whether or not the caller passes the status on: nothing done for
+  // it stays, and its dead letter names the child. The status is returned so
+  // that the caller can stop early. FailedPrecondition outside Process and
+  // OnTimer (in Init, say).
+  virtual Status Forward(Record /*record*/) {
+    return Status::NotSupported("this context cannot forward records");
+  }
+  // As Forward, to the one child named `child` (Kafka Streams'
+  // forward(record, childName)). NotFound when `child` is not a child of
+  // this processor.
+  virtual Status ForwardTo(const std::string& /*child*/, Record /*record*/) {
+    return Status::NotSupported("this context cannot forward records");
+  }
+
   virtual const std::string& application_id() const = 0;
   // "<subtopology>_<partition>", as Kafka Streams names tasks.
   virtual const std::string& task_id() const = 0;

@@ -132,7 +132,13 @@ struct ProjectionSpec {
 struct CustomProcessorSpec {
   std::string name;       // this node's name
   std::string processor;  // the registered name
+  // The topics it reads; may be empty when it has parents.
   std::vector<std::string> topics;
+  // Processors (by node name, under `processors:`) whose
+  // ProcessorContext::Forward hands it records, as Kafka Streams'
+  // Topology::addProcessor(name, supplier, parentNames...). It runs in its
+  // parents' task, inside the record's transaction.
+  std::vector<std::string> parents;
   // The topics it sends to (ProcessorContext::Send). Declared so that they
   // exist before the first record: a send to any other topic dead-letters
   // the record being processed.

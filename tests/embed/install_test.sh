@@ -1,9 +1,9 @@
 #!/bin/bash
 # `cmake --install` gives an embedder all it needs: installs the build into
 # a fresh prefix, then builds examples/embedded against that prefix alone,
-# with find_package(kcqrs) and with pkg-config (and as a shared library,
-# which needs position-independent archives), runs both programs, and
-# checks what they print.
+# with find_package(kcqrs), with pkg-config, and against the whole engine
+# made into one shared library (which needs position-independent archives),
+# runs the three programs, and checks what they print.
 #
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR WORK_DIR CXX_COMPILER C_COMPILER
 set -euo pipefail
@@ -32,7 +32,9 @@ if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 
-expected='page.visits: ada visited 1 times
+expected='page.welcomes: welcome, ada
+page.welcomes: welcome, bob
+page.visits: ada visited 1 times
 page.visits: bob visited 1 times
 page.visits: ada visited 2 times
 store visits: ada=2'
@@ -62,12 +64,10 @@ PKG_CONFIG_PATH=$prefix/lib/pkgconfig make -s -C "$work/pkg-config-build" \
   || { cat "$work/pkg-config-build.log"; exit 1; }
 check "pkg-config build" "$work/pkg-config-build/kcqrs_embedded"
 
-# 3. Position-independent code: every kcqrs module and Lua, whole, linked
-# into a shared library (a link error names any member compiled without
-# -fPIC). Not libmpdec: Debian's libmpdec.a (third_party/mpdecimal) is
-# compiled as PIE, not PIC (it reads stderr and its own globals
-# PC-relative), so the whole engine cannot go into a shared library until
-# libmpdec is built from source; docs/embedding.md says so.
+# 3. Position-independent code: every kcqrs module, Lua and libmpdec,
+# whole, linked into a shared library (a link error names any member
+# compiled without -fPIC); then the installed libkcqrs.a, the same
+# archives merged, whole into another.
 shopt -s nullglob
 modules=("$build"/lib/libkcqrs_*.a)
 (( ${#modules[@]} > 10 )) || { echo "FAIL: expected the module archives in $build/lib"; exit 1; }
@@ -76,5 +76,26 @@ modules=("$build"/lib/libkcqrs_*.a)
   || { grep -m5 -i "fPIC\|relocation" "$work/shared.log"; echo "FAIL: not position-independent"; exit 1; }
 echo "ok: every kcqrs module links into a shared library"
 
+# 4. The whole engine as one shared library: the installed libkcqrs.a,
+# whole, into libkcqrs.so with what it needs from the system (kcqrs.pc's
+# Libs, less -lkcqrs), and the example linked to that .so, not the archive.
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+system_libs=()
+for f in $(pkg-config --libs kcqrs); do
+  [[ $f == -lkcqrs || $f == -L* ]] || system_libs+=("$f")
+done
+mkdir -p "$work/shared"
+"$cxx" -shared -o "$work/shared/libkcqrs.so" -Wl,--whole-archive "$prefix/lib/libkcqrs.a" \
+  -Wl,--no-whole-archive "${system_libs[@]}" -Wl,--no-undefined >"$work/shared.log" 2>&1 \
+  || { head -20 "$work/shared.log"; echo "FAIL: libkcqrs.a does not make a shared library"; exit 1; }
+# shellcheck disable=SC2046  # the flags are words
+"$cxx" $(pkg-config --cflags kcqrs) -o "$work/shared/kcqrs_embedded" "$example/main.cc" \
+  -L"$work/shared" -lkcqrs -Wl,-rpath,"$work/shared" "${system_libs[@]}" \
+  >"$work/shared-example.log" 2>&1 \
+  || { head -20 "$work/shared-example.log"; echo "FAIL: the example does not link to libkcqrs.so"; exit 1; }
+ldd "$work/shared/kcqrs_embedded" | grep -q "libkcqrs.so => $work/shared/libkcqrs.so" \
+  || { ldd "$work/shared/kcqrs_embedded"; echo "FAIL: the example does not load libkcqrs.so"; exit 1; }
+check "libkcqrs.so build" "$work/shared/kcqrs_embedded"
+
 # What was installed is large in a sanitizer build; keep the logs only.
-rm -rf "$prefix" "$work/cmake-build" "$work/pkg-config-build" "$work/libmodules.so"
+rm -rf "$prefix" "$work/cmake-build" "$work/pkg-config-build" "$work/libmodules.so" "$work/shared"

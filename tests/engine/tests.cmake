@@ -7,6 +7,9 @@ target_include_directories(compiled_topology_test PRIVATE ${KCQRS_SOURCE_ROOT})
 kcqrs_test(partitioner_test SOURCES engine/partitioner_test.cc)
 kcqrs_test(custom_processor_test SOURCES engine/custom_processor_test.cc
            LIBS kcqrs_engine kcqrs_config)
+kcqrs_test(processor_forward_test SOURCES engine/processor_forward_test.cc
+           LIBS kcqrs_engine kcqrs_config)
+target_include_directories(processor_forward_test PRIVATE ${KCQRS_SOURCE_ROOT})
 kcqrs_test(describe_test SOURCES engine/describe_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
 target_compile_definitions(describe_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
