@@ -4,6 +4,7 @@
 #
 #   bench/http/run.sh                 # 1M keys, 3 runs of 30 s
 #   KEYS=100000 RUNS=1 DURATION=10s bench/http/run.sh
+#   SETS="http.threads=1" bench/http/run.sh   # topology overrides (--set), space-separated
 #
 # Needs: make build (build/bin/kcqrs), scripts/setup (kcat, wrk, java, mvn).
 set -euo pipefail
@@ -14,6 +15,7 @@ DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-32}
 COMMAND_RATE=${COMMAND_RATE:-1000}   # commands/s flowing during the lookups
 PORT=${PORT:-18090}
+SETS=${SETS:-}
 bin=$root/build/bin/kcqrs
 [ -x "$bin" ] || { echo "build/bin/kcqrs is missing: run make build" >&2; exit 1; }
 for tool in kcat wrk; do
@@ -39,6 +41,7 @@ echo "== kcqrs (orders example)"
 "$bin" --log-level warn run "$root/examples/orders/topology.yaml" \
   --set application.id=bench-http --set "application.state_dir=$work/state" \
   --set "kafka.bootstrap_servers=$bootstrap" --set "http.listen=127.0.0.1:$PORT" \
+  $(for s in $SETS; do printf -- '--set %s ' "$s"; done) \
   > "$work/kcqrs.log" 2>&1 &
 kcqrs_pid=$!
 pids+=($kcqrs_pid)
