@@ -99,6 +99,8 @@ BENCH_ARGS ?=
 bench: bench-tools
 	$(BUILD_DIR)/bin/micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	$(BUILD_DIR)/bin/expression_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	$(BUILD_DIR)/bin/doc_model_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	$(BUILD_DIR)/bin/doc_model_bench_baseline --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	bench/compare/run.py $(BENCH_ARGS)
 	bench/http/run.sh
 	$(MAKE) bench-shop
