@@ -58,25 +58,7 @@ const std::string& CommandText() {
   return text;
 }
 
-// As bench/micro/json_bench.cc: the stored document of order 42 after its
-// first eight commands, read from a test driver's store.
-const std::string& AggregateText() {
-  static const std::string text = [] {
-    auto driver = testing::TopologyTestDriver::Create(LoadOrdersTopology());
-    if (!driver.ok()) {
-      std::cerr << driver.status().ToString() << "\n";
-      std::abort();
-    }
-    for (int step = 0; step < 8; ++step) {
-      Command c = OrderCommand(42, step);
-      if (!(*driver)->PipeInput(kCommandTopic, c.key, c.value).ok()) std::abort();
-    }
-    auto value = (*driver)->GetStore("order-aggregates")->Get(OrderCommand(42, 0).key);
-    if (!value.ok() || !value->has_value()) std::abort();
-    return **value;
-  }();
-  return text;
-}
+const std::string& AggregateText() { return StoredOrderAggregate(); }
 
 // The same aggregate with a full deduplication index (100 outcomes), as a
 // hot aggregate holds it (a wallet, a product's stock): ~3 KB.

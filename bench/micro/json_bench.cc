@@ -27,27 +27,7 @@ const std::string& CommandText() {
   return text;
 }
 
-// The aggregate document of an order after its first eight commands, as the
-// command handler stores it: taken from the store of a test driver that ran
-// them, so that it is exactly what kcqrs writes.
-const std::string& AggregateText() {
-  static const std::string text = [] {
-    auto driver = testing::TopologyTestDriver::Create(LoadOrdersTopology());
-    if (!driver.ok()) {
-      std::cerr << driver.status().ToString() << "\n";
-      std::abort();
-    }
-    for (int step = 0; step < 8; ++step) {
-      Command c = OrderCommand(42, step);
-      Status s = (*driver)->PipeInput(kCommandTopic, c.key, c.value);
-      if (!s.ok()) std::abort();
-    }
-    auto value = (*driver)->GetStore("order-aggregates")->Get(OrderCommand(42, 0).key);
-    if (!value.ok() || !value->has_value()) std::abort();
-    return **value;
-  }();
-  return text;
-}
+const std::string& AggregateText() { return StoredOrderAggregate(); }
 
 enum class Codec { kNlohmann, kEngine };
 

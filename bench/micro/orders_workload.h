@@ -14,6 +14,7 @@
 
 #include "config/config_loader.h"
 #include "kcqrs/options.h"
+#include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs::bench {
 
@@ -89,6 +90,26 @@ inline std::vector<Command> OrderCommands(int64_t first, int64_t count) {
     for (int64_t k = first; k < first + count; ++k) out.push_back(OrderCommand(k, step));
   }
   return out;
+}
+
+// The stored aggregate document of order 42 after its first eight
+// commands, read from a test driver's store: exactly what kcqrs writes.
+inline const std::string& StoredOrderAggregate() {
+  static const std::string text = [] {
+    auto driver = testing::TopologyTestDriver::Create(LoadOrdersTopology());
+    if (!driver.ok()) {
+      std::cerr << driver.status().ToString() << "\n";
+      std::abort();
+    }
+    for (int step = 0; step < 8; ++step) {
+      Command c = OrderCommand(42, step);
+      if (!(*driver)->PipeInput(kCommandTopic, c.key, c.value).ok()) std::abort();
+    }
+    auto value = (*driver)->GetStore("order-aggregates")->Get(OrderCommand(42, 0).key);
+    if (!value.ok() || !value->has_value()) std::abort();
+    return **value;
+  }();
+  return text;
 }
 
 }  // namespace kcqrs::bench

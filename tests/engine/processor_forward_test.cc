@@ -222,23 +222,21 @@ processors:
   EXPECT_EQ(HeaderOf(dead[0], "kcqrs.error"), "picky refuses bad");
 }
 
+// A topology of one processor `parent_processor` reading "in", with one
+// child, "fwd-sink", that does nothing.
+std::string ParentAndChild(const std::string& id, const std::string& parent_processor) {
+  return "application:\n  id: " + id +
+         "\nkafka:\n  bootstrap_servers: embedded\nprocessors:\n"
+         "  parent:\n    processor: " + parent_processor + "\n    topics: [in]\n"
+         "  child:\n    processor: fwd-sink\n    parents: [parent]\n";
+}
+
 TEST(ProcessorForwardTest, ForwardToAnUnknownChildIsAnErrorNamingTheChildren) {
   Register("fwd-wrong", [](const Record& r, ProcessorContext& ctx) {
     return ctx.ForwardTo("nobody", r);
   });
   Register("fwd-sink", [](const Record&, ProcessorContext&) { return Status::OK(); });
-  auto driver = Driver(R"(application:
-  id: wrong
-kafka:
-  bootstrap_servers: embedded
-processors:
-  parent:
-    processor: fwd-wrong
-    topics: [in]
-  child:
-    processor: fwd-sink
-    parents: [parent]
-)");
+  auto driver = Driver(ParentAndChild("wrong", "fwd-wrong"));
   ASSERT_NE(driver, nullptr);
   ASSERT_TRUE(driver->PipeInput("in", "k", "v").ok());
   auto dead = driver->ReadOutput("wrong-dlq");
@@ -257,18 +255,7 @@ TEST(ProcessorForwardTest, ForwardOutsideProcessIsAFailedPrecondition) {
         from_init = ctx.Forward(Record{});
         return Status::OK();
       });
-  auto driver = Driver(R"(application:
-  id: early
-kafka:
-  bootstrap_servers: embedded
-processors:
-  parent:
-    processor: fwd-early
-    topics: [in]
-  child:
-    processor: fwd-sink
-    parents: [parent]
-)");
+  auto driver = Driver(ParentAndChild("early", "fwd-early"));
   ASSERT_NE(driver, nullptr);
   EXPECT_EQ(from_init.code(), Status::Code::kFailedPrecondition) << from_init.ToString();
 }
