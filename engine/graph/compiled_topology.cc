@@ -292,8 +292,14 @@ void CheckProcessorParents(const std::vector<CustomProcessorSpec>& processors,
   for (const CustomProcessorSpec& c : processors) by_name.emplace(c.name, &c);
   bool unknown = false;
   for (const CustomProcessorSpec& c : processors) {
-    for (const std::string& p : c.parents) {
-      if (p == c.name) {
+    for (size_t i = 0; i < c.parents.size(); ++i) {
+      const std::string& p = c.parents[i];
+      if (std::find(c.parents.begin(), c.parents.begin() + static_cast<std::ptrdiff_t>(i), p) !=
+          c.parents.begin() + static_cast<std::ptrdiff_t>(i)) {
+        // Listed twice, it would run twice for every Forward.
+        errors->Add(c.where, "processors." + c.name + ".parents: '" + p + "' is listed twice");
+        unknown = true;
+      } else if (p == c.name) {
         errors->Add(c.where, "processors." + c.name + ".parents: a processor cannot be its own "
                              "parent");
         unknown = true;

@@ -358,6 +358,11 @@ processors:
   EXPECT_NE(cycle.find("the processors' parents form a cycle (p <- r <- q <- p)"),
             std::string::npos)
       << cycle;
+  EXPECT_NE(CompileError(head +
+                         "  p: {processor: fwd-any, topics: [in]}\n"
+                         "  q: {processor: fwd-any, parents: [p, p]}\n")
+                .find("processors.q.parents: 'p' is listed twice"),
+            std::string::npos);
   EXPECT_NE(CompileError(head + "  p: {processor: fwd-any}\n")
                 .find("processors.p: the key 'topics' is required (or 'parents'"),
             std::string::npos);
