@@ -55,7 +55,9 @@ enum class Mode {
 // as a running engine's do, so that the page shows rates.
 class FakeEngine {
  public:
-  explicit FakeEngine(Mode mode) : mode_(mode) {}
+  // `query_token`: when set, store reads need it, as http.query_token.
+  explicit FakeEngine(Mode mode, std::string query_token = "")
+      : mode_(mode), query_token_(std::move(query_token)) {}
 
   Status Start() {
     topology_ = OrdersTopologyJson();
@@ -74,7 +76,11 @@ class FakeEngine {
       if (mode_ == Mode::kUnavailable) return Unavailable();
       return http::Response::Json(200, Stats(++stats_calls_).dump());
     });
-    router.Add("GET", "/stores/{store}/keys/{key}", [](const http::Request& r) {
+    router.Add("GET", "/stores/{store}/keys/{key}", [this](const http::Request& r) {
+      if (!query_token_.empty() && r.Header("authorization") != "Bearer " + query_token_) {
+        return http::Response::Problem(401, "Unauthorized",
+                                       "GET /stores needs 'Authorization: Bearer <token>'");
+      }
       const std::string& store = r.path_params.at("store");
       const std::string& key = r.path_params.at("key");
       if (store == "orders" && key == "o-1") {
@@ -151,6 +157,7 @@ class FakeEngine {
   }
 
   Mode mode_;
+  const std::string query_token_;
   std::string topology_;
   std::atomic<int> stats_calls_{0};
   std::unique_ptr<http::Server> server_;
@@ -293,6 +300,37 @@ TEST_F(UiPageTest, ShowsTheProblemDetailOfAMissingKey) {
   EXPECT_NE(b.dom.find("<span class=\"status bad\">404</span>"),
             std::string::npos)
       << b.dom;
+}
+
+// With http.query_token set, the lookup sends the token typed in (or given
+// in the URL's fragment, which never reaches the server) and says which
+// field a missing or wrong one goes in.
+TEST_F(UiPageTest, LooksUpWithTheQueryToken) {
+  FakeEngine fake(Mode::kReady, "s3cret");
+  ASSERT_TRUE(fake.Start().ok());
+  Browser with = DumpDom(fake.Url("?store=orders&key=o-1#token=s3cret"));
+  ASSERT_EQ(with.exit_code, 0) << with.log;
+  EXPECT_NE(with.dom.find("<span class=\"status ok\">200</span>"), std::string::npos)
+      << with.dom;
+  EXPECT_NE(with.dom.find("<pre id=\"lookup-value\">"), std::string::npos) << with.dom;
+  // The token is neither in the markup nor left in the address.
+  EXPECT_EQ(with.dom.find("s3cret"), std::string::npos) << with.dom;
+
+  Browser without = DumpDom(fake.Url("?store=orders&key=o-1"));
+  ASSERT_EQ(without.exit_code, 0) << without.log;
+  EXPECT_NE(without.dom.find("<span class=\"status bad\">401</span>"), std::string::npos)
+      << without.dom;
+  EXPECT_NE(without.dom.find("This server needs the query token"), std::string::npos)
+      << without.dom;
+  EXPECT_NE(without.dom.find("Type the query token (http.query_token) in the field next to "
+                             "the key."),
+            std::string::npos)
+      << without.dom;
+
+  Browser wrong = DumpDom(fake.Url("?store=orders&key=o-1#token=guess"));
+  ASSERT_EQ(wrong.exit_code, 0) << wrong.log;
+  EXPECT_NE(wrong.dom.find("The query token was refused"), std::string::npos) << wrong.dom;
+  EXPECT_EQ(wrong.dom.find("<pre id=\"lookup-value\">"), std::string::npos) << wrong.dom;
 }
 
 TEST_F(UiPageTest, SaysNotReadyWhileTheEngineStarts) {
