@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -417,6 +418,69 @@ TEST_F(RocksDbTaskStorageTest, ManyTaskDatabasesShareOneEnv) {
 // application.rocksdb.compression: every kind the docs offer is in Debian's
 // RocksDB, and stores written through flushes in it read back after a
 // reopen.
+// The stores' memtables take one insert hint for every key (a commit writes
+// its keys in order) and a whole-key bloom filter (absent keys). Neither may
+// change what is read: interleaved commits, overwrites, keys that are
+// prefixes of others, absent keys, range scans over the memtable and after
+// a reopen.
+TEST_F(RocksDbTaskStorageTest, MemtableHintAndBloomFilterChangeNothingRead) {
+  std::map<std::string, std::string> expected;
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    for (int round = 0; round < 6; ++round) {
+      // Odd keys one round, even the next, descending every third: inserts
+      // before, after and between what the memtable holds.
+      for (int i = 0; i < 300; ++i) {
+        const int k = round % 3 == 2 ? 299 - i : i;
+        if (k % 2 != round % 2) continue;
+        const std::string key = "o" + std::to_string(k);
+        const std::string value = key + "@" + std::to_string(round);
+        ASSERT_TRUE(state->Store("orders")->Put(key, value).ok());
+        expected[key] = value;
+      }
+      ASSERT_TRUE(state->FlushChangelog().ok());
+      Status s = state->Commit(SampleCheckpoint(round));
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
+    ASSERT_TRUE(state->Store("orders")->Delete("o7").ok());
+    expected.erase("o7");
+    ASSERT_TRUE(state->FlushChangelog().ok());
+    Status s = state->Commit(SampleCheckpoint(6));
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    SCOPED_TRACE(reopen);
+    std::unique_ptr<TaskStorage> storage = MustOpen();
+    ASSERT_NE(storage, nullptr);
+    auto reader = storage->Reader("orders");
+    EXPECT_EQ(Collect(reader->Range("", "")), KeyValues(expected.begin(), expected.end()));
+    EXPECT_EQ(GetOr(*reader, "o10"), "o10@4");
+    EXPECT_EQ(GetOr(*reader, "o1"), "o1@5");
+    for (const std::string absent : {"o", "o7", "o300", "o1000", "p", ""}) {
+      auto v = reader->Get(absent);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      EXPECT_FALSE(v->has_value()) << absent;
+    }
+    EXPECT_EQ(Collect(reader->Range("o29", "o3")).size(), 11u);  // o29, o290..o299
+  }
+  // What RocksDB recorded for the store's column family.
+  std::string options_text;
+  for (const auto& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().rfind("OPTIONS-", 0) != 0) continue;
+    std::ifstream in(e.path());
+    options_text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t orders =
+      options_text.find("[CFOptions \"" + rocksdb_layout::StoreColumnFamily("orders") + "\"]");
+  ASSERT_NE(orders, std::string::npos) << options_text;
+  const std::string section = options_text.substr(orders, options_text.find("[TableOptions", orders) - orders);
+  EXPECT_NE(section.find("memtable_insert_with_hint_prefix_extractor=rocksdb.CappedPrefix.0"),
+            std::string::npos) << section;
+  EXPECT_NE(section.find("memtable_whole_key_filtering=true"), std::string::npos) << section;
+  EXPECT_NE(section.find("memtable_prefix_bloom_size_ratio=0.02"), std::string::npos) << section;
+}
+
 TEST_F(RocksDbTaskStorageTest, EveryOfferedCompressionWritesFilesThatReadBack) {
   for (RocksDbCompression c : {RocksDbCompression::kNone, RocksDbCompression::kSnappy,
                                RocksDbCompression::kLz4, RocksDbCompression::kZstd}) {
