@@ -13,7 +13,11 @@ if(NOT KCQRS_TSAN AND NOT KCQRS_FUZZ)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/embed/install_test.sh
                    ${CMAKE_BINARY_DIR} ${KCQRS_SOURCE_ROOT} ${CMAKE_BINARY_DIR}/install-test
                    ${CMAKE_CXX_COMPILER} ${CMAKE_C_COMPILER})
-  set_tests_properties(install_test PROPERTIES LABELS unit TIMEOUT 600)
+  # Both this and package_test install from the build tree (cpack runs an
+  # install too, and each writes the tree's install_manifest.txt): one at
+  # a time under ctest -j.
+  set_tests_properties(install_test PROPERTIES LABELS unit TIMEOUT 600
+                       RESOURCE_LOCK build_tree_install)
 endif()
 
 # `make package`: the Debian package built by CPack from this tree, its
@@ -22,5 +26,6 @@ if(NOT KCQRS_TSAN AND NOT KCQRS_FUZZ)
   add_test(NAME package_test
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/embed/package_test.sh
                    ${CMAKE_BINARY_DIR} ${CMAKE_BINARY_DIR}/package-test)
-  set_tests_properties(package_test PROPERTIES LABELS unit TIMEOUT 600)
+  set_tests_properties(package_test PROPERTIES LABELS unit TIMEOUT 600
+                       RESOURCE_LOCK build_tree_install)
 endif()
