@@ -292,10 +292,9 @@ void CheckProcessorParents(const std::vector<CustomProcessorSpec>& processors,
   for (const CustomProcessorSpec& c : processors) by_name.emplace(c.name, &c);
   bool unknown = false;
   for (const CustomProcessorSpec& c : processors) {
-    for (size_t i = 0; i < c.parents.size(); ++i) {
-      const std::string& p = c.parents[i];
-      if (std::find(c.parents.begin(), c.parents.begin() + static_cast<std::ptrdiff_t>(i), p) !=
-          c.parents.begin() + static_cast<std::ptrdiff_t>(i)) {
+    std::set<std::string_view> seen;
+    for (const std::string& p : c.parents) {
+      if (!seen.insert(p).second) {
         // Listed twice, it would run twice for every Forward.
         errors->Add(c.where, "processors." + c.name + ".parents: '" + p + "' is listed twice");
         unknown = true;
