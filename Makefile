@@ -103,6 +103,7 @@ bench: bench-tools
 	$(BUILD_DIR)/bin/doc_model_bench_baseline --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 	bench/compare/run.py $(BENCH_ARGS)
 	bench/http/run.sh
+	bench/orders/repartition_bytes.sh
 	$(MAKE) bench-shop
 
 # Issue 13's row: checkouts per second and per CPU-second, 5 runs of

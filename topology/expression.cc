@@ -1180,6 +1180,15 @@ bool Expression::UsesRoot(size_t index) const {
   return index < program_->uses_root.size() && program_->uses_root[index];
 }
 
+bool Expression::RootFields(size_t index, std::set<std::string>* fields) const {
+  for (const internal::Path& path : program_->paths) {
+    if (!path.from_root || path.base != index) continue;
+    if (path.segments.empty() || path.segments.front().is_index) return false;
+    fields->insert(path.segments.front().name);
+  }
+  return true;
+}
+
 bool Expression::UsesNow() const { return program_->uses_now; }
 
 Result<Template> Template::Compile(std::string_view text,

@@ -18,6 +18,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,6 +85,14 @@ class Expression {
   // Whether the expression reads the root with this index (in the order
   // given to Compile()).
   bool UsesRoot(size_t index) const;
+
+  // The top-level fields of the root with this index that the expression
+  // reads, added to *fields ("event.items[0].sku" reads "items"). False
+  // when it may read that root as a whole, or a field not known before it
+  // runs: the root alone ("exists(event)"), an index into it ("event[0]"),
+  // a computed field name ("event[command.field]"). Lets a producer send
+  // only the fields its consumer's rules read.
+  bool RootFields(size_t index, std::set<std::string>* fields) const;
 
   // Whether the expression calls now(), i.e. depends on the record time.
   bool UsesNow() const;

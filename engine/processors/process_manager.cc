@@ -1,6 +1,8 @@
 #include "engine/processors/process_manager.h"
 
 #include <charconv>
+#include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,16 +36,26 @@ Result<const std::string*> EventType(const Record& r, const json& event,
 
 class Correlation final : public Processor {
  public:
-  Correlation(const CompiledProcessManager& pm, ParsedRecord* parsed)
-      : pm_(pm), parsed_(parsed), id_uses_meta_(pm.id && pm.id->UsesRoot(1)) {}
+  Correlation(const CompiledProcessManager& pm, const CompiledTopology& topology,
+              ParsedRecord* parsed)
+      : pm_(pm), parsed_(parsed), id_uses_meta_(pm.id && pm.id->UsesRoot(1)) {
+    for (const auto& [type, reactions] : pm.events) {
+      std::set<std::string> fields = {pm.spec.type_field};
+      read_fields_.emplace(type, ReactionsEventFields(reactions, topology, &fields)
+                                     ? EventFieldSelector(fields)
+                                     : EventFieldSelector());
+    }
+  }
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
     const Result<json>& doc = parsed_->Get(r, "the event");
     if (!doc.ok()) return doc.status();
     auto type = EventType(r, *doc, pm_.spec.type_field);
     if (!type.ok()) return type.status();
-    // Only what the process manager reacts to travels on.
-    if (!pm_.events.count(**type)) return Status::OK();
+    // Only what the process manager reacts to travels on, and of it only
+    // the fields its reactions to that type read.
+    auto fields = read_fields_.find(**type);
+    if (fields == read_fields_.end()) return Status::OK();
     std::optional<std::string> id;
     const std::string* process = HeaderValue(r, headers::kProcess);
     const std::string* process_id = HeaderValue(r, headers::kProcessId);
@@ -71,13 +83,40 @@ class Correlation final : public Processor {
       h.push_back({headers::kSourcePartition, std::to_string(r.partition)});
       h.push_back({headers::kSourceOffset, std::to_string(r.offset)});
     }
-    return ctx.Send(pm_.repartition_topic, *id, *r.value, std::move(h));
+    return ctx.Send(pm_.repartition_topic, *id, fields->second.Select(*doc, *r.value),
+                    std::move(h));
   }
 
  private:
+  // The top-level event fields `reactions` read (root 1 of their
+  // expressions, `event` in Lua); false when they may read any.
+  static bool ReactionsEventFields(const std::vector<CompiledReaction>& reactions,
+                                   const CompiledTopology& topology,
+                                   std::set<std::string>* fields) {
+    for (const CompiledReaction& r : reactions) {
+      if (r.lua >= 0) {
+        if (!LuaEventFields(topology, r.lua, fields)) return false;
+        continue;
+      }
+      if (!ExpressionFields(r.when, 1, fields) || !ExpressionFields(r.deadline_ms, 1, fields) ||
+          (r.state && !UpdateEventFields(*r.state, topology, fields))) {
+        return false;
+      }
+      for (const CompiledSend& send : r.send) {
+        if (!ExpressionFields(send.key, 1, fields)) return false;
+        for (const auto& [name, expr] : send.fields) {
+          if (!expr.RootFields(1, fields)) return false;
+        }
+      }
+    }
+    return true;
+  }
+
   const CompiledProcessManager& pm_;
   ParsedRecord* parsed_;
   const bool id_uses_meta_;
+  // Per event type it reacts to (no other): what its reactions read.
+  std::map<std::string, EventFieldSelector, std::less<>> read_fields_;
 };
 
 // One instance, as stored: {"id", "status", "state", "deadline": {"due",
@@ -549,9 +588,9 @@ class ProcessManager final : public Processor, public TransactionListener {
 }  // namespace
 
 std::unique_ptr<Processor> MakeCorrelation(const CompiledProcessManager& pm,
-                                           const CompiledTopology& /*topology*/,
+                                           const CompiledTopology& topology,
                                            ParsedRecord* parsed) {
-  return std::make_unique<Correlation>(pm, parsed);
+  return std::make_unique<Correlation>(pm, topology, parsed);
 }
 
 std::unique_ptr<Processor> MakeProcessManager(const CompiledProcessManager& pm,

@@ -1,5 +1,10 @@
 #include "engine/processors/repartition.h"
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "engine/processors/parsed_record.h"
 #include "engine/processors/update_rules.h"
 
@@ -15,7 +20,14 @@ class Repartition final : public Processor {
       : proj_(projection),
         parsed_(parsed),
         key_uses_meta_(projection.key->UsesRoot(1)),
-        keep_headers_(ProjectionSeesMeta(projection, topology)) {}
+        keep_headers_(ProjectionSeesMeta(projection, topology)) {
+    for (const auto& [type, update] : projection.events) {
+      std::set<std::string> fields = {projection.spec.type_field};
+      read_fields_.emplace(type, UpdateEventFields(update, topology, &fields)
+                                     ? EventFieldSelector(fields)
+                                     : EventFieldSelector());
+    }
+  }
 
   Status Process(const Record& r, ProcessorContext& ctx) override {
     auto parsed = ParseEvent(r, proj_.spec.type_field, parsed_);
@@ -23,7 +35,8 @@ class Repartition final : public Processor {
     const json& event = *parsed->value;
     const std::string* type = parsed->type;
     // Only the events the view folds travel through the repartition topic.
-    if (!proj_.events.count(*type)) return Status::OK();
+    auto fields = read_fields_.find(*type);
+    if (fields == read_fields_.end()) return Status::OK();
     LazyMeta meta(r);
     const json* roots[] = {&event, &meta.Get(key_uses_meta_)};
     auto key = proj_.key->Evaluate(topology::Expression::Context{roots, 2, r.timestamp_ms});
@@ -35,8 +48,11 @@ class Repartition final : public Processor {
                                      *type + "; a view key must be a string or an integer");
     }
     // The headers (some 140 bytes of kcqrs.* on an event) go along only
-    // for rules that read them through `meta`.
-    return ctx.Send(proj_.repartition_topic, *k, *r.value,
+    // for rules that read them through `meta`, and of the value only the
+    // fields the view's rules for this type read: the topic is the view's
+    // alone, so what no rule reads would only load the broker and the
+    // parse on the other side.
+    return ctx.Send(proj_.repartition_topic, *k, fields->second.Select(event, *r.value),
                     keep_headers_ ? r.headers : std::vector<Header>());
   }
 
@@ -54,6 +70,8 @@ class Repartition final : public Processor {
   ParsedRecord* parsed_;
   const bool key_uses_meta_;
   const bool keep_headers_;
+  // Per event type the view folds (no other): what its rules read.
+  std::map<std::string, EventFieldSelector, std::less<>> read_fields_;
 };
 
 

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/codec/json_codec.h"
 #include "engine/processors/parsed_record.h"
 
 namespace kcqrs::engine {
@@ -74,6 +75,81 @@ bool LuaSeesMeta(const CompiledTopology& topology, int snippet) {
     if (starts && ends) return true;
   }
   return false;
+}
+
+namespace {
+
+bool IsLuaNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// The fields `name.<field>` that Lua `code` reads of its local `name`; false
+// when it may reach that value in any other way (see UpdateEventFields).
+bool LuaFieldsOf(std::string_view code, std::string_view name, std::set<std::string>* fields) {
+  if (code.find("...") != std::string_view::npos) return false;
+  for (size_t p = code.find(name); p != std::string_view::npos; p = code.find(name, p + 1)) {
+    const size_t end = p + name.size();
+    if (p > 0 && IsLuaNameChar(code[p - 1])) continue;   // "prevent"
+    if (end < code.size() && IsLuaNameChar(code[end])) continue;  // "events"
+    // `event.` followed by a name, and not `event..` (concatenation).
+    if (end + 1 >= code.size() || code[end] != '.' || !IsLuaNameChar(code[end + 1]) ||
+        (code[end + 1] >= '0' && code[end + 1] <= '9')) {
+      return false;
+    }
+    size_t q = end + 1;
+    while (q < code.size() && IsLuaNameChar(code[q])) ++q;
+    fields->emplace(code.substr(end + 1, q - end - 1));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool LuaEventFields(const CompiledTopology& topology, int snippet, std::set<std::string>* fields) {
+  return LuaFieldsOf(topology.lua_snippets()[static_cast<size_t>(snippet)].spec.code, "event",
+                     fields);
+}
+
+bool ExpressionFields(const std::optional<topology::Expression>& e, size_t root,
+                      std::set<std::string>* fields) {
+  return !e || e->RootFields(root, fields);
+}
+
+bool UpdateEventFields(const CompiledUpdate& u, const CompiledTopology& topology,
+                       std::set<std::string>* fields) {
+  switch (u.kind) {
+    case UpdateSpec::Kind::kDelete:
+      return true;
+    case UpdateSpec::Kind::kLua:
+      return LuaEventFields(topology, u.lua, fields);
+    case UpdateSpec::Kind::kSet:
+    case UpdateSpec::Kind::kMerge:
+      for (const auto& [name, expr] : u.fields) {
+        if (!expr.RootFields(1, fields)) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+EventFieldSelector::EventFieldSelector(const std::set<std::string>& names) : whole_(false) {
+  for (const std::string& name : names) fields_.push_back({name, DumpJson(json(name)) + ':'});
+}
+
+std::string EventFieldSelector::Select(const json& event, const std::string& text) const {
+  // No more members than fields: none left out (or one absent field stands
+  // for one unread member, rare enough to send whole).
+  if (whole_ || !event.is_object() || event.size() <= fields_.size()) return text;
+  std::string out = "{";
+  for (const Field& f : fields_) {
+    auto it = event.find(f.name);
+    if (it == event.end()) continue;
+    if (out.size() > 1) out += ',';
+    out += f.key;
+    AppendJson(*it, &out);
+  }
+  out += '}';
+  return out;
 }
 
 bool FieldsUseRoot(const CompiledFields& fields, size_t root) {

@@ -10,7 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "engine/graph/compiled_topology.h"
 #include "engine/processors/lua_functions.h"
@@ -33,6 +36,44 @@ bool LuaSeesMeta(const CompiledTopology& topology, int snippet);
 
 // Whether any of `fields` reads expression root `root`.
 bool FieldsUseRoot(const CompiledFields& fields, size_t root);
+
+// The top-level fields of the event that an evolve or projection update
+// reads (root 1 of its expressions, `event` in its Lua snippet), added to
+// *fields; false when it may read others, or the event as a whole. A Lua
+// snippet is judged by its text: every mention of `event` must be
+// `event.<name>`, and `...` must not appear; `pairs(event)`,
+// `event[k]` or `local e = event` make it read the whole event.
+bool UpdateEventFields(const CompiledUpdate& u, const CompiledTopology& topology,
+                       std::set<std::string>* fields);
+
+// As UpdateEventFields, for a Lua snippet whose event is `event`, or for an
+// expression reading root `root`.
+bool LuaEventFields(const CompiledTopology& topology, int snippet, std::set<std::string>* fields);
+bool ExpressionFields(const std::optional<topology::Expression>& e, size_t root,
+                      std::set<std::string>* fields);
+
+// What a repartition sends of an event: the fields its consumer's rules
+// read (RootFields, UpdateEventFields), or the whole event.
+class EventFieldSelector {
+ public:
+  // The whole event.
+  EventFieldSelector() = default;
+  // Just these top-level fields (the type field among them).
+  explicit EventFieldSelector(const std::set<std::string>& names);
+
+  // The value to send for `event`, parsed from `text`: `text` itself when
+  // nothing would be left out, else the named members of `event` as
+  // DumpJson writes an object of just them.
+  std::string Select(const nlohmann::json& event, const std::string& text) const;
+
+ private:
+  struct Field {
+    std::string name;
+    std::string key;  // as written: "\"product\":"
+  };
+  bool whole_ = true;
+  std::vector<Field> fields_;  // sorted by name
+};
 
 // The rules for one event type of an aggregate or projection, looked up once
 // per event, with what the hot path needs at hand.

@@ -40,3 +40,6 @@ kcqrs_test(shop_rules_test SOURCES engine/shop_rules_test.cc
 target_compile_definitions(shop_rules_test PRIVATE KCQRS_SOURCE_DIR="${KCQRS_SOURCE_ROOT}")
 kcqrs_test(process_manager_test SOURCES engine/process_manager_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+# What a keyed projection's repartition topic carries of each event (issue 11).
+kcqrs_test(repartition_test SOURCES engine/repartition_test.cc
+           LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)

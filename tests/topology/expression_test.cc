@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -887,6 +889,28 @@ TEST(ExpressionTest, ReportsWhichRootsItUses) {
   EXPECT_TRUE(e->UsesRoot(2));
   EXPECT_FALSE(e->UsesRoot(3));
   EXPECT_EQ(e->text(), "state == null && meta.x == 1");
+}
+
+// What a repartition topic keeps of an event: the fields its view's rules
+// read, or the whole event when a rule may read more than named fields.
+TEST(ExpressionTest, ReportsWhichTopLevelFieldsOfARootItReads) {
+  auto fields = [](const std::string& text, size_t root) -> std::optional<std::set<std::string>> {
+    Result<Expression> e = Expression::Compile(text, kRoots);
+    EXPECT_TRUE(e.ok()) << text;
+    std::set<std::string> out;
+    if (!e.ok() || !e->RootFields(root, &out)) return std::nullopt;
+    return out;
+  };
+  using Set = std::set<std::string>;
+  EXPECT_EQ(fields("command.a + command.b.c[0] - state.z", 0), (Set{"a", "b"}));
+  EXPECT_EQ(fields("command['not an id'].x", 0), (Set{"not an id"}));
+  EXPECT_EQ(fields("coalesce(command.items[command.i], 0)", 0), (Set{"i", "items"}));
+  EXPECT_EQ(fields("state.x", 0), Set{});  // root 0 is not read at all
+  EXPECT_EQ(fields("coalesce(state, command).x", 0), std::nullopt);  // command as a whole
+  EXPECT_EQ(fields("exists(command)", 0), std::nullopt);
+  EXPECT_EQ(fields("command[0]", 0), std::nullopt);
+  EXPECT_EQ(fields("command[state.field]", 0), std::nullopt);
+  EXPECT_EQ(fields("command.a == 1 && len(command) > 2", 0), std::nullopt);
 }
 
 TEST(ExpressionTest, DefaultIsNullAndCopiesShareTheProgram) {
