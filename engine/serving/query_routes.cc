@@ -536,6 +536,10 @@ std::optional<http::Response> QueryRoutes::FromStandby(const std::string& store,
   if (!standby->View(store, &missing)) return std::nullopt;
   if (std::find(missing.begin(), missing.end(), partition) != missing.end()) return std::nullopt;
   http::Response r = Get(standby, store, key);
+  // The copy closed between the look above and the read: its task is
+  // being promoted here or dropped. No copy, then, rather than a 503 for a
+  // key that another copy or the new owner answers.
+  if (r.status == 503) return std::nullopt;
   r.headers.emplace_back(kStandbyHeader, "true");
   return r;
 }

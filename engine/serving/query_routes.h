@@ -66,7 +66,7 @@ class QueryRoutes {
   void ForwardGet(const http::Request& req, const SubTopology& st, int32_t partition,
                   std::chrono::milliseconds timeout, http::Responder respond) const;
   // The key's answer from this instance's standby copy of `partition`
-  // (marked Kcqrs-Standby), if it keeps one.
+  // (marked Kcqrs-Standby), if it keeps one and could read it.
   std::optional<http::Response> FromStandby(const std::string& store, const std::string& key,
                                             int32_t partition) const;
   // The holder of a key's partition cannot answer: a standby copy here or

@@ -505,6 +505,7 @@ class ScaleOutTest : public ::testing::Test {
     std::vector<std::pair<std::string, std::string>> out;
     std::set<int> covered;
     Scan orders;
+    std::string totals_missing;
     WaitFor(
         [&] {
           out.clear();
@@ -516,12 +517,22 @@ class ScaleOutTest : public ::testing::Test {
               out.emplace_back("order-aggregates", key);
             }
           }
-          return orders.status == 200 && covered.size() == static_cast<size_t>(kPartitions);
+          // The four products' totals, one repartition hop behind the
+          // orders: each has folded an order by now, or soon.
+          totals_missing.clear();
+          for (int p = 0; p < 4; ++p) {
+            const std::string product = "p-" + std::to_string(p);
+            HttpResult r = HttpRequest(from.http, "GET", "/stores/product_totals/keys/" + product);
+            if (r.status != 200) totals_missing = product + ": " + std::to_string(r.status);
+          }
+          return orders.status == 200 && covered.size() == static_cast<size_t>(kPartitions) &&
+                 totals_missing.empty();
         },
         std::chrono::seconds(60));
     EXPECT_EQ(orders.status, 200) << orders.body;
     EXPECT_EQ(covered.size(), static_cast<size_t>(kPartitions))
         << "too few orders after 60 s to cover every partition";
+    EXPECT_EQ(totals_missing, "") << "a product's totals not answered after 60 s";
     for (int p = 0; p < 4; ++p) out.emplace_back("product_totals", "p-" + std::to_string(p));
     return out;
   }
