@@ -13,7 +13,7 @@
 
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 void LibmpdecAdd(benchmark::State& st) {
   const json a = kcqrs::decimal::FromText("1234567.89");

@@ -13,7 +13,7 @@
 namespace kcqrs::topology {
 namespace {
 
-using json = nlohmann::json;
+using json = kcqrs::Json;
 
 const std::vector<std::string> kRoots = {"command", "state", "view"};
 

@@ -10,7 +10,7 @@
 namespace kcqrs::decimal {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // An mpd_t with room for 152 digits in place, so the common operand costs no
 // allocation; libmpdec moves a longer one to the heap itself and mpd_del

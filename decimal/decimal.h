@@ -4,7 +4,7 @@
 // exponent, or it is an integer beyond int64/uint64) is kept as the text it
 // came in as: `1.50` stays `1.50`, `99999999999999999999` stays itself, and
 // arithmetic on it is exact. Such a number lives in the document
-// (nlohmann::json) as a binary value with subtype kJsonSubtype whose bytes
+// (kcqrs::Json) as a binary value with subtype kJsonSubtype whose bytes
 // are its JSON text; engine::DumpJson writes those bytes back as the number.
 // Integers that fit stay nlohmann's number_integer / number_unsigned, so the
 // common case costs what it did.
@@ -33,11 +33,11 @@
 #define KCQRS_DECIMAL_DECIMAL_H_
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "json/document.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::decimal {
@@ -60,22 +60,22 @@ std::optional<Rounding> ParseRounding(std::string_view name);
 // The names ParseRounding takes, quoted, for messages: "'half_even', ...".
 std::string_view RoundingNames();
 
-inline bool IsDecimal(const nlohmann::json& j) {
+inline bool IsDecimal(const kcqrs::Json& j) {
   return j.is_binary() && j.get_binary().has_subtype() &&
          j.get_binary().subtype() == kJsonSubtype;
 }
 
 // Any JSON number: an integer, a float or a decimal.
-inline bool IsNumber(const nlohmann::json& j) { return j.is_number() || IsDecimal(j); }
+inline bool IsNumber(const kcqrs::Json& j) { return j.is_number() || IsDecimal(j); }
 
 // The JSON text of a decimal. Requires IsDecimal(j).
-inline std::string_view Text(const nlohmann::json& j) {
+inline std::string_view Text(const kcqrs::Json& j) {
   const auto& bytes = j.get_binary();
   return std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 // A decimal with this text, which must be a JSON number (IsJsonNumber).
-nlohmann::json FromText(std::string_view json_number);
+kcqrs::Json FromText(std::string_view json_number);
 
 // Whether `text` is exactly one JSON number (RFC 8259: `-?(0|[1-9][0-9]*)
 // (\.[0-9]+)?([eE][+-]?[0-9]+)?`, nothing around it).
@@ -84,55 +84,55 @@ bool IsJsonNumber(std::string_view text);
 // The number `text` spells (IsJsonNumber): an integer value when it is a
 // plain integer within int64/uint64 (as a JSON parser gives it), else a
 // decimal. InvalidArgument when it is not a JSON number.
-Result<nlohmann::json> FromString(std::string_view text);
+Result<kcqrs::Json> FromString(std::string_view text);
 
 // A double as a decimal: its shortest round-trip text (0.1 is 0.1, 1e+20),
 // with ".0" when that has neither a point nor an exponent (1.0 stays 1.0).
 // InvalidArgument for an infinity or NaN.
-Result<nlohmann::json> FromDouble(double value);
+Result<kcqrs::Json> FromDouble(double value);
 
 // Appends the JSON text of a number (integer, float or decimal).
-void AppendText(const nlohmann::json& number, std::string* out);
+void AppendText(const kcqrs::Json& number, std::string* out);
 
 // Appends compact JSON text of a document, decimals as their text, strings
 // that are not UTF-8 with U+FFFD (nlohmann's error_handler_t::replace):
 // for messages and tests. The per-record path uses engine::DumpJson.
-void AppendJson(const nlohmann::json& doc, std::string* out);
-std::string Dump(const nlohmann::json& doc);
+void AppendJson(const kcqrs::Json& doc, std::string* out);
+std::string Dump(const kcqrs::Json& doc);
 
 // Arithmetic; a and b are numbers (IsNumber).
-Status Add(const nlohmann::json& a, const nlohmann::json& b, nlohmann::json* out);
-Status Subtract(const nlohmann::json& a, const nlohmann::json& b, nlohmann::json* out);
-Status Multiply(const nlohmann::json& a, const nlohmann::json& b, nlohmann::json* out);
+Status Add(const kcqrs::Json& a, const kcqrs::Json& b, kcqrs::Json* out);
+Status Subtract(const kcqrs::Json& a, const kcqrs::Json& b, kcqrs::Json* out);
+Status Multiply(const kcqrs::Json& a, const kcqrs::Json& b, kcqrs::Json* out);
 // The exact quotient (7.0 / 2 is 3.5), or an error when it has no exact
 // decimal of kMaxDigits digits (1 / 3): "... use div(a, b, scale)".
-Status Divide(const nlohmann::json& a, const nlohmann::json& b, nlohmann::json* out);
+Status Divide(const kcqrs::Json& a, const kcqrs::Json& b, kcqrs::Json* out);
 // The remainder of truncating division, with the sign of a (-7.5 % 2 is -1.5).
-Status Remainder(const nlohmann::json& a, const nlohmann::json& b, nlohmann::json* out);
+Status Remainder(const kcqrs::Json& a, const kcqrs::Json& b, kcqrs::Json* out);
 // a / b rounded once, correctly, to `scale` digits after the point.
-Status DivideRounded(const nlohmann::json& a, const nlohmann::json& b, int scale,
-                     Rounding rounding, nlohmann::json* out);
+Status DivideRounded(const kcqrs::Json& a, const kcqrs::Json& b, int scale,
+                     Rounding rounding, kcqrs::Json* out);
 // x rounded to `scale` digits after the point (a negative scale rounds to
 // tens, hundreds, ...): round(2.675, 2, half_up) is 2.68; round(2, 2) is 2.00.
-Status Round(const nlohmann::json& x, int scale, Rounding rounding, nlohmann::json* out);
-Status Negate(const nlohmann::json& x, nlohmann::json* out);
-Status Abs(const nlohmann::json& x, nlohmann::json* out);
+Status Round(const kcqrs::Json& x, int scale, Rounding rounding, kcqrs::Json* out);
+Status Negate(const kcqrs::Json& x, kcqrs::Json* out);
+Status Abs(const kcqrs::Json& x, kcqrs::Json* out);
 
 // -1, 0 or 1 as a < b, a == b, a > b, by value (1 == 1.0 == 1e0).
-int Compare(const nlohmann::json& a, const nlohmann::json& b);
+int Compare(const kcqrs::Json& a, const kcqrs::Json& b);
 
 // Deep equality of two documents with numbers compared by value: 1 == 1.0,
 // [1.50] == [1.5], {"a": 1} == {"a": 1e0}. Everything else as nlohmann's ==.
-bool Equal(const nlohmann::json& a, const nlohmann::json& b);
+bool Equal(const kcqrs::Json& a, const kcqrs::Json& b);
 
 // Whether x has no fractional part (1, 1.0, 1e3, not 1.5).
-bool IsWhole(const nlohmann::json& x);
+bool IsWhole(const kcqrs::Json& x);
 // Whether x needs at most `scale` digits after the point (10, 10.5 and
 // 10.50 for scale 2; not 10.505).
-bool FitsScale(const nlohmann::json& x, int scale);
+bool FitsScale(const kcqrs::Json& x, int scale);
 
 // x as an int64 when it is whole and within range (2.0 is 2).
-std::optional<int64_t> ToInt64(const nlohmann::json& x);
+std::optional<int64_t> ToInt64(const kcqrs::Json& x);
 
 // The bounds that Round, DivideRounded and FitsScale take for `scale`.
 inline constexpr int kMaxScale = kMaxDigits;

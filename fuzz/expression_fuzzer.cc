@@ -16,14 +16,14 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include "engine/codec/json_codec.h"
 #include "topology/expression.h"
 
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using kcqrs::topology::Expression;
 using kcqrs::topology::Template;
 

@@ -1,5 +1,5 @@
-// engine/codec/json_codec.h against nlohmann::json, differentially, as the header
-// promises: ParseJson(text) is nlohmann::json::parse(text, nullptr, false)
+// engine/codec/json_codec.h against kcqrs::Json, differentially, as the header
+// promises: ParseJson(text) is kcqrs::Json::parse(text, nullptr, false)
 // (same documents, integer types included, same rejections) except that a
 // number nlohmann makes a double is a decimal keeping its text (the text
 // must parse to nlohmann's double) and one beyond a double's range, which
@@ -20,7 +20,7 @@
 
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 [[noreturn]] void Fail(const char* what, std::string_view text) {
   std::fprintf(stderr, "json_codec_fuzzer: %s\n  input: %.*s\n", what,

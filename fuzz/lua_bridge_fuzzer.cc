@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include "decimal/decimal.h"
 #include "engine/codec/json_codec.h"
@@ -31,7 +31,7 @@
 
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 [[noreturn]] void Fail(const std::string& what, const json& doc) {
   std::fprintf(stderr, "lua_bridge_fuzzer: %s\n  document: %s\n", what.c_str(),

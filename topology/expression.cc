@@ -25,7 +25,7 @@ using internal::Fn;
 using internal::Node;
 using internal::Op;
 using internal::Program;
-using json = nlohmann::json;
+using json = kcqrs::Json;
 
 // Deep trees would make evaluation recurse deeply; real rules are a handful
 // of levels. Both limits are far above anything a person writes.
@@ -1137,7 +1137,7 @@ Result<Expression> Expression::Compile(std::string_view text,
   }
 }
 
-Result<nlohmann::json> Expression::Evaluate(const Context& ctx) const {
+Result<kcqrs::Json> Expression::Evaluate(const Context& ctx) const {
   json out;
   KCQRS_RETURN_IF_ERROR(internal::EvaluateToJson(*program_, ctx, &out));
   return out;

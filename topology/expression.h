@@ -16,13 +16,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::topology {
@@ -44,7 +44,7 @@ class Expression {
   // of the i-th name given to Compile(); a null pointer means JSON null. The
   // documents must outlive the call; they are read, never copied or changed.
   struct Context {
-    const nlohmann::json* const* roots = nullptr;
+    const kcqrs::Json* const* roots = nullptr;
     size_t num_roots = 0;
     int64_t now_ms = 0;  // what now() returns: the record timestamp, in ms
   };
@@ -68,7 +68,7 @@ class Expression {
   // overflow, a division by zero, ...) are Status::InvalidArgument whose
   // message ends with the failing sub-expression in parentheses:
   // "expected a boolean, found a number (command.quantity)".
-  Result<nlohmann::json> Evaluate(const Context& ctx) const;
+  Result<kcqrs::Json> Evaluate(const Context& ctx) const;
 
   // As Evaluate(), for conditions: an error when the result is not a boolean.
   Result<bool> EvaluateBool(const Context& ctx) const;

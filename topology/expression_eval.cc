@@ -22,7 +22,7 @@ namespace {
 
 #define NOINLINE __attribute__((noinline))
 
-using json = nlohmann::json;
+using json = kcqrs::Json;
 
 const json kNull;
 const json kTrue(true);
@@ -907,7 +907,7 @@ class Evaluator {
 
 }  // namespace
 
-std::string_view TypeName(const nlohmann::json& value) {
+std::string_view TypeName(const kcqrs::Json& value) {
   switch (value.type()) {
     case json::value_t::null:
       return "null";
@@ -931,12 +931,12 @@ std::string_view TypeName(const nlohmann::json& value) {
   return "an unknown value";
 }
 
-void AppendCompactJson(const nlohmann::json& value, std::string* out) {
+void AppendCompactJson(const kcqrs::Json& value, std::string* out) {
   decimal::AppendJson(value, out);
 }
 
 Status EvaluateToJson(const Program& program, const Expression::Context& ctx,
-                      nlohmann::json* out) {
+                      kcqrs::Json* out) {
   try {
     Evaluator e(program, ctx);
     Value v;

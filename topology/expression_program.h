@@ -8,11 +8,11 @@
 #define KCQRS_TOPOLOGY_EXPRESSION_PROGRAM_H_
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/status.h"
 #include "topology/expression.h"
 
@@ -97,7 +97,7 @@ struct Program {
   std::string text;
   std::vector<std::string> root_names;
   std::vector<Node> nodes;
-  std::vector<nlohmann::json> constants;
+  std::vector<kcqrs::Json> constants;
   std::vector<Path> paths;
   std::vector<uint32_t> args;
   std::vector<bool> uses_root;
@@ -112,7 +112,7 @@ struct Program {
 
 // Evaluation entry points (expression_eval.cc). None of them throws.
 Status EvaluateToJson(const Program& program, const Expression::Context& ctx,
-                      nlohmann::json* out);
+                      kcqrs::Json* out);
 Status EvaluateToBool(const Program& program, const Expression::Context& ctx,
                       bool* out);
 // Appends the value rendered as string() renders it.
@@ -120,11 +120,11 @@ Status EvaluateAppend(const Program& program, const Expression::Context& ctx,
                       std::string* out);
 
 // "null", "a boolean", "a number", "a string", "an array", "an object".
-std::string_view TypeName(const nlohmann::json& value);
+std::string_view TypeName(const kcqrs::Json& value);
 
 // JSON text of `value`, without throwing on invalid UTF-8 (replaced by
 // U+FFFD).
-void AppendCompactJson(const nlohmann::json& value, std::string* out);
+void AppendCompactJson(const kcqrs::Json& value, std::string* out);
 
 }  // namespace kcqrs::topology::internal
 

@@ -4,7 +4,6 @@
 // rejected. The command is parsed once, outside the loop: decoding is
 // measured by json_bench.cc.
 #include <benchmark/benchmark.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -15,11 +14,12 @@
 #include "engine/graph/compiled_topology.h"
 #include "engine/processors/lua_functions.h"
 #include "engine/processors/processors.h"
+#include "json/document.h"
 
 namespace kcqrs::bench {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 struct Compiled {
   std::unique_ptr<engine::CompiledTopology> topology;

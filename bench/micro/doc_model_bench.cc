@@ -27,7 +27,6 @@
 // the same bytes; RapidJSON would need its SAX reader with
 // kParseNumbersAsStringsFlag and RawNumber() to keep decimals exact.
 #include <benchmark/benchmark.h>
-#include <nlohmann/json.hpp>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -42,12 +41,13 @@
 #include "bench/micro/orders_workload.h"
 #include "engine/codec/json_codec.h"
 #include "engine/processors/aggregate_document.h"
+#include "json/document.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs::bench {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 constexpr size_t kKeep = 100;  // outcomes kept per aggregate
 constexpr char kNewId[] = "c-000042-8";

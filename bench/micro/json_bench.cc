@@ -5,7 +5,6 @@
 // (engine/codec/json_codec.h), which the hot path uses; and the command handler's
 // whole per-command work on the aggregate document (engine/processors/aggregate_document.h).
 #include <benchmark/benchmark.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -14,12 +13,13 @@
 #include "bench/micro/orders_workload.h"
 #include "engine/processors/aggregate_document.h"
 #include "engine/codec/json_codec.h"
+#include "json/document.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs::bench {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // A typical command (about 80 bytes).
 const std::string& CommandText() {

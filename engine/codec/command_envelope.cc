@@ -10,7 +10,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 const std::string* StringField(const json& obj, const std::string& name) {
   auto it = obj.find(name);

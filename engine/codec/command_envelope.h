@@ -8,7 +8,7 @@
 #ifndef KCQRS_ENGINE_CODEC_COMMAND_ENVELOPE_H_
 #define KCQRS_ENGINE_CODEC_COMMAND_ENVELOPE_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstdint>
 #include <optional>
@@ -40,7 +40,7 @@ struct CommandEnvelope {
 // aggregate id, then the command id. `command` is a JSON object.
 
 // The command type (`type_field`); fails when it is absent or not a string.
-Result<std::string> ReadCommandType(const nlohmann::json& command, const AggregateSpec& spec);
+Result<std::string> ReadCommandType(const kcqrs::Json& command, const AggregateSpec& spec);
 
 // The error for a command type the aggregate does not know; `known` lists
 // the ones it does ("CreateOrder, CancelOrder").
@@ -51,18 +51,18 @@ Status UnknownCommandType(const AggregateSpec& spec, std::string_view type,
 // Fails, saying what is missing or wrong, when the id is missing, empty or
 // not UTF-8, or when the key is present and is not the id (the aggregate's
 // commands would then land in different partitions).
-Result<std::string> ReadAggregateId(const nlohmann::json& command, const AggregateSpec& spec,
+Result<std::string> ReadAggregateId(const kcqrs::Json& command, const AggregateSpec& spec,
                                     const std::optional<std::string>& key);
 
 // The command id; empty when absent or not a string.
-std::string ReadCommandId(const nlohmann::json& command, const AggregateSpec& spec);
+std::string ReadCommandId(const kcqrs::Json& command, const AggregateSpec& spec);
 
 // The aggregate version the command was decided on (the aggregate's
 // `expected_version_field`, resolved by CompiledTopology): nullopt when the
 // field is absent or null (no expectation); fails, naming the field and
 // what it holds, when it is anything but a non-negative JSON integer. Read
 // after the command id, so that a retry is recognised before it is judged.
-Result<std::optional<int64_t>> ReadExpectedVersion(const nlohmann::json& command,
+Result<std::optional<int64_t>> ReadExpectedVersion(const kcqrs::Json& command,
                                                    const AggregateSpec& spec);
 
 // The headers of every output of a decided command, its type (`kcqrs.type`)

@@ -13,7 +13,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // The fast parser and scanner recurse once per level; deeper documents go
 // to nlohmann, whose parser does not recurse. Bounds their stack use.
@@ -107,14 +107,16 @@ class Parser {
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
       SkipWhitespace();
-      // An existing key is overwritten: the last duplicate wins, as in
-      // nlohmann's parser.
-      auto it = object.emplace_hint(object.end(), std::move(key), nullptr);
-      if (!Value(&it->second, depth + 1)) return false;
+      // Members go in as they come and are put in key order once the
+      // object is complete, where the last duplicate wins, as in nlohmann's
+      // parser (json/document.h).
+      json& value = object.AppendUnsorted(std::move(key), nullptr);
+      if (!Value(&value, depth + 1)) return false;
       SkipWhitespace();
       if (p_ == end_) return false;
       if (*p_ == '}') {
         ++p_;
+        object.SortMembers();
         return true;
       }
       if (*p_ != ',') return false;
@@ -610,11 +612,13 @@ class DomBuilder {
     return true;
   }
   bool key(json::string_t& k) {
-    // The last duplicate wins, as in nlohmann's own DOM parser.
-    key_ = &(*stack_.back())[k];
+    // Sorted at the end of the object, where the last duplicate wins, as in
+    // nlohmann's own DOM parser.
+    key_ = &stack_.back()->get_ptr<json::object_t*>()->AppendUnsorted(std::move(k), nullptr);
     return true;
   }
   bool end_object() {
+    stack_.back()->get_ptr<json::object_t*>()->SortMembers();
     stack_.pop_back();
     return true;
   }

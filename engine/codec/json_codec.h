@@ -1,12 +1,12 @@
-// Fast JSON text <-> nlohmann::json for the per-record hot path.
+// Fast JSON text <-> kcqrs::Json for the per-record hot path.
 //
-// nlohmann::json stays the document type (expressions, Lua and processors
+// kcqrs::Json stays the document type (expressions, Lua and processors
 // pass it around); only reading and writing its text is done here, because
 // nlohmann's own parser and serializer cost most of a command's time (its
 // lexer keeps positions and a token copy for error messages, byte by byte).
 //
 // The contract is nlohmann's, with one difference, numbers:
-//   ParseJson(text)  == nlohmann::json::parse(text, nullptr, false)
+//   ParseJson(text)  == kcqrs::Json::parse(text, nullptr, false)
 //   DumpJson(doc)    == doc.dump()
 // for every input, including duplicate keys (the last one wins), \u escapes
 // and surrogate pairs, and UTF-8 validation. Integers are nlohmann's
@@ -30,7 +30,7 @@
 #ifndef KCQRS_ENGINE_CODEC_JSON_CODEC_H_
 #define KCQRS_ENGINE_CODEC_JSON_CODEC_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstddef>
 #include <string>
@@ -60,18 +60,18 @@ struct JsonLimits {
 // the size is checked up front and the depth during the one parse (a
 // separate scan runs only for the rare text the fast path hands to
 // nlohmann).
-Result<nlohmann::json> ParseJson(std::string_view text, const JsonLimits& limits);
+Result<kcqrs::Json> ParseJson(std::string_view text, const JsonLimits& limits);
 
-// nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false): the
+// kcqrs::Json::parse(text, nullptr, /*allow_exceptions=*/false): the
 // document, or a discarded value when `text` is not JSON. No limits: for
 // documents kcqrs wrote itself (stored state); input from outside goes
 // through the overload above.
-nlohmann::json ParseJson(std::string_view text);
+kcqrs::Json ParseJson(std::string_view text);
 
 // doc.dump(), and AppendJson appends it to *out. Throws what dump() throws
-// (nlohmann::json::type_error for a string that is not UTF-8).
-std::string DumpJson(const nlohmann::json& doc);
-void AppendJson(const nlohmann::json& doc, std::string* out);
+// (kcqrs::Json::type_error for a string that is not UTF-8).
+std::string DumpJson(const kcqrs::Json& doc);
+void AppendJson(const kcqrs::Json& doc, std::string* out);
 
 // When `text` at *pos starts with one canonical JSON value (nothing before
 // it), moves *pos past it and returns true. Returns false for anything that

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 #include <vector>
 
 #include "engine/graph/compiled_topology.h"
+#include "json/document.h"
 
 namespace kcqrs::engine {
 namespace {

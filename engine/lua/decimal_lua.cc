@@ -13,7 +13,7 @@
 namespace kcqrs::lua::internal {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 constexpr char kMetatable[] = "kcqrs.decimal";
 

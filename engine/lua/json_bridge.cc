@@ -18,7 +18,7 @@
 namespace kcqrs::lua::internal {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 int ClampToInt(std::size_t n) {
   return static_cast<int>(
@@ -221,6 +221,7 @@ class ToJsonConverter {
   bool ConvertObject(int index, json* out, int depth) {
     json object = json::object();
     auto& fields = object.get_ref<json::object_t&>();
+    bool has_integer_key = false;
     lua_pushnil(L_);
     while (lua_next(L_, index) != 0) {
       std::string key;
@@ -234,8 +235,11 @@ class ToJsonConverter {
         key.assign(data, size);
       } else {
         key = std::to_string(lua_tointeger(L_, -2));
+        has_integer_key = true;
       }
-      json value;
+      // Members go in in the table's (hash) order and are sorted once at
+      // the end (json/document.h).
+      json& value = fields.AppendUnsorted(std::move(key), nullptr);
       const bool ok = Convert(lua_gettop(L_), &value, depth + 1);
       lua_pop(L_, 1);  // the value; the key stays for lua_next
       if (!ok) {
@@ -243,12 +247,19 @@ class ToJsonConverter {
         lua_pop(L_, 1);
         return false;
       }
-      if (!fields.emplace(std::move(key), std::move(value)).second) {
-        path_.push_back(SegmentOfKeyOnTop());
-        lua_pop(L_, 1);
+    }
+    // Lua keys are unique, so a key can repeat only as 1 and "1".
+    if (has_integer_key) {
+      std::vector<std::string_view> keys;
+      keys.reserve(fields.size());
+      for (const auto& member : fields) keys.push_back(member.first);
+      std::sort(keys.begin(), keys.end());
+      if (auto dup = std::adjacent_find(keys.begin(), keys.end()); dup != keys.end()) {
+        path_.push_back(KeySegment(*dup));
         return Fail("appears both as an integer key and as a string key");
       }
     }
+    fields.SortMembers();
     *out = std::move(object);
     return true;
   }

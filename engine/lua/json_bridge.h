@@ -1,4 +1,4 @@
-// Internal to engine/lua: conversion between nlohmann::json and Lua values,
+// Internal to engine/lua: conversion between kcqrs::Json and Lua values,
 // with the rules runtime.h documents. Only lua_State is forward-declared
 // here, so that the header compiles without Lua's headers.
 //
@@ -8,8 +8,9 @@
 #define KCQRS_ENGINE_LUA_JSON_BRIDGE_H_
 
 #include <cstddef>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "json/document.h"
 
 struct lua_State;
 
@@ -29,7 +30,7 @@ inline constexpr std::size_t kMaxArrayHoles = 1000;
 // of memory or `value` nests deeper than kMaxDepth. It keeps no C++ object
 // with a destructor on its frames, so that the longjmp of a Lua error skips
 // nothing.
-void PushJson(lua_State* L, const nlohmann::json& value, int array_mt,
+void PushJson(lua_State* L, const kcqrs::Json& value, int array_mt,
               int depth);
 
 // Converts the value at absolute stack index `index` to JSON, leaving the
@@ -37,7 +38,7 @@ void PushJson(lua_State* L, const nlohmann::json& value, int array_mt,
 // not allocate) and so may run outside a protected call. On failure returns
 // false and sets `*error` to what is wrong and where, e.g.
 // "$.events[1].f is a function".
-bool ToJson(lua_State* L, int index, int array_mt, nlohmann::json* out,
+bool ToJson(lua_State* L, int index, int array_mt, kcqrs::Json* out,
             std::string* error);
 
 // True when [data, data + size) is well-formed UTF-8 (no overlong forms,

@@ -9,17 +9,17 @@
 #include <exception>
 #include <limits>
 #include <lua.hpp>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 
 #include "engine/lua/decimal_lua.h"
 #include "engine/lua/json_bridge.h"
 #include "engine/lua/pattern.h"
+#include "json/document.h"
 
 namespace kcqrs::lua {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 namespace internal {
 

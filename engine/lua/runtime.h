@@ -103,12 +103,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::lua {
@@ -136,7 +136,7 @@ struct Rejection {
 // The rejection `result` carries when a snippet returned reject(code,
 // reason): exactly {"$reject": {"code": <string>, "reason": <string>}}.
 // nullopt for anything else.
-std::optional<Rejection> AsRejection(const nlohmann::json& result);
+std::optional<Rejection> AsRejection(const kcqrs::Json& result);
 
 namespace internal {
 struct RuntimeState;
@@ -166,8 +166,8 @@ class Runtime {
   // returns its first return value as JSON. `now_ms` is what now() returns.
   // After any error, including the budget and the memory limit, the Runtime
   // stays usable.
-  Result<nlohmann::json> Call(int function,
-                              const std::vector<const nlohmann::json*>& args,
+  Result<kcqrs::Json> Call(int function,
+                              const std::vector<const kcqrs::Json*>& args,
                               int64_t now_ms);
 
   const Limits& limits() const;

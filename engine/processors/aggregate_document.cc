@@ -9,7 +9,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // Matches `literal` at *i and moves past it.
 bool Expect(std::string_view t, size_t* i, std::string_view literal) {

@@ -20,7 +20,7 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_AGGREGATE_DOCUMENT_H_
 #define KCQRS_ENGINE_PROCESSORS_AGGREGATE_DOCUMENT_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -40,7 +40,7 @@ class AggregateDocument {
   static std::optional<AggregateDocument> FromStored(std::string stored);
 
   // The state (null before the first event); may be replaced or changed.
-  nlohmann::json& state();
+  kcqrs::Json& state();
   // The "version" field, 0 when absent.
   int64_t version() const;
   void set_version(int64_t version);
@@ -48,7 +48,7 @@ class AggregateDocument {
   // Whether one of the kept outcomes has "id" == command_id.
   bool HasOutcome(std::string_view command_id) const;
   // Appends `outcome` to the commands and keeps only the last `keep`.
-  void AppendOutcome(const nlohmann::json& outcome, size_t keep);
+  void AppendOutcome(const kcqrs::Json& outcome, size_t keep);
 
   // Drops the oldest outcomes until Serialize() is at most `max_bytes` long,
   // or none is left; returns how many it dropped. The state and version are
@@ -85,11 +85,11 @@ class AggregateDocument {
   // Spliced form.
   std::string stored_;
   std::vector<Outcome> outcomes_;
-  nlohmann::json state_;
+  kcqrs::Json state_;
   int64_t version_ = 0;
 
   // Otherwise: the whole document.
-  std::optional<nlohmann::json> whole_;
+  std::optional<kcqrs::Json> whole_;
 };
 
 }  // namespace kcqrs::engine

@@ -17,7 +17,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // A command sent by a process manager names it and its instance in two
 // headers; the events and rejection decided for it carry them along, so

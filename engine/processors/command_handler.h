@@ -4,7 +4,7 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_COMMAND_HANDLER_H_
 #define KCQRS_ENGINE_PROCESSORS_COMMAND_HANDLER_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstdint>
 #include <memory>
@@ -28,7 +28,7 @@ std::unique_ptr<Processor> MakeCommandHandler(const CompiledAggregate& aggregate
 // What deciding one command came to: the events to emit (each an object
 // with a string "type"), or a rejection (code, reason).
 struct Decision {
-  std::vector<nlohmann::json> events;
+  std::vector<kcqrs::Json> events;
   std::optional<std::pair<std::string, std::string>> rejection;
 };
 
@@ -38,8 +38,8 @@ struct Decision {
 // aggregate). `meta` is the record's meta document (topic, partition,
 // offset, timestamp, key); `what` ("order.CreateOrder") prefixes errors.
 // `lua` may be null when `decide` has no Lua snippet.
-Status Decide(const CompiledDecide& decide, const nlohmann::json& command,
-              const nlohmann::json& state, const nlohmann::json& meta, int64_t now_ms,
+Status Decide(const CompiledDecide& decide, const kcqrs::Json& command,
+              const kcqrs::Json& state, const kcqrs::Json& meta, int64_t now_ms,
               const std::string& what, LuaFunctions* lua, Decision* out);
 
 }  // namespace kcqrs::engine

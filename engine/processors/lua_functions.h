@@ -9,7 +9,7 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_LUA_FUNCTIONS_H_
 #define KCQRS_ENGINE_PROCESSORS_LUA_FUNCTIONS_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <memory>
 #include <vector>
@@ -26,7 +26,7 @@ class LuaFunctions {
   static Result<std::unique_ptr<LuaFunctions>> Create(const CompiledTopology& topology,
                                                       const lua::Limits& limits);
 
-  Result<nlohmann::json> Call(int snippet, const std::vector<const nlohmann::json*>& args,
+  Result<kcqrs::Json> Call(int snippet, const std::vector<const kcqrs::Json*>& args,
                               int64_t now_ms) {
     return runtime_->Call(ids_[static_cast<size_t>(snippet)], args, now_ms);
   }

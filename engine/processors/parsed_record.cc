@@ -7,7 +7,7 @@
 
 namespace kcqrs::engine {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 std::string_view TypeName(const json& j) {
   switch (j.type()) {

@@ -6,7 +6,7 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_PARSED_RECORD_H_
 #define KCQRS_ENGINE_PROCESSORS_PARSED_RECORD_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <optional>
 #include <string>
@@ -31,35 +31,35 @@ class ParsedRecord {
 
   // The value of `r` as a JSON object, or why it is not one (`what`, e.g.
   // "the event", names it in the error). Parsed on the first call per record.
-  const Result<nlohmann::json>& Get(const Record& r, std::string_view what);
+  const Result<kcqrs::Json>& Get(const Record& r, std::string_view what);
 
  private:
   const JsonLimits limits_;
   const Record* record_ = nullptr;
   std::string what_;
-  std::optional<Result<nlohmann::json>> value_;
+  std::optional<Result<kcqrs::Json>> value_;
 };
 
 // "an object", "a list", ...: a JSON value's type, for errors.
-std::string_view TypeName(const nlohmann::json& j);
+std::string_view TypeName(const kcqrs::Json& j);
 
 // Parses a record value as a JSON object within `limits` (a value over
 // them is refused before anything deep is built); the error says what was
 // wrong (`what`: "the command") and where.
-Result<nlohmann::json> ParseObject(const Record& r, std::string_view what,
+Result<kcqrs::Json> ParseObject(const Record& r, std::string_view what,
                                    const JsonLimits& limits);
 
 // A string field, or null when absent or not a string.
-const std::string* StringField(const nlohmann::json& obj, const std::string& name);
+const std::string* StringField(const kcqrs::Json& obj, const std::string& name);
 
 // A key computed by an expression as text: a string, or an integer's
 // digits; nullopt for anything else.
-std::optional<std::string> KeyString(const nlohmann::json& v);
+std::optional<std::string> KeyString(const kcqrs::Json& v);
 
 // An event: a JSON object with a string type field, both held by the
 // task's ParsedRecord.
 struct TypedEvent {
-  const nlohmann::json* value;
+  const kcqrs::Json* value;
   const std::string* type;
 };
 
@@ -69,13 +69,13 @@ Result<TypedEvent> ParseEvent(const Record& r, const std::string& type_field,
 // The `meta` root of expressions and the third argument of Lua snippets:
 // the record's topic, partition, offset, timestamp and key, and the
 // aggregate version of an event (its kcqrs.version header; null without).
-nlohmann::json Meta(const Record& r);
+kcqrs::Json Meta(const Record& r);
 
 // The record's meta document, built on first use only.
 class LazyMeta {
  public:
   explicit LazyMeta(const Record& r) : r_(r) {}
-  const nlohmann::json& Get(bool needed) {
+  const kcqrs::Json& Get(bool needed) {
     if (!needed) return null_;
     if (!built_) {
       meta_ = Meta(r_);
@@ -86,8 +86,8 @@ class LazyMeta {
 
  private:
   const Record& r_;
-  const nlohmann::json null_;
-  nlohmann::json meta_;
+  const kcqrs::Json null_;
+  kcqrs::Json meta_;
   bool built_ = false;
 };
 

@@ -15,7 +15,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 const std::string* HeaderValue(const Record& r, std::string_view key) {
   for (const Header& h : r.headers) {

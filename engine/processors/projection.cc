@@ -7,7 +7,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 class Projection final : public Processor {
  public:

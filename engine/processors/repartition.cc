@@ -11,7 +11,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 class Repartition final : public Processor {
  public:

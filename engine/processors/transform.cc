@@ -6,7 +6,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // Stateless filter and reshape of JSON records.
 class Transform final : public Processor {

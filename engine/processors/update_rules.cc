@@ -8,7 +8,7 @@
 
 namespace kcqrs::engine {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
                       const std::string& what, json* out) {

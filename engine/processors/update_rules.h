@@ -5,7 +5,7 @@
 #ifndef KCQRS_ENGINE_PROCESSORS_UPDATE_RULES_H_
 #define KCQRS_ENGINE_PROCESSORS_UPDATE_RULES_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -23,12 +23,12 @@ namespace kcqrs::engine {
 
 // Evaluates each field into (*out)[name]; errors say `what`.name.
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
-                      const std::string& what, nlohmann::json* out);
+                      const std::string& what, kcqrs::Json* out);
 
 // Applies an evolve or projection update to `doc`; null means deleted.
 // Takes `doc` by value so that a merge changes it rather than a copy.
-Result<nlohmann::json> ApplyUpdate(const CompiledUpdate& u, nlohmann::json doc,
-                                   const nlohmann::json& event, const nlohmann::json& meta,
+Result<kcqrs::Json> ApplyUpdate(const CompiledUpdate& u, kcqrs::Json doc,
+                                   const kcqrs::Json& event, const kcqrs::Json& meta,
                                    int64_t now_ms, LuaFunctions* lua, const std::string& what);
 
 // Whether a Lua snippet can see its `meta` argument.
@@ -64,7 +64,7 @@ class EventFieldSelector {
   // The value to send for `event`, parsed from `text`: `text` itself when
   // nothing would be left out, else the named members of `event` as
   // DumpJson writes an object of just them.
-  std::string Select(const nlohmann::json& event, const std::string& text) const;
+  std::string Select(const kcqrs::Json& event, const std::string& text) const;
 
  private:
   struct Field {

@@ -13,7 +13,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using Json = nlohmann::json;
+using Json = kcqrs::Json;
 constexpr int kFormatVersion = 1;
 
 int64_t WallNowMs() {

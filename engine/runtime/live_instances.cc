@@ -1,6 +1,6 @@
 #include "engine/runtime/live_instances.h"
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <algorithm>
 
@@ -103,7 +103,7 @@ Result<std::vector<InstanceInfo>> ReadLiveInstances(const EngineOptions& options
 std::string FormatLiveInstances(const std::string& application_id,
                                 const std::vector<InstanceInfo>& instances, bool json) {
   if (json) {
-    nlohmann::json list = nlohmann::json::array();
+    kcqrs::Json list = kcqrs::Json::array();
     for (const InstanceInfo& i : instances) {
       list.push_back({{"id", i.id},
                       {"url", i.url},
@@ -111,7 +111,7 @@ std::string FormatLiveInstances(const std::string& application_id,
                       {"standby_tasks", i.standby_tasks},
                       {"updated_ms", i.updated_ms}});
     }
-    return nlohmann::json{{"application", application_id}, {"instances", list}}.dump(2) + "\n";
+    return kcqrs::Json{{"application", application_id}, {"instances", list}}.dump(2) + "\n";
   }
   std::string out = "application " + application_id + ": " + std::to_string(instances.size()) +
                     " live instance(s)\n";

@@ -705,7 +705,7 @@ Status Task::FireTimer(Bound* b, const std::string& key, int64_t due) {
   timer.partition = id_.partition;
   timer.offset = -1;
   timer.key = key;
-  timer.value = "{\"timer\":" + nlohmann::json(key).dump() + ",\"due\":" + std::to_string(due) + "}";
+  timer.value = "{\"timer\":" + kcqrs::Json(key).dump() + ",\"due\":" + std::to_string(due) + "}";
   timer.timestamp_ms = due;
   return DeadLetter(timer, b->name, s);
 }

@@ -1,6 +1,5 @@
 #include "engine/serving/command_routes.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,11 +13,12 @@
 #include "engine/codec/command_envelope.h"
 #include "engine/codec/json_codec.h"
 #include "engine/codec/partitioner.h"
+#include "json/document.h"
 
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 std::string NewCommandId() {
   static thread_local std::mt19937_64 gen(std::random_device{}());

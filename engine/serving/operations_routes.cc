@@ -1,6 +1,6 @@
 #include "engine/serving/operations_routes.h"
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 
 namespace kcqrs::engine {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 std::string ReadinessJson(const ReadinessReport& report) {
   json tasks = json::array();

@@ -1,7 +1,7 @@
 #include "engine/serving/position_log.h"
 #include "util/base64url.h"
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstring>
 
@@ -9,7 +9,7 @@ namespace kcqrs::engine {
 
 std::string EncodePositionToken(const RecordPosition& position) {
   return util::Base64UrlEncode(
-      nlohmann::json{{"t", position.topic}, {"p", position.partition}, {"o", position.offset}}
+      kcqrs::Json{{"t", position.topic}, {"p", position.partition}, {"o", position.offset}}
           .dump());
 }
 
@@ -17,7 +17,7 @@ std::optional<RecordPosition> DecodePositionToken(std::string_view token) {
   if (token.empty() || token.size() > 2048) return std::nullopt;
   auto raw = util::Base64UrlDecode(token);
   if (!raw) return std::nullopt;
-  auto j = nlohmann::json::parse(*raw, nullptr, /*allow_exceptions=*/false);
+  auto j = kcqrs::Json::parse(*raw, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   auto t = j.find("t");
   auto p = j.find("p");

@@ -2,7 +2,7 @@
 
 #include <strings.h>
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -24,7 +24,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // A stored value as JSON text, when it is a JSON document. kcqrs's own
 // stores hold canonical JSON, recognised without building a document and

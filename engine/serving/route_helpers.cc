@@ -11,7 +11,7 @@
 
 namespace kcqrs::engine {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 namespace {
 constexpr char kProblemBase[] = "urn:kcqrs:problem:";

@@ -7,7 +7,7 @@
 #ifndef KCQRS_ENGINE_SERVING_ROUTE_HELPERS_H_
 #define KCQRS_ENGINE_SERVING_ROUTE_HELPERS_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <chrono>
 #include <cstdint>
@@ -37,7 +37,7 @@ http::Response Unavailable(const std::string& slug, std::string_view title,
 // position, missing_partitions). Every string in it is valid UTF-8: the
 // ones from the request are checked before they get here.
 http::Response ProblemWith(int status, const std::string& slug, std::string_view title,
-                           std::string_view detail, nlohmann::json extra);
+                           std::string_view detail, kcqrs::Json extra);
 
 // nullopt when `token` is empty or the request carries
 // "Authorization: Bearer <token>" (the scheme in any case, RFC 6750); else

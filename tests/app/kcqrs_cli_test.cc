@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "engine/kafka/producer.h"
+#include "json/document.h"
 #include "tests/support/test_certs.h"
 
 namespace {
@@ -410,8 +410,8 @@ TEST(KcqrsCliTest, DescribeJsonIsTheTopologyDocument) {
   Outcome o = RunCli("describe " KCQRS_SOURCE_DIR
                      "/examples/orders/topology.yaml --format json --set application.id=shop");
   ASSERT_EQ(o.exit_code, 0) << o.output;
-  ASSERT_TRUE(nlohmann::json::accept(o.output)) << o.output;
-  auto doc = nlohmann::json::parse(o.output);
+  ASSERT_TRUE(kcqrs::Json::accept(o.output)) << o.output;
+  auto doc = kcqrs::Json::parse(o.output);
   EXPECT_EQ(doc["application"], "shop");
   EXPECT_EQ(doc["dead_letter_topic"], "shop-dlq");
   ASSERT_EQ(doc["subtopologies"].size(), 3u) << doc.dump(2);
@@ -419,8 +419,8 @@ TEST(KcqrsCliTest, DescribeJsonIsTheTopologyDocument) {
   EXPECT_EQ(doc["subtopologies"][0]["nodes"][0]["name"], "order");
   EXPECT_EQ(doc["subtopologies"][0]["nodes"][0]["kind"], "aggregate");
   EXPECT_EQ(doc["subtopologies"][2]["sources"],
-            nlohmann::json::parse(R"(["shop-product_totals-repartition"])"));
-  EXPECT_EQ(doc["stores"][1], nlohmann::json::parse(
+            kcqrs::Json::parse(R"(["shop-product_totals-repartition"])"));
+  EXPECT_EQ(doc["stores"][1], kcqrs::Json::parse(
       R"({"name":"orders","kind":"rocksdb","changelog":"shop-orders-changelog"})"));
 }
 
@@ -720,7 +720,7 @@ transforms:
   int objects = 0;
   bool saw_error = false;
   while (std::getline(lines, line)) {
-    auto doc = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    auto doc = kcqrs::Json::parse(line, nullptr, /*allow_exceptions=*/false);
     ASSERT_TRUE(doc.is_object()) << "not a JSON object: " << line << "\n" << o.output;
     for (const char* key : {"ts", "level", "logger", "msg"}) {
       EXPECT_TRUE(doc.contains(key) && doc[key].is_string()) << key << " in " << line;

@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,11 +26,12 @@
 #include "engine/graph/compiled_topology.h"
 #include "engine/graph/describe.h"
 #include "engine/http/server.h"
+#include "json/document.h"
 
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 std::string OrdersTopologyJson() {
   config::LoadOptions load;

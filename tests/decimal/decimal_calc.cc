@@ -15,7 +15,7 @@
 
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 namespace decimal = kcqrs::decimal;
 
 json Number(const std::string& text) {

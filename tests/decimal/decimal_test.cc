@@ -9,7 +9,7 @@
 namespace kcqrs::decimal {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 json D(std::string_view text) { return FromString(text).value(); }
 

@@ -9,11 +9,11 @@
 #include <chrono>
 #include <filesystem>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/engine.h"
 #include "kcqrs/logging.h"
 #include "kcqrs/processor.h"
@@ -77,10 +77,10 @@ TEST_F(LoggingTest, JsonFormatWritesOneEscapedObjectPerLine) {
   spdlog::info("a \"quoted\" word\nand a second line\t\x01");
   spdlog::error("second");
   const std::string out = ::testing::internal::GetCapturedStderr();
-  std::vector<nlohmann::json> docs;
+  std::vector<kcqrs::Json> docs;
   size_t start = 0;
   for (size_t nl; (nl = out.find('\n', start)) != std::string::npos; start = nl + 1) {
-    docs.push_back(nlohmann::json::parse(out.substr(start, nl - start), nullptr, false));
+    docs.push_back(kcqrs::Json::parse(out.substr(start, nl - start), nullptr, false));
   }
   ASSERT_EQ(docs.size(), 2u) << out;
   ASSERT_TRUE(docs[0].is_object()) << out;

@@ -15,7 +15,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // The command handler's way before AggregateDocument (with the codec, which
 // keeps decimals as their text).
@@ -159,7 +159,7 @@ TEST(AggregateDocumentTest, WritesWhatParsingAndDumpingWrote) {
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 // The command handler keeps a stored aggregate within the record size limit
 // by dropping its oldest outcomes: the longest tail of outcomes that fits,

@@ -7,7 +7,7 @@
 // command to the dead-letter topic.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <map>
 #include <memory>
@@ -23,7 +23,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 constexpr char kLedger[] = R"(application:
   id: ledger

@@ -5,19 +5,19 @@
 
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "tests/support/examples.h"
 #include "engine/graph/compiled_topology.h"
 
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 EngineOptions LoadOrders() { return kcqrs::testing::LoadExample("orders"); }
 

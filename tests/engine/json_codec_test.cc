@@ -21,7 +21,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 bool Identical(const json& a, const json& b) { return kcqrs::testing::IdenticalJson(a, b); }
 

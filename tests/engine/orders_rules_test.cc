@@ -2,16 +2,16 @@
 // through the broker-free TopologyTestDriver: what a user of the example
 // would see on the event, rejection and dead-letter topics and in the stores.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "tests/support/examples.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using testing::TopologyTestDriver;
 
 EngineOptions LoadExample() { return testing::LoadExample("orders"); }

@@ -4,16 +4,16 @@
 // What a user would see: the commands sent and their ids, the instance
 // documents, deadlines firing exactly when the clock passes them, once.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "kcqrs/processor.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using testing::TopologyTestDriver;
 
 // A seat is held for a booking; the payment must come within the deadline

@@ -3,18 +3,18 @@
 // the whole event when a rule may read more than named fields. The view
 // must come out as if the whole event had travelled.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "kcqrs/testing/topology_test_driver.h"
 
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using testing::TopologyTestDriver;
 
 constexpr char kYaml[] = R"(application:
@@ -105,7 +105,6 @@ TEST_F(RepartitionTest, CarriesNothingOfEventsTheViewDoesNotFold) {
   EXPECT_TRUE(Pipe(R"({"type":"Shipped","product":"p-1","orderId":"o-1"})").empty());
   EXPECT_TRUE(driver_->ReadOutput("shop-dlq").empty());
 }
-
 
 // A process manager's correlation topic likewise carries of each event only
 // what its reactions to that type read (`when`, `set`/`merge`, the sends'

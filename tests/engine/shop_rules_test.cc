@@ -3,20 +3,20 @@
 // the `checkout` process manager, with its deadline fired by moving the
 // driver's wall clock. What a user would see on the topics and in the stores.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/testing/topology_test_driver.h"
 #include "tests/support/examples.h"
 
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using testing::TopologyTestDriver;
 
 constexpr char kOrders[] = "shop.orders.commands";

@@ -5,7 +5,6 @@
 // broker are in tests/integration/fault_injection_test.cc; here each
 // failure lands exactly where the test puts it, in milliseconds.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "engine/runtime/stream_thread.h"
 #include "engine/serving/position_log.h"
 #include "engine/serving/store_registry.h"
+#include "json/document.h"
 #include "state/rocksdb_env.h"
 #include "tests/support/examples.h"
 #include "tests/support/fake_kafka.h"
@@ -81,7 +81,7 @@ class StreamThreadTest : public ::testing::Test {
   }
 
   void Command(const std::string& json) {
-    const auto doc = nlohmann::json::parse(json);
+    const auto doc = kcqrs::Json::parse(json);
     kafka_->Produce("bank.commands", 0, doc["accountId"].get<std::string>(), json);
   }
 
@@ -106,14 +106,14 @@ class StreamThreadTest : public ::testing::Test {
   std::vector<std::string> Events() {
     std::vector<std::string> types;
     for (const auto& r : kafka_->Read("bank.events")) {
-      types.push_back(nlohmann::json::parse(*r.value)["type"].get<std::string>());
+      types.push_back(kcqrs::Json::parse(*r.value)["type"].get<std::string>());
     }
     return types;
   }
   std::vector<std::string> Rejections() {
     std::vector<std::string> codes;
     for (const auto& r : kafka_->Read("bank.rejections")) {
-      codes.push_back(nlohmann::json::parse(*r.value)["code"].get<std::string>());
+      codes.push_back(kcqrs::Json::parse(*r.value)["code"].get<std::string>());
     }
     return codes;
   }
@@ -123,7 +123,7 @@ class StreamThreadTest : public ::testing::Test {
     if (!view) return -1;
     auto got = view->Get(account);
     if (!got.ok() || !got->has_value()) return -1;
-    return nlohmann::json::parse(**got)["balance"].get<int64_t>();
+    return kcqrs::Json::parse(**got)["balance"].get<int64_t>();
   }
 
   std::filesystem::path dir_;

@@ -2,7 +2,7 @@
 // reshape, run by the TopologyTestDriver.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include "config/config_loader.h"
 #include "kcqrs/testing/topology_test_driver.h"
@@ -10,7 +10,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 
 Result<EngineOptions> Load(const std::string& transforms) {
   config::LoadOptions load;

@@ -7,7 +7,6 @@
 #include "engine/serving/http_api.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <map>
@@ -19,13 +18,14 @@
 
 #include "config/config_loader.h"
 #include "engine/kafka/mock_cluster.h"
+#include "json/document.h"
 #include "tests/support/http_client.h"
 #include "tests/support/map_store.h"
 
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using kcqrs::testing::HttpRequest;
 using kcqrs::testing::HttpResult;
 

@@ -11,7 +11,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -28,6 +27,7 @@
 #include "engine/kafka/consumer.h"
 #include "engine/kafka/mock_cluster.h"
 #include "engine/serving/http_api.h"
+#include "json/document.h"
 #include "tests/support/http_client.h"
 #include "tests/support/map_store.h"
 #include "tests/support/test_certs.h"
@@ -35,7 +35,7 @@
 namespace kcqrs::engine {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using kcqrs::testing::HttpRequest;
 using kcqrs::testing::HttpResult;
 using SteadyClock = std::chrono::steady_clock;

@@ -20,7 +20,6 @@
 #include <cstring>
 #include <future>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -29,6 +28,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "json/document.h"
 
 namespace kcqrs::http {
 namespace {
@@ -36,7 +36,7 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
-using json = nlohmann::json;
+using json = kcqrs::Json;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 

@@ -5,11 +5,11 @@
 // they were sent with, a wrong amount is a rejection with a code (409), not
 // a dead letter (422), and nothing changes across a restart.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <string>
 
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/support/examples.h"
 #include "tests/support/http_client.h"
@@ -18,7 +18,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 
 constexpr char kToken[] = "bank-token";

@@ -10,7 +10,6 @@
 // committed events. Every topic the run used must be replicated 3 times
 // with min.insync.replicas 2, or the faults would prove nothing.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -29,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/kcqrs_child.h"
 #include "tests/integration/orders_check.h"
@@ -469,7 +469,7 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
   ASSERT_TRUE(first_after_b.has_value()) << "no outcome after two brokers came back";
   EXPECT_TRUE(child.Running()) << child_log();
   const HttpResult stats = HttpRequest(http, "GET", "/stats");
-  const auto totals = nlohmann::json::parse(stats.body, nullptr, /*allow_exceptions=*/false);
+  const auto totals = kcqrs::Json::parse(stats.body, nullptr, /*allow_exceptions=*/false);
 
   // A clean stop; then the committed outcomes, read from the start. The
   // settle time lets duplicates that come late be seen too.
@@ -544,7 +544,7 @@ TEST(ClusterTest, BrokerKillsUnderLoadLoseNothingAndDoubleNothing) {
             << " s (kill to first new outcome), " << Seconds(*first_after_b - b_restart)
             << " s after the restart began\n"
             << "/readyz while two were down: " << readyz_two_down.status << " "
-            << nlohmann::json::parse(readyz_two_down.body, nullptr, false).value("reason", "")
+            << kcqrs::Json::parse(readyz_two_down.body, nullptr, false).value("reason", "")
             << "; engine totals at the end: "
             << (totals.is_object() && totals.contains("totals") ? totals["totals"].dump() : "?")
             << "\n"

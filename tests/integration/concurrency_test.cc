@@ -6,7 +6,6 @@
 // Kafka directly with a malformed expectedVersion is a rejection, not a
 // dead letter.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <future>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_kafka.h"
@@ -22,7 +22,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 
 // {app} is replaced by a name of this run: topics, group and state are its own.

@@ -3,7 +3,6 @@
 #define KCQRS_TESTS_INTEGRATION_ENGINE_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <functional>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "engine/kafka/consumer.h"
+#include "json/document.h"
 #include "kcqrs/engine.h"
 #include "tests/support/kafka_io.h"
 
@@ -42,7 +42,7 @@ inline std::map<std::string, int> Outcomes(const std::string& bootstrap, const s
   auto r = ReadCommitted(bootstrap, rejections, 0, std::chrono::seconds(30),
                          std::chrono::seconds(3));
   for (const auto& rec : e) out[HeaderValue(rec, "kcqrs.command.id")]++;
-  for (const auto& rec : r) out[nlohmann::json::parse(*rec.value)["commandId"]]++;
+  for (const auto& rec : r) out[kcqrs::Json::parse(*rec.value)["commandId"]]++;
   (void)expected;
   return out;
 }

@@ -27,7 +27,7 @@ namespace kcqrs {
 namespace {
 
 using namespace kcqrs::testing;
-using nlohmann::json;
+using json = kcqrs::Json;
 using Point = engine::FaultInjector::Point;
 
 // Fails chosen calls at each point, each with its own status.
@@ -365,7 +365,7 @@ TEST(FaultInjectionTest, ReadYourWritesTokensSurviveARestart) {
     auto posted = HttpRequest(engine->http_address(), "POST", "/commands/order?wait=true",
                               CreateOrder("o-1", "widget", 2, "c-1"));
     ASSERT_EQ(posted.status, 200) << posted.body;
-    token = nlohmann::json::parse(posted.body)["position"];
+    token = kcqrs::Json::parse(posted.body)["position"];
     engine->Stop();
   }
   auto engine = OpenEngine(LoadOrders(n, bootstrap));

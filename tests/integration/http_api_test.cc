@@ -3,7 +3,6 @@
 // scans with paging, the store list, readiness, and bad requests of every
 // kind answered with problem JSON.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/serving/position_log.h"
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/chromium.h"
@@ -23,7 +23,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 
 constexpr char kToken[] = "s3cret-token";

@@ -3,7 +3,6 @@
 // from one is followed on the other, a clean stop is seen at once, and
 // `kcqrs describe --live` lists what they publish.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -17,6 +16,7 @@
 
 #include "engine/codec/partitioner.h"
 #include "engine/runtime/engine_internals.h"
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/examples.h"
@@ -26,7 +26,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 using Clock = std::chrono::steady_clock;
 

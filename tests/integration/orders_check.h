@@ -8,7 +8,6 @@
 #define KCQRS_TESTS_INTEGRATION_ORDERS_CHECK_H_
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <map>
 #include <set>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "engine/kafka/record.h"
+#include "json/document.h"
 #include "kcqrs/engine.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/kafka_io.h"
@@ -56,7 +56,7 @@ inline OrdersCommands MakeOrdersCommands(int orders) {
 // rejections in their value.
 inline std::string OutcomeCommandId(const kafka::ConsumedRecord& r, bool is_event) {
   if (is_event) return HeaderValue(r, "kcqrs.command.id");
-  auto v = nlohmann::json::parse(r.value.value_or(""), nullptr, /*allow_exceptions=*/false);
+  auto v = kcqrs::Json::parse(r.value.value_or(""), nullptr, /*allow_exceptions=*/false);
   if (!v.is_object() || !v.contains("commandId") || !v["commandId"].is_string()) return "";
   return v["commandId"].get<std::string>();
 }
@@ -106,12 +106,12 @@ inline OutcomeCheck ExpectExactlyOneOutcomeEach(const std::map<std::string, int>
 // The read models as the committed events define them, computed without the
 // engine: per order its last state, per product the orders not cancelled.
 struct OrdersFold {
-  std::map<std::string, nlohmann::json> orders;
-  std::map<std::string, nlohmann::json> totals;
+  std::map<std::string, kcqrs::Json> orders;
+  std::map<std::string, kcqrs::Json> totals;
 };
 
 inline OrdersFold FoldOrderEvents(const std::vector<kafka::ConsumedRecord>& events) {
-  using nlohmann::json;
+  using json = kcqrs::Json;
   OrdersFold f;
   for (const auto& e : events) {
     json v = json::parse(*e.value);
@@ -145,7 +145,7 @@ inline bool StoresMatchFold(const Engine& engine, const OrdersFold& fold) {
     for (auto it = view->Range("", ""); it->Valid(); it->Next(), ++rows) {
       auto w = want->find(std::string(it->key()));
       if (w == want->end()) return false;
-      auto got = nlohmann::json::parse(it->value(), nullptr, /*allow_exceptions=*/false);
+      auto got = kcqrs::Json::parse(it->value(), nullptr, /*allow_exceptions=*/false);
       if (got != w->second) return false;
     }
     if (rows != want->size()) return false;
@@ -162,7 +162,7 @@ inline void ExpectStoresMatchFold(const Engine& engine, const OrdersFold& fold) 
   for (auto it = view->Range("", ""); it->Valid(); it->Next(), ++rows) {
     auto want = fold.orders.find(std::string(it->key()));
     ASSERT_NE(want, fold.orders.end()) << "store has an order no event created: " << it->key();
-    EXPECT_EQ(nlohmann::json::parse(it->value()), want->second) << it->key();
+    EXPECT_EQ(kcqrs::Json::parse(it->value()), want->second) << it->key();
   }
   EXPECT_EQ(rows, fold.orders.size());
   auto product_totals = engine.GetStore("product_totals");
@@ -173,7 +173,7 @@ inline void ExpectStoresMatchFold(const Engine& engine, const OrdersFold& fold) 
   for (const auto& [product, want] : fold.totals) {
     auto got = product_totals->Get(product);
     ASSERT_TRUE(got.ok() && got->has_value()) << product;
-    EXPECT_EQ(nlohmann::json::parse(**got), want) << product;
+    EXPECT_EQ(kcqrs::Json::parse(**got), want) << product;
   }
 }
 

@@ -4,7 +4,6 @@
 // clean stop (only the changelog tail is restored) and after losing the
 // state directory (everything is restored).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "json/document.h"
 #include "kcqrs/engine.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/kafka_io.h"
@@ -21,7 +21,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 
 std::unique_ptr<Engine> OpenReady(const EngineOptions& options) {

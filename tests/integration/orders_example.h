@@ -4,13 +4,13 @@
 #define KCQRS_TESTS_INTEGRATION_ORDERS_EXAMPLE_H_
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <map>
 #include <string>
 
 #include "config/config_loader.h"
+#include "json/document.h"
 #include "tests/support/examples.h"
 #include "kcqrs/options.h"
 
@@ -57,13 +57,13 @@ inline EngineOptions LoadOrders(const OrdersNames& n, const std::string& bootstr
 
 inline std::string CreateOrder(const std::string& id, const std::string& product, int quantity,
                                const std::string& command_id) {
-  return nlohmann::json{{"type", "CreateOrder"}, {"orderId", id}, {"product", product},
+  return kcqrs::Json{{"type", "CreateOrder"}, {"orderId", id}, {"product", product},
                         {"quantity", quantity}, {"commandId", command_id}}
       .dump();
 }
 
 inline std::string CancelOrder(const std::string& id, const std::string& command_id) {
-  return nlohmann::json{{"type", "CancelOrder"}, {"orderId", id}, {"commandId", command_id}}
+  return kcqrs::Json{{"type", "CancelOrder"}, {"orderId", id}, {"commandId", command_id}}
       .dump();
 }
 

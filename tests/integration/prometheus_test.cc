@@ -10,7 +10,6 @@
 // evaluates every second.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "json/document.h"
 #include "tests/integration/kcqrs_child.h"
 #include "tests/integration/orders_example.h"
 #include "tests/integration/own_broker.h"
@@ -38,7 +38,7 @@ namespace kcqrs {
 namespace {
 
 using namespace kcqrs::testing;
-using nlohmann::json;
+using json = kcqrs::Json;
 using Clock = std::chrono::steady_clock;
 
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::seconds timeout) {

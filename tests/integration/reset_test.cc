@@ -4,7 +4,6 @@
 // models come back, with no event folded twice. And the reset refuses
 // while an instance runs.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <sys/wait.h>
 
@@ -19,6 +18,7 @@
 
 #include "engine/kafka/admin.h"
 #include "engine/kafka/consumer.h"
+#include "json/document.h"
 #include "kcqrs/engine.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/kafka_io.h"
@@ -27,7 +27,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 
 struct Cli {

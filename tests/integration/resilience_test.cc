@@ -137,7 +137,7 @@ TEST(ResilienceTest, TwoInstancesShareTheWorkAndOneTakesOverFromTheOther) {
     if (!totals) return -1;
     auto v = totals->Get("p-" + std::to_string(p));
     if (!v.ok() || !v->has_value()) return -1;
-    return nlohmann::json::parse(**v)["orders"].get<int>();
+    return kcqrs::Json::parse(**v)["orders"].get<int>();
   };
   EXPECT_TRUE(WaitFor([&] { return orders_of(0) == 30 && orders_of(1) == 30 && orders_of(2) == 30; },
                       std::chrono::seconds(60)))

@@ -3,7 +3,6 @@
 // timeout, although its stream threads are static group members (which
 // keep a kill -9 + restart fast: kill9_test.cc).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -15,6 +14,7 @@
 
 #include "engine/codec/partitioner.h"
 #include "engine/runtime/engine_internals.h"
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/orders_example.h"
 #include "tests/support/examples.h"
@@ -24,7 +24,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 using Clock = std::chrono::steady_clock;
 

@@ -13,7 +13,6 @@
 // kill -9 until every key is answerable again from the survivors, a clean
 // stop until its partitions are processed elsewhere.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -33,6 +32,7 @@
 #include <vector>
 
 #include "engine/codec/partitioner.h"
+#include "json/document.h"
 #include "tests/integration/engine_test_util.h"
 #include "tests/integration/kcqrs_child.h"
 #include "tests/integration/orders_check.h"
@@ -44,7 +44,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 using Clock = std::chrono::steady_clock;
 

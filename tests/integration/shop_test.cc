@@ -8,7 +8,6 @@
 // milliseconds (deadlines race payments; late successes are refunded) and
 // once with kill -9 rounds of the engine during the run.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -26,6 +25,7 @@
 
 #include "engine/kafka/admin.h"
 #include "engine/kafka/consumer.h"
+#include "json/document.h"
 #include "tests/integration/kcqrs_child.h"
 #include "tests/support/http_client.h"
 #include "tests/support/kafka_io.h"
@@ -34,7 +34,7 @@
 namespace kcqrs {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using namespace kcqrs::testing;
 using Clock = std::chrono::steady_clock;
 

@@ -9,14 +9,15 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "json/document.h"
 
 namespace kcqrs::lua {
 namespace {
 
-using nlohmann::json;
+using json = kcqrs::Json;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 

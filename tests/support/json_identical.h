@@ -5,7 +5,7 @@
 #ifndef KCQRS_TESTS_SUPPORT_JSON_IDENTICAL_H_
 #define KCQRS_TESTS_SUPPORT_JSON_IDENTICAL_H_
 
-#include <nlohmann/json.hpp>
+#include "json/document.h"
 
 #include <cstddef>
 #include <cstring>
@@ -21,9 +21,9 @@ struct JsonIdentity {
   bool nan_equals_nan = false;
 };
 
-inline bool IdenticalJson(const nlohmann::json& a, const nlohmann::json& b,
+inline bool IdenticalJson(const kcqrs::Json& a, const kcqrs::Json& b,
                           JsonIdentity how = {}) {
-  using nlohmann::json;
+  using json = kcqrs::Json;
   if (how.any_integer_kind && (a.is_number_integer() || b.is_number_integer())) {
     return a.is_number_integer() && b.is_number_integer() && a == b;
   }
@@ -58,9 +58,9 @@ inline bool IdenticalJson(const nlohmann::json& a, const nlohmann::json& b,
 // text, if every decimal kept the text of its number. Sets *bad_text when a
 // decimal's text is not a JSON number, and *beyond_double when nlohmann
 // refuses it as out of a double's range (1e400, which kcqrs keeps).
-inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_text = nullptr,
+inline kcqrs::Json DecimalsAsDoubles(const kcqrs::Json& doc, bool* bad_text = nullptr,
                                         bool* beyond_double = nullptr) {
-  using nlohmann::json;
+  using json = kcqrs::Json;
   if (decimal::IsDecimal(doc)) {
     const std::string_view text = decimal::Text(doc);
     if (!decimal::IsJsonNumber(text)) {
@@ -89,7 +89,7 @@ inline nlohmann::json DecimalsAsDoubles(const nlohmann::json& doc, bool* bad_tex
 
 // Whether a document holds a double (number_float) anywhere: kcqrs's codec
 // never makes one.
-inline bool HasDouble(const nlohmann::json& doc) {
+inline bool HasDouble(const kcqrs::Json& doc) {
   if (doc.is_number_float()) return true;
   if (doc.is_structured()) {
     for (const auto& e : doc) {

@@ -15,7 +15,7 @@
 namespace kcqrs::topology {
 namespace {
 
-using json = nlohmann::json;
+using json = kcqrs::Json;
 
 const std::vector<std::string> kRoots = {"command", "state"};
 const char* const kKeys[] = {

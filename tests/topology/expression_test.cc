@@ -15,7 +15,7 @@
 namespace kcqrs::topology {
 namespace {
 
-using json = nlohmann::json;
+using json = kcqrs::Json;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 

@@ -9,7 +9,7 @@
 namespace kcqrs::topology {
 namespace {
 
-using json = nlohmann::json;
+using json = kcqrs::Json;
 using ::testing::StartsWith;
 
 const std::vector<std::string> kRoots = {"command", "state"};
