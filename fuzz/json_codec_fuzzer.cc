@@ -1,5 +1,5 @@
-// engine/codec/json_codec.h against kcqrs::Json, differentially, as the header
-// promises: ParseJson(text) is kcqrs::Json::parse(text, nullptr, false)
+// engine/codec/json_codec.h against nlohmann's own parser, differentially, as the
+// header promises: ParseJson(text) is kcqrs::Json::parse(text, nullptr, false)
 // (same documents, integer types included, same rejections) except that a
 // number nlohmann makes a double is a decimal keeping its text (the text
 // must parse to nlohmann's double) and one beyond a double's range, which

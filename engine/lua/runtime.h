@@ -166,9 +166,8 @@ class Runtime {
   // returns its first return value as JSON. `now_ms` is what now() returns.
   // After any error, including the budget and the memory limit, the Runtime
   // stays usable.
-  Result<kcqrs::Json> Call(int function,
-                              const std::vector<const kcqrs::Json*>& args,
-                              int64_t now_ms);
+  Result<kcqrs::Json> Call(int function, const std::vector<const kcqrs::Json*>& args,
+                           int64_t now_ms);
 
   const Limits& limits() const;
   // Bytes the Lua state holds now, garbage included.

@@ -27,7 +27,7 @@ class LuaFunctions {
                                                       const lua::Limits& limits);
 
   Result<kcqrs::Json> Call(int snippet, const std::vector<const kcqrs::Json*>& args,
-                              int64_t now_ms) {
+                           int64_t now_ms) {
     return runtime_->Call(ids_[static_cast<size_t>(snippet)], args, now_ms);
   }
 

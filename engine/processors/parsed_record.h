@@ -47,7 +47,7 @@ std::string_view TypeName(const kcqrs::Json& j);
 // them is refused before anything deep is built); the error says what was
 // wrong (`what`: "the command") and where.
 Result<kcqrs::Json> ParseObject(const Record& r, std::string_view what,
-                                   const JsonLimits& limits);
+                                const JsonLimits& limits);
 
 // A string field, or null when absent or not a string.
 const std::string* StringField(const kcqrs::Json& obj, const std::string& name);

@@ -28,8 +28,8 @@ Status EvaluateFields(const CompiledFields& fields, const topology::Expression::
 // Applies an evolve or projection update to `doc`; null means deleted.
 // Takes `doc` by value so that a merge changes it rather than a copy.
 Result<kcqrs::Json> ApplyUpdate(const CompiledUpdate& u, kcqrs::Json doc,
-                                   const kcqrs::Json& event, const kcqrs::Json& meta,
-                                   int64_t now_ms, LuaFunctions* lua, const std::string& what);
+                                const kcqrs::Json& event, const kcqrs::Json& meta,
+                                int64_t now_ms, LuaFunctions* lua, const std::string& what);
 
 // Whether a Lua snippet can see its `meta` argument.
 bool LuaSeesMeta(const CompiledTopology& topology, int snippet);

@@ -59,7 +59,7 @@ inline bool IdenticalJson(const kcqrs::Json& a, const kcqrs::Json& b,
 // decimal's text is not a JSON number, and *beyond_double when nlohmann
 // refuses it as out of a double's range (1e400, which kcqrs keeps).
 inline kcqrs::Json DecimalsAsDoubles(const kcqrs::Json& doc, bool* bad_text = nullptr,
-                                        bool* beyond_double = nullptr) {
+                                     bool* beyond_double = nullptr) {
   using json = kcqrs::Json;
   if (decimal::IsDecimal(doc)) {
     const std::string_view text = decimal::Text(doc);
