@@ -25,7 +25,10 @@ done
 if grep -rl "$src\|$build" "$prefix/include" "$prefix/lib/cmake" "$prefix/lib/pkgconfig"; then
   echo "FAIL: installed files name the source or build tree"; exit 1
 fi
-"$prefix/bin/kcqrs" version | grep -q '^kcqrs ' || { echo "FAIL: kcqrs version"; exit 1; }
+# Output is captured before grep: with pipefail, grep -q exiting at its
+# first match can SIGPIPE the writer and fail the pipe at random.
+version=$("$prefix/bin/kcqrs" version)
+grep -q '^kcqrs ' <<<"$version" || { echo "FAIL: kcqrs version: $version"; exit 1; }
 
 launcher=()
 if command -v ccache >/dev/null; then
@@ -93,8 +96,9 @@ mkdir -p "$work/shared"
   -L"$work/shared" -lkcqrs -Wl,-rpath,"$work/shared" "${system_libs[@]}" \
   >"$work/shared-example.log" 2>&1 \
   || { head -20 "$work/shared-example.log"; echo "FAIL: the example does not link to libkcqrs.so"; exit 1; }
-ldd "$work/shared/kcqrs_embedded" | grep -q "libkcqrs.so => $work/shared/libkcqrs.so" \
-  || { ldd "$work/shared/kcqrs_embedded"; echo "FAIL: the example does not load libkcqrs.so"; exit 1; }
+loaded=$(ldd "$work/shared/kcqrs_embedded")
+grep -qF "libkcqrs.so => $work/shared/libkcqrs.so" <<<"$loaded" \
+  || { echo "$loaded"; echo "FAIL: the example does not load libkcqrs.so"; exit 1; }
 check "libkcqrs.so build" "$work/shared/kcqrs_embedded"
 
 # What was installed is large in a sanitizer build; keep the logs only.
