@@ -494,8 +494,17 @@ void CommandRoutes::AwaitDecision(std::shared_ptr<http::Responder> respond,
         auto v = view ? view->Get(id) : Result<std::optional<std::string>>(
                                             Status::Unavailable("store not hosted"));
         if (!v.ok()) {
-          return (*respond)(Unavailable("store-unavailable", "Store unavailable",
-                                        v.status().message()));
+          // The command is written and decided, but its aggregate's
+          // partition has left this instance (a rebalance) before the
+          // outcome could be read here: say so, with what a retry needs.
+          http::Response r = ProblemWith(
+              503, "store-unavailable", "Store unavailable",
+              "the command is written and decided, but its outcome cannot be read here: " +
+                  v.status().message() +
+                  "; post it again with the same commandId for its outcome",
+              {{"commandId", command_id}, {"position", token}});
+          r.headers.emplace_back("Retry-After", "1");
+          return (*respond)(std::move(r));
         }
         json aggregate = v->has_value() ? ParseJson(**v) : json();
         if (aggregate.is_object()) {

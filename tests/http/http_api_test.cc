@@ -415,6 +415,25 @@ TEST_F(HttpApiTest, WaitingRequestThatThrowsIs500AndTheServerGoesOn) {
   EXPECT_EQ(next.status, 202) << next.body;
 }
 
+// A command written and decided whose aggregate's partition has left this
+// instance (a rebalance) before its outcome was read: the 503 says it was
+// written and carries what a retry needs, as the other 503s of a written
+// command do (ScaleOutTest met it while an instance stopped).
+TEST_F(HttpApiTest, DecidedWhileItsPartitionMovedAwayCarriesTheCommandId) {
+  PositionLog::Entry entry;
+  for (int32_t p = 0; p < 3; ++p) entry.consumed_next[{"tickets.commands", p}] = int64_t{1} << 40;
+  engine_.mutable_positions().Append(entry);  // decided, as far as the log knows
+  HttpResult r = Post("/commands/ticket?key=t-1&wait=true", R"({"type":"Open","commandId":"c-5"})");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(ContentType(r), "application/problem+json");
+  const json body = Body(r);
+  EXPECT_EQ(body.value("type", ""), "urn:kcqrs:problem:store-unavailable") << r.body;
+  EXPECT_EQ(body.value("commandId", ""), "c-5") << r.body;
+  EXPECT_FALSE(body.value("position", "").empty()) << r.body;
+  EXPECT_NE(body.value("detail", "").find("written and decided"), std::string::npos) << r.body;
+  EXPECT_EQ(r.headers.count("retry-after"), 1u) << r.body;
+}
+
 // Optimistic concurrency over HTTP (issue 12). A GET of an aggregate's own
 // store carries its version as a strong ETag; a read model's does not.
 TEST_F(HttpApiTest, AnAggregateKeyIsServedWithItsVersionAsETag) {
