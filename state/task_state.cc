@@ -98,7 +98,7 @@ class MergingIterator final : public KeyValueIterator {
 // The KeyValueStore a processor gets: a view over one store's slice of the
 // task's write buffer and the committed Reader. Owned by its TaskState;
 // single-threaded like it.
-class TransactionalStore final : public KeyValueStore {
+class TransactionalStore final : public BufferedStore {
  public:
   TransactionalStore(TaskState* state, std::string name, StoreWrites* writes,
                      std::shared_ptr<const ReadOnlyKeyValueStore> committed,
@@ -159,33 +159,29 @@ class TransactionalStore final : public KeyValueStore {
   }
 
   Status Put(std::string_view key, std::string_view value) override {
-    return Write(key, std::optional<std::string_view>(value));
+    return Take(std::string(key), std::string(value));
   }
 
-  Status Delete(std::string_view key) override {
-    return Write(key, std::nullopt);
-  }
+  Status Delete(std::string_view key) override { return Take(std::string(key), std::nullopt); }
 
- private:
-  Status Write(std::string_view key, std::optional<std::string_view> value) {
+  Status Take(std::string key, std::optional<std::string> value) override {
     // The changelog gets the last value of the key at FlushChangelog.
     if (state_->sink_ != nullptr) state_->unflushed_ = true;
-    std::optional<std::string> owned;
-    if (value) owned.emplace(*value);
     // One search: the position found serves as the hint for a new key.
     auto it = writes_->lower_bound(key);
     if (it == writes_->end() || it->first != key) {
-      state_->buffered_bytes_ += EntryBytes(key, owned);
+      state_->buffered_bytes_ += EntryBytes(key, value);
       ++state_->buffered_entries_;
-      writes_->emplace_hint(it, std::string(key), std::move(owned));
+      writes_->emplace_hint(it, std::move(key), std::move(value));
     } else {
       state_->buffered_bytes_ -= EntryBytes(key, it->second);
-      state_->buffered_bytes_ += EntryBytes(key, owned);
-      it->second = std::move(owned);
+      state_->buffered_bytes_ += EntryBytes(key, value);
+      it->second = std::move(value);
     }
     return Status::OK();
   }
 
+ private:
   TaskState* const state_;
   const std::string name_;
   StoreWrites* const writes_;  // this store's entry in state_->buffer_
@@ -227,7 +223,7 @@ TaskState::CacheStats TaskState::TakeCacheStats(const std::string& store) {
 
 TaskState::~TaskState() = default;
 
-KeyValueStore* TaskState::Store(const std::string& name) {
+BufferedStore* TaskState::Store(const std::string& name) {
   auto it = stores_.find(name);
   return it == stores_.end() ? nullptr : it->second.get();
 }

@@ -38,6 +38,15 @@ namespace kcqrs::state {
 
 class TransactionalStore;
 
+// What TaskState::Store returns: a KeyValueStore that can also take a write
+// over. The task's per-record scope hands each record's writes on with
+// Take, so a value is not copied once more on its way into the buffer.
+class BufferedStore : public KeyValueStore {
+ public:
+  // Put (`value` set) or Delete (nullopt), taking `key` and `value` over.
+  virtual Status Take(std::string key, std::optional<std::string> value) = 0;
+};
+
 class TaskState {
  public:
   // `storage` must be non-null. `sink` may be null, meaning the stores are
@@ -58,7 +67,7 @@ class TaskState {
   // deletes hiding committed keys; an iterator works on a copy of the
   // buffered part and a snapshot of the committed part taken when it was
   // created, so later writes, Commit and Abort do not disturb it.
-  KeyValueStore* Store(const std::string& name);
+  BufferedStore* Store(const std::string& name);
 
   // Hands each buffered write (the last value of each key written since the
   // last Commit or Abort) to the sink, store by store in key order. Call it

@@ -20,7 +20,7 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
   KeyValueStore* GetStateStore(const std::string& name) override {
     auto it = scoped_.find(name);
     if (it != scoped_.end()) return it->second.get();
-    KeyValueStore* inner = task_->state_->Store(name);
+    state::BufferedStore* inner = task_->state_->Store(name);
     if (inner == nullptr) return nullptr;
     metrics::Metrics* m = task_->metrics_;
     auto scoped = std::make_unique<ScopedStore>(inner, m ? m->StoreGets(name) : metrics::Counter(),
@@ -273,7 +273,7 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
   // A store whose writes wait for the end of the record.
   class ScopedStore final : public KeyValueStore {
    public:
-    ScopedStore(KeyValueStore* inner, metrics::Counter gets, metrics::Counter puts)
+    ScopedStore(state::BufferedStore* inner, metrics::Counter gets, metrics::Counter puts)
         : inner_(inner), gets_(gets), puts_(puts) {}
 
     const std::string& name() const override { return inner_->name(); }
@@ -312,15 +312,17 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
       return Status::OK();
     }
 
+    // Hands the pending writes over to the task's buffer (moved, not
+    // copied: a value is an aggregate or view of hundreds of bytes).
     Status Release() {
-      for (auto& [key, value] : pending_) {
-        Status s = value ? inner_->Put(key, *value) : inner_->Delete(key);
+      while (!pending_.empty()) {
+        auto node = pending_.extract(pending_.begin());
+        Status s = inner_->Take(std::move(node.key()), std::move(node.mapped()));
         if (!s.ok()) {
           pending_.clear();
           return s;
         }
       }
-      pending_.clear();
       return Status::OK();
     }
     void Drop() { pending_.clear(); }
@@ -372,7 +374,7 @@ class Task::Context final : public ProcessorContext, public OutcomeRecorder {
           inner->status());
     }
 
-    KeyValueStore* inner_;
+    state::BufferedStore* inner_;
     metrics::Counter gets_;
     metrics::Counter puts_;
     std::map<std::string, std::optional<std::string>, std::less<>> pending_;

@@ -317,6 +317,40 @@ TYPED_TEST(TaskStateTest, BufferedBytesTrackTheBuffer) {
   EXPECT_EQ(this->state_->buffered_bytes(), 0u);
 }
 
+// Take (how a task's record scope hands its writes over, moved) is the
+// same write as Put and Delete: read back, merged with committed data,
+// changelogged once per key, counted in the buffer and committed.
+TYPED_TEST(TaskStateTest, TakenWritesAreWritesLikeAnyOther) {
+  for (const char* k : {"a", "b"}) this->Put(this->orders_, k, "old");
+  this->Commit();
+  this->sink_.records.clear();
+
+  BufferedStore* orders = this->state_->Store("orders");
+  ASSERT_NE(orders, nullptr);
+  const std::string big(5000, 'v');
+  ASSERT_TRUE(orders->Take("c", big).ok());
+  const size_t one = this->state_->buffered_bytes();
+  EXPECT_GE(one, big.size());
+  ASSERT_TRUE(orders->Take("c", std::string("small")).ok());  // replaces, not adds
+  EXPECT_LT(this->state_->buffered_bytes(), one);
+  ASSERT_TRUE(orders->Take("a", std::nullopt).ok());
+  EXPECT_TRUE(this->state_->dirty());
+
+  EXPECT_EQ(GetOr(*this->orders_, "a"), "<absent>");
+  EXPECT_EQ(GetOr(*this->orders_, "c"), "small");
+  EXPECT_EQ(Collect(this->orders_->Range("", "")),
+            (KeyValues{{"b", "old"}, {"c", "small"}}));
+  EXPECT_EQ(GetOr(*this->reader_, "a"), "old");  // not committed yet
+
+  this->Commit();
+  EXPECT_EQ(this->sink_.records,
+            (std::vector<SinkRecord>{{"orders", "a", std::nullopt},
+                                     {"orders", "c", std::string("small")}}));
+  EXPECT_EQ(Collect(this->reader_->Range("", "")),
+            (KeyValues{{"b", "old"}, {"c", "small"}}));
+  EXPECT_EQ(this->state_->buffered_bytes(), 0u);
+}
+
 TYPED_TEST(TaskStateTest, IteratorKeepsItsSnapshotAcrossWritesAndCommit) {
   for (const char* k : {"a", "b", "c"}) this->Put(this->orders_, k, "1");
   this->Commit();

@@ -7,7 +7,7 @@ kcqrs_test(state_test
           state/task_state_test.cc
           state/rocksdb_task_storage_test.cc
           state/value_cache_test.cc
-  LIBS kcqrs_state RocksDB::rocksdb-shared)
+  LIBS kcqrs_state ${KCQRS_ROCKSDB_TARGET})
 
 # The process that rocksdb_task_storage_test.cc kills with SIGKILL mid-task.
 add_executable(state_crash_child state/crash_child_main.cc)
