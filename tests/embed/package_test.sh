@@ -23,7 +23,18 @@ field() { dpkg-deb -f "$deb" "$1"; }
 version=$(field Version)
 [[ -n $version ]] || { echo "FAIL: no Version"; exit 1; }
 depends=$(field Depends)
-for lib in librdkafka librocksdb libyaml-cpp libssl; do
+# RocksDB is its shared library's package, or, when the binary holds its
+# static archive (KCQRS_STATIC_ROCKSDB, on in `make build`), the packages of
+# the compression libraries the archive links.
+if grep -q '^KCQRS_STATIC_ROCKSDB:BOOL=ON' "$build/CMakeCache.txt"; then
+  rocksdb=(libsnappy liblz4 libzstd)
+  if grep -q librocksdb <<<"$depends"; then
+    echo "FAIL: RocksDB is linked statically, yet Depends names it: $depends"; exit 1
+  fi
+else
+  rocksdb=(librocksdb)
+fi
+for lib in librdkafka "${rocksdb[@]}" libyaml-cpp libssl; do
   grep -q "$lib" <<<"$depends" || { echo "FAIL: Depends lacks $lib: $depends"; exit 1; }
 done
 # Installable here: every dependency is met (nothing is installed).
