@@ -250,6 +250,13 @@ TEST(LuaRuntimeTest, ValuesThatAreNotJsonFailNamingThePath) {
   EXPECT_THAT(float_key.status().message(),
               HasSubstr("has a key of type number (1.5)"));
 
+  // 1 and "1" are two Lua keys but one JSON member name.
+  auto both = Eval(*rt, "return {x = {[1] = 'a', ['1'] = 'b', y = true}}");
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(both.status().message(), HasSubstr("$.x"));
+  EXPECT_THAT(both.status().message(),
+              HasSubstr("appears both as an integer key and as a string key"));
+
   auto deep = Eval(*rt, "local t = {} for i = 1, 300 do t = {t} end return t");
   ASSERT_FALSE(deep.ok());
   EXPECT_THAT(deep.status().message(),
