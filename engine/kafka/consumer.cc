@@ -40,6 +40,7 @@ ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
   // lazily into it; the parse does not change what the message holds.
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    record.headers.reserve(rd_kafka_header_cnt(headers));
     const char* name;
     const void* value;
     size_t size;

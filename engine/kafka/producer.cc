@@ -2,7 +2,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -66,13 +68,21 @@ void Producer::OnDelivery(const rd_kafka_message_s* message) {
   std::unique_ptr<DeliveryHandler> handler(
       static_cast<DeliveryHandler*>(message->_private));
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    int64_t& highest =
-        delivered_[{rd_kafka_topic_name(message->rkt), message->partition}];
-    if (message->offset > highest) highest = message->offset;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // A few partitions per transaction: a scan beats a map keyed by name.
+      auto it = std::find_if(delivered_.begin(), delivered_.end(), [&](const Delivered& d) {
+        return d.topic == message->rkt && d.partition == message->partition;
+      });
+      if (it == delivered_.end()) {
+        delivered_.push_back({message->rkt, message->partition, message->offset});
+      } else if (message->offset > it->offset) {
+        it->offset = message->offset;
+      }
+    }
     if (handler) (*handler)(Status::OK(), message->partition, message->offset);
     return;
   }
-  ++failed_deliveries_;
   std::string where =
       "delivering to " +
       PartitionContext(rd_kafka_topic_name(message->rkt), message->partition);
@@ -83,7 +93,35 @@ void Producer::OnDelivery(const rd_kafka_message_s* message) {
           // is the record's value, not an error string.
           : StatusFromKafkaError(message->err, where);
   if (handler) (*handler)(status, message->partition, -1);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++failed_deliveries_;
   if (first_delivery_error_.ok()) first_delivery_error_ = std::move(status);
+}
+
+std::map<std::pair<std::string, int32_t>, int64_t> Producer::TakeDeliveredOffsets() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::pair<std::string, int32_t>, int64_t> taken;
+  for (const Delivered& d : delivered_) {
+    // Every handle is one of topics_, alive as long as the producer.
+    taken[{rd_kafka_topic_name(d.topic), d.partition}] = d.offset;
+  }
+  delivered_.clear();
+  return taken;
+}
+
+void Producer::TopicDeleter::operator()(rd_kafka_topic_s* rkt) const {
+  rd_kafka_topic_destroy(rkt);
+}
+
+rd_kafka_topic_s* Producer::Topic(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = topics_.find(name);
+  if (it != topics_.end()) return it->second.get();
+  // The producer's default topic configuration, as a record naming its
+  // topic got.
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), name.c_str(), nullptr);
+  if (rkt == nullptr) return nullptr;
+  return topics_.emplace(name, TopicPtr(rkt)).first->second.get();
 }
 
 Status Producer::FatalStatus(const char* context) const {
@@ -136,8 +174,13 @@ Status Producer::SendWithOpaque(const OutgoingRecord& record, void* opaque) {
     vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vus[n++].u.ptr = opaque;
   }
-  vus[n].vtype = RD_KAFKA_VTYPE_TOPIC;
-  vus[n++].u.cstr = record.topic.c_str();
+  rd_kafka_topic_t* topic = Topic(record.topic);
+  if (topic == nullptr) {
+    return StatusFromKafkaError(rd_kafka_last_error(),
+                                "sending to " + record.topic + ": no topic handle");
+  }
+  vus[n].vtype = RD_KAFKA_VTYPE_RKT;
+  vus[n++].u.rkt = topic;
   vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
   vus[n++].u.i32 = record.partition;
   vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
@@ -163,17 +206,23 @@ Status Producer::SendWithOpaque(const OutgoingRecord& record, void* opaque) {
     vus[n++].u.headers = headers.get();
   }
 
-  const std::string where =
-      "sending to " + (record.partition == kAnyPartition
-                           ? record.topic
-                           : PartitionContext(record.topic, record.partition));
-  const auto deadline = std::chrono::steady_clock::now() + max_block_;
+  // Built only for an error: the happy path formats nothing and reads no
+  // clock.
+  auto where = [&record] {
+    return "sending to " + (record.partition == kAnyPartition
+                                ? record.topic
+                                : PartitionContext(record.topic, record.partition));
+  };
+  std::optional<std::chrono::steady_clock::time_point> deadline;
   for (;;) {
     rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus, n);
     if (error == nullptr) break;
     rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && !deadline) {
+      deadline = std::chrono::steady_clock::now() + max_block_;
+    }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-        std::chrono::steady_clock::now() < deadline) {
+        std::chrono::steady_clock::now() < *deadline) {
       rd_kafka_error_destroy(error);
       // Delivery reports free queue space; serving them is what makes
       // progress here.
@@ -182,7 +231,7 @@ Status Producer::SendWithOpaque(const OutgoingRecord& record, void* opaque) {
     }
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
       rd_kafka_error_destroy(error);
-      return FatalStatus(where.c_str());
+      return FatalStatus(where().c_str());
     }
     if (err == RD_KAFKA_RESP_ERR__STATE && transactional_) {
       std::string text = rd_kafka_error_string(error);
@@ -190,29 +239,35 @@ Status Producer::SendWithOpaque(const OutgoingRecord& record, void* opaque) {
       // librdkafka refuses records outside a transaction and inside one
       // that has failed; only the second is the broker's doing.
       if (in_transaction_) {
-        return Status::Aborted(where + ": " + text +
+        return Status::Aborted(where() + ": " + text +
                                " (_STATE); abort the transaction");
       }
       return Status::FailedPrecondition(
-          where + ": " + text + " (_STATE); call BeginTransaction first");
+          where() + ": " + text + " (_STATE); call BeginTransaction first");
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_error_destroy(error);
-      return Status::TimedOut(where + ": the producer queue stayed full for " +
+      return Status::TimedOut(where() + ": the producer queue stayed full for " +
                               std::to_string(max_block_.count()) + " ms");
     }
-    return StatusFromKafkaErrorObject(error, where);
+    return StatusFromKafkaErrorObject(error, where());
   }
   (void)headers.release();  // librdkafka owns them once the record is queued
-  rd_kafka_poll(rk_.get(), 0);
+  if (sends_since_poll_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSendsPerPoll) {
+    sends_since_poll_.store(0, std::memory_order_relaxed);
+    rd_kafka_poll(rk_.get(), 0);
+  }
   return Status::OK();
 }
 
 Status Producer::Flush(std::chrono::milliseconds timeout) {
   rd_kafka_resp_err_t err =
       rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count()));
-  if (!first_delivery_error_.ok()) {
-    return std::exchange(first_delivery_error_, Status());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!first_delivery_error_.ok()) {
+      return std::exchange(first_delivery_error_, Status());
+    }
   }
   if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
     char errstr[256];
@@ -248,6 +303,7 @@ Status Producer::BeginTransaction() {
   KCQRS_RETURN_IF_ERROR(StatusFromKafkaErrorObject(
       rd_kafka_begin_transaction(rk_.get()), "begin transaction"));
   in_transaction_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
   first_delivery_error_ = Status();
   return Status::OK();
 }
@@ -288,6 +344,7 @@ Status Producer::AbortTransaction(std::chrono::milliseconds timeout) {
       "abort transaction"));
   in_transaction_ = false;
   // The abort purged what was queued; those "failures" are its intent.
+  std::lock_guard<std::mutex> lock(mu_);
   first_delivery_error_ = Status();
   return Status::OK();
 }

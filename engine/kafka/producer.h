@@ -1,9 +1,10 @@
 // Producer: sends records to Kafka, plain or inside transactions.
 //
 // Delivery is asynchronous. Delivery reports are served on the caller's
-// thread, with no background thread: Send polls without waiting after each
-// record, and Flush (and CommitTransaction, which flushes) wait for all of
-// them. A failed delivery is remembered and returned by the next Flush, so
+// thread, with no background thread: Send polls without waiting after every
+// kSendsPerPoll records (and whenever librdkafka's queue is full), Poll
+// serves them on demand, and Flush (and CommitTransaction, which flushes)
+// wait for all of them. A failed delivery is remembered and returned by the next Flush, so
 // a caller that Flushes before it considers records written sees every
 // failure.
 //
@@ -29,16 +30,24 @@
 // delivered are dropped (and an open transaction is aborted by the broker
 // after transaction.timeout.ms), so Flush or commit first.
 //
-// Thread-safety: not safe for concurrent use; one stream thread owns it.
+// Thread-safety: Send, Poll and Flush may be called from several threads at
+// once (the HTTP command producer sends from request threads and serves
+// reports from a thread of its own); the transactional calls and
+// TakeDeliveredOffsets belong to the one thread that owns a stream
+// thread's producer.
 #ifndef KCQRS_ENGINE_KAFKA_PRODUCER_H_
 #define KCQRS_ENGINE_KAFKA_PRODUCER_H_
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -50,6 +59,7 @@
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
+struct rd_kafka_topic_s;
 
 namespace kcqrs::kafka {
 
@@ -118,9 +128,13 @@ class Producer {
   // forgets them. After a successful Flush or CommitTransaction every record
   // sent before it is included: the engine records the changelog offsets its
   // state has reached from this.
-  std::map<std::pair<std::string, int32_t>, int64_t> TakeDeliveredOffsets() {
-    return std::exchange(delivered_, {});
-  }
+  std::map<std::pair<std::string, int32_t>, int64_t> TakeDeliveredOffsets();
+
+  // Send serves delivery reports after this many records. Serving them
+  // after every record cost a queue lock and a wake-up check per record;
+  // librdkafka's own queue bound still applies (a full queue is served at
+  // once), and Flush and CommitTransaction serve every report anyway.
+  static constexpr uint32_t kSendsPerPoll = 64;
 
  private:
   friend struct ProducerCallbacks;  // librdkafka's C callbacks, in the .cc
@@ -128,13 +142,39 @@ class Producer {
   void OnDelivery(const rd_kafka_message_s* message);
   Status SendWithOpaque(const OutgoingRecord& record, void* opaque);
   Status FatalStatus(const char* context) const;
+  // The handle of topic `name`, made on its first record and kept: naming
+  // the topic per record made librdkafka look it up (under its handle's
+  // write lock) and reference it for every record.
+  rd_kafka_topic_s* Topic(const std::string& name);
+
+  struct TopicDeleter {
+    void operator()(rd_kafka_topic_s* rkt) const;
+  };
+  using TopicPtr = std::unique_ptr<rd_kafka_topic_s, TopicDeleter>;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  // Delivered so far, by topic handle and partition: a delivery report
+  // names its topic by handle, and the names are looked up only when taken.
+  struct Delivered {
+    const rd_kafka_topic_s* topic;
+    int32_t partition;
+    int64_t offset;
+  };
 
   internal::HandlePtr rk_;
   bool transactional_ = false;
   bool in_transaction_ = false;
   std::chrono::milliseconds max_block_{300000};
+  std::atomic<uint32_t> sends_since_poll_{0};
+  // Guards the topic handles and what delivery reports record: reports are
+  // served on whichever thread polls or sends.
+  mutable std::mutex mu_;
+  // Declared after rk_, so destroyed before it.
+  std::unordered_map<std::string, TopicPtr, NameHash, std::equal_to<>> topics_;
   Status first_delivery_error_;
-  std::map<std::pair<std::string, int32_t>, int64_t> delivered_;
+  std::vector<Delivered> delivered_;
   int64_t failed_deliveries_ = 0;
 };
 

@@ -8,6 +8,7 @@
 #include <prometheus/metric_type.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <exception>
 #include <initializer_list>
 #include <map>
@@ -45,6 +46,45 @@ double Gauge::Value() const noexcept {
 
 void Histogram::Observe(double seconds) const noexcept {
   if (impl_ != nullptr) impl_->Observe(seconds);
+}
+
+LocalHistogram::LocalHistogram(Histogram shared) : shared_(std::move(shared)) {
+  if (shared_.impl_ != nullptr && shared_.bounds_ != nullptr) {
+    counts_.assign(shared_.bounds_->size() + 1, 0.0);
+  }
+}
+
+LocalHistogram& LocalHistogram::operator=(LocalHistogram&& other) noexcept {
+  if (this == &other) return *this;
+  Flush();
+  shared_ = std::exchange(other.shared_, Histogram());
+  counts_ = std::exchange(other.counts_, {});
+  sum_ = std::exchange(other.sum_, 0.0);
+  pending_ = std::exchange(other.pending_, false);
+  return *this;
+}
+
+void LocalHistogram::Observe(double seconds) noexcept {
+  if (counts_.empty()) return;
+  // The bucket prometheus-cpp would pick: the first bound at or above.
+  const std::vector<double>& bounds = *shared_.bounds_;
+  const size_t i = static_cast<size_t>(
+      std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin());
+  counts_[i] += 1;
+  sum_ += seconds;
+  pending_ = true;
+}
+
+void LocalHistogram::Flush() noexcept {
+  if (!pending_) return;
+  try {
+    shared_.impl_->ObserveMultiple(counts_, sum_);
+  } catch (...) {
+    // Sizes match by construction; nothing else throws.
+  }
+  std::fill(counts_.begin(), counts_.end(), 0.0);
+  sum_ = 0;
+  pending_ = false;
 }
 
 namespace {
@@ -129,6 +169,8 @@ class Family final : public FamilyBase {
     }
     return it->second;
   }
+
+  const Buckets* buckets() const { return buckets_; }
 
   void Collect(std::vector<prometheus::MetricFamily>* out) const override {
     if (children_.empty()) return;
@@ -349,7 +391,11 @@ struct Metrics::Impl {
     try {
       LabelValues key(values.begin(), values.end());
       std::lock_guard lock(mu);
-      return Handle(family.Get(std::move(key)));
+      if constexpr (std::is_same_v<Handle, Histogram>) {
+        return Handle(family.Get(std::move(key)), family.buckets());
+      } else {
+        return Handle(family.Get(std::move(key)));
+      }
     } catch (...) {
       return Handle();  // out of memory: a detached handle counts nothing
     }

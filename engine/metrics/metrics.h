@@ -40,6 +40,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace prometheus {
 class Counter;
@@ -93,9 +94,33 @@ class Histogram {
 
  private:
   friend class Metrics;
-  explicit Histogram(std::shared_ptr<prometheus::Histogram> impl)
-      : impl_(std::move(impl)) {}
+  friend class LocalHistogram;
+  Histogram(std::shared_ptr<prometheus::Histogram> impl, const std::vector<double>* bounds)
+      : impl_(std::move(impl)), bounds_(bounds) {}
   std::shared_ptr<prometheus::Histogram> impl_;
+  const std::vector<double>* bounds_ = nullptr;  // the family's, static
+};
+
+// A Histogram observed on one thread's hot path: Observe counts into
+// buckets of its own, without the shared histogram's lock, and Flush hands
+// them over in one locked step. /metrics lags by what is not flushed yet,
+// so the owner flushes often (a task: once a second and when it closes).
+// Thread-compatible: one thread observes and flushes.
+class LocalHistogram {
+ public:
+  LocalHistogram() = default;  // detached
+  explicit LocalHistogram(Histogram shared);
+  LocalHistogram(LocalHistogram&& other) noexcept { *this = std::move(other); }
+  LocalHistogram& operator=(LocalHistogram&& other) noexcept;
+  ~LocalHistogram() { Flush(); }
+  void Observe(double seconds) noexcept;
+  void Flush() noexcept;
+
+ private:
+  Histogram shared_;
+  std::vector<double> counts_;  // per bucket of shared_, +Inf last
+  double sum_ = 0;
+  bool pending_ = false;
 };
 
 class Metrics {

@@ -23,6 +23,10 @@ constexpr std::chrono::milliseconds kIdleRestoreBudget{50};
 constexpr std::chrono::milliseconds kRetryBackoff{1000};
 // Commit early when a transaction buffers this much state.
 constexpr size_t kMaxBufferedBytes = 64u << 20;
+// The sum of every task's buffer is taken every this many records, not per
+// record: the bound is a soft one, and a record adds at most a message's
+// size (1 MB by default), so it is overshot by a few MB at most.
+constexpr uint32_t kRecordsPerSizeCheck = 16;
 
 Record ToRecord(kafka::ConsumedRecord&& c) {
   Record r;
@@ -233,8 +237,10 @@ Status StreamThread::RunClients() {
       }
       continue;
     }
+    // One clock read serves the whole iteration.
+    const auto now = std::chrono::steady_clock::now();
     if (polled->has_value()) {
-      KafkaAnswered();
+      KafkaAnswered(now);
       last_poll_error = Status::OK();
     } else {
       ProbeKafka();
@@ -244,16 +250,16 @@ Status StreamThread::RunClients() {
       KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
     }
     KCQRS_RETURN_IF_ERROR(FireTimers());
-    KCQRS_RETURN_IF_ERROR(MaybeCommit(/*force=*/false));
-    UpdateGauges();
+    KCQRS_RETURN_IF_ERROR(MaybeCommit(now));
+    UpdateGauges(now);
   }
   state_ = State::kStopping;
   // Graceful stop: finish the open transaction.
   return Commit();
 }
 
-void StreamThread::KafkaAnswered() {
-  last_kafka_ok_ = std::chrono::steady_clock::now();
+void StreamThread::KafkaAnswered(std::chrono::steady_clock::time_point now) {
+  last_kafka_ok_ = now;
   stats_.kafka_reachable = true;
   stats_.kafka_ok_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(last_kafka_ok_.time_since_epoch())
@@ -325,8 +331,7 @@ Status StreamThread::FireTimers() {
   return s;  // errors.on_error: fail
 }
 
-void StreamThread::UpdateGauges() {
-  const auto now = std::chrono::steady_clock::now();
+void StreamThread::UpdateGauges(std::chrono::steady_clock::time_point now) {
   if (now - last_gauges_ < std::chrono::seconds(1)) return;
   last_gauges_ = now;
   MaybeCleanUpStateDirectory(now);
@@ -347,12 +352,14 @@ void StreamThread::MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_po
   (void)config_.state_directory->CleanUp(delay);
 }
 
-Status StreamThread::MaybeCommit(bool force) {
+Status StreamThread::MaybeCommit(std::chrono::steady_clock::time_point now) {
   if (!producer_->in_transaction()) return Status::OK();
-  const auto now = std::chrono::steady_clock::now();
-  bool due = force || now - last_commit_ >= std::chrono::milliseconds(
-                                                config_.options.application.commit_interval_ms);
-  if (!due) due = tasks_->BufferedBytes() >= kMaxBufferedBytes;
+  bool due = now - last_commit_ >=
+             std::chrono::milliseconds(config_.options.application.commit_interval_ms);
+  if (!due && ++records_since_size_check_ >= kRecordsPerSizeCheck) {
+    records_since_size_check_ = 0;
+    due = tasks_->BufferedBytes() >= kMaxBufferedBytes;
+  }
   return due ? Commit() : Status::OK();
 }
 

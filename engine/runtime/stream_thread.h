@@ -137,7 +137,9 @@ class StreamThread final : private kafka::RebalanceListener {
   // Fires the durable timers now due (process managers' deadlines) in the
   // open transaction, beginning one if needed.
   Status FireTimers();
-  Status MaybeCommit(bool force);
+  // Commits when the interval is up at `now` or the transaction buffers
+  // too much state.
+  Status MaybeCommit(std::chrono::steady_clock::time_point now);
   Status Commit();
   // Discards the open transaction (Kafka's and the tasks'), rewinds the
   // consumer to the committed offsets and backs off; `why` is logged once
@@ -149,9 +151,10 @@ class StreamThread final : private kafka::RebalanceListener {
   // While Kafka is unreachable, asks it something cheap now and then to
   // notice when it is back, even when no record flows.
   void ProbeKafka();
-  void KafkaAnswered();
+  void KafkaAnswered(std::chrono::steady_clock::time_point now);
+  void KafkaAnswered() { KafkaAnswered(std::chrono::steady_clock::now()); }
   // Lag and store sizes, at most once a second.
-  void UpdateGauges();
+  void UpdateGauges(std::chrono::steady_clock::time_point now);
   // Thread 0 removes task directories unused for the cleanup delay.
   void MaybeCleanUpStateDirectory(std::chrono::steady_clock::time_point now);
   void SyncTaskCounts();
@@ -190,6 +193,8 @@ class StreamThread final : private kafka::RebalanceListener {
   std::chrono::steady_clock::time_point last_gauges_;
   std::chrono::steady_clock::time_point last_cleanup_;
   std::chrono::steady_clock::time_point last_restore_;
+  // Records since the buffered state was last summed (MaybeCommit).
+  uint32_t records_since_size_check_ = 0;
   struct ThreadMetrics {
     metrics::Histogram commit_latency;
     metrics::Counter committed;

@@ -428,7 +428,7 @@ Task::Task(TaskId id, const SubTopology& subtopology,
       metrics_(metrics) {
   if (metrics_ != nullptr) {
     processed_ = metrics_->RecordsProcessed(name_);
-    latency_ = metrics_->ProcessLatency(name_);
+    latency_ = metrics::LocalHistogram(metrics_->ProcessLatency(name_));
   }
   for (const std::string& store : subtopology_.stores) {
     changelog_topics_.emplace(store, topology_->ChangelogTopic(store));

@@ -110,6 +110,9 @@ class Task final : private state::ChangelogSink {
 
   // Flushes nothing; closes the processors.
   void Close();
+  // Publishes what the task's hot path measured since the last call (the
+  // process latency histogram); the task manager calls it once a second.
+  void FlushMetrics() { latency_.Flush(); }
 
   // Drops everything of the open transaction: the record in flight, if a
   // failure interrupted it, and the buffered store writes.
@@ -216,7 +219,7 @@ class Task final : private state::ChangelogSink {
   }
   metrics::Metrics* metrics_;  // nullable
   metrics::Counter processed_;
-  metrics::Histogram latency_;
+  metrics::LocalHistogram latency_;  // flushed by FlushMetrics
   struct Consumed {
     std::string topic;
     int32_t partition = 0;

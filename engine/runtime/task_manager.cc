@@ -510,6 +510,7 @@ void TaskManager::Snapshot(std::map<std::string, uint64_t>* nodes,
 }
 
 void TaskManager::UpdateGauges() {
+  for (auto& [id, task] : tasks_) task->FlushMetrics();
   // Lag from the watermarks the consumer already knows (no request), for
   // every partition held. librdkafka knows a position only once a record of
   // the partition was consumed, so an idle partition (none yet since the

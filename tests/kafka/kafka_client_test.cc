@@ -10,10 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/kafka/admin.h"
@@ -178,6 +181,58 @@ TEST_F(KafkaClientTest, ExplicitPartitionIsKeptAndAssignSeesOnlyIt) {
   ASSERT_OK(assignment);
   EXPECT_EQ(*assignment,
             (std::vector<TopicPartitionOffset>{{topic, 2, kOffsetInvalid}}));
+}
+
+// The HTTP command producer sends from request threads while a thread of
+// its own serves delivery reports; the stream thread's takes the highest
+// offset delivered per partition at each commit.
+TEST_F(KafkaClientTest, ConcurrentSendsAreEachReportedOnceAndTheHighestOffsetsTaken) {
+  const std::string a = Topic(2);
+  const std::string b = Topic(2);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;  // more than Producer::kSendsPerPoll
+  std::atomic<int> ok_reports{0};
+  std::atomic<int> bad_reports{0};
+  std::atomic<bool> stop{false};
+  std::thread poller([&] {
+    while (!stop) producer->Poll(milliseconds(5));
+  });
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Thread t writes topic t%2, partition (t/2)%2: each partition gets
+        // exactly one thread's records.
+        OutgoingRecord r{t % 2 == 0 ? a : b, (t / 2) % 2, "k", std::to_string(i)};
+        Status s = producer->Send(r, [&](const Status& st, int32_t, int64_t) {
+          (st.ok() ? ok_reports : bad_reports)++;
+        });
+        if (!s.ok()) ADD_FAILURE() << s.ToString();
+      }
+    });
+  }
+  for (std::thread& s : senders) s.join();
+  ASSERT_OK(producer->Flush(kTimeout));
+  stop = true;
+  poller.join();
+  EXPECT_EQ(ok_reports.load(), kThreads * kPerThread);
+  EXPECT_EQ(bad_reports.load(), 0);
+  const auto delivered = producer->TakeDeliveredOffsets();
+  const std::map<std::pair<std::string, int32_t>, int64_t> expected{
+      {{a, 0}, kPerThread - 1},
+      {{a, 1}, kPerThread - 1},
+      {{b, 0}, kPerThread - 1},
+      {{b, 1}, kPerThread - 1}};
+  EXPECT_EQ(delivered, expected);
+  EXPECT_TRUE(producer->TakeDeliveredOffsets().empty());  // taken once
+
+  // A record after the take is counted from scratch.
+  ASSERT_OK(producer->Send({a, 1, "k", "late"}));
+  ASSERT_OK(producer->Flush(kTimeout));
+  const auto after = producer->TakeDeliveredOffsets();
+  EXPECT_EQ(after, (std::map<std::pair<std::string, int32_t>, int64_t>{{{a, 1}, kPerThread}}));
 }
 
 TEST_F(KafkaClientTest, SeekRereadsFromTheGivenOffset) {

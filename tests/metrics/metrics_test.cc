@@ -157,6 +157,48 @@ TEST(MetricsTest, HistogramBucketsSpanTheDocumentedRanges) {
       "0.0001", "10");
 }
 
+TEST(MetricsTest, ALocalHistogramShowsWhatItObservedOnceFlushed) {
+  Metrics metrics;
+  const std::string bucket = R"(kcqrs_process_latency_seconds_bucket{task="0_1",le=)";
+  const std::string count = R"(kcqrs_process_latency_seconds_count{task="0_1"})";
+  {
+    LocalHistogram local(metrics.ProcessLatency("0_1"));
+    // Exactly on a bound counts in that bound's bucket, as prometheus-cpp
+    // counts it.
+    local.Observe(1e-5);
+    local.Observe(3e-5);
+    local.Observe(0.5);
+    local.Observe(7);
+    EXPECT_EQ(Sample(metrics.Serialize(), count), 0);  // not flushed yet
+    local.Flush();
+    std::string text = metrics.Serialize();
+    EXPECT_EQ(Sample(text, bucket + R"("1e-05"})"), 1);
+    EXPECT_EQ(Sample(text, bucket + R"("2.5e-05"})"), 1);
+    EXPECT_EQ(Sample(text, bucket + R"("5e-05"})"), 2);
+    EXPECT_EQ(Sample(text, bucket + R"("0.5"})"), 3);
+    EXPECT_EQ(Sample(text, bucket + R"("1"})"), 3);
+    EXPECT_EQ(Sample(text, bucket + R"("+Inf"})"), 4);
+    EXPECT_EQ(Sample(text, count), 4);
+    EXPECT_NEAR(Sample(text, R"(kcqrs_process_latency_seconds_sum{task="0_1"})"), 7.50004,
+                1e-12);
+
+    // A flush with nothing new adds nothing; a moved histogram carries what
+    // it had not flushed, once.
+    local.Flush();
+    local.Observe(0.002);
+    LocalHistogram moved(std::move(local));
+    local.Flush();
+    EXPECT_EQ(Sample(metrics.Serialize(), count), 4);
+  }  // `moved` flushes as it goes
+  EXPECT_EQ(Sample(metrics.Serialize(), count), 5);
+  // 1e-5, 3e-5 and 0.002 are at or below 2.5 ms; 0.5 and 7 are not.
+  EXPECT_EQ(Sample(metrics.Serialize(), bucket + R"("0.0025"})"), 3);
+
+  LocalHistogram detached;
+  detached.Observe(1);
+  detached.Flush();
+}
+
 TEST(MetricsTest, TheSameLabelsReturnTheSameChild) {
   Metrics metrics;
   const Counter a = metrics.StorePuts("orders");
