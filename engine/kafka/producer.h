@@ -4,9 +4,9 @@
 // thread, with no background thread: Send polls without waiting after every
 // kSendsPerPoll records (and whenever librdkafka's queue is full), Poll
 // serves them on demand, and Flush (and CommitTransaction, which flushes)
-// wait for all of them. A failed delivery is remembered and returned by the next Flush, so
-// a caller that Flushes before it considers records written sees every
-// failure.
+// wait for all of them. A failed delivery is remembered and returned by the
+// next Flush, so a caller that Flushes before it considers records written
+// sees every failure.
 //
 // Transactions (set the property "transactional.id"): InitTransactions
 // once, then per batch BeginTransaction, Send..., SendOffsetsToTransaction,
@@ -38,10 +38,10 @@
 #ifndef KCQRS_ENGINE_KAFKA_PRODUCER_H_
 #define KCQRS_ENGINE_KAFKA_PRODUCER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
