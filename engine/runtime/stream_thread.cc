@@ -219,16 +219,10 @@ Status StreamThread::RunClients() {
   state_ = State::kRunning;
   last_commit_ = std::chrono::steady_clock::now();
   Status last_poll_error;
-  bool had_record = false;
   while (!stop_) {
-    // While tasks restore, the poll only looks: the restore step waits. So
-    // it does right after a record, when the next is most likely queued
-    // already: librdkafka reads the clock four times for a poll that may
-    // wait (the deadline, the time left, the condition's timespec, the
-    // poll time) and once for one that does not. Only an empty look waits.
-    const bool look = had_record || tasks_->restoring() > 0;
-    auto polled = consumer_->Poll(look ? std::chrono::milliseconds(0) : kPollTimeout);
-    had_record = polled.ok() && polled->has_value();
+    // While tasks restore, the poll only looks: the restore step waits.
+    auto polled =
+        consumer_->Poll(tasks_->restoring() > 0 ? std::chrono::milliseconds(0) : kPollTimeout);
     if (!rebalance_error_.ok()) {
       Status s = rebalance_error_;
       rebalance_error_ = Status::OK();
