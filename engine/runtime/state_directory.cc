@@ -104,7 +104,10 @@ std::string StateDirectory::Claim(const std::string& task, std::chrono::millisec
 
 std::optional<std::string> StateDirectory::ClaimStandby(const std::string& task) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (claimed_.count(task)) return std::nullopt;
+  // Nor while an active task waits for it: the standby that just let go
+  // would otherwise take it back before the waiting Claim wakes, and let go
+  // again, copy closed and reopened each round, until the Claim won.
+  if (claimed_.count(task) || release_requested_.count(task)) return std::nullopt;
   claimed_.insert(task);
   standby_.insert(task);
   released_.erase(task);

@@ -79,7 +79,7 @@ class StateDirectory {
   void Release(const std::string& task);
 
   // The directory for a standby of `task`, unless an active task of this
-  // process holds it. Released with Release.
+  // process holds it or waits for it (Claim). Released with Release.
   std::optional<std::string> ClaimStandby(const std::string& task);
   // Whether a standby of this process holds `task`'s directory.
   bool HeldByStandby(const std::string& task) const;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 namespace kcqrs::engine {
@@ -86,6 +87,24 @@ TEST_F(StateDirectoryTest, AnActiveTaskTakesItsDirectoryOverFromTheStandby) {
   const auto removed = sd.CleanUp(milliseconds(0));
   EXPECT_EQ(std::count(removed.begin(), removed.end(), "0_1"), 0);
   EXPECT_TRUE(Has("0_1"));
+}
+
+TEST_F(StateDirectoryTest, AStandbyThatLetGoCannotTakeBackWhatAnActiveTaskWaitsFor) {
+  StateDirectory sd(dir_);
+  ASSERT_TRUE(sd.ClaimStandby("0_1").has_value());
+  // The standby lets go and, in the same breath, looks again (its next
+  // reconcile), before the waiting Claim has woken. Taking the directory
+  // back would close and reopen the copy until the Claim won the race.
+  std::optional<std::string> retaken;
+  std::thread standby([&] {
+    while (!sd.ReleaseRequested("0_1")) std::this_thread::sleep_for(milliseconds(1));
+    sd.Release("0_1");
+    retaken = sd.ClaimStandby("0_1");
+  });
+  EXPECT_EQ(sd.Claim("0_1", std::chrono::seconds(10)), dir_ + "/0_1");
+  standby.join();
+  EXPECT_FALSE(retaken.has_value()) << *retaken;
+  EXPECT_FALSE(sd.HeldByStandby("0_1"));
 }
 
 }  // namespace
