@@ -303,6 +303,11 @@ struct Metrics::Impl {
       "kcqrs_rebalances_total",
       "Consumer group rebalances a stream thread took part in.",
       {"thread"}};
+  CounterFamily records_redelivered{
+      "kcqrs_records_redelivered_total",
+      "Input records the Kafka consumer handed over again below what a stream "
+      "thread had processed; skipped, and the consumer sought back.",
+      {"thread"}};
   GaugeFamily tasks{
       "kcqrs_tasks",
       "Tasks a stream thread owns, by state (running or restoring).",
@@ -371,6 +376,7 @@ struct Metrics::Impl {
                                      &transactions_committed,
                                      &transactions_aborted,
                                      &rebalances,
+                                     &records_redelivered,
                                      &tasks,
                                      &consumer_lag,
                                      &store_puts,
@@ -473,6 +479,9 @@ Counter Metrics::TransactionAborts(std::string_view thread) noexcept {
 }
 Counter Metrics::Rebalances(std::string_view thread) noexcept {
   return impl_->Get<Counter>(impl_->rebalances, {thread});
+}
+Counter Metrics::RecordsRedelivered(std::string_view thread) noexcept {
+  return impl_->Get<Counter>(impl_->records_redelivered, {thread});
 }
 Gauge Metrics::TasksRunning(std::string_view thread) noexcept {
   return impl_->Get<Gauge>(impl_->tasks, {thread, "running"});

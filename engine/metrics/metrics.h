@@ -165,6 +165,7 @@ class Metrics {
   Counter TransactionsCommitted(std::string_view thread) noexcept;
   Counter TransactionAborts(std::string_view thread) noexcept;
   Counter Rebalances(std::string_view thread) noexcept;
+  Counter RecordsRedelivered(std::string_view thread) noexcept;
   Gauge TasksRunning(std::string_view thread) noexcept;
   Gauge TasksRestoring(std::string_view thread) noexcept;
   Gauge ConsumerLag(std::string_view topic, int32_t partition) noexcept;

@@ -285,6 +285,7 @@ class Engine::Impl final : public engine::EngineView {
       const engine::StreamThreadStats& s = t->stats();
       out.records_processed += s.records_processed;
       out.dead_letters += s.dead_letters;
+      out.records_redelivered += s.records_redelivered;
       out.commits += s.commits;
       out.aborts += s.aborts;
       out.restored_records += s.restored_records;

@@ -72,6 +72,7 @@ StreamThread::StreamThread(StreamThreadConfig config) : config_(std::move(config
     m_.committed = config_.metrics->TransactionsCommitted(t);
     m_.aborted = config_.metrics->TransactionAborts(t);
     m_.rebalances = config_.metrics->Rebalances(t);
+    m_.redelivered = config_.metrics->RecordsRedelivered(t);
     m_.running = config_.metrics->TasksRunning(t);
     m_.restoring = config_.metrics->TasksRestoring(t);
   }
@@ -310,13 +311,19 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   }
   KCQRS_RETURN_IF_ERROR(producer_->MaybeBeginTransaction());
   const uint64_t dead_before = task->stats().dead_letters;
-  Status s = tasks_->Process(task, ToRecord(std::move(record)));
+  bool processed = false;
+  Status s = tasks_->Process(task, ToRecord(std::move(record)), &processed);
   if (!producer_->error().ok()) {
     // The transaction cannot commit; abort it and go back to the last
     // committed offsets.
     return AbortTransaction("producing failed: " + producer_->error().ToString());
   }
   if (!s.ok()) return s;  // errors.on_error: fail
+  if (!processed) {
+    stats_.records_redelivered++;
+    m_.redelivered.Increment();
+    return Status::OK();
+  }
   stats_.records_processed++;
   stats_.dead_letters += task->stats().dead_letters - dead_before;
   return Status::OK();

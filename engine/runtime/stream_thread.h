@@ -81,6 +81,9 @@ struct StreamThreadConfig {
 struct StreamThreadStats {
   std::atomic<uint64_t> records_processed{0};
   std::atomic<uint64_t> dead_letters{0};
+  // Records the consumer handed over again below what was processed
+  // (TaskManager::Process), skipped.
+  std::atomic<uint64_t> records_redelivered{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> aborts{0};
   std::atomic<uint64_t> restored_records{0};
@@ -200,6 +203,7 @@ class StreamThread final : private kafka::RebalanceListener {
     metrics::Counter committed;
     metrics::Counter aborted;
     metrics::Counter rebalances;
+    metrics::Counter redelivered;
     metrics::Gauge running;
     metrics::Gauge restoring;
   } m_;

@@ -160,12 +160,53 @@ std::optional<TaskManager::TopicPartition> TaskManager::AnyPartition() const {
   return task_of_partition_.begin()->first;
 }
 
-Status TaskManager::Process(Task* task, const Record& record) {
+Status TaskManager::Process(Task* task, const Record& record, bool* processed) {
+  *processed = false;
   const TopicPartition tp{record.topic, record.partition};
-  const int64_t next = record.offset + 1;
+  auto consumed = consumed_.find(tp);
+  int64_t expected = kafka::kOffsetInvalid;
+  if (consumed != consumed_.end()) {
+    expected = consumed->second;
+  } else if (auto c = committed_.find(tp); c != committed_.end()) {
+    expected = c->second;
+  }
+  if (record.offset < expected && LogEndsBelow(record.topic, record.partition, expected)) {
+    // Not a position moved back: the topic was deleted and made again (or
+    // truncated) under the running application. Its records are new.
+    spdlog::error("task {}: {}[{}] now ends below offset {}, where this thread stood: the "
+                  "topic was recreated or truncated; processing it from offset {}",
+                  task->name(), record.topic, record.partition, expected, record.offset);
+  } else if (record.offset < expected) {
+    // librdkafka (2.0.2, and as late as its 2.x sources) can move a fetch
+    // position back on its own: an offset lookup for auto.offset.reset that
+    // a pause, resume or seek made outdated arms a retry timer, which
+    // nothing stops once the partition fetches again; it fires after our
+    // seek to an absolute offset and sends the partition back to the
+    // beginning (confluentinc/librdkafka#2256, whose advice is this
+    // check). Processing those records again would commit their outputs
+    // twice: skip them, and seek back to where this thread is.
+    spdlog::warn("task {}: {}[{}] came again from offset {} though {} is the next to "
+                 "process (the Kafka consumer moved back on its own); not processed twice, "
+                 "seeking back to {}",
+                 task->name(), record.topic, record.partition, record.offset, expected,
+                 expected);
+    return consumer_->Seek({record.topic, record.partition, expected}, kKafkaTimeout);
+  }
   KCQRS_RETURN_IF_ERROR(task->Process(record));
-  consumed_[tp] = next;
+  if (consumed != consumed_.end()) {
+    consumed->second = record.offset + 1;
+  } else {
+    consumed_.emplace(tp, record.offset + 1);
+  }
+  *processed = true;
   return Status::OK();
+}
+
+bool TaskManager::LogEndsBelow(const std::string& topic, int32_t partition,
+                               int64_t offset) const {
+  // The watermarks of the fetch that brought the record: no request.
+  auto marks = consumer_->CachedWatermarks(topic, partition);
+  return marks.ok() && marks->second >= 0 && marks->second < offset;
 }
 
 bool TaskManager::TimersDue() {

@@ -108,8 +108,14 @@ class TaskManager final : private RecordCollector {
   Task* TaskFor(const std::string& topic, int32_t partition) const;
   bool Restoring(const TaskId& id) const { return restoring_.count(id) != 0; }
 
-  // Runs one record through its task, within the open transaction.
-  Status Process(Task* task, const Record& record);
+  // Runs one record through its task, within the open transaction, and
+  // sets *processed. A record below its partition's next offset (what this
+  // transaction consumed, else the last commit) was processed already: the
+  // consumer moved back on its own (librdkafka's stale offset lookup, see
+  // the .cc). It is skipped, *processed is false, and the consumer is put
+  // back on the next offset; unless the partition's log now ends below
+  // that offset (the topic was recreated), when the record is new.
+  Status Process(Task* task, const Record& record, bool* processed);
   // Whether a running task has a timer due (process managers' deadlines),
   // and firing them in the open transaction (begun by the caller).
   bool TimersDue();
@@ -161,6 +167,9 @@ class TaskManager final : private RecordCollector {
   bool exactly_once() const {
     return config_.options.application.guarantee == Guarantee::kExactlyOnce;
   }
+  // Whether the partition's log, as the consumer last fetched it, ends
+  // below `offset`.
+  bool LogEndsBelow(const std::string& topic, int32_t partition, int64_t offset) const;
   // Opens a task's storage (wiping it first when asked) and the task.
   Result<std::unique_ptr<Task>> OpenTask(const TaskId& id, const SubTopology& st, bool wipe);
   // Replaces a task that is restoring with one on wiped storage.

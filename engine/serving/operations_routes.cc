@@ -35,6 +35,7 @@ std::string StatsJson(const StatsReport& report, const StoreRegistry* registry) 
   const EngineStats& totals = report.totals;
   out["totals"] = {{"records_processed", totals.records_processed},
                    {"dead_letters", totals.dead_letters},
+                   {"records_redelivered", totals.records_redelivered},
                    {"commits", totals.commits},
                    {"aborts", totals.aborts},
                    {"restored_records", totals.restored_records},

@@ -30,6 +30,9 @@ namespace kcqrs {
 struct EngineStats {
   uint64_t records_processed = 0;  // input records handled (dead letters included)
   uint64_t dead_letters = 0;
+  // Input records the Kafka consumer handed over again below what was
+  // already processed; skipped, not processed twice.
+  uint64_t records_redelivered = 0;
   uint64_t commits = 0;            // transactions committed (or offset commits)
   uint64_t aborts = 0;
   uint64_t restored_records = 0;   // changelog records replayed into local state

@@ -213,6 +213,53 @@ TEST_F(StreamThreadTest, AFatalCommitErrorDropsTheUnappliedWritesAndStartsOver) 
   EXPECT_EQ(kafka_->producers_created(), 2);
 }
 
+TEST_F(StreamThreadTest, RecordsTheConsumerHandsOverAgainAreNotProcessedTwice) {
+  // librdkafka can send a partition's fetch position back on its own after
+  // a seek (a stale offset lookup, confluentinc/librdkafka#2256). The
+  // deposit decided again would emit a second event, and the event folded
+  // again would add 50 twice, both committed: each record must be
+  // processed once, and the consumer put back where the thread is.
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 50; })) << Balance("a-1");
+  kafka_->MovePositionBack({"bank.commands", 0}, 1);
+  kafka_->MovePositionBack({"bank.events", 0}, 1);
+  Command(kDeposit25);
+  ASSERT_TRUE(CommandsCommitted(3));
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 75; })) << Balance("a-1");
+  EXPECT_EQ(Events(),
+            (std::vector<std::string>{"AccountOpened", "MoneyDeposited", "MoneyDeposited"}));
+  EXPECT_TRUE(Rejections().empty());
+  EXPECT_EQ(Balance("a-1"), 75);
+  EXPECT_EQ(thread_->stats().records_redelivered.load(), 2u);
+  const auto seeks = kafka_->seeks();
+  EXPECT_NE(std::find(seeks.begin(), seeks.end(),
+                      kafka::TopicPartitionOffset{"bank.commands", 0, 2}),
+            seeks.end());
+  EXPECT_NE(std::find(seeks.begin(), seeks.end(),
+                      kafka::TopicPartitionOffset{"bank.events", 0, 2}),
+            seeks.end());
+  EXPECT_EQ(kafka_->aborts(), 0);
+}
+
+TEST_F(StreamThreadTest, ATopicRecreatedUnderTheThreadIsReadAgainNotSkipped) {
+  // The commands topic is deleted and made again while the thread runs:
+  // its new records sit below the offset the group committed. They are new
+  // commands, not ones handed over again, and must be decided.
+  Command(kOpen);
+  Command(kDeposit50);
+  Start();
+  ASSERT_TRUE(CommandsCommitted(2));
+  kafka_->RecreateTopic("bank.commands");
+  Command(R"({"type":"Deposit","accountId":"a-1","amount":25,"commandId":"c-9"})");
+  ASSERT_TRUE(WaitFor([&] { return Balance("a-1") == 75; })) << Balance("a-1");
+  EXPECT_EQ(Events(),
+            (std::vector<std::string>{"AccountOpened", "MoneyDeposited", "MoneyDeposited"}));
+  EXPECT_EQ(thread_->stats().records_redelivered.load(), 0u);
+}
+
 TEST_F(StreamThreadTest, StateThatDoesNotFitItsChangelogIsWipedNotServed) {
   Command(kOpen);
   Command(kDeposit50);

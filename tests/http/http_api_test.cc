@@ -199,6 +199,7 @@ TEST_F(HttpApiTest, StatsJoinsTheEnginesCountersWithTheHostedStores) {
   s.totals.aborts = 1;
   s.totals.restored_records = 6;
   s.totals.rebalances = 4;
+  s.totals.records_redelivered = 7;
   s.totals.running_tasks = 9;  // not part of /stats
   s.thread_states = {"RUNNING", "STARTING"};
   s.processed_by_node = {{"ticket", 9}, {"views", 11}};
@@ -216,7 +217,7 @@ TEST_F(HttpApiTest, StatsJoinsTheEnginesCountersWithTheHostedStores) {
             R"({"hosted":[],"keys":0,"keys_exact":true,"name":"views","partitions":3}],)"
             R"("threads":[{"index":0,"state":"RUNNING"},{"index":1,"state":"STARTING"}],)"
             R"("totals":{"aborts":1,"commits":2,"dead_letters":3,"rebalances":4,)"
-            R"("records_processed":5,"restored_records":6}})");
+            R"("records_processed":5,"records_redelivered":7,"restored_records":6}})");
 }
 
 // Issue 9, seen 1: ?key=%FF went to Kafka as the key and crashed the engine

@@ -218,6 +218,7 @@ TEST(FaultInjectionTest, FailuresInARunningThreadLoseAndDoubleNothing) {
   std::cout << "commands=" << command_ids.size() << " misrouted=" << misrouted.size()
             << " events=" << committed_events.size() << " rejections=" << rejections.size()
             << " aborts=" << engine->stats().aborts
+            << " redelivered=" << engine->stats().records_redelivered
             << " injected: send=" << faults->injected(Point::kSend)
             << " send_offsets=" << faults->injected(Point::kSendOffsets)
             << " commit=" << faults->injected(Point::kCommit)

@@ -107,6 +107,24 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
     return seeks_;
   }
 
+  // At its next Poll, every main consumer's position on `tp` goes back to
+  // `offset` by itself, as librdkafka's stale offset lookup can do after a
+  // seek (confluentinc/librdkafka#2256).
+  void MovePositionBack(TopicPartition tp, int64_t offset) {
+    std::lock_guard<std::mutex> lock(mu_);
+    move_back_[std::move(tp)] = offset;
+  }
+
+  // The topic is deleted and made again: its logs are empty, the group's
+  // offsets stay (as Kafka keeps them). A consumer whose position is past
+  // a log's end starts it over, as auto.offset.reset=earliest does.
+  void RecreateTopic(const std::string& topic) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = logs_.begin(); it != logs_.end();) {
+      it = it->first.first == topic ? logs_.erase(it) : std::next(it);
+    }
+  }
+
   // A newer incarnation with the same transactional id appears: every
   // producer made so far is fenced.
   void Fence() {
@@ -135,6 +153,7 @@ class FakeKafka : public std::enable_shared_from_this<FakeKafka> {
   int aborts_ = 0;
   int leaves_ = 0;
   std::vector<kafka::TopicPartitionOffset> seeks_;
+  std::map<TopicPartition, int64_t> move_back_;  // MovePositionBack
   // The transactional id of the newest producer: an older one is fenced.
   int producer_epoch_ = 0;
 };
@@ -195,9 +214,22 @@ class FakeKafka::Consumer final : public engine::ThreadConsumer {
     std::optional<kafka::ConsumedRecord> record;
     {
       std::lock_guard<std::mutex> lock(k_->mu_);
+      if (group_) {
+        for (auto it = k_->move_back_.begin(); it != k_->move_back_.end();) {
+          auto p = position_.find(it->first);
+          if (p == position_.end()) {
+            ++it;
+            continue;
+          }
+          p->second = it->second;
+          it = k_->move_back_.erase(it);
+        }
+      }
       for (auto& [tp, pos] : position_) {
         if (paused_.count(tp)) continue;
         auto& log = k_->logs_[tp];
+        // Out of range (RecreateTopic): auto.offset.reset=earliest.
+        if (group_ && pos > static_cast<int64_t>(log.size())) pos = 0;
         if (pos < static_cast<int64_t>(log.size())) {
           record = log[static_cast<size_t>(pos++)];
           if (!group_) delay = k_->restore_delay_;
