@@ -187,9 +187,8 @@ Status TaskManager::Process(Task* task, const Record& record, bool* processed) {
     // twice: skip them, and seek back to where this thread is.
     spdlog::warn("task {}: {}[{}] came again from offset {} though {} is the next to "
                  "process (the Kafka consumer moved back on its own); not processed twice, "
-                 "seeking back to {}",
-                 task->name(), record.topic, record.partition, record.offset, expected,
-                 expected);
+                 "seeking back to it",
+                 task->name(), record.topic, record.partition, record.offset, expected);
     return consumer_->Seek({record.topic, record.partition, expected}, kKafkaTimeout);
   }
   KCQRS_RETURN_IF_ERROR(task->Process(record));
