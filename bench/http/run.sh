@@ -5,6 +5,7 @@
 #   bench/http/run.sh                 # 1M keys, 3 runs of 30 s
 #   KEYS=100000 RUNS=1 DURATION=10s bench/http/run.sh
 #   SETS="http.threads=1" bench/http/run.sh   # topology overrides (--set), space-separated
+#   KCQRS_BIN=/tmp/old/kcqrs bench/http/run.sh  # another build, for a before/after
 #
 # Needs: make build (build/bin/kcqrs), scripts/setup (kcat, wrk, java, mvn).
 set -euo pipefail
@@ -16,8 +17,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 COMMAND_RATE=${COMMAND_RATE:-1000}   # commands/s flowing during the lookups
 PORT=${PORT:-18090}
 SETS=${SETS:-}
-bin=$root/build/bin/kcqrs
-[ -x "$bin" ] || { echo "build/bin/kcqrs is missing: run make build" >&2; exit 1; }
+bin=${KCQRS_BIN:-$root/build/bin/kcqrs}
+[ -x "$bin" ] || { echo "$bin is missing: run make build" >&2; exit 1; }
 for tool in kcat wrk; do
   command -v $tool >/dev/null || { echo "$tool is missing: run scripts/setup" >&2; exit 1; }
 done

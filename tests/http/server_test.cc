@@ -38,6 +38,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using json = kcqrs::Json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Clock = std::chrono::steady_clock;
 
 std::string ToStd(beast::string_view v) { return {v.data(), v.size()}; }
@@ -555,6 +556,86 @@ TEST(ServerTest, AsyncHandlerAnswersLaterFromAnotherThreadWithoutBlockingIo) {
   EXPECT_GE(slow_done - start, std::chrono::milliseconds(1000));
   std::lock_guard<std::mutex> lock(mu);
   for (auto& w : workers) w.join();
+}
+
+// An async handler that answers before it returns (a store lookup) is
+// written on the spot; pipelined on one connection, with one that answers
+// from another thread in between, every answer still goes to its own
+// request, in order.
+TEST(ServerTest, AsyncAnswersGivenInlineAndLaterKeepTheirOrder) {
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  Router router;
+  router.AddAsync("GET", "/now/{id}", [](const Request& r, Responder respond) {
+    respond(Response::Text(200, "now " + r.path_params.at("id")));
+  });
+  router.AddAsync("GET", "/later/{id}", [&](const Request& r, Responder respond) {
+    std::string id = r.path_params.at("id");
+    std::lock_guard<std::mutex> lock(mu);
+    workers.emplace_back([id, respond = std::move(respond)] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      respond(Response::Text(200, "later " + id));
+    });
+  });
+  router.AddAsync("GET", "/throws", [](const Request&, Responder respond) {
+    respond(Response::Text(200, "given"));
+    throw std::runtime_error("after answering");
+  });
+  auto server = StartServer(std::move(router));
+  ASSERT_NE(server, nullptr);
+
+  RawConnection conn(server->port());
+  conn.SendAll(
+      "GET /now/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /later/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /throws HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /now/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string raw = conn.ReadUntilClose(std::chrono::seconds(5));
+  const std::size_t a = raw.find("\r\n\r\nnow 1");
+  const std::size_t b = raw.find("\r\n\r\nlater 2");
+  const std::size_t c = raw.find("\r\n\r\ngiven");
+  const std::size_t d = raw.find("\r\n\r\nnow 3");
+  ASSERT_NE(a, std::string::npos) << raw;
+  ASSERT_NE(b, std::string::npos) << raw;
+  ASSERT_NE(c, std::string::npos) << raw;
+  ASSERT_NE(d, std::string::npos) << raw;
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  EXPECT_LT(c, d);
+  // One response each: the throw after answering is logged, not sent.
+  EXPECT_EQ(raw.find("500"), std::string::npos) << raw;
+  EXPECT_TRUE(conn.closed());
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& w : workers) w.join();
+}
+
+// HTTP/1.0 framing as Beast wrote it: the version echoed, the connection
+// closed unless the client asked to keep it, and then said so.
+TEST(ServerTest, Http10IsAnsweredInKindAndClosesUnlessKeptAlive) {
+  Router router;
+  router.Add("GET", "/x", [](const Request&) { return Response::Text(200, "x"); });
+  auto server = StartServer(std::move(router));
+  ASSERT_NE(server, nullptr);
+  {
+    RawConnection conn(server->port());
+    conn.SendAll("GET /x HTTP/1.0\r\n\r\n");
+    const std::string raw = conn.ReadUntilClose(std::chrono::seconds(5));
+    EXPECT_EQ(raw.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << raw;
+    EXPECT_THAT(raw, HasSubstr("Content-Length: 1\r\n"));
+    EXPECT_THAT(raw, Not(HasSubstr("Connection:")));
+    EXPECT_TRUE(conn.closed());
+  }
+  {
+    RawConnection conn(server->port());
+    conn.SendAll(
+        "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        "GET /x HTTP/1.0\r\n\r\n");
+    const std::string raw = conn.ReadUntilClose(std::chrono::seconds(5));
+    const std::size_t first = raw.find("Connection: keep-alive\r\n");
+    EXPECT_NE(first, std::string::npos) << raw;
+    EXPECT_NE(raw.find("HTTP/1.0 200 OK", first), std::string::npos) << raw;
+    EXPECT_TRUE(conn.closed());
+  }
 }
 
 TEST(ServerTest, DroppedResponderIs500) {
