@@ -42,6 +42,21 @@ std::string DumpOrError(F dump) {
   }
 }
 
+// True when nlohmann refuses `text` for a number beyond a double's range
+// (out_of_range.406). A later duplicate key can drop that number from the
+// document ParseJson builds, so the document alone cannot tell.
+bool RefusedForRange(std::string_view text) {
+  try {
+    // GCC's warn_unused_result is not silenced by a cast to void.
+    const json parsed = json::parse(text);
+    (void)parsed;
+  } catch (const json::out_of_range& e) {
+    return e.id == 406;
+  } catch (const json::exception&) {
+  }
+  return false;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -56,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Only a number beyond a double's range (1e400), which kcqrs keeps as a
   // decimal, lets ParseJson accept what nlohmann rejects.
   if (actual.is_discarded() != expected.is_discarded() &&
-      !(expected.is_discarded() && beyond_double)) {
+      !(expected.is_discarded() && (beyond_double || RefusedForRange(text)))) {
     Fail(expected.is_discarded() ? "ParseJson accepted what nlohmann rejects"
                                  : "ParseJson rejected what nlohmann accepts",
          text);
