@@ -325,15 +325,16 @@ size_t FindTooDeep(std::string_view text, int max_depth) {
 // std::string's push_back and append check the capacity and rewrite the
 // size and terminator on every call: a command's documents are written a
 // character or a short run at a time, and that bookkeeping was a third of
-// DumpJson's instructions (callgrind of micro_bench). The string is sized to
-// its capacity while the Writer lives and cut to what was written when it
-// goes, an exception included.
+// DumpJson's instructions (callgrind of micro_bench). While the Writer
+// lives the string holds room past what was written (its region, grown by
+// doubling what this Writer added, never the whole string: appending to a
+// long string stays linear); the string is cut to what was written when
+// the Writer goes, an exception included.
 class Writer {
  public:
-  explicit Writer(std::string* out) : out_(out) {
-    const size_t used = out->size();
-    out->resize(std::max(out->capacity(), used + 64));
-    Reset(used);
+  explicit Writer(std::string* out) : out_(out), start_(out->size()) {
+    out->resize(start_ + 64);
+    Reset(start_);
   }
   ~Writer() { out_->resize(Written()); }
   Writer(const Writer&) = delete;
@@ -367,7 +368,7 @@ class Writer {
  private:
   void Grow(size_t n) {
     const size_t used = Written();
-    out_->resize(std::max(out_->size() * 2, used + n));
+    out_->resize(used + std::max(n, out_->size() - start_));
     Reset(used);
   }
   void Reset(size_t used) {
@@ -376,6 +377,7 @@ class Writer {
   }
 
   std::string* const out_;
+  const size_t start_;  // the string's size when the Writer began
   char* p_;
   char* end_;
 };

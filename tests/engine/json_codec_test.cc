@@ -126,6 +126,28 @@ TEST(JsonCodecTest, DumpsWhatNlohmannDumps) {
   for (const json& doc : cases) ExpectDumpsAsNlohmann(doc);
 }
 
+// AppendJson adds to what the string holds, whatever its length and spare
+// capacity, and leaves nothing past what it wrote; strings long enough to
+// make the writer grow several times come out whole.
+TEST(JsonCodecTest, AppendJsonAddsToWhatIsThere) {
+  const json doc = json::parse(R"({"a":"\u0001x","b":[1,-2,"c"],"d":{"e":null}})");
+  const std::string one = doc.dump();
+  std::string out(100'000, '.');
+  out.reserve(1'000'000);
+  std::string expected = out;
+  for (int i = 0; i < 1000; ++i) {
+    AppendJson(doc, &out);
+    expected += one;
+  }
+  EXPECT_EQ(out, expected);
+
+  const json big = json{{"s", std::string(5'000, 'x') + "\"" + std::string(70, 'y')}};
+  std::string tail = "[";
+  AppendJson(big, &tail);
+  EXPECT_EQ(tail, "[" + big.dump());
+  EXPECT_EQ(DumpJson(big), big.dump());
+}
+
 TEST(JsonCodecTest, DecimalsKeepTheirTextFromParseToDump) {
   for (const std::string text :
        {"1.50", "-0.0", "1e5", "1E+300", "2.5E-1", "-1e-400", "1e-99999999999999999999",
