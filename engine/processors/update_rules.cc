@@ -1,5 +1,6 @@
 #include "engine/processors/update_rules.h"
 
+#include <cstddef>
 #include <utility>
 #include <vector>
 
@@ -12,11 +13,26 @@ using json = kcqrs::Json;
 
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
                       const std::string& what, json* out) {
+  if (out->is_null()) *out = json::object();
+  if (!out->is_object()) {
+    return Status::InvalidArgument(what + ": fields go into an object, not into " +
+                                   std::string(TypeName(*out)));
+  }
+  json::object_t& members = *out->get_ptr<json::object_t*>();
+  const size_t before = members.size();
   for (const auto& [name, expr] : fields) {
     auto v = expr.Evaluate(ctx);
-    if (!v.ok()) return v.status().WithContext(what + "." + name);
-    (*out)[name] = std::move(v).value();
+    if (!v.ok()) {
+      // *out as it was: what was appended is not sorted in.
+      members.erase(members.begin() + static_cast<std::ptrdiff_t>(before), members.end());
+      return v.status().WithContext(what + "." + name);
+    }
+    // Appended, then sorted in once (a field named twice, or one *out
+    // has already, takes the last value, as assignment did): a search and
+    // a vector insert per field were 40% of this function in callgrind.
+    members.AppendUnsorted(name, std::move(v).value());
   }
+  members.SortMembers();
   return Status::OK();
 }
 

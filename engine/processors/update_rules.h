@@ -21,7 +21,8 @@
 
 namespace kcqrs::engine {
 
-// Evaluates each field into (*out)[name]; errors say `what`.name.
+// Evaluates each field into (*out)[name] (*out an object, or null for a new
+// one); errors say `what`.name and leave *out as it was.
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
                       const std::string& what, kcqrs::Json* out);
 

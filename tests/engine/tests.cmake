@@ -19,6 +19,8 @@ kcqrs_test(json_codec_test SOURCES engine/json_codec_test.cc
            LIBS kcqrs_engine nlohmann_json::nlohmann_json)
 kcqrs_test(aggregate_document_test SOURCES engine/aggregate_document_test.cc
            LIBS kcqrs_engine nlohmann_json::nlohmann_json)
+kcqrs_test(update_rules_test SOURCES engine/update_rules_test.cc
+           LIBS kcqrs_engine nlohmann_json::nlohmann_json)
 kcqrs_test(hardening_test SOURCES engine/hardening_test.cc
            LIBS kcqrs_engine kcqrs_config)
 kcqrs_test(state_directory_test SOURCES engine/state_directory_test.cc LIBS kcqrs_engine)
