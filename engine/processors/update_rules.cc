@@ -13,7 +13,8 @@ using json = kcqrs::Json;
 
 Status EvaluateFields(const CompiledFields& fields, const topology::Expression::Context& ctx,
                       const std::string& what, json* out) {
-  if (out->is_null()) *out = json::object();
+  const bool was_null = out->is_null();
+  if (was_null) *out = json::object();
   if (!out->is_object()) {
     return Status::InvalidArgument(what + ": fields go into an object, not into " +
                                    std::string(TypeName(*out)));
@@ -25,6 +26,7 @@ Status EvaluateFields(const CompiledFields& fields, const topology::Expression::
     if (!v.ok()) {
       // *out as it was: what was appended is not sorted in.
       members.erase(members.begin() + static_cast<std::ptrdiff_t>(before), members.end());
+      if (was_null) *out = nullptr;
       return v.status().WithContext(what + "." + name);
     }
     // Appended, then sorted in once (a field named twice, or one *out

@@ -62,6 +62,10 @@ TEST(EvaluateFieldsTest, AFailingFieldLeavesTheObjectAsItWas) {
   EXPECT_NE(s.message().find("emit.b"), std::string::npos) << s.message();
   EXPECT_EQ(DumpJson(out), R"({"type":"Created"})");
 
+  json none;
+  EXPECT_FALSE(EvaluateFields(Fields({{"a", "1"}, {"b", "command.x + 1"}}), ctx, "set", &none).ok());
+  EXPECT_TRUE(none.is_null());
+
   json list = json::array();
   EXPECT_FALSE(EvaluateFields(Fields({{"a", "1"}}), ctx, "emit", &list).ok());
 }
