@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -736,7 +737,20 @@ class GroupWatcher {
     for (int32_t i = 0; i < partitions_; ++i) {
       rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), i);
     }
-    rd_kafka_resp_err_t err = rd_kafka_committed(rk_.get(), list.get(), 10000);
+    // A group coordinator that moves or is still loading the offsets
+    // (a broker just started, a leader elected) answers for a moment with
+    // an error the next try does not get: asked again, for up to 30 s.
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int attempt = 0;; ++attempt) {
+      err = rd_kafka_committed(rk_.get(), list.get(), 10000);
+      const bool transient = err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR ||
+                             err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                             err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+                             err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+                             err == RD_KAFKA_RESP_ERR__TRANSPORT;
+      if (!transient || attempt >= 300) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       throw Error(std::string("committed offsets: ") + rd_kafka_err2str(err));
     }
