@@ -4,6 +4,7 @@
 #ifndef KCQRS_TESTS_INTEGRATION_KCQRS_CHILD_H_
 #define KCQRS_TESTS_INTEGRATION_KCQRS_CHILD_H_
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -36,28 +37,32 @@ class KcqrsChild {
   KcqrsChild(const std::string& binary, const std::string& topology,
              const std::vector<std::string>& sets, const std::string& log) {
     const pid_t parent = getpid();
-    // The child inherits the test's unwritten stdio buffers; freopen below
-    // would write them out a second time.
+    // Everything the child needs is made here: between fork and exec a
+    // child of a multi-threaded process may only call async-signal-safe
+    // functions (another thread may hold the malloc or stdio lock forever
+    // in the copy), so it only redirects and execs.
+    std::vector<std::string> args = {binary, "run", topology};
+    for (const std::string& s : sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return;  // pid_ stays -1: Running() is false at once
+    // The child inherits the test's unwritten stdio buffers; nothing in it
+    // writes them, but flushing keeps the test's own output in order.
     std::fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(97);  // the test died before prctl
-
-      FILE* out = std::freopen(log.c_str(), "a", stdout);
-      if (out == nullptr) _exit(99);
-      dup2(fileno(stdout), STDERR_FILENO);
-      std::vector<std::string> args = {binary, "run", topology};
-      for (const std::string& s : sets) {
-        args.push_back("--set");
-        args.push_back(s);
-      }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
+      if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) _exit(99);
       execv(binary.c_str(), argv.data());
       _exit(98);
     }
+    close(fd);
   }
   KcqrsChild(const KcqrsChild&) = delete;
   KcqrsChild& operator=(const KcqrsChild&) = delete;
