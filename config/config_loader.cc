@@ -172,7 +172,8 @@ void ApplyOverride(YAML::Node root, const std::string& spec, Diagnostics* diag,
 void ReadRocksDb(const YAML::Node& n, Reader& r, Diagnostics& d, RocksDbOptions* out) {
   if (!d.ExpectMap(n, "application.rocksdb")) return;
   d.CheckKeys(n, "application.rocksdb",
-              {"block_cache_bytes", "memtable_bytes", "write_buffer_bytes", "compression"});
+              {"block_cache_bytes", "memtable_bytes", "write_buffer_bytes",
+               "max_unflushed_writes", "compression"});
   struct Size {
     const char* key;
     int64_t min;
@@ -181,7 +182,8 @@ void ReadRocksDb(const YAML::Node& n, Reader& r, Diagnostics& d, RocksDbOptions*
   // A block cache or memtable budget below 1 MiB would thrash, not save.
   for (const Size& s : {Size{"block_cache_bytes", int64_t{1} << 20, &out->block_cache_bytes},
                         Size{"memtable_bytes", int64_t{1} << 20, &out->memtable_bytes},
-                        Size{"write_buffer_bytes", int64_t{64} << 10, &out->write_buffer_bytes}}) {
+                        Size{"write_buffer_bytes", int64_t{64} << 10, &out->write_buffer_bytes},
+                        Size{"max_unflushed_writes", 0, &out->max_unflushed_writes}}) {
     if (!n[s.key]) continue;
     if (auto v = r.Int(n[s.key], std::string("application.rocksdb.") + s.key, s.min,
                        int64_t{1} << 40)) {

@@ -19,6 +19,7 @@
 #define KCQRS_STATE_ROCKSDB_ENV_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 namespace kcqrs::state {
@@ -41,6 +42,12 @@ struct RocksDbEnvOptions {
   // switched and flushed. Default 8 MiB: small, because a process may have
   // many tasks times many stores, and the shared cap above binds first.
   size_t write_buffer_bytes = size_t{8} << 20;
+
+  // Writes (Apply and RestoreBatch) a task database takes without a WAL
+  // before it flushes its memtables, in the background: the most a kill -9
+  // makes the task restore from its changelogs. 0: only when a memtable is
+  // full. Default 10,000.
+  uint64_t max_unflushed_writes = 10'000;
 
   // Open SST file handles kept per task database; -1 keeps all open.
   // Default 256, so that hundreds of tasks do not exhaust file descriptors.

@@ -119,6 +119,23 @@ Status OpenError(const rocksdb::Status& s, const std::string& dir) {
   return FromRocksDb(s, context);
 }
 
+// Commits and restores skip RocksDB's WAL: Kafka's changelog is the log,
+// and a write to both costs a write() and a checksum per commit.
+rocksdb::WriteOptions NoWal() {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  return wo;
+}
+
+// Writes the memtables of `cfs` to files, all together (atomic_flush), and
+// waits for it.
+rocksdb::Status FlushAll(rocksdb::DB* db,
+                         const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return db->Flush(fo, cfs);
+}
+
 Status ClosedError(const std::string& dir) {
   return Status::Unavailable("state directory " + dir +
                              " is closed (the task was closed or migrated)");
@@ -272,7 +289,11 @@ Status DbHandle::Close() {
     std::lock_guard<std::mutex> iterators_lock(iterators_mu_);
     for (RocksIterator* it : iterators_) it->ReleaseForClose();
   }
-  rocksdb::Status result;
+  // Without a WAL the memtables hold the newest commits only in memory:
+  // written to files here, so that a clean close (a rebalance, a shutdown)
+  // leaves nothing for the changelog to restore. RocksDB would flush them
+  // on Close too; done here so that a failure is reported.
+  rocksdb::Status result = FlushAll(db_.get(), cf_handles_);
   for (rocksdb::ColumnFamilyHandle* cf : cf_handles_) {
     rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
     if (result.ok()) result = s;
@@ -341,11 +362,13 @@ class RocksDbTaskStorage final : public TaskStorage {
       std::shared_ptr<DbHandle> handle, std::vector<std::string> store_names,
       std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>>
           store_cfs,
-      rocksdb::ColumnFamilyHandle* meta_cf, Checkpoint checkpoint)
+      rocksdb::ColumnFamilyHandle* meta_cf, Checkpoint checkpoint,
+      uint64_t max_unflushed_writes)
       : handle_(std::move(handle)),
         store_names_(std::move(store_names)),
         store_cfs_(std::move(store_cfs)),
         meta_cf_(meta_cf),
+        max_unflushed_writes_(max_unflushed_writes),
         checkpoint_(std::move(checkpoint)) {
     for (const auto& [name, cf] : store_cfs_) {
       readers_.emplace(name, std::make_shared<RocksReader>(handle_, cf, name));
@@ -368,8 +391,10 @@ class RocksDbTaskStorage final : public TaskStorage {
                                         handle_->dir());
     }
     rocksdb::WriteBatch batch;
+    uint64_t count = 0;
     for (const auto& [store, store_writes] : writes) {
       if (store_writes.empty()) continue;
+      count += store_writes.size();
       auto cf = store_cfs_.find(store);
       if (cf == store_cfs_.end()) {
         return Status::InvalidArgument("apply to unknown store '" + store +
@@ -390,14 +415,24 @@ class RocksDbTaskStorage final : public TaskStorage {
                                   EncodeCheckpoint(merged));
     if (!s.ok()) return FromRocksDb(s, "batching the checkpoint");
 
-    // WAL on, no fsync: see TaskStorage::Apply for why that is enough.
-    rocksdb::WriteOptions wo;
-    wo.sync = false;
-    wo.disableWAL = false;
-    s = handle_->db()->Write(wo, &batch);
+    // No WAL: the changelog is the log (see TaskStorage::Apply).
+    s = handle_->db()->Write(NoWal(), &batch);
     if (!s.ok())
       return FromRocksDb(s, "committing to state directory " + handle_->dir());
     checkpoint_ = std::move(merged);
+    // What only the memtables hold is what a kill -9 makes the task restore
+    // from its changelogs: bounded by flushing, in the background (the
+    // memtables are switched now and written out by RocksDB's threads).
+    unflushed_writes_ += count;
+    if (max_unflushed_writes_ > 0 && unflushed_writes_ >= max_unflushed_writes_) {
+      rocksdb::FlushOptions fo;
+      fo.wait = false;
+      fo.allow_write_stall = true;
+      s = handle_->db()->Flush(fo, handle_->cf_handles());
+      if (!s.ok())
+        return FromRocksDb(s, "flushing state directory " + handle_->dir());
+      unflushed_writes_ = 0;
+    }
     return Status::OK();
   }
 
@@ -416,6 +451,8 @@ class RocksDbTaskStorage final : public TaskStorage {
   const std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>>
       store_cfs_;
   rocksdb::ColumnFamilyHandle* const meta_cf_;
+  const uint64_t max_unflushed_writes_;  // 0: RocksDB flushes when full
+  uint64_t unflushed_writes_ = 0;        // store writes since the last flush
   Checkpoint
       checkpoint_;  // what the database holds; kept to merge without a read
   std::map<std::string, std::shared_ptr<const ReadOnlyKeyValueStore>,
@@ -469,9 +506,14 @@ rocksdb::DBOptions DbOptions(const RocksDbEnv::Rep& env, bool create) {
   o.create_if_missing = create;
   o.create_missing_column_families = true;
   o.write_buffer_manager = env.write_buffer_manager;
-  // Every commit is one WriteBatch carrying its own checkpoint, so any
-  // prefix of the WAL is a consistent state: after a torn tail (power loss)
-  // recover up to the last intact batch, and the changelog supplies the rest.
+  // Writes skip the WAL (TaskStorage::Apply), so what survives a crash is
+  // what the memtables last flushed to files. Flushing every column family
+  // of the database together keeps that a state some commit left: the
+  // stores' data and the checkpoint in kcqrs.meta from the same commit.
+  o.atomic_flush = true;
+  // Only the WAL an older kcqrs wrote, replayed once at open: every commit
+  // in it is one WriteBatch carrying its own checkpoint, so recovering up to
+  // the last intact batch is consistent.
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   o.max_open_files = env.options.max_open_files_per_db;
   o.max_background_jobs = env.options.max_background_jobs;
@@ -628,12 +670,14 @@ Result<std::unique_ptr<TaskStorage>> TaskStorage::OpenRocksDb(
                                    layout::kCheckpointKey.size()),
                     EncodeCheckpoint(Checkpoint{}));
     }
-    if (s.ok()) s = raw_db->Write(rocksdb::WriteOptions(), &batch);
+    if (s.ok()) s = raw_db->Write(NoWal(), &batch);
+    if (s.ok()) s = FlushAll(raw_db, handle->cf_handles());
     if (!s.ok()) return FromRocksDb(s, "initializing state directory " + dir);
   }
   return std::unique_ptr<TaskStorage>(
       new RocksDbTaskStorage(std::move(handle), stores, std::move(store_cfs),
-                             meta_cf, std::move(checkpoint)));
+                             meta_cf, std::move(checkpoint),
+                             env->options().max_unflushed_writes));
 }
 
 Status TaskStorage::Destroy(const std::string& dir) {

@@ -72,12 +72,15 @@ class TaskStorage {
 
   // Applies `writes` and merges `checkpoint` into the stored checkpoint (see
   // MergeCheckpoint) in one atomic write: after a crash either all of it is
-  // there or none of it. RocksDB: WAL on, no fsync. A killed process loses
-  // nothing (the WAL is in the OS page cache); on power loss the newest
-  // commits may be lost, but always as a whole, together with their
-  // checkpoint, so the changelog tail past the surviving checkpoint restores
-  // them. A write set naming an unknown store gives InvalidArgument and
-  // writes nothing.
+  // there or none of it. RocksDB: no WAL, since Kafka's changelog already
+  // holds every commit; the memtables of all the stores and the checkpoint
+  // are flushed to files together (atomic flush), when one is full and on
+  // Close. So a killed process (or a power loss) falls back to the last
+  // flush: the newest commits are lost, but always as a whole, together
+  // with their checkpoint, and the changelog tail past the surviving
+  // checkpoint restores them; that tail is at most about one memtable of
+  // each store (RocksDbEnvOptions::write_buffer_bytes). A write set naming
+  // an unknown store gives InvalidArgument and writes nothing.
   virtual Status Apply(const WriteSet& writes,
                        const Checkpoint& checkpoint) = 0;
 

@@ -52,6 +52,7 @@ state::RocksDbEnvOptions RocksDbEnvOptionsFor(const RocksDbOptions& o) {
   env.block_cache_bytes = static_cast<size_t>(o.block_cache_bytes);
   env.write_buffer_manager_bytes = static_cast<size_t>(o.memtable_bytes);
   env.write_buffer_bytes = static_cast<size_t>(o.write_buffer_bytes);
+  env.max_unflushed_writes = static_cast<uint64_t>(o.max_unflushed_writes);
   switch (o.compression) {
     case RocksDbOptions::Compression::kNone:
       env.compression = state::RocksDbCompression::kNone;

@@ -35,6 +35,14 @@ struct RocksDbOptions {
   int64_t memtable_bytes = int64_t{64} << 20;
   // Bytes of one store's memtable before it is flushed. Default: 8 MiB.
   int64_t write_buffer_bytes = int64_t{8} << 20;
+  // Store writes a task database may hold in its memtables only. Commits
+  // skip RocksDB's write-ahead log (the changelog is the log), so what a
+  // kill -9 loses locally is restored from the changelogs: past this many
+  // writes since its last flush, the task database is flushed in the
+  // background, which bounds that restore. 0: only when a memtable is full.
+  // Default: 10,000 (the changelog delta at which Kafka Streams writes its
+  // checkpoint).
+  int64_t max_unflushed_writes = 10'000;
   // Compression of the files RocksDB writes. Default: none, as Kafka
   // Streams: the values are small JSON documents, and snappy cost about 1%
   // of the engine's CPU in the orders benchmark for tens of MB saved.

@@ -49,6 +49,7 @@ TEST(ConfigLoaderTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(r->application.rocksdb.block_cache_bytes, int64_t{64} << 20);
   EXPECT_EQ(r->application.rocksdb.memtable_bytes, int64_t{64} << 20);
   EXPECT_EQ(r->application.rocksdb.write_buffer_bytes, int64_t{8} << 20);
+  EXPECT_EQ(r->application.rocksdb.max_unflushed_writes, 10'000);
   EXPECT_EQ(r->application.rocksdb.compression, RocksDbOptions::Compression::kNone);
   EXPECT_TRUE(r->kafka.embedded);
   EXPECT_EQ(r->http.listen, "127.0.0.1:8080");
@@ -66,6 +67,7 @@ TEST(ConfigLoaderTest, ReadsEverySection) {
     block_cache_bytes: 16777216
     memtable_bytes: 33554432
     write_buffer_bytes: 1048576
+    max_unflushed_writes: 0
     compression: zstd
 kafka:
   bootstrap_servers: [k1:9092, k2:9092]
@@ -84,6 +86,7 @@ topics:
   EXPECT_EQ(r->application.rocksdb.block_cache_bytes, 16777216);
   EXPECT_EQ(r->application.rocksdb.memtable_bytes, 33554432);
   EXPECT_EQ(r->application.rocksdb.write_buffer_bytes, 1048576);
+  EXPECT_EQ(r->application.rocksdb.max_unflushed_writes, 0);
   EXPECT_EQ(r->application.rocksdb.compression, RocksDbOptions::Compression::kZstd);
   EXPECT_EQ(r->kafka.bootstrap_servers,
             (std::vector<std::string>{"k1:9092", "k2:9092"}));

@@ -1,7 +1,11 @@
-// state_crash_child DIR COMMITS: opens the task state in DIR, commits COMMITS
-// transactions (key "o<i>" = "committed", checkpoint offset i + 1), buffers
-// one more write that it never commits, and then kills itself with SIGKILL,
-// so that nothing is closed or flushed: what a kill -9 or an OOM kill does.
+// state_crash_child DIR COMMITS [VALUE_BYTES [MAX_UNFLUSHED_WRITES]]: opens
+// the task state in DIR (RocksDbEnvOptions::max_unflushed_writes as given,
+// else the default),
+// commits COMMITS transactions (keys "o<i>" in store orders and "v<i>" in
+// store views, each a value of VALUE_BYTES bytes, default 9, beginning with
+// "committed"; checkpoint offset i + 1), buffers one more write that it never
+// commits, and then kills itself with SIGKILL, so that nothing is closed or
+// flushed: what a kill -9 or an OOM kill does.
 //
 // A separate program (spawned, not forked from the test) because RocksDB
 // starts threads, and a forked copy of a multi-threaded process may not.
@@ -11,10 +15,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "state/rocksdb_env.h"
 #include "state/task_state.h"
 #include "state/task_storage.h"
 #include "tests/state/crash_child.h"
@@ -22,14 +28,21 @@
 int main(int argc, char** argv) {
   using kcqrs::state::TaskState;
   using kcqrs::state::TaskStorage;
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s DIR COMMITS\n", argv[0]);
+  if (argc < 3 || argc > 5) {
+    std::fprintf(stderr, "usage: %s DIR COMMITS [VALUE_BYTES [MAX_UNFLUSHED_WRITES]]\n",
+                 argv[0]);
     return 2;
   }
   const std::string dir = argv[1];
   const int commits = std::atoi(argv[2]);
+  const size_t value_bytes = argc >= 4 ? std::strtoul(argv[3], nullptr, 10) : 9;
+  kcqrs::state::RocksDbEnvOptions env_options;
+  if (argc == 5) env_options.max_unflushed_writes = std::strtoull(argv[4], nullptr, 10);
+  std::string value = "committed";
+  value.resize(std::max(value.size(), value_bytes), '.');
   auto storage = TaskStorage::OpenRocksDb(
-      dir, kcqrs::state::testing::kCrashChildStores, nullptr);
+      dir, kcqrs::state::testing::kCrashChildStores,
+      kcqrs::state::RocksDbEnv::Create(env_options));
   if (!storage.ok()) {
     std::fprintf(stderr, "%s\n", storage.status().ToString().c_str());
     return 3;
@@ -37,9 +50,9 @@ int main(int argc, char** argv) {
   // Leaked on purpose: SIGKILL below must find the database open.
   auto* state = new TaskState(std::move(storage).value(), nullptr);
   for (int i = 0; i < commits; ++i) {
-    if (!state->Store("orders")
-             ->Put("o" + std::to_string(i), "committed")
-             .ok()) {
+    const std::string n = std::to_string(i);
+    if (!state->Store("orders")->Put("o" + n, value).ok() ||
+        !state->Store("views")->Put("v" + n, value).ok()) {
       return 4;
     }
     if (!state->Commit(kcqrs::state::testing::CrashChildCheckpoint(i + 1))

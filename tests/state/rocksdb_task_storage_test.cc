@@ -116,14 +116,19 @@ TEST_F(RocksDbTaskStorageTest, UncommittedWritesDoNotSurviveReopen) {
   EXPECT_EQ(storage->ReadCheckpoint().value(), SampleCheckpoint(7));
 }
 
-// A child process commits and is then killed with SIGKILL, holding the
-// database open and one write buffered. The parent must find exactly the
-// committed state and its checkpoint.
-TEST_F(RocksDbTaskStorageTest, CommittedStateSurvivesKill9) {
-  const std::string commits = "100";
+// Runs state_crash_child: it commits `commits` transactions of values of
+// `value_bytes` bytes and is then killed with SIGKILL, holding the database
+// open and one write buffered.
+void RunCrashChild(const std::string& dir, int commits, size_t value_bytes,
+                   uint64_t max_unflushed_writes = RocksDbEnvOptions().max_unflushed_writes) {
+  const std::string commits_arg = std::to_string(commits);
+  const std::string bytes_arg = std::to_string(value_bytes);
+  const std::string unflushed_arg = std::to_string(max_unflushed_writes);
   std::vector<char*> argv = {const_cast<char*>(KCQRS_STATE_CRASH_CHILD),
-                             const_cast<char*>(dir_.path().c_str()),
-                             const_cast<char*>(commits.c_str()), nullptr};
+                             const_cast<char*>(dir.c_str()),
+                             const_cast<char*>(commits_arg.c_str()),
+                             const_cast<char*>(bytes_arg.c_str()),
+                             const_cast<char*>(unflushed_arg.c_str()), nullptr};
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, KCQRS_STATE_CRASH_CHILD, nullptr, nullptr,
                         argv.data(), environ),
@@ -135,15 +140,98 @@ TEST_F(RocksDbTaskStorageTest, CommittedStateSurvivesKill9) {
       << "the child failed before the kill, exit code "
       << (WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
   ASSERT_EQ(WTERMSIG(wstatus), SIGKILL);
+}
 
+// What a killed child left: the commits 1..k of its `commits`, whole, with
+// the checkpoint of commit k, and nothing else (no later commit in part, no
+// uncommitted write). Returns k.
+int64_t SurvivingCommits(TaskStorage* storage, int commits) {
+  const Checkpoint cp = storage->ReadCheckpoint().value();
+  int64_t k = 0;
+  if (cp != Checkpoint{}) {
+    auto it = cp.changelog_offsets.find({"app-orders-changelog", 1});
+    EXPECT_NE(it, cp.changelog_offsets.end());
+    if (it != cp.changelog_offsets.end()) k = it->second;
+    EXPECT_EQ(cp, testing::CrashChildCheckpoint(k));
+  }
+  EXPECT_GE(k, 0);
+  EXPECT_LE(k, commits);
+  const KeyValues orders = Collect(storage->Reader("orders")->Range("", ""));
+  const KeyValues views = Collect(storage->Reader("views")->Range("", ""));
+  EXPECT_EQ(orders.size(), static_cast<size_t>(k));
+  EXPECT_EQ(views.size(), static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    EXPECT_EQ(GetOr(*storage->Reader("orders"), "o" + std::to_string(i)).substr(0, 9),
+              "committed") << "o" << i << " of " << k << " surviving commits";
+    EXPECT_EQ(GetOr(*storage->Reader("views"), "v" + std::to_string(i)).substr(0, 9),
+              "committed") << "v" << i << " of " << k << " surviving commits";
+  }
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o-last"), "<absent>");
+  return k;
+}
+
+// Commits skip RocksDB's WAL (the changelog is the log): a process killed
+// with few commits since the last flush of its memtables falls back to that
+// flush, a consistent state with its own checkpoint, which the engine then
+// brings forward from the changelog. Here nothing was flushed since the
+// directory was created.
+TEST_F(RocksDbTaskStorageTest, Kill9FallsBackToTheLastFlushWithItsCheckpoint) {
+  ASSERT_NO_FATAL_FAILURE(RunCrashChild(dir_.path(), 100, 9));
   std::unique_ptr<TaskStorage> storage = MustOpen();
   ASSERT_NE(storage, nullptr);
-  KeyValues all = Collect(storage->Reader("orders")->Range("", ""));
-  EXPECT_EQ(all.size(), 100u);
-  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o99"), "committed");
-  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o-last"), "<absent>");
-  EXPECT_EQ(storage->ReadCheckpoint().value(),
-            testing::CrashChildCheckpoint(100));
+  EXPECT_EQ(SurvivingCommits(storage.get(), 100), 0)
+      << "100 small commits (200 writes) neither fill a memtable nor reach "
+         "max_unflushed_writes, so none was flushed";
+}
+
+// What a kill -9 loses is bounded by the memtables: once a store's memtable
+// is full (write_buffer_bytes, 8 MiB by default) all the column families of
+// the task are flushed together, so the commits that survive are all but
+// the last memtable or two (one may still be on its way to disk). 1,200
+// writes stay below the default max_unflushed_writes: the memtables bound.
+TEST_F(RocksDbTaskStorageTest, Kill9LosesAtMostTheLastMemtablesOfCommits) {
+  const int commits = 600;
+  const size_t value_bytes = 64 * 1024;  // 75 MB in all: many flushes
+  ASSERT_NO_FATAL_FAILURE(RunCrashChild(dir_.path(), commits, value_bytes));
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  const int64_t per_memtable = static_cast<int64_t>(RocksDbEnvOptions().write_buffer_bytes /
+                                                    value_bytes);
+  const int64_t k = SurvivingCommits(storage.get(), commits);
+  EXPECT_GE(k, commits - 2 * per_memtable - 1)
+      << "the restore tail is bounded by two memtables of " << per_memtable << " commits";
+}
+
+// max_unflushed_writes bounds the loss in writes, whatever their size:
+// here a flush every 25 commits (two writes each), in the background, so at
+// most the last two such runs of commits are lost.
+TEST_F(RocksDbTaskStorageTest, Kill9LosesAtMostMaxUnflushedWrites) {
+  const int commits = 300;
+  const uint64_t max_unflushed = 50;
+  ASSERT_NO_FATAL_FAILURE(RunCrashChild(dir_.path(), commits, 9, max_unflushed));
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  const int64_t k = SurvivingCommits(storage.get(), commits);
+  EXPECT_GE(k, commits - 2 * static_cast<int64_t>(max_unflushed / 2) - 1);
+}
+
+// A clean close writes the memtables out: nothing is left to restore.
+TEST_F(RocksDbTaskStorageTest, CloseKeepsEveryCommitWithoutAWal) {
+  {
+    std::unique_ptr<TaskState> state = MustOpenState();
+    ASSERT_NE(state, nullptr);
+    for (int64_t i = 1; i <= 50; ++i) WriteAndCommit(state.get(), i);
+  }
+  std::unique_ptr<TaskStorage> storage = MustOpen();
+  ASSERT_NE(storage, nullptr);
+  EXPECT_EQ(storage->ReadCheckpoint().value(), SampleCheckpoint(50));
+  EXPECT_EQ(GetOr(*storage->Reader("orders"), "o1"), "placed");
+  // No WAL file holds anything: the commits are in the flushed files.
+  for (const fs::directory_entry& e : fs::directory_iterator(dir_.path())) {
+    if (e.path().extension() == ".log") {
+      EXPECT_EQ(e.file_size(), 0u) << e.path() << " holds a WAL record";
+    }
+  }
 }
 
 TEST_F(RocksDbTaskStorageTest,
