@@ -132,6 +132,7 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
         if (r.restored > 0) {
           spdlog::info("task {}: restored {} records", r.target.name, r.restored);
         }
+        if (progress_) progress_(r.target.id, r.restored, 0);
         completed.push_back(it->first);
         it = tasks_.erase(it);
       } else {

@@ -481,7 +481,7 @@ Result<uint64_t> TaskManager::RestoreStep(std::chrono::milliseconds budget) {
     }
     UnlistWarm(id);  // after the Add: always one or the other answers
     restoring_.erase(id);
-    SetStatus(id, "RUNNING", 0, 0);
+    SetRunning(id);
     KCQRS_RETURN_IF_ERROR(PauseTask(task, /*pause=*/false));
   }
   return reader_->restored_records() - before;
@@ -531,6 +531,14 @@ void TaskManager::SetStatus(const TaskId& id, std::string state, uint64_t restor
                             int64_t remaining) {
   std::lock_guard<std::mutex> lock(status_mu_);
   status_[id] = TaskStatus{id.ToString(), std::move(state), restored, remaining};
+}
+
+void TaskManager::SetRunning(const TaskId& id) {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  // The count its restore replayed stays: /readyz shows what a restart cost.
+  auto it = status_.find(id);
+  const uint64_t restored = it == status_.end() ? 0 : it->second.restored;
+  status_[id] = TaskStatus{id.ToString(), "RUNNING", restored, 0};
 }
 
 std::vector<TaskStatus> TaskManager::Statuses() const {

@@ -189,6 +189,8 @@ class TaskManager final : private RecordCollector {
   void ListWarm(const TaskId& id, Task* task);
   void UnlistWarm(const TaskId& id);
   void SetStatus(const TaskId& id, std::string state, uint64_t restored, int64_t remaining);
+  // RUNNING, keeping the count of records its restore replayed.
+  void SetRunning(const TaskId& id);
 
   TaskManagerConfig config_;
   DeadLetterLog dead_letter_log_;  // says in the log what went to the dead-letter topic

@@ -15,6 +15,7 @@
 #include "json/document.h"
 #include "kcqrs/engine.h"
 #include "tests/integration/orders_example.h"
+#include "tests/support/http_client.h"
 #include "tests/support/kafka_io.h"
 #include "tests/support/test_kafka.h"
 
@@ -189,6 +190,18 @@ TEST(OrdersEngineTest, CommandsEventsRejectionsDeadLettersAndStoresThenRestarts)
   // order aggregates o-1..o-4 (the retried c-1 wrote nothing), 3 orders,
   // 2 product totals, at least: compaction may have merged some.
   EXPECT_GE(engine->stats().restored_records, 9u);
+  // /readyz keeps, per running task, what its restore replayed.
+  {
+    const HttpResult ready = HttpRequest(engine->http_address(), "GET", "/readyz");
+    ASSERT_EQ(ready.status, 200) << ready.body;
+    const kcqrs::Json body = kcqrs::Json::parse(ready.body);
+    uint64_t restored = 0;
+    for (const kcqrs::Json& t : body.at("tasks")) {
+      EXPECT_EQ(t.at("state"), "RUNNING") << ready.body;
+      restored += t.at("restored").get<uint64_t>();
+    }
+    EXPECT_EQ(restored, engine->stats().restored_records) << ready.body;
+  }
   engine->Stop();
   std::filesystem::remove_all(n.state_dir);
 }
