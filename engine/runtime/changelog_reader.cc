@@ -90,7 +90,10 @@ Status ChangelogReader::Reassign() {
     }
   }
   reassign_ = false;
-  return consumer_->Assign(assign);
+  KCQRS_RETURN_IF_ERROR(consumer_->Assign(assign));
+  // A changelog finished earlier was paused (Step); assigned again (its task
+  // came back), it must fetch.
+  return assign.empty() ? Status::OK() : consumer_->Resume(assign);
 }
 
 Status ChangelogReader::Flush(Restoring& r, Changelog& c) {
@@ -104,6 +107,7 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
   std::vector<TaskId> completed;
   const auto deadline = std::chrono::steady_clock::now() + budget;
   for (;;) {
+    std::vector<kafka::TopicPartitionOffset> finished;
     // Changelogs at their end are written and done; tasks whose changelogs
     // are all done are restored.
     for (auto it = tasks_.begin(); it != tasks_.end();) {
@@ -123,7 +127,7 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
           KCQRS_RETURN_IF_ERROR(Flush(r, c));
           c.done = true;
           owner_.erase({c.tp.topic, c.tp.partition});
-          reassign_ = true;
+          finished.push_back({c.tp.topic, c.tp.partition, c.next});
         } else {
           all_done = false;
         }
@@ -137,6 +141,18 @@ Result<std::vector<TaskId>> ChangelogReader::Step(std::chrono::milliseconds budg
         it = tasks_.erase(it);
       } else {
         ++it;
+      }
+    }
+    // A finished changelog is paused, not unassigned: assigning the rest
+    // anew would restart every fetch in flight, a fetch wait (up to
+    // fetch.wait.max.ms) per finished changelog, which made a restore of a
+    // few thousand records over nine tasks take half a second. Once nothing
+    // is left to read, the assignment is emptied (nothing to restart).
+    if (!finished.empty()) {
+      if (owner_.empty()) {
+        reassign_ = true;
+      } else if (!reassign_) {
+        KCQRS_RETURN_IF_ERROR(consumer_->Pause(finished));
       }
     }
     if (reassign_) KCQRS_RETURN_IF_ERROR(Reassign());
