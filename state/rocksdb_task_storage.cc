@@ -127,12 +127,15 @@ rocksdb::WriteOptions NoWal() {
   return wo;
 }
 
-// Writes the memtables of `cfs` to files, all together (atomic_flush), and
-// waits for it.
+// Writes the memtables of `cfs` to files, all together (atomic_flush).
+// Without `wait` the memtables are switched now and written out by RocksDB's
+// background threads.
 rocksdb::Status FlushAll(rocksdb::DB* db,
-                         const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+                         const std::vector<rocksdb::ColumnFamilyHandle*>& cfs,
+                         bool wait = true) {
   rocksdb::FlushOptions fo;
-  fo.wait = true;
+  fo.wait = wait;
+  fo.allow_write_stall = !wait;
   return db->Flush(fo, cfs);
 }
 
@@ -421,14 +424,10 @@ class RocksDbTaskStorage final : public TaskStorage {
       return FromRocksDb(s, "committing to state directory " + handle_->dir());
     checkpoint_ = std::move(merged);
     // What only the memtables hold is what a kill -9 makes the task restore
-    // from its changelogs: bounded by flushing, in the background (the
-    // memtables are switched now and written out by RocksDB's threads).
+    // from its changelogs: bounded by flushing, in the background.
     unflushed_writes_ += count;
     if (max_unflushed_writes_ > 0 && unflushed_writes_ >= max_unflushed_writes_) {
-      rocksdb::FlushOptions fo;
-      fo.wait = false;
-      fo.allow_write_stall = true;
-      s = handle_->db()->Flush(fo, handle_->cf_handles());
+      s = FlushAll(handle_->db(), handle_->cf_handles(), /*wait=*/false);
       if (!s.ok())
         return FromRocksDb(s, "flushing state directory " + handle_->dir());
       unflushed_writes_ = 0;

@@ -74,13 +74,13 @@ class TaskStorage {
   // MergeCheckpoint) in one atomic write: after a crash either all of it is
   // there or none of it. RocksDB: no WAL, since Kafka's changelog already
   // holds every commit; the memtables of all the stores and the checkpoint
-  // are flushed to files together (atomic flush), when one is full and on
-  // Close. So a killed process (or a power loss) falls back to the last
-  // flush: the newest commits are lost, but always as a whole, together
+  // are flushed to files together (atomic flush): past
+  // RocksDbEnvOptions::max_unflushed_writes writes, when a memtable is full,
+  // and on Close. So a killed process (or a power loss) falls back to the
+  // last flush: the newest commits are lost, but always as a whole, together
   // with their checkpoint, and the changelog tail past the surviving
-  // checkpoint restores them; that tail is at most about one memtable of
-  // each store (RocksDbEnvOptions::write_buffer_bytes). A write set naming
-  // an unknown store gives InvalidArgument and writes nothing.
+  // checkpoint restores them. A write set naming an unknown store gives
+  // InvalidArgument and writes nothing.
   virtual Status Apply(const WriteSet& writes,
                        const Checkpoint& checkpoint) = 0;
 

@@ -1,11 +1,10 @@
 // state_crash_child DIR COMMITS [VALUE_BYTES [MAX_UNFLUSHED_WRITES]]: opens
 // the task state in DIR (RocksDbEnvOptions::max_unflushed_writes as given,
-// else the default),
-// commits COMMITS transactions (keys "o<i>" in store orders and "v<i>" in
-// store views, each a value of VALUE_BYTES bytes, default 9, beginning with
-// "committed"; checkpoint offset i + 1), buffers one more write that it never
-// commits, and then kills itself with SIGKILL, so that nothing is closed or
-// flushed: what a kill -9 or an OOM kill does.
+// else the default), commits COMMITS transactions (keys "o<i>" in store
+// orders and "v<i>" in store views, each a value of VALUE_BYTES bytes,
+// default 9, beginning with "committed"; checkpoint offset i + 1), buffers
+// one more write that it never commits, and then kills itself with SIGKILL,
+// so that nothing is closed or flushed: what a kill -9 or an OOM kill does.
 //
 // A separate program (spawned, not forked from the test) because RocksDB
 // starts threads, and a forked copy of a multi-threaded process may not.
