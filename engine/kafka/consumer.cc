@@ -22,36 +22,46 @@ struct ConsumerCallbacks {
 
 namespace {
 
-std::optional<std::string> Bytes(const void* data, size_t size) {
-  if (data == nullptr) return std::nullopt;
-  return std::string(static_cast<const char*>(data), size);
+// Kafka's null (no key, a tombstone, a null header value) is nullopt; the
+// bytes go into the string already there, reusing its capacity.
+void AssignBytes(const void* data, size_t size, std::optional<std::string>* out) {
+  if (data == nullptr) {
+    out->reset();
+  } else if (out->has_value()) {
+    (*out)->assign(static_cast<const char*>(data), size);
+  } else {
+    out->emplace(static_cast<const char*>(data), size);
+  }
 }
 
-ConsumedRecord ToRecord(const rd_kafka_message_t* m) {
-  ConsumedRecord record;
-  record.topic = rd_kafka_topic_name(m->rkt);
-  record.partition = m->partition;
-  record.offset = m->offset;
-  record.key = Bytes(m->key, m->key_len);
-  record.value = Bytes(m->payload, m->len);
+void Fill(const rd_kafka_message_t* m, bool skip_headers, Record* out) {
+  out->topic.assign(rd_kafka_topic_name(m->rkt));
+  out->partition = m->partition;
+  out->offset = m->offset;
+  AssignBytes(m->key, m->key_len, &out->key);
+  AssignBytes(m->payload, m->len, &out->value);
   rd_kafka_timestamp_type_t type;
-  record.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+  out->timestamp_ms = rd_kafka_message_timestamp(m, &type);
   // The message is const for the caller, but librdkafka parses headers
   // lazily into it; the parse does not change what the message holds.
+  size_t n = 0;
   rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    record.headers.reserve(rd_kafka_header_cnt(headers));
+  if (!skip_headers && rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name;
     const void* value;
     size_t size;
-    for (size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-         RD_KAFKA_RESP_ERR_NO_ERROR;
-         ++i) {
-      record.headers.push_back({name, Bytes(value, size)});
+    for (; rd_kafka_header_get_all(headers, n, &name, &value, &size) ==
+           RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++n) {
+      if (n == out->headers.size()) out->headers.emplace_back();
+      kcqrs::Header& h = out->headers[n];
+      h.key.assign(name);
+      AssignBytes(value, size, &h.value);
     }
   }
-  return record;
+  // Shrinking keeps the vector's capacity; the headers past n are freed,
+  // and a record with more headers than the last builds them again.
+  out->headers.resize(n);
 }
 
 struct MessageDeleter {
@@ -172,19 +182,30 @@ Result<std::vector<TopicPartitionOffset>> Consumer::Assignment() const {
 
 Result<std::optional<ConsumedRecord>> Consumer::Poll(
     std::chrono::milliseconds timeout) {
+  Record r;
+  auto got = PollInto(timeout, &r);
+  if (!got.ok()) return got.status();
+  if (!*got) return std::optional<ConsumedRecord>();
+  ConsumedRecord c{std::move(r.topic), r.partition, r.offset, std::move(r.key),
+                   std::move(r.value), {}, r.timestamp_ms};
+  c.headers.reserve(r.headers.size());
+  for (kcqrs::Header& h : r.headers) c.headers.push_back({std::move(h.key), std::move(h.value)});
+  return std::optional<ConsumedRecord>(std::move(c));
+}
+
+Result<bool> Consumer::PollInto(std::chrono::milliseconds timeout, Record* out) {
   KCQRS_RETURN_IF_ERROR(CheckOpen("Poll"));
   // An error from a rebalance callback during an earlier Poll is reported
   // before polling again, so that no fetched record is dropped for it.
   if (!rebalance_error_.ok()) return std::exchange(rebalance_error_, Status());
+  skipped_.reset();
   std::unique_ptr<rd_kafka_message_t, MessageDeleter> m(
       rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
   if (m == nullptr && !rebalance_error_.ok()) {
     return std::exchange(rebalance_error_, Status());
   }
-  if (m == nullptr) return std::optional<ConsumedRecord>();
-  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    return std::optional<ConsumedRecord>();
-  }
+  if (m == nullptr) return false;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::string where = "consumer";
     if (m->rkt != nullptr) {
@@ -209,7 +230,43 @@ Result<std::optional<ConsumedRecord>> Consumer::Poll(
     }
     return StatusFromKafkaError(m->err, where, detail);
   }
-  return std::optional<ConsumedRecord>(ToRecord(m.get()));
+  const bool skip = Skips(m->rkt);
+  Fill(m.get(), skip, out);
+  if (skip) skipped_.reset(m.release());
+  return true;
+}
+
+void Consumer::MessageDeleter::operator()(rd_kafka_message_s* m) const {
+  rd_kafka_message_destroy(m);
+}
+
+void Consumer::SkipHeaders(std::set<std::string> topics) {
+  skip_headers_ = std::move(topics);
+  skips_by_handle_.clear();
+}
+
+bool Consumer::Skips(const rd_kafka_topic_s* rkt) {
+  if (skip_headers_.empty()) return false;
+  for (const auto& [handle, skip] : skips_by_handle_) {
+    if (handle == rkt) return skip;
+  }
+  // librdkafka keeps a topic's handle for the client's life, so the
+  // address names the topic from then on.
+  const bool skip = skip_headers_.count(rd_kafka_topic_name(rkt)) != 0;
+  skips_by_handle_.emplace_back(rkt, skip);
+  return skip;
+}
+
+bool Consumer::SkippedHeaders(const Record& r, std::vector<kcqrs::Header>* out) const {
+  const rd_kafka_message_t* m = skipped_.get();
+  if (m == nullptr || m->partition != r.partition || m->offset != r.offset ||
+      r.topic != rd_kafka_topic_name(m->rkt)) {
+    return false;
+  }
+  Record full;
+  Fill(m, /*skip_headers=*/false, &full);
+  *out = std::move(full.headers);
+  return true;
 }
 
 Status Consumer::CommitSync(const std::vector<TopicPartitionOffset>& offsets) {
@@ -398,6 +455,8 @@ Status Consumer::LeaveGroup(std::chrono::milliseconds timeout) {
 Status Consumer::Close() {
   if (closed_) return Status::OK();
   closed_ = true;
+  // librdkafka's close waits for every message it handed out.
+  skipped_.reset();
   return StatusFromKafkaError(rd_kafka_consumer_close(rk_.get()),
                               "closing the consumer");
 }

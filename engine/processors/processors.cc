@@ -5,6 +5,7 @@
 #include "engine/processors/projection.h"
 #include "engine/processors/repartition.h"
 #include "engine/processors/transform.h"
+#include "engine/processors/update_rules.h"
 
 namespace kcqrs::engine {
 
@@ -31,6 +32,53 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                 parsed);
   }
   return Status::Internal("unknown node kind");
+}
+
+namespace {
+
+bool RulesSeeMeta(const CompiledProjection& projection, const CompiledTopology& topology) {
+  for (const auto& [type, rules] :
+       MakeUpdateRules(projection.events, projection.spec.name, topology)) {
+    if (rules.uses_meta) return true;
+  }
+  return false;
+}
+
+bool ReadsHeaders(const Node& node, const CompiledTopology& topology) {
+  const auto index = static_cast<size_t>(node.index);
+  switch (node.kind) {
+    case NodeKind::kAggregate:
+      return !topology.process_managers().empty() ||
+             topology.aggregates()[index].spec.misrouted_commands ==
+                 AggregateSpec::Misrouted::kForward;
+    case NodeKind::kProjection:
+      return RulesSeeMeta(topology.projections()[index], topology);
+    case NodeKind::kRepartition: {
+      const CompiledProjection& p = topology.projections()[index];
+      return (p.key && p.key->UsesRoot(1)) || RulesSeeMeta(p, topology);
+    }
+    case NodeKind::kTransform:
+    case NodeKind::kCustom:
+    case NodeKind::kCorrelate:
+    case NodeKind::kProcessManager:
+      return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::set<std::string> TopicsReadWithoutHeaders(const CompiledTopology& topology) {
+  std::set<std::string> without;
+  std::set<std::string> with;
+  for (const SubTopology& sub : topology.subtopologies()) {
+    for (const Node& node : sub.nodes) {
+      const bool reads = ReadsHeaders(node, topology);
+      for (const std::string& topic : node.sources) (reads ? with : without).insert(topic);
+    }
+  }
+  for (const std::string& topic : with) without.erase(topic);
+  return without;
 }
 
 }  // namespace kcqrs::engine

@@ -13,6 +13,8 @@
 #define KCQRS_ENGINE_PROCESSORS_PROCESSORS_H_
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "engine/graph/compiled_topology.h"
 #include "engine/metrics/metrics.h"
@@ -30,6 +32,15 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
                                                  const CompiledTopology& topology,
                                                  LuaFunctions* lua, metrics::Metrics* metrics,
                                                  ParsedRecord* parsed);
+
+// The source topics none of whose processors reads a record's headers, so
+// that the consumer may leave them out (kafka::Consumer::SkipHeaders): a
+// projection and the repartition in front of it read them only through
+// `meta` (the event's version), which the compiler knows. A command handler
+// copies a process manager's headers onto its outputs and forwards a
+// misrouted command with its headers, and every other kind may read them:
+// their topics keep them.
+std::set<std::string> TopicsReadWithoutHeaders(const CompiledTopology& topology);
 
 }  // namespace kcqrs::engine
 

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "engine/kafka/consumer.h"
 #include "engine/kafka/properties.h"
 #include "engine/kafka/record.h"
+#include "kcqrs/record.h"
 #include "kcqrs/status.h"
 
 namespace kcqrs::engine {
@@ -33,6 +35,31 @@ class ThreadConsumer {
                            kafka::RebalanceListener* listener) = 0;
   virtual Status Assign(const std::vector<kafka::TopicPartitionOffset>& partitions) = 0;
   virtual Result<std::optional<kafka::ConsumedRecord>> Poll(std::chrono::milliseconds timeout) = 0;
+  // As Poll, into *out: true when a record was stored there. Kafka's
+  // consumer reuses the record's buffers (kafka::Consumer::PollInto); this
+  // default, for other clients, moves a polled record in.
+  virtual Result<bool> PollInto(std::chrono::milliseconds timeout, Record* out) {
+    auto polled = Poll(timeout);
+    if (!polled.ok()) return polled.status();
+    if (!polled->has_value()) return false;
+    kafka::ConsumedRecord& c = **polled;
+    out->topic = std::move(c.topic);
+    out->partition = c.partition;
+    out->offset = c.offset;
+    out->key = std::move(c.key);
+    out->value = std::move(c.value);
+    out->headers.clear();
+    for (kafka::Header& h : c.headers) out->headers.push_back({std::move(h.key), std::move(h.value)});
+    out->timestamp_ms = c.timestamp_ms;
+    return true;
+  }
+  // Records of these topics may come from PollInto without their headers;
+  // SkippedHeaders gives them for the record last polled
+  // (kafka::Consumer::SkipHeaders). Other clients keep every header.
+  virtual void SkipHeaders(std::set<std::string> /*topics*/) {}
+  virtual bool SkippedHeaders(const Record& /*record*/, std::vector<Header>* /*out*/) const {
+    return false;
+  }
   virtual Status CommitSync(const std::vector<kafka::TopicPartitionOffset>& offsets) = 0;
   virtual Result<std::vector<kafka::TopicPartitionOffset>> Committed(
       const std::vector<kafka::TopicPartitionOffset>& partitions,

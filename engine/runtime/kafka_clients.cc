@@ -23,6 +23,13 @@ class KafkaConsumer final : public ThreadConsumer {
   Result<std::optional<kafka::ConsumedRecord>> Poll(std::chrono::milliseconds timeout) override {
     return c_->Poll(timeout);
   }
+  Result<bool> PollInto(std::chrono::milliseconds timeout, Record* out) override {
+    return c_->PollInto(timeout, out);
+  }
+  void SkipHeaders(std::set<std::string> topics) override { c_->SkipHeaders(std::move(topics)); }
+  bool SkippedHeaders(const Record& record, std::vector<Header>* out) const override {
+    return c_->SkippedHeaders(record, out);
+  }
   Status CommitSync(const std::vector<kafka::TopicPartitionOffset>& offsets) override {
     return c_->CommitSync(offsets);
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "engine/processors/processors.h"
 #include "engine/runtime/client_configs.h"
 
 namespace kcqrs::engine {
@@ -28,19 +29,6 @@ constexpr size_t kMaxBufferedBytes = 64u << 20;
 // record adds at most a message's size (1 MB by default), so it is
 // overshot by a few MB at most.
 constexpr uint32_t kRecordsPerSizeCheck = 16;
-
-Record ToRecord(kafka::ConsumedRecord&& c) {
-  Record r;
-  r.topic = std::move(c.topic);
-  r.partition = c.partition;
-  r.offset = c.offset;
-  r.key = std::move(c.key);
-  r.value = std::move(c.value);
-  r.headers.reserve(c.headers.size());
-  for (kafka::Header& h : c.headers) r.headers.push_back({std::move(h.key), std::move(h.value)});
-  r.timestamp_ms = c.timestamp_ms;
-  return r;
-}
 
 bool Retriable(const Status& s) { return s.IsUnavailable() || s.IsTimedOut(); }
 
@@ -204,6 +192,7 @@ Status StreamThread::CreateClients() {
   auto consumer = config_.clients->GetConsumer(cc.properties);
   if (!consumer.ok()) return consumer.status();
   consumer_ = std::move(consumer).value();
+  consumer_->SkipHeaders(TopicsReadWithoutHeaders(*config_.topology));
   auto restore = config_.clients->GetConsumer(rc.properties);
   if (!restore.ok()) return restore.status();
   TaskManager* tasks = tasks_.get();
@@ -223,8 +212,8 @@ Status StreamThread::RunClients() {
   Status last_poll_error;
   while (!stop_) {
     // While tasks restore, the poll only looks: the restore step waits.
-    auto polled =
-        consumer_->Poll(tasks_->restoring() > 0 ? std::chrono::milliseconds(0) : kPollTimeout);
+    auto polled = consumer_->PollInto(
+        tasks_->restoring() > 0 ? std::chrono::milliseconds(0) : kPollTimeout, &polled_);
     if (!rebalance_error_.ok()) {
       Status s = rebalance_error_;
       rebalance_error_ = Status::OK();
@@ -241,16 +230,14 @@ Status StreamThread::RunClients() {
     }
     // One clock read serves the whole iteration.
     const auto now = std::chrono::steady_clock::now();
-    if (polled->has_value()) {
+    if (*polled) {
       KafkaAnswered(now);
       last_poll_error = Status::OK();
     } else {
       ProbeKafka();
     }
-    KCQRS_RETURN_IF_ERROR(RestorePending(/*idle=*/!polled->has_value()));
-    if (polled->has_value()) {
-      KCQRS_RETURN_IF_ERROR(Process(std::move(**polled)));
-    }
+    KCQRS_RETURN_IF_ERROR(RestorePending(/*idle=*/!*polled));
+    if (*polled) KCQRS_RETURN_IF_ERROR(Process(polled_));
     KCQRS_RETURN_IF_ERROR(FireTimers());
     KCQRS_RETURN_IF_ERROR(MaybeCommit(now));
     UpdateGauges(now);
@@ -300,7 +287,7 @@ void StreamThread::ProbeKafka() {
   stats_.kafka_reachable = ok;
 }
 
-Status StreamThread::Process(kafka::ConsumedRecord record) {
+Status StreamThread::Process(const Record& record) {
   Task* task = tasks_->TaskFor(record.topic, record.partition);
   if (task == nullptr) return Status::OK();  // revoked meanwhile
   if (stop_ || tasks_->Restoring(task->id())) {
@@ -312,7 +299,7 @@ Status StreamThread::Process(kafka::ConsumedRecord record) {
   KCQRS_RETURN_IF_ERROR(producer_->MaybeBeginTransaction());
   const uint64_t dead_before = task->stats().dead_letters;
   bool processed = false;
-  Status s = tasks_->Process(task, ToRecord(std::move(record)), &processed);
+  Status s = tasks_->Process(task, record, &processed);
   if (!producer_->error().ok()) {
     // The transaction cannot commit; abort it and go back to the last
     // committed offsets.

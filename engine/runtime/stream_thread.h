@@ -136,7 +136,7 @@ class StreamThread final : private kafka::RebalanceListener {
   Status CreateClients();
   // Ends a life of the clients: what is open is discarded unless `clean`.
   void DropClients(bool clean);
-  Status Process(kafka::ConsumedRecord record);
+  Status Process(const Record& record);
   // Fires the durable timers now due (process managers' deadlines) in the
   // open transaction, beginning one if needed.
   Status FireTimers();
@@ -185,6 +185,9 @@ class StreamThread final : private kafka::RebalanceListener {
   std::unique_ptr<LuaFunctions> lua_;
   std::unique_ptr<TaskManager> tasks_;
   std::unique_ptr<ThreadConsumer> consumer_;
+  // The record being processed, polled into again for the next one: its
+  // strings keep their capacity, so consuming allocates nothing per record.
+  Record polled_;
   std::unique_ptr<StreamsProducer> producer_;
   std::unique_ptr<ChangelogReader> reader_;
   bool assigned_ = false;  // between an assignment and the next revocation

@@ -493,7 +493,9 @@ Status Task::Init() {
 }
 
 Status Task::Process(const Record& record) {
-  const auto start = std::chrono::steady_clock::now();
+  const bool timed = latency_countdown_ == 0;
+  latency_countdown_ = timed ? kLatencySampleEvery - 1 : latency_countdown_ - 1;
+  const auto start = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   if (metrics_ != nullptr) {
     // A task reads a handful of partitions: a scan finds the counter
     // without building a key.
@@ -509,8 +511,10 @@ Status Task::Process(const Record& record) {
   }
   Status s = ProcessInScope(record);
   processed_.Increment();
-  latency_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (timed) {
+    latency_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   return s;
 }
 
@@ -715,6 +719,7 @@ Status Task::FireTimer(Bound* b, const std::string& key, int64_t due) {
 Status Task::DeadLetter(const Record& record, const std::string& processor,
                         const Status& error) {
   std::vector<Header> h = record.headers;
+  if (h.empty()) collector_->SkippedHeaders(record, &h);
   h.push_back({headers::kError, error.message()});
   h.push_back({headers::kProcessor, processor});
   h.push_back({headers::kSourceTopic, record.topic});

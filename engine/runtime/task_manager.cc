@@ -226,6 +226,10 @@ Status TaskManager::FireTimers() {
 
 Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(record); }
 
+bool TaskManager::SkippedHeaders(const Record& record, std::vector<Header>* out) {
+  return consumer_ != nullptr && consumer_->SkippedHeaders(record, out);
+}
+
 void TaskManager::DeadLettered(const Record& record, const std::string& reason) {
   dead_letters_[{record.topic, record.partition}][record.offset] = reason;
   dead_letter_log_.Add(record.topic, record.partition, record.offset, reason,

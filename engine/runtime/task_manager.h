@@ -162,6 +162,7 @@ class TaskManager final : private RecordCollector {
   // RecordCollector
   Status Send(kafka::OutgoingRecord record) override;
   void DeadLettered(const Record& record, const std::string& reason) override;
+  bool SkippedHeaders(const Record& record, std::vector<Header>* out) override;
   void Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) override;
 
   bool exactly_once() const {

@@ -45,3 +45,6 @@ kcqrs_test(process_manager_test SOURCES engine/process_manager_test.cc
 # What a keyed projection's repartition topic carries of each event (issue 11).
 kcqrs_test(repartition_test SOURCES engine/repartition_test.cc
            LIBS kcqrs_engine kcqrs_config nlohmann_json::nlohmann_json)
+kcqrs_test(headers_read_test SOURCES engine/headers_read_test.cc
+           LIBS kcqrs_engine kcqrs_config)
+target_include_directories(headers_read_test PRIVATE ${KCQRS_SOURCE_ROOT})

@@ -128,11 +128,23 @@ TEST(OrdersEngineTest, CommandsEventsRejectionsDeadLettersAndStoresThenRestarts)
   Produce(producer.get(), n.commands, "o-1", "{not json");
   Produce(producer.get(), n.commands, "o-4", R"({"orderId":"o-4"})");
   Produce(producer.get(), n.commands, "o-4", CreateOrder("o-4", "gadget", 5, "c-8"));
+  // A poison event from outside, with a header of its own. No processor of
+  // the events topic reads headers, so they are consumed without them
+  // (kafka::Consumer::SkipHeaders); the dead letter must still carry them.
+  {
+    kafka::OutgoingRecord poison;
+    poison.topic = n.events;
+    poison.key = "o-5";
+    poison.value = "{not json";
+    poison.headers = {{"trace-id", "t-42"}, {"kcqrs.type", "OrderCreated"}};
+    ASSERT_TRUE(producer->Send(poison).ok());
+  }
   ASSERT_TRUE(producer->Flush(std::chrono::seconds(30)).ok());
 
-  auto events = ReadCommitted(bootstrap, n.events, 4);
+  auto events = ReadCommitted(bootstrap, n.events, 5);
   std::map<std::string, std::string> event_of_command;
   for (const auto& e : events) {
+    if (e.key == "o-5") continue;  // the poison event
     json v = json::parse(*e.value);
     std::string cid = HeaderValue(e, "kcqrs.command.id");
     EXPECT_TRUE(event_of_command.emplace(cid, v["type"]).second) << "twice: " << cid;
@@ -157,20 +169,28 @@ TEST(OrdersEngineTest, CommandsEventsRejectionsDeadLettersAndStoresThenRestarts)
                                                                  {"c-6", "not_found"},
                                                                  {"c-7", "already_cancelled"}}));
 
-  auto dead = ReadCommitted(bootstrap, n.dlq, 2);
-  ASSERT_EQ(dead.size(), 2u);
+  auto dead = ReadCommitted(bootstrap, n.dlq, 3);
+  ASSERT_EQ(dead.size(), 3u);
   std::set<std::string> errors;
   for (const auto& d : dead) {
     errors.insert(HeaderValue(d, "kcqrs.error").substr(0, 28));
-    EXPECT_EQ(HeaderValue(d, "kcqrs.source.topic"), n.commands);
     EXPECT_FALSE(HeaderValue(d, "kcqrs.source.offset").empty());
+    if (HeaderValue(d, "kcqrs.source.topic") == n.events) {
+      EXPECT_EQ(*d.value, "{not json");
+      EXPECT_EQ(HeaderValue(d, "trace-id"), "t-42");
+      EXPECT_EQ(HeaderValue(d, "kcqrs.type"), "OrderCreated");
+    } else {
+      EXPECT_EQ(HeaderValue(d, "kcqrs.source.topic"), n.commands);
+    }
   }
-  EXPECT_EQ(errors, (std::set<std::string>{"the command has no 'type' fi", "the command is not valid JSO"}));
+  EXPECT_EQ(errors, (std::set<std::string>{"the command has no 'type' fi",
+                                           "the command is not valid JSO",
+                                           "the event is not valid JSON:"}));
 
   ExpectStores(*engine);
   ExpectNoLag(bootstrap, n.app, n.events);
   EngineStats first = engine->stats();
-  EXPECT_EQ(first.dead_letters, 2u);
+  EXPECT_EQ(first.dead_letters, 3u);
   engine->Stop();
   engine.reset();
 

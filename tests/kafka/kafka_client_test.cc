@@ -162,6 +162,82 @@ TEST_F(KafkaClientTest, RoundTripKeepsKeysValuesHeadersAndNulls) {
   EXPECT_TRUE(consumer->Close().ok());
 }
 
+// PollInto into one Record, as the stream thread polls: each record comes
+// whole (the previous one's longer value, extra headers or key do not
+// linger), and a topic whose headers are skipped comes without them until
+// SkippedHeaders asks for the record last polled.
+TEST_F(KafkaClientTest, PollIntoReusesOneRecordAndSkipsHeadersOfChosenTopics) {
+  const std::string kept = Topic(1);
+  const std::string skipped = Topic(1);
+  auto producer = MakeProducer();
+  ASSERT_NE(producer, nullptr);
+  const std::string long_value(300, 'x');
+  std::vector<OutgoingRecord> sent = {
+      {kept, 0, "a-long-key-beyond-sso", long_value, {{"h1", "a"}, {"h2", std::nullopt}, {"h3", "c"}}, 1},
+      {kept, 0, std::nullopt, "short", {{"only", "one"}}, 2},
+      {kept, 0, "k", std::nullopt, {}, 3},
+      {skipped, 0, "k1", "v1", {{"kcqrs.type", "OrderCreated"}, {"kcqrs.version", "1"}}, 4},
+      {skipped, 0, "k2", "v2", {}, 5},
+  };
+  for (const auto& r : sent) ASSERT_OK(producer->Send(r));
+  ASSERT_OK(producer->Flush(kTimeout));
+
+  auto consumer = MakeConsumer();
+  ASSERT_NE(consumer, nullptr);
+  consumer->SkipHeaders({skipped});
+  ASSERT_OK(consumer->Assign({{kept, 0, kOffsetBeginning}}));
+  Record r;
+  std::vector<kcqrs::Header> headers;
+  auto next = [&]() {
+    const auto deadline = Clock::now() + kTimeout;
+    while (Clock::now() < deadline) {
+      auto got = consumer->PollInto(milliseconds(100), &r);
+      if (!got.ok()) {
+        ADD_FAILURE() << got.status().ToString();
+        return false;
+      }
+      if (*got) return true;
+    }
+    ADD_FAILURE() << "no record within the timeout";
+    return false;
+  };
+  auto as_kcqrs = [](const std::vector<Header>& hs) {
+    std::vector<kcqrs::Header> out;
+    for (const Header& h : hs) out.push_back({h.key, h.value});
+    return out;
+  };
+  for (int64_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(next());
+    EXPECT_EQ(r.topic, kept);
+    EXPECT_EQ(r.offset, i);
+    EXPECT_EQ(r.key, sent[i].key);
+    EXPECT_EQ(r.value, sent[i].value);
+    EXPECT_EQ(r.headers, as_kcqrs(sent[i].headers));
+    EXPECT_EQ(r.timestamp_ms, sent[i].timestamp_ms);
+    // Kept topics have their headers already: nothing was skipped.
+    EXPECT_FALSE(consumer->SkippedHeaders(r, &headers));
+  }
+  ASSERT_OK(consumer->Assign({{skipped, 0, kOffsetBeginning}}));
+  ASSERT_TRUE(next());
+  EXPECT_EQ(r.topic, skipped);
+  EXPECT_EQ(r.key, "k1");
+  EXPECT_EQ(r.value, "v1");
+  EXPECT_TRUE(r.headers.empty());
+  Record other = r;
+  other.offset = 1;
+  EXPECT_FALSE(consumer->SkippedHeaders(other, &headers)) << "not the record last polled";
+  ASSERT_TRUE(consumer->SkippedHeaders(r, &headers));
+  EXPECT_EQ(headers, as_kcqrs(sent[3].headers));
+  ASSERT_TRUE(next());
+  EXPECT_EQ(r.offset, 1);
+  EXPECT_TRUE(r.headers.empty());
+  headers.clear();
+  ASSERT_TRUE(consumer->SkippedHeaders(r, &headers));
+  EXPECT_TRUE(headers.empty());
+  EXPECT_TRUE(consumer->Close().ok());
+}
+
 TEST_F(KafkaClientTest, ExplicitPartitionIsKeptAndAssignSeesOnlyIt) {
   const std::string topic = Topic(3);
   auto producer = MakeProducer();
