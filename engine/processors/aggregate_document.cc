@@ -18,9 +18,54 @@ bool Expect(std::string_view t, size_t* i, std::string_view literal) {
   return true;
 }
 
+// Moves *i past the content and closing quote of a string made of
+// printable ASCII without escapes, which canonical text writes as it is;
+// false for anything else (the general path decides).
+bool SkipPlainAscii(std::string_view t, size_t* i) {
+  for (size_t j = *i; j < t.size(); ++j) {
+    const unsigned char c = static_cast<unsigned char>(t[j]);
+    if (c == '"') {
+      *i = j + 1;
+      return true;
+    }
+    if (c < 0x20 || c >= 0x80 || c == '\\') return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 AggregateDocument::AggregateDocument() = default;
+
+// The outcomes kcqrs writes, {"id":"c-1","v":3} and
+// {"id":"c-2","rejected":"invalid"}, read without the general scanner:
+// reading them was a twentieth of the process's instructions on the broker
+// (7,400 an aggregate of ten outcomes). Anything else, an escape, a byte
+// beyond ASCII, another key, leaves it to the general path from `o->begin`.
+bool AggregateDocument::SpliceFlatOutcome(std::string_view t, size_t* i, Outcome* o) {
+  size_t j = *i;
+  if (!Expect(t, &j, R"({"id":")")) return false;
+  const size_t id_begin = j;
+  if (!SkipPlainAscii(t, &j)) return false;
+  o->id_begin = id_begin;
+  o->id_size = j - 1 - id_begin;
+  if (Expect(t, &j, R"(,"v":)")) {
+    // A positive integer as DumpJson writes it: no sign, no leading zero.
+    if (j >= t.size() || t[j] < '1' || t[j] > '9') return false;
+    const size_t digits = j;
+    while (j < t.size() && t[j] >= '0' && t[j] <= '9') ++j;
+    if (j - digits > 18) return false;
+  } else if (Expect(t, &j, R"(,"rejected":")")) {
+    if (!SkipPlainAscii(t, &j)) return false;
+  } else {
+    return false;
+  }
+  if (!Expect(t, &j, "}")) return false;
+  o->has_id = true;
+  o->size = j - o->begin;
+  *i = j;
+  return true;
+}
 
 std::optional<AggregateDocument> AggregateDocument::FromStored(std::string stored) {
   AggregateDocument doc;
@@ -41,13 +86,16 @@ bool AggregateDocument::Splice() {
   const std::string_view t = stored_;
   size_t i = 0;
   if (!Expect(t, &i, R"({"commands":[)")) return false;
+  outcomes_.reserve(16);
   if (i < t.size() && t[i] == ']') {
     ++i;
   } else {
     while (true) {
       Outcome o;
       o.begin = i;
-      if (i < t.size() && t[i] == '{') {
+      if (SpliceFlatOutcome(t, &i, &o)) {
+        // Read.
+      } else if (i < t.size() && t[i] == '{') {
         // An object: canonical, and its top-level "id" noted.
         ++i;
         if (i < t.size() && t[i] == '}') {

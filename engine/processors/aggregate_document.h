@@ -81,6 +81,9 @@ class AggregateDocument {
 
   // Scans canonical text; false when `stored_` is not in that form.
   bool Splice();
+  // One outcome of the forms kcqrs writes, at *i in `t` (o->begin): true
+  // and *i past it, or false with *i unchanged.
+  static bool SpliceFlatOutcome(std::string_view t, size_t* i, Outcome* o);
 
   // Spliced form.
   std::string stored_;
