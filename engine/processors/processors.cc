@@ -36,14 +36,6 @@ Result<std::unique_ptr<Processor>> MakeProcessor(const Node& node,
 
 namespace {
 
-bool RulesSeeMeta(const CompiledProjection& projection, const CompiledTopology& topology) {
-  for (const auto& [type, rules] :
-       MakeUpdateRules(projection.events, projection.spec.name, topology)) {
-    if (rules.uses_meta) return true;
-  }
-  return false;
-}
-
 bool ReadsHeaders(const Node& node, const CompiledTopology& topology) {
   const auto index = static_cast<size_t>(node.index);
   switch (node.kind) {
@@ -52,10 +44,10 @@ bool ReadsHeaders(const Node& node, const CompiledTopology& topology) {
              topology.aggregates()[index].spec.misrouted_commands ==
                  AggregateSpec::Misrouted::kForward;
     case NodeKind::kProjection:
-      return RulesSeeMeta(topology.projections()[index], topology);
+      return ProjectionSeesMeta(topology.projections()[index], topology);
     case NodeKind::kRepartition: {
       const CompiledProjection& p = topology.projections()[index];
-      return (p.key && p.key->UsesRoot(1)) || RulesSeeMeta(p, topology);
+      return (p.key && p.key->UsesRoot(1)) || ProjectionSeesMeta(p, topology);
     }
     case NodeKind::kTransform:
     case NodeKind::kCustom:

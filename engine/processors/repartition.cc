@@ -57,15 +57,6 @@ class Repartition final : public Processor {
   }
 
  private:
-  static bool ProjectionSeesMeta(const CompiledProjection& projection,
-                                 const CompiledTopology& topology) {
-    for (const auto& [type, rules] :
-         MakeUpdateRules(projection.events, projection.spec.name, topology)) {
-      if (rules.uses_meta) return true;
-    }
-    return false;
-  }
-
   const CompiledProjection& proj_;
   ParsedRecord* parsed_;
   const bool key_uses_meta_;

@@ -197,4 +197,12 @@ std::map<std::string, UpdateRules, std::less<>> MakeUpdateRules(
   return out;
 }
 
+bool ProjectionSeesMeta(const CompiledProjection& projection, const CompiledTopology& topology) {
+  for (const auto& [type, rules] :
+       MakeUpdateRules(projection.events, projection.spec.name, topology)) {
+    if (rules.uses_meta) return true;
+  }
+  return false;
+}
+
 }  // namespace kcqrs::engine

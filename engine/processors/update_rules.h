@@ -89,6 +89,11 @@ std::map<std::string, UpdateRules, std::less<>> MakeUpdateRules(
     const std::map<std::string, CompiledUpdate, std::less<>>& updates, const std::string& owner,
     const CompiledTopology& topology);
 
+// Whether any of a projection's rules reads `meta` (and so the record's
+// headers): the repartition carries headers only then, and only then must
+// the consumer read them (TopicsReadWithoutHeaders).
+bool ProjectionSeesMeta(const CompiledProjection& projection, const CompiledTopology& topology);
+
 }  // namespace kcqrs::engine
 
 #endif  // KCQRS_ENGINE_PROCESSORS_UPDATE_RULES_H_
