@@ -109,6 +109,25 @@ TEST(ClientConfigsTest, TheMainConsumersPrefetchIsBoundedForTheWholeQueue) {
   EXPECT_TRUE(t.overridden.empty());
 }
 
+// A stream thread reads what it wrote a moment ago: with librdkafka's
+// fetch.min.bytes of 1 it fetched once per produce batch. It now waits for
+// 64 KB or 10 ms; an operator can choose otherwise, without a warning.
+TEST(ClientConfigsTest, TheMainConsumerFetchesFullerBatches) {
+  const ClientConfig c = MainConsumerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(c.properties.at("fetch.min.bytes"), "65536");
+  EXPECT_EQ(c.properties.at("fetch.wait.max.ms"), "10");
+  // Restore drains to the end and stops: no minimum to wait for.
+  const ClientConfig r = RestoreConsumerConfig(Options(Guarantee::kExactlyOnce), kWho);
+  EXPECT_EQ(r.properties.count("fetch.min.bytes"), 0u);
+  EXPECT_EQ(r.properties.at("fetch.wait.max.ms"), "10");
+  const ClientConfig u = MainConsumerConfig(
+      Options(Guarantee::kAtLeastOnce, {{"fetch.min.bytes", "1"}, {"fetch.wait.max.ms", "500"}}),
+      kWho);
+  EXPECT_EQ(u.properties.at("fetch.min.bytes"), "1");
+  EXPECT_EQ(u.properties.at("fetch.wait.max.ms"), "500");
+  EXPECT_TRUE(u.overridden.empty());
+}
+
 TEST(ClientConfigsTest, TheRestoreConsumerNeverJoinsTheGroup) {
   const auto o = Options(Guarantee::kExactlyOnce, {{"group.instance.id", "mine"}});
   const ClientConfig r = RestoreConsumerConfig(o, kWho);
