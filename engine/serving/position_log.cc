@@ -4,6 +4,8 @@
 #include "json/document.h"
 
 #include <cstring>
+#include <functional>
+#include <utility>
 
 namespace kcqrs::engine {
 
@@ -31,6 +33,80 @@ std::optional<RecordPosition> DecodePositionToken(std::string_view token) {
   return r;
 }
 
+OutcomeWindow::OutcomeWindow(size_t capacity) : capacity_(capacity) {
+  if (capacity_ == 0) return;
+  size_t n = 16;
+  while (n < 2 * capacity_) n *= 2;
+  index_.assign(n, kEmpty);
+  mask_ = n - 1;
+}
+
+size_t OutcomeWindow::Probe(std::string_view id, size_t hash, bool* found) const {
+  for (size_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
+    const uint32_t entry = index_[pos];
+    if (entry == kEmpty) {
+      *found = false;
+      return pos;
+    }
+    const Slot& slot = ring_[entry - 1];
+    if (slot.hash == hash && slot.id == id) {
+      *found = true;
+      return pos;
+    }
+  }
+}
+
+void OutcomeWindow::EraseAt(size_t pos) {
+  index_[pos] = kEmpty;
+  // Linear probing's deletion: an entry further on whose home position is
+  // not cyclically within (pos, next] would no longer be reached past the
+  // hole, so it moves into it, and the hole moves on.
+  for (size_t next = (pos + 1) & mask_; index_[next] != kEmpty; next = (next + 1) & mask_) {
+    const size_t home = ring_[index_[next] - 1].hash & mask_;
+    const bool reachable = pos <= next ? (pos < home && home <= next) : (pos < home || home <= next);
+    if (reachable) continue;
+    index_[pos] = index_[next];
+    index_[next] = kEmpty;
+    pos = next;
+  }
+}
+
+void OutcomeWindow::Put(std::string id, CommandOutcome outcome) {
+  if (capacity_ == 0) return;
+  const size_t hash = std::hash<std::string_view>{}(id);
+  bool found = false;
+  size_t pos = Probe(id, hash, &found);
+  if (found) {
+    ring_[index_[pos] - 1].outcome = std::move(outcome);
+    return;
+  }
+  if (ring_.size() < capacity_) {
+    ring_.emplace_back();
+    ++used_;
+  } else {
+    // Full: the oldest gives way. Its removal may shift entries, so the
+    // new id's position is probed again.
+    const Slot& oldest = ring_[next_];
+    bool oldest_found = false;
+    const size_t at = Probe(oldest.id, oldest.hash, &oldest_found);
+    if (oldest_found) EraseAt(at);
+    pos = Probe(id, hash, &found);
+  }
+  Slot& slot = ring_[next_];
+  slot.id.assign(id);  // into the slot's own capacity
+  slot.outcome = std::move(outcome);
+  slot.hash = hash;
+  index_[pos] = static_cast<uint32_t>(next_ + 1);
+  next_ = next_ + 1 == capacity_ ? 0 : next_ + 1;
+}
+
+const CommandOutcome* OutcomeWindow::Find(std::string_view id) const {
+  if (capacity_ == 0) return nullptr;
+  bool found = false;
+  const size_t pos = Probe(id, std::hash<std::string_view>{}(id), &found);
+  return found ? &ring_[index_[pos] - 1].outcome : nullptr;
+}
+
 void PositionLog::Append(Entry entry) {
   std::vector<std::pair<std::string, CommandOutcome>> outcomes = std::move(entry.outcomes);
   entry.outcomes.clear();
@@ -38,14 +114,7 @@ void PositionLog::Append(Entry entry) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     // Before the entry: a waiter woken by it finds the outcome.
-    for (auto& [id, outcome] : outcomes) {
-      auto [it, inserted] = outcomes_.insert_or_assign(std::move(id), std::move(outcome));
-      if (inserted) outcome_order_.push_back(it->first);
-    }
-    while (outcome_order_.size() > outcome_capacity_) {
-      outcomes_.erase(outcome_order_.front());
-      outcome_order_.pop_front();
-    }
+    for (auto& [id, outcome] : outcomes) outcomes_.Put(std::move(id), std::move(outcome));
     entries_.push_back(std::move(entry));
     while (entries_.size() > capacity_) {
       for (const auto& [tp, next] : entries_.front().consumed_next) trimmed_.insert(tp);
@@ -113,9 +182,9 @@ std::optional<std::string> PositionLog::DeadLetterReason(const RecordPosition& p
 
 std::optional<CommandOutcome> PositionLog::DecidedOutcome(std::string_view command_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = outcomes_.find(std::string(command_id));
-  if (it == outcomes_.end()) return std::nullopt;
-  return it->second;
+  const CommandOutcome* found = outcomes_.Find(command_id);
+  if (found == nullptr) return std::nullopt;
+  return *found;
 }
 
 uint64_t PositionLog::version() const {

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <random>
+#include <string>
+#include <unordered_map>
+
 namespace kcqrs::engine {
 namespace {
 
@@ -94,6 +99,49 @@ TEST(PositionLogTest, DecidedOutcomesAreFoundByCommandIdWithinTheirWindow) {
   EXPECT_FALSE(log.DecidedOutcome("c-1").has_value());  // the oldest, beyond 3
   EXPECT_TRUE(log.DecidedOutcome("c-2").has_value());
   EXPECT_TRUE(log.DecidedOutcome("c-4").has_value());
+}
+
+// The window's index is open addressing with deletions: checked against a
+// plain map and order on many ids of a small window, where probes collide
+// and wrap around the index, repeats of remembered ids included.
+TEST(PositionLogTest, TheOutcomeWindowAgreesWithAMapThroughCollisionsAndEvictions) {
+  for (size_t capacity : {size_t{1}, size_t{7}, size_t{8}, size_t{33}}) {
+    OutcomeWindow window(capacity);
+    std::unordered_map<std::string, int64_t> expected;
+    std::deque<std::string> order;
+    std::mt19937 rng(static_cast<uint32_t>(capacity));
+    for (int i = 0; i < 20000; ++i) {
+      const std::string id = "c-" + std::to_string(rng() % (capacity * 3 + 1));
+      CommandOutcome o;
+      o.version = i;
+      o.events = std::string(rng() % 40, 'e');
+      window.Put(id, o);
+      if (auto it = expected.find(id); it != expected.end()) {
+        it->second = i;
+      } else {
+        expected.emplace(id, i);
+        order.push_back(id);
+        if (order.size() > capacity) {
+          expected.erase(order.front());
+          order.pop_front();
+        }
+      }
+      ASSERT_EQ(window.size(), expected.size()) << "capacity " << capacity << " step " << i;
+      for (size_t k = 0; k < capacity * 3 + 1; ++k) {
+        const std::string probe = "c-" + std::to_string(k);
+        const CommandOutcome* found = window.Find(probe);
+        auto want = expected.find(probe);
+        ASSERT_EQ(found != nullptr, want != expected.end())
+            << probe << ", capacity " << capacity << " step " << i;
+        if (found != nullptr) {
+          EXPECT_EQ(found->version, want->second);
+        }
+      }
+    }
+  }
+  OutcomeWindow none(0);
+  none.Put("c-1", CommandOutcome{});
+  EXPECT_EQ(none.Find("c-1"), nullptr);
 }
 
 }  // namespace
