@@ -39,26 +39,32 @@ const std::optional<std::string>* ValueCache::Find(std::string_view key) {
 
 void ValueCache::Put(std::string key, std::optional<std::string> value) {
   if (budget_ == 0) return;
-  if (auto old = old_.find(key); old != old_.end()) {
-    old_bytes_ -= EntryBytes(old->first, old->second);
-    old_.erase(old);
-  }
   const size_t bytes = EntryBytes(key, value);
   if (bytes * 2 > budget_) {  // larger than a generation: never cached
     if (auto it = young_.find(key); it != young_.end()) {
       young_bytes_ -= EntryBytes(it->first, it->second);
       young_.erase(it);
+    } else if (auto old = old_.find(key); old != old_.end()) {
+      old_bytes_ -= EntryBytes(old->first, old->second);
+      old_.erase(old);
     }
     return;
   }
-  auto it = young_.find(key);
-  if (it != young_.end()) {
+  // A key is in one generation at most, and a commit's keys were mostly
+  // just read (so young): one lookup for them, where there were three.
+  // try_emplace leaves `key` alone when it finds it.
+  auto [it, inserted] = young_.try_emplace(std::move(key));
+  if (!inserted) {
     young_bytes_ -= EntryBytes(it->first, it->second);
     it->second = std::move(value);
     young_bytes_ += EntryBytes(it->first, it->second);
   } else {
+    if (auto old = old_.find(it->first); old != old_.end()) {
+      old_bytes_ -= EntryBytes(old->first, old->second);
+      old_.erase(old);
+    }
+    it->second = std::move(value);
     young_bytes_ += bytes;
-    young_.emplace(std::move(key), std::move(value));
   }
   AgeIfFull();
 }

@@ -52,5 +52,23 @@ TEST(ValueCacheTest, AValueLargerThanAGenerationIsNotCachedAndAZeroBudgetCachesN
   EXPECT_EQ(off.bytes(), 0u);
 }
 
+// A commit writes through keys of either generation: a key already aged
+// into the old one takes the new value once (no stale copy left behind, the
+// bytes counted once), and a value too large to cache drops the cached one.
+TEST(ValueCacheTest, APutReplacesAKeyOfTheOldGenerationAndALargeValueDropsIt) {
+  ValueCache cache(2000);  // a generation ages past 1,000 bytes
+  const std::string value(100, 'v');  // an entry of 227 bytes with a short key
+  for (const char* key : {"a", "k1", "k2", "k3", "k4"}) cache.Put(key, value);
+  // The fifth put aged them all: the young generation is empty.
+  EXPECT_EQ(cache.bytes(), 5u * 227);
+  cache.Put("a", std::string(100, 'n'));
+  EXPECT_EQ(cache.bytes(), 5u * 227);
+  ASSERT_NE(cache.Find("a"), nullptr);
+  EXPECT_EQ(*cache.Find("a"), std::optional<std::string>(std::string(100, 'n')));
+  cache.Put("k1", std::string(1200, 'b'));
+  EXPECT_EQ(cache.Find("k1"), nullptr) << "a stale value would be read";
+  EXPECT_EQ(cache.bytes(), 4u * 227);
+}
+
 }  // namespace
 }  // namespace kcqrs::state
