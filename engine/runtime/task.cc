@@ -776,13 +776,24 @@ kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std
 
 Status Task::Append(const std::string& store, std::string_view key,
                     std::optional<std::string_view> value) {
-  kafka::OutgoingRecord out;
-  auto topic = changelog_topics_.find(store);
-  out.topic = topic != changelog_topics_.end() ? topic->second : topology_->ChangelogTopic(store);
+  kafka::OutgoingRecord& out = changelog_record_;
+  // A commit hands on a store's writes together: the topic is looked up
+  // when the store changes.
+  if (changelog_record_store_ == nullptr || *changelog_record_store_ != store) {
+    auto topic = changelog_topics_.find(store);
+    out.topic = topic != changelog_topics_.end() ? topic->second : topology_->ChangelogTopic(store);
+    changelog_record_store_ = topic != changelog_topics_.end() ? &topic->first : nullptr;
+  }
   out.partition = id_.partition;
-  out.key = std::string(key);
-  if (value) out.value = std::string(*value);
-  return collector_->Send(std::move(out));
+  if (!out.key) out.key.emplace();
+  out.key->assign(key);
+  if (value) {
+    if (!out.value) out.value.emplace();
+    out.value->assign(*value);
+  } else {
+    out.value.reset();  // a tombstone
+  }
+  return collector_->SendCopyOf(out);
 }
 
 std::vector<state::TopicPartition> Task::ChangelogPartitions() const {

@@ -40,6 +40,10 @@ class RecordCollector {
  public:
   virtual ~RecordCollector() = default;
   virtual Status Send(kafka::OutgoingRecord record) = 0;
+  // Sends `record` without taking it: for a caller that refills one record
+  // (a task's changelog records, at every commit), so that its strings keep
+  // their capacity. The default copies it into Send.
+  virtual Status SendCopyOf(const kafka::OutgoingRecord& record) { return Send(record); }
   // Told before the dead letter of `record` is sent, with the reason: the
   // stream thread remembers it so that a waiting POST /commands can say why.
   virtual void DeadLettered(const Record& /*record*/, const std::string& /*reason*/) {}
@@ -241,6 +245,11 @@ class Task final : private state::ChangelogSink {
   std::vector<Consumed> consumed_;
   // Store name -> changelog topic, made once rather than per write.
   std::map<std::string, std::string, std::less<>> changelog_topics_;
+  // The changelog record Append refills for every write it hands on: no
+  // allocation per record once its strings have grown (a commit hands on
+  // thousands).
+  kafka::OutgoingRecord changelog_record_;
+  const std::string* changelog_record_store_ = nullptr;
   std::map<std::string, metrics::Counter> dead_letters_;
 };
 

@@ -226,6 +226,12 @@ Status TaskManager::FireTimers() {
 
 Status TaskManager::Send(kafka::OutgoingRecord record) { return producer_->Send(record); }
 
+// The producer copies what it sends (librdkafka's RD_KAFKA_MSG_F_COPY):
+// nothing here keeps the record.
+Status TaskManager::SendCopyOf(const kafka::OutgoingRecord& record) {
+  return producer_->Send(record);
+}
+
 bool TaskManager::SkippedHeaders(const Record& record, std::vector<Header>* out) {
   return consumer_ != nullptr && consumer_->SkippedHeaders(record, out);
 }

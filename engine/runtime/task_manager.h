@@ -161,6 +161,7 @@ class TaskManager final : private RecordCollector {
  private:
   // RecordCollector
   Status Send(kafka::OutgoingRecord record) override;
+  Status SendCopyOf(const kafka::OutgoingRecord& record) override;
   void DeadLettered(const Record& record, const std::string& reason) override;
   bool SkippedHeaders(const Record& record, std::vector<Header>* out) override;
   void Decided(std::vector<std::pair<std::string, CommandOutcome>> outcomes) override;
