@@ -82,7 +82,6 @@ void OutcomeWindow::Put(std::string id, CommandOutcome outcome) {
   }
   if (ring_.size() < capacity_) {
     ring_.emplace_back();
-    ++used_;
   } else {
     // Full: the oldest gives way. Its removal may shift entries, so the
     // new id's position is probed again.

@@ -66,7 +66,7 @@ class OutcomeWindow {
   // in the order and takes the new outcome.
   void Put(std::string id, CommandOutcome outcome);
   const CommandOutcome* Find(std::string_view id) const;
-  size_t size() const { return used_; }
+  size_t size() const { return ring_.size(); }
 
  private:
   struct Slot {
@@ -85,7 +85,6 @@ class OutcomeWindow {
   const size_t capacity_;
   std::vector<Slot> ring_;      // grows to capacity_, then is overwritten
   size_t next_ = 0;             // the slot written next (the oldest when full)
-  size_t used_ = 0;
   std::vector<uint32_t> index_;  // a power of two, at least twice capacity_
   size_t mask_ = 0;
 };
