@@ -113,6 +113,7 @@ void TaskManager::SuspendTask(const TaskId& id) {
     if (p->second == task) {
       // Read again from the group when the partition is assigned back.
       committed_.erase(p->first);
+      first_processed_.erase(p->first);
       consumed_.erase(p->first);
       p = task_of_partition_.erase(p);
     } else {
@@ -191,6 +192,7 @@ Status TaskManager::Process(Task* task, const Record& record, bool* processed) {
                  task->name(), record.topic, record.partition, record.offset, expected);
     return consumer_->Seek({record.topic, record.partition, expected}, kKafkaTimeout);
   }
+  if (expected == kafka::kOffsetInvalid) first_processed_.try_emplace(tp, record.offset);
   KCQRS_RETURN_IF_ERROR(task->Process(record));
   if (consumed != consumed_.end()) {
     consumed->second = record.offset + 1;
@@ -331,7 +333,10 @@ Status TaskManager::CompleteCommit(const std::map<TopicPartition, int64_t>& deli
     }
     config_.positions->Append(std::move(entry));
   }
-  for (const auto& [tp, next] : consumed_) committed_[tp] = next;
+  for (const auto& [tp, next] : consumed_) {
+    committed_[tp] = next;
+    first_processed_.erase(tp);
+  }
   consumed_.clear();
   dead_letters_.clear();
   outcomes_.clear();
@@ -347,8 +352,14 @@ void TaskManager::AbortAll() {
 
 Status TaskManager::Rewind() {
   for (const auto& [tp, task] : task_of_partition_) {
-    auto c = committed_.find(tp);
-    int64_t offset = c == committed_.end() ? kafka::kOffsetBeginning : c->second;
+    int64_t offset;
+    if (auto c = committed_.find(tp); c != committed_.end()) {
+      offset = c->second;
+    } else if (auto f = first_processed_.find(tp); f != first_processed_.end()) {
+      offset = f->second;
+    } else {
+      continue;  // nothing of it processed: nothing to read again
+    }
     KCQRS_RETURN_IF_ERROR(consumer_->Seek({tp.first, tp.second, offset}, kKafkaTimeout));
   }
   return Status::OK();
@@ -362,6 +373,7 @@ void TaskManager::CloseAll(bool clean) {
   for (const TaskId& id : ids) CloseTask(id);
   consumed_.clear();
   committed_.clear();
+  first_processed_.clear();
 }
 
 void TaskManager::CloseTask(const TaskId& id) {
@@ -397,6 +409,7 @@ void TaskManager::CloseTask(const TaskId& id) {
   for (auto p = task_of_partition_.begin(); p != task_of_partition_.end();) {
     if (p->second == task) {
       committed_.erase(p->first);
+      first_processed_.erase(p->first);
       p = task_of_partition_.erase(p);
     } else {
       ++p;

@@ -137,7 +137,9 @@ class TaskManager final : private RecordCollector {
   Status CompleteCommit(const std::map<TopicPartition, int64_t>& delivered);
   // The open transaction is discarded: every task drops its buffered work.
   void AbortAll();
-  // Puts the consumer back on the committed offset of every owned partition.
+  // Puts the consumer back on the committed offset of every owned partition
+  // (on the first record processed of one the group has not committed yet;
+  // a partition nothing was processed of stays where it is).
   Status Rewind();
   // Closes every task; `clean` false discards their open work first.
   void CloseAll(bool clean);
@@ -215,6 +217,14 @@ class TaskManager final : private RecordCollector {
   // Next offsets to read: what the group has committed, and what the open
   // transaction has consumed.
   std::map<TopicPartition, int64_t> committed_;
+  // The first record processed of each partition the group has committed
+  // nothing of yet: where a rewind puts the consumer back. Everything
+  // before it in the log is not for this application (transaction markers
+  // and aborted records, or history before auto.offset.reset's choice), and
+  // a seek to an absolute offset avoids librdkafka 2.0.2's logical-offset
+  // lookup, whose stale retry can move the partition later on its own
+  // (confluentinc/librdkafka#2256).
+  std::map<TopicPartition, int64_t> first_processed_;
   std::map<TopicPartition, int64_t> consumed_;
   // Dead letters of the open transaction: source partition -> offset ->
   // reason, handed to the PositionLog with the commit.
