@@ -188,7 +188,8 @@ class MemoryTaskStorage final : public TaskStorage {
         version = std::make_shared<Version>(version->map);
       }
       Map* map = &version->map;
-      for (const auto& [key, value] : store_writes) {
+      for (const StoreWrites::Entry* e : store_writes.Sorted()) {
+        const auto& [key, value] = *e;
         if (value) {
           (*map)[key] = *value;
         } else {

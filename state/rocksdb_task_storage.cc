@@ -403,7 +403,10 @@ class RocksDbTaskStorage final : public TaskStorage {
         return Status::InvalidArgument("apply to unknown store '" + store +
                                        "' in " + handle_->dir());
       }
-      for (const auto& [key, value] : store_writes) {
+      // In key order: RocksDB's memtable insert hint walks on from the
+      // previous key (the column families' insert-with-hint option).
+      for (const StoreWrites::Entry* e : store_writes.Sorted()) {
+        const auto& [key, value] = *e;
         rocksdb::Status s = value ? batch.Put(cf->second, key, *value)
                                   : batch.Delete(cf->second, key);
         if (!s.ok())

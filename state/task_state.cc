@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <utility>
+#include <vector>
 
 #include "state/key_ranges.h"
 #include "state/value_cache.h"
@@ -9,7 +10,7 @@
 namespace kcqrs::state {
 namespace {
 
-// A rough per-entry cost of a std::map node holding two std::strings, so
+// A rough per-entry cost of a hash node holding two std::strings, so
 // that buffered_bytes() tracks the heap for many small writes too.
 constexpr size_t kEntryOverhead = 96;
 
@@ -112,8 +113,7 @@ class TransactionalStore final : public BufferedStore {
   const std::string& name() const override { return name_; }
 
   Result<std::optional<std::string>> Get(std::string_view key) const override {
-    auto it = writes_->find(key);
-    if (it != writes_->end()) return it->second;
+    if (const std::optional<std::string>* written = writes_->Find(key)) return *written;
     if (const std::optional<std::string>* cached = cache_.Find(key)) return *cached;
     auto read = committed_->Get(key);
     if (read.ok()) cache_.Put(std::string(key), *read);
@@ -137,9 +137,10 @@ class TransactionalStore final : public BufferedStore {
                                           std::string_view to) const override {
     BufferedEntries buffered;
     if (!EmptyRange(from, to)) {
-      auto end = to.empty() ? writes_->end() : writes_->lower_bound(to);
-      for (auto it = writes_->lower_bound(from); it != end; ++it)
-        buffered.emplace_back(*it);
+      const auto [first, last] = writes_->RangeOf(from, to);
+      const std::vector<const StoreWrites::Entry*>& sorted = writes_->Sorted();
+      buffered.reserve(last - first);
+      for (size_t i = first; i < last; ++i) buffered.emplace_back(*sorted[i]);
     }
     return std::make_unique<MergingIterator>(std::move(buffered),
                                              committed_->Range(from, to));
@@ -154,7 +155,7 @@ class TransactionalStore final : public BufferedStore {
   // twice, buffered deletes are not subtracted. An estimate, as documented.
   uint64_t ApproximateNumEntries() const override {
     uint64_t n = committed_->ApproximateNumEntries();
-    for (const auto& [key, value] : *writes_) n += value.has_value() ? 1 : 0;
+    for (const StoreWrites::Entry* e : writes_->Sorted()) n += e->second.has_value() ? 1 : 0;
     return n;
   }
 
@@ -167,16 +168,16 @@ class TransactionalStore final : public BufferedStore {
   Status Take(std::string key, std::optional<std::string> value) override {
     // The changelog gets the last value of the key at FlushChangelog.
     if (state_->sink_ != nullptr) state_->unflushed_ = true;
-    // One search: the position found serves as the hint for a new key.
-    auto it = writes_->lower_bound(key);
-    if (it == writes_->end() || it->first != key) {
-      state_->buffered_bytes_ += EntryBytes(key, value);
-      ++state_->buffered_entries_;
-      writes_->emplace_hint(it, std::move(key), std::move(value));
+    const size_t entry_bytes = EntryBytes(key, value);
+    const size_t value_bytes = value ? value->size() : 0;
+    const StoreWrites::Replaced replaced = writes_->Put(std::move(key), std::move(value));
+    if (replaced.existed) {
+      // The key and the entry's overhead were counted when it was added.
+      state_->buffered_bytes_ += value_bytes;
+      state_->buffered_bytes_ -= replaced.value_bytes;
     } else {
-      state_->buffered_bytes_ -= EntryBytes(key, it->second);
-      state_->buffered_bytes_ += EntryBytes(key, value);
-      it->second = std::move(value);
+      state_->buffered_bytes_ += entry_bytes;
+      ++state_->buffered_entries_;
     }
     return Status::OK();
   }
@@ -231,7 +232,8 @@ BufferedStore* TaskState::Store(const std::string& name) {
 Status TaskState::FlushChangelog() {
   if (sink_ == nullptr || !unflushed_) return Status::OK();
   for (const auto& [store, writes] : buffer_) {
-    for (const auto& [key, value] : writes) {
+    for (const StoreWrites::Entry* e : writes.Sorted()) {
+      const auto& [key, value] = *e;
       Status s = value ? sink_->Append(store, key, std::string_view(*value))
                        : sink_->Append(store, key, std::nullopt);
       if (!s.ok()) return s.WithContext("changelog of store " + store);
@@ -255,10 +257,9 @@ Status TaskState::Commit(const Checkpoint& checkpoint) {
     auto store = stores_.find(name);
     if (store == stores_.end()) continue;
     ValueCache& cache = store->second->cache();
-    while (!writes.empty()) {
-      auto node = writes.extract(writes.begin());
-      cache.Put(std::move(node.key()), std::move(node.mapped()));
-    }
+    writes.TakeAll([&cache](std::string key, std::optional<std::string> value) {
+      cache.Put(std::move(key), std::move(value));
+    });
   }
   Abort();
   return Status::OK();
@@ -266,7 +267,7 @@ Status TaskState::Commit(const Checkpoint& checkpoint) {
 
 void TaskState::Abort() {
   // Clear the per-store maps but keep the entries: stores point at them.
-  for (auto& [name, writes] : buffer_) writes.clear();
+  for (auto& [name, writes] : buffer_) writes.Clear();
   buffered_entries_ = 0;
   buffered_bytes_ = 0;
   unflushed_ = false;
@@ -285,7 +286,7 @@ Status TaskState::RestoreBatch(
   WriteSet writes;
   StoreWrites& store_writes = writes[store];
   for (const auto& [key, value] : records)
-    store_writes[key] = value;  // later records win
+    store_writes.Put(key, value);  // later records win
   Checkpoint checkpoint;
   checkpoint.changelog_offsets[changelog] = next_offset;
   // Storage changes beneath the cache.

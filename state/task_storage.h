@@ -26,15 +26,11 @@
 #include "kcqrs/status.h"
 #include "state/checkpoint.h"
 #include "state/rocksdb_env.h"
+#include "state/write_buffer.h"
 
 namespace kcqrs::state {
 
-// Writes to one store, in key order: a value to put, or nullopt to delete.
-// Ordered (with transparent lookup by string_view) because TaskState reads
-// its own writes from it and merges it with committed data in key order.
-using StoreWrites =
-    std::map<std::string, std::optional<std::string>, std::less<>>;
-// Writes per store name.
+// Writes per store name (StoreWrites: state/write_buffer.h).
 using WriteSet = std::map<std::string, StoreWrites, std::less<>>;
 
 class TaskStorage {

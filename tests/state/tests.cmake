@@ -7,6 +7,7 @@ kcqrs_test(state_test
           state/task_state_test.cc
           state/rocksdb_task_storage_test.cc
           state/value_cache_test.cc
+          state/write_buffer_test.cc
   LIBS kcqrs_state ${KCQRS_ROCKSDB_TARGET})
 
 # The process that rocksdb_task_storage_test.cc kills with SIGKILL mid-task.
