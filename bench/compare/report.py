@@ -38,8 +38,8 @@ def ratio(a, b, fmt="{:.2f}x"):
     return fmt.format(a / b)
 
 
-SYSTEMS = ["kcqrs", "kstreams-expert", "kstreams", "pipe"]
-PEERS = ["kstreams-expert", "kstreams", "pipe"]  # kcqrs is compared with each
+SYSTEMS = ["kcqrs", "kstreams-expert", "kstreams", "pipe", "pipe-fused"]
+PEERS = ["kstreams-expert", "kstreams", "pipe", "pipe-fused"]  # kcqrs is compared with each
 
 
 def win(r, k):

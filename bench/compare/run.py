@@ -48,7 +48,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 JAVA_OPTS = os.environ.get("KSTREAMS_JAVA_OPTS", "-Xms1g -Xmx1g").split()
 
 # The short names in run ids, and the Kafka Streams peer's app per workload.
-SHORT = {"kcqrs": "kc", "kstreams": "ks", "kstreams-expert": "kx", "pipe": "pi"}
+SHORT = {"kcqrs": "kc", "kstreams": "ks", "kstreams-expert": "kx", "pipe": "pi",
+         "pipe-fused": "pf"}
 KSTREAMS_APPS = {"kstreams": {"orders": "orders", "stateless": "stateless"},
                  "kstreams-expert": {"orders": "orders-expert"}}
 ALL_SYSTEMS = "kcqrs,kstreams,kstreams-expert,pipe"
@@ -453,7 +454,7 @@ class Bench:
         gen, _ = kbench("gen", "orders", "--bootstrap", self.bootstrap, "--topic",
                         "bench.orders.commands", "--orders", a.orders)
         log("preloaded", gen)
-        systems = self.systems(["kcqrs", "kstreams", "kstreams-expert", "pipe"])
+        systems = self.systems(["kcqrs", "kstreams", "kstreams-expert", "pipe", "pipe-fused"])
         configs = [(s, g) for s in systems for g in ("eos", "alos")]
         for rnd, pos, (system, guarantee), order in self.rounds("orders", configs):
             run = f"or{rnd}-{SHORT[system]}-{guarantee}"
@@ -464,6 +465,12 @@ class Bench:
                 proc = self.start_pipe(run, guarantee, "bench.orders.commands", shape="orders")
                 topics = ["bench.orders.commands", f"{run}.floor.events",
                           f"{run}.floor.repartition"]
+            elif system == "pipe-fused":
+                # The same records with the projections fused into the
+                # aggregate's step: the events are not read back.
+                proc = self.start_pipe(run, guarantee, "bench.orders.commands",
+                                       shape="orders-fused")
+                topics = ["bench.orders.commands", f"{run}.floor.repartition"]
             else:
                 proc = self.start_system(system, "orders", run, guarantee,
                                          "bench.orders.commands", {
@@ -475,7 +482,7 @@ class Bench:
             row.update(self.throughput_run(proc, run, topics, records))
             if "error" in row:
                 row["ok"] = False
-            elif system == "pipe":
+            elif system in ("pipe", "pipe-fused"):
                 check, rc = kbench("count", "--bootstrap", self.bootstrap, "--topics",
                                    ",".join(f"{run}.floor.{t}" for t in self.FLOOR_TOPICS),
                                    "--expect", records, check=False)
