@@ -191,7 +191,7 @@ class InProcessTasks final : public engine::RecordCollector {
     r.offset = offset;
     r.key = std::move(out.key);
     r.value = std::move(out.value);
-    for (kafka::Header& h : out.headers) r.headers.push_back({std::move(h.key), std::move(h.value)});
+    r.headers = std::move(out.headers);
     r.timestamp_ms = out.timestamp_ms != 0 ? out.timestamp_ms : clock_;
     pending_.push_back(std::move(r));
     return Status::OK();

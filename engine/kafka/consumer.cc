@@ -187,9 +187,7 @@ Result<std::optional<ConsumedRecord>> Consumer::Poll(
   if (!got.ok()) return got.status();
   if (!*got) return std::optional<ConsumedRecord>();
   ConsumedRecord c{std::move(r.topic), r.partition, r.offset, std::move(r.key),
-                   std::move(r.value), {}, r.timestamp_ms};
-  c.headers.reserve(r.headers.size());
-  for (kcqrs::Header& h : r.headers) c.headers.push_back({std::move(h.key), std::move(h.value)});
+                   std::move(r.value), std::move(r.headers), r.timestamp_ms};
   return std::optional<ConsumedRecord>(std::move(c));
 }
 

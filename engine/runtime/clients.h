@@ -48,8 +48,7 @@ class ThreadConsumer {
     out->offset = c.offset;
     out->key = std::move(c.key);
     out->value = std::move(c.value);
-    out->headers.clear();
-    for (kafka::Header& h : c.headers) out->headers.push_back({std::move(h.key), std::move(h.value)});
+    out->headers = std::move(c.headers);
     out->timestamp_ms = c.timestamp_ms;
     return true;
   }

@@ -768,8 +768,7 @@ kafka::OutgoingRecord Task::Outgoing(const std::string& topic, std::optional<std
   if (key && partitions > 0) out.partition = PartitionForKey(*key, partitions);
   out.key = std::move(key);
   out.value = std::move(value);
-  out.headers.reserve(headers.size());
-  for (Header& h : headers) out.headers.push_back({std::move(h.key), std::move(h.value)});
+  out.headers = std::move(headers);
   out.timestamp_ms = timestamp_ms;
   return out;
 }

@@ -53,7 +53,7 @@ class TopologyTestDriver::Impl final : public engine::RecordCollector {
     r.offset = next_offset_[r.topic]++;
     r.key = std::move(out.key);
     r.value = std::move(out.value);
-    for (kafka::Header& h : out.headers) r.headers.push_back({std::move(h.key), std::move(h.value)});
+    r.headers = std::move(out.headers);
     r.timestamp_ms = out.timestamp_ms != 0 ? out.timestamp_ms : clock_;
     if (task_of_topic_.count(r.topic)) pending_.push_back(r);
     outputs_[r.topic].push_back(std::move(r));

@@ -10,8 +10,8 @@
 namespace kcqrs {
 
 struct Header {
-  std::string key;
-  std::optional<std::string> value;  // nullopt: a null header value
+  std::string key{};
+  std::optional<std::string> value{};  // nullopt: a null header value
 
   friend bool operator==(const Header&, const Header&) = default;
 };

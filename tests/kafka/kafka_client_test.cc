@@ -201,11 +201,6 @@ TEST_F(KafkaClientTest, PollIntoReusesOneRecordAndSkipsHeadersOfChosenTopics) {
     ADD_FAILURE() << "no record within the timeout";
     return false;
   };
-  auto as_kcqrs = [](const std::vector<Header>& hs) {
-    std::vector<kcqrs::Header> out;
-    for (const Header& h : hs) out.push_back({h.key, h.value});
-    return out;
-  };
   for (int64_t i = 0; i < 3; ++i) {
     SCOPED_TRACE(i);
     ASSERT_TRUE(next());
@@ -213,7 +208,7 @@ TEST_F(KafkaClientTest, PollIntoReusesOneRecordAndSkipsHeadersOfChosenTopics) {
     EXPECT_EQ(r.offset, i);
     EXPECT_EQ(r.key, sent[i].key);
     EXPECT_EQ(r.value, sent[i].value);
-    EXPECT_EQ(r.headers, as_kcqrs(sent[i].headers));
+    EXPECT_EQ(r.headers, sent[i].headers);
     EXPECT_EQ(r.timestamp_ms, sent[i].timestamp_ms);
     // Kept topics have their headers already: nothing was skipped.
     EXPECT_FALSE(consumer->SkippedHeaders(r, &headers));
@@ -228,7 +223,7 @@ TEST_F(KafkaClientTest, PollIntoReusesOneRecordAndSkipsHeadersOfChosenTopics) {
   other.offset = 1;
   EXPECT_FALSE(consumer->SkippedHeaders(other, &headers)) << "not the record last polled";
   ASSERT_TRUE(consumer->SkippedHeaders(r, &headers));
-  EXPECT_EQ(headers, as_kcqrs(sent[3].headers));
+  EXPECT_EQ(headers, sent[3].headers);
   ASSERT_TRUE(next());
   EXPECT_EQ(r.offset, 1);
   EXPECT_TRUE(r.headers.empty());
