@@ -155,7 +155,7 @@ class TransactionalStore final : public BufferedStore {
   // twice, buffered deletes are not subtracted. An estimate, as documented.
   uint64_t ApproximateNumEntries() const override {
     uint64_t n = committed_->ApproximateNumEntries();
-    for (const StoreWrites::Entry* e : writes_->Sorted()) n += e->second.has_value() ? 1 : 0;
+    n += writes_->puts();
     return n;
   }
 

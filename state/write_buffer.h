@@ -10,7 +10,7 @@
 // order) and so does a range scan over the buffer, comes from an index of
 // the entries sorted on demand: keys added since the last sort are sorted
 // on their own and merged in, so a scan after every write (timers) sorts
-// each key once.
+// each key once, and pays a linear merge rather than a sort of the whole.
 //
 // Entries are never erased one by one (a delete is a nullopt value), only
 // all at once by Clear or TakeAll, so the index's pointers stay valid: a
@@ -75,6 +75,12 @@ class StoreWrites {
   }
 
   size_t size() const { return map_.size(); }
+  // Entries that put a value (not deletes).
+  size_t puts() const {
+    size_t n = 0;
+    for (const auto& [key, value] : map_) n += value.has_value() ? 1 : 0;
+    return n;
+  }
   bool empty() const { return map_.empty(); }
 
   // Every entry, in key order. Valid until the next Put, Clear or TakeAll.

@@ -40,7 +40,9 @@ TEST(StoreWritesTest, FindsTheLastWriteOfAKeyDeletesIncluded) {
   ASSERT_NE(w.Find("gone"), nullptr);
   EXPECT_FALSE(w.Find("gone")->has_value());
   EXPECT_EQ(w.size(), 2u);
+  EXPECT_EQ(w.puts(), 1u);  // "gone" is a delete
   EXPECT_EQ(w.Put("gone", std::string("back")).value_bytes, 0u);  // a delete held no bytes
+  EXPECT_EQ(w.puts(), 2u);
 }
 
 // Keys written in any order, with sorted reads between the writes (as a
