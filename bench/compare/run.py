@@ -695,7 +695,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workloads", default="stateless,orders,latency,recovery,failover")
     p.add_argument("--systems", default=ALL_SYSTEMS,
-                   help="of " + ALL_SYSTEMS + " (failover: kcqrs and kstreams only)")
+                   help="of " + ALL_SYSTEMS + " (failover: kcqrs and kstreams only); "
+                        "pipe-fused, the orders floor with the projections fused into "
+                        "the aggregate's step, runs only when named")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--records", type=int, default=2_000_000)
     p.add_argument("--orders", type=int, default=100_000)
