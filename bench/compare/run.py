@@ -52,7 +52,7 @@ SHORT = {"kcqrs": "kc", "kstreams": "ks", "kstreams-expert": "kx", "pipe": "pi",
          "pipe-fused": "pf"}
 KSTREAMS_APPS = {"kstreams": {"orders": "orders", "stateless": "stateless"},
                  "kstreams-expert": {"orders": "orders-expert"}}
-ALL_SYSTEMS = "kcqrs,kstreams,kstreams-expert,pipe"
+ALL_SYSTEMS = "kcqrs,kstreams,kstreams-expert,pipe,pipe-fused"
 
 # The steady-state window of a throughput run: from the poll at which this
 # share of the run's work is committed to the one at which that share is. The
@@ -695,9 +695,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--workloads", default="stateless,orders,latency,recovery,failover")
     p.add_argument("--systems", default=ALL_SYSTEMS,
-                   help="of " + ALL_SYSTEMS + " (failover: kcqrs and kstreams only); "
+                   help="of " + ALL_SYSTEMS + " (failover: kcqrs and kstreams only; "
                         "pipe-fused, the orders floor with the projections fused into "
-                        "the aggregate's step, runs only when named")
+                        "the aggregate's step: orders only)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--records", type=int, default=2_000_000)
     p.add_argument("--orders", type=int, default=100_000)
